@@ -1,1 +1,17 @@
-pub fn hello() {}
+//! benchkeep: run, record, analyze and compare LLM inference benchmarks, and never lose a
+//! result.
+//!
+//! Data flows one way: a source (a live server, an offline command, a results file) becomes
+//! [`schema::RequestRecord`]s, which go to the raw log, are aggregated by [`metrics`] into
+//! the `results` of a [`schema::Metadata`] file in the [`store`], from which [`report`]
+//! derives summaries and comparisons. The binary is a thin layer over [`cli`].
+
+pub mod cli;
+pub mod error;
+pub mod import;
+pub mod ingest;
+pub mod metrics;
+pub mod redact;
+pub mod report;
+pub mod schema;
+pub mod store;

@@ -1,3 +1,5 @@
+//! The `benchkeep` binary: parse the command line, run it, map the outcome to an exit code.
+
 fn main() {
-    println!("Hello, world!");
+    std::process::exit(benchkeep::cli::main());
 }

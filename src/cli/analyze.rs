@@ -1,0 +1,168 @@
+//! `benchkeep analyze`: import an existing results file (the seed's analyze_benchmark.py).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::common::{parse_config, parse_labels};
+use crate::cli::print_out;
+use crate::error::{Error, exit};
+use crate::import::{self, ImportRequest, ManualGpu};
+use crate::ingest::Format;
+use crate::schema::{SourceKind, Status};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Platform name: vllm-offline, vllm-serve, ollama, ... (first part of the test id).
+    #[arg(long)]
+    pub platform: String,
+    /// Model name as you call it (gemma3-4b, google/gemma-3-4b-it, gemma3:12b).
+    #[arg(long)]
+    pub model: String,
+    /// The results file (JSONL). It is copied into the store, never moved or changed.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Server or engine settings: a JSON object, or @file.json.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Total processing time in seconds (wall time of the benchmark). Optional when the
+    /// file carries its own timings (benchkeep raw logs).
+    #[arg(long)]
+    pub total_time: Option<f64>,
+    /// Model load time in seconds.
+    #[arg(long)]
+    pub model_load_time: Option<f64>,
+    /// A key=value label to filter and group by later (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Force the input format instead of detecting it.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// GPU name, for offline runs whose GPU was noted by hand (e.g. "RTX 4080").
+    #[arg(long)]
+    pub gpu_name: Option<String>,
+    /// GPU memory in GB.
+    #[arg(long)]
+    pub vram_total_gb: Option<f64>,
+    /// Peak GPU memory used in GB.
+    #[arg(long)]
+    pub vram_used_gb: Option<f64>,
+    /// Mean GPU utilization in percent.
+    #[arg(long)]
+    pub gpu_util: Option<f64>,
+    /// Treat unparseable lines as an error (nothing is written) instead of a warning.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown format {s:?}; one of: {}",
+            Format::ALL.map(|f| f.name()).join(", ")
+        )
+    })
+}
+
+pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
+    if let Some(t) = args.total_time
+        && !(t.is_finite() && t > 0.0)
+    {
+        return Err(Error::usage(format!(
+            "--total-time {t}: must be a positive number of seconds, e.g. --total-time 2400"
+        ))
+        .into());
+    }
+    if let Some(t) = args.model_load_time
+        && !(t.is_finite() && t >= 0.0)
+    {
+        return Err(Error::usage(format!(
+            "--model-load-time {t}: must be zero or a positive number of seconds"
+        ))
+        .into());
+    }
+    for (flag, v) in [
+        ("--vram-total-gb", args.vram_total_gb),
+        ("--vram-used-gb", args.vram_used_gb),
+        ("--gpu-util", args.gpu_util),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(Error::usage(format!("{flag} {v}: must be a non-negative number")).into());
+        }
+    }
+    if args.gpu_util.is_some_and(|u| u > 100.0) {
+        return Err(Error::usage("--gpu-util: a percentage, 0 to 100").into());
+    }
+    let config = parse_config(args.config.as_deref())?;
+    let labels = parse_labels(&args.labels)?;
+    let gpu = ManualGpu {
+        name: args.gpu_name,
+        vram_total_gb: args.vram_total_gb,
+        vram_used_gb: args.vram_used_gb,
+        utilization_percent: args.gpu_util,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let imported = import::import_file(
+        store,
+        ImportRequest {
+            platform: args.platform,
+            model: args.model,
+            input: args.input,
+            format: args.format,
+            config,
+            labels,
+            total_time_s: args.total_time,
+            model_load_time_s: args.model_load_time,
+            gpu,
+            strict: args.strict,
+            source_kind: SourceKind::Analyze,
+            command: Some(crate::redact::command_line(&argv)),
+        },
+    )?;
+    let m = &imported.metadata;
+    let r = &m.results;
+    let total = r.success_count + r.failure_count;
+    let mut text = format!(
+        "Saved metadata: {}\n\nBenchmark Summary:\n  Test id: {}\n  Platform: {}\n  Model: {}\n  Format: {}\n  Requests: {}/{}\n  Throughput: {} tok/s ({} output tok/s, {} req/s)\n  Time: {:.1}s\n  Status: {}\n",
+        imported.metadata_path.display(),
+        m.test_id,
+        m.platform,
+        m.model,
+        m.source.format,
+        r.success_count,
+        total,
+        r.throughput_tokens_per_sec.round(),
+        r.output_tokens_per_sec.round(),
+        r.throughput_requests_per_sec,
+        r.total_time_seconds,
+        m.status,
+    );
+    if !r.errors_by_kind.is_empty() {
+        let kinds: Vec<String> = r
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        text.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
+    }
+    if r.unparseable_lines > 0 {
+        text.push_str(&format!("  Unparseable lines: {}\n", r.unparseable_lines));
+    }
+    print_out(&text)?;
+    if let Some(e) = imported.derived_error {
+        eprintln!("warning: the run is saved, but regenerating the reports failed: {e:#}");
+        return Ok(exit::STORE_IO);
+    }
+    if m.status == Status::Failed {
+        eprintln!(
+            "error: every request in {} failed; the run is saved with status `failed`",
+            m.test.input_file.as_deref().unwrap_or("the input")
+        );
+        return Ok(exit::FAILURE);
+    }
+    Ok(exit::OK)
+}

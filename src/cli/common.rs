@@ -1,0 +1,119 @@
+//! Flag parsing shared by several commands: `--config`, `--label`, dates, output policy.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// `--config '{"max_model_len": 4096}'` or `--config @file.json`: must be a JSON object.
+pub fn parse_config(arg: Option<&str>) -> Result<Map<String, Value>, Error> {
+    let Some(arg) = arg else {
+        return Ok(Map::new());
+    };
+    let (text, origin) = if let Some(path) = arg.strip_prefix('@') {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "--config @{path}: cannot read the file ({e}); give a JSON object inline or @path/to/config.json"
+            ))
+        })?;
+        (text, format!("--config @{path}"))
+    } else {
+        (arg.to_string(), "--config".to_string())
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(Error::usage(format!(
+            "{origin}: expected a JSON object like '{{\"max_model_len\": 4096}}', got {}",
+            kind_of(&other)
+        ))),
+        Err(e) => Err(Error::usage(format!(
+            "{origin}: not valid JSON ({e}); example: --config '{{\"max_model_len\": 4096, \"gpu_memory_utilization\": 0.9}}'"
+        ))),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `--label key=value`, repeatable.
+pub fn parse_labels(args: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    let mut labels = BTreeMap::new();
+    for arg in args {
+        let (k, v) = parse_label(arg)?;
+        labels.insert(k, v);
+    }
+    Ok(labels)
+}
+
+/// One `key=value` label.
+pub fn parse_label(arg: &str) -> Result<(String, String), Error> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(Error::usage(format!(
+            "--label {arg:?}: expected key=value, e.g. --label gpu=rtx4080"
+        ))),
+    }
+}
+
+/// `--since 2024-10-28` (or a full RFC 3339 timestamp): the comparable timestamp prefix.
+pub fn parse_since(arg: &str) -> Result<String, Error> {
+    if chrono::NaiveDate::parse_from_str(arg, "%Y-%m-%d").is_ok()
+        || chrono::DateTime::parse_from_rfc3339(arg).is_ok()
+    {
+        Ok(arg.to_string())
+    } else {
+        Err(Error::usage(format!(
+            "--since {arg:?}: expected a date like 2024-10-28 or a timestamp like 2024-10-28T07:38:12Z"
+        )))
+    }
+}
+
+/// Color only on a terminal, never with NO_COLOR set or TERM=dumb.
+pub fn use_color() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
+}
+
+/// The path as given, for messages and metadata.
+pub fn display_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_inline_and_errors() {
+        let m = parse_config(Some(r#"{"max_model_len": 4096}"#)).unwrap();
+        assert_eq!(m["max_model_len"], 4096);
+        assert!(parse_config(None).unwrap().is_empty());
+        let e = parse_config(Some("{max_model_len: 4096}")).unwrap_err();
+        assert!(e.to_string().contains("--config: not valid JSON"), "{e}");
+        let e = parse_config(Some("[1]")).unwrap_err();
+        assert!(e.to_string().contains("expected a JSON object"), "{e}");
+        let e = parse_config(Some("@/nonexistent/c.json")).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn labels() {
+        let l = parse_labels(&["gpu=rtx4080".into(), "note=a=b".into()]).unwrap();
+        assert_eq!(l["gpu"], "rtx4080");
+        assert_eq!(l["note"], "a=b");
+        assert!(parse_label("novalue").is_err());
+        assert!(parse_label("=x").is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! The command line: clap definitions and glue, one file per command.
+//!
+//! Each command turns its flags into validated library values, calls the library, and
+//! prints. [`main`] prints the error chain and maps it to the documented exit code.
+
+mod analyze;
+mod common;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{exit, exit_code_for};
+use crate::store::Store;
+
+/// Run, record, analyze and compare LLM inference benchmarks, and never lose a result.
+#[derive(Debug, Parser)]
+#[command(name = "benchkeep", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The store directory (its raw/, metadata/, analysis/ and reports/ are created on
+    /// first write).
+    #[arg(
+        long,
+        global = true,
+        env = "BENCHKEEP_STORE",
+        default_value = "benchmarks"
+    )]
+    pub store: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
+    Analyze(analyze::AnalyzeArgs),
+}
+
+/// Parse the command line, run it, print any error, and return the exit code.
+pub fn main() -> i32 {
+    ignore_sigxfsz();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => exit::OK,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit_code_for(&err)
+        }
+    }
+}
+
+/// Run one parsed command; `Ok` carries the exit code of a command that finished.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let store = Store::new(cli.store);
+    match cli.command {
+        Command::Analyze(args) => analyze::run(&store, args),
+    }
+}
+
+/// `ulimit -f` must give EFBIG (handled as a store error), not kill us (RELIABILITY P6).
+fn ignore_sigxfsz() {
+    // SAFETY: setting a signal to SIG_IGN at startup, before any threads exist.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Write to stdout; a closed pipe (`| head`) surfaces as a `BrokenPipe` error that [`main`]
+/// treats as success.
+pub(crate) fn print_out(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}

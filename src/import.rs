@@ -1,0 +1,282 @@
+//! Importing a results file into the store: scan, copy into `raw/`, write metadata,
+//! regenerate the derived files. Used by `analyze` and `record`.
+//!
+//! Order matters for "nothing is ever lost": the input is fully scanned before anything is
+//! written (bad input writes nothing); the copy is made into a temp file in `raw/` and
+//! checked against the scan's sha256; the id is reserved by exclusive creation of the
+//! metadata; the copy then takes its final name without ever replacing a file.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::ingest::{self, Format};
+use crate::metrics::Aggregator;
+use crate::schema::{
+    GpuInfo, HostInfo, Metadata, SCHEMA_VERSION, SourceInfo, SourceKind, Status, TestInfo, ToolInfo,
+};
+use crate::store::{Store, atomic, ids, store_io};
+
+/// GPU facts noted by hand (`--gpu-name`, `--vram-total-gb`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct ManualGpu {
+    pub name: Option<String>,
+    pub vram_total_gb: Option<f64>,
+    pub vram_used_gb: Option<f64>,
+    pub utilization_percent: Option<f64>,
+}
+
+impl ManualGpu {
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.vram_total_gb.is_none()
+            && self.vram_used_gb.is_none()
+            && self.utilization_percent.is_none()
+    }
+}
+
+/// Everything an import needs, already validated by the caller.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub platform: String,
+    pub model: String,
+    pub input: PathBuf,
+    pub format: Option<Format>,
+    pub config: Map<String, Value>,
+    pub labels: BTreeMap<String, String>,
+    /// Wall time; when `None` it is taken from the records' own timings, if they have any.
+    pub total_time_s: Option<f64>,
+    pub model_load_time_s: Option<f64>,
+    pub gpu: ManualGpu,
+    pub strict: bool,
+    pub source_kind: SourceKind,
+    /// The command line, already redacted.
+    pub command: Option<String>,
+}
+
+/// A finished import.
+#[derive(Debug)]
+pub struct Imported {
+    pub metadata: Metadata,
+    pub metadata_path: PathBuf,
+    /// Set when the run was saved but summary/COMPARISON.md could not be rebuilt.
+    pub derived_error: Option<anyhow::Error>,
+}
+
+/// Scan `req.input`, store it and its metadata, and rebuild the derived files.
+pub fn import_file(store: &Store, req: ImportRequest) -> Result<Imported> {
+    let metadata = build_metadata(&req)?;
+    let (metadata, metadata_path) = store_import(store, &req.input, metadata)?;
+    let derived_error = store.regenerate_derived().err();
+    Ok(Imported {
+        metadata,
+        metadata_path,
+        derived_error,
+    })
+}
+
+/// Scan the input and build the run's metadata (nothing is written).
+pub fn build_metadata(req: &ImportRequest) -> Result<Metadata> {
+    let mut agg = Aggregator::new();
+    let scan = ingest::scan_file(&req.input, req.format, |r| agg.push(&r))?;
+    let input_name = req.input.display().to_string();
+    for u in &scan.first_unparseable {
+        eprintln!(
+            "warning: {input_name}:{}: {} (counted in unparseable_lines)",
+            u.line, u.reason
+        );
+    }
+    if scan.unparseable > scan.first_unparseable.len() as u64 {
+        eprintln!(
+            "warning: {input_name}: {} more unparseable lines not shown",
+            scan.unparseable - scan.first_unparseable.len() as u64
+        );
+    }
+    if req.strict && scan.unparseable > 0 {
+        let lines: Vec<String> = scan
+            .first_unparseable
+            .iter()
+            .map(|u| u.line.to_string())
+            .collect();
+        return Err(Error::input(
+            &req.input,
+            format!(
+                "{} unparseable line(s) (line {}); --strict refuses them: fix the file or drop --strict to import the rest",
+                scan.unparseable,
+                lines.join(", ")
+            ),
+        )
+        .into());
+    }
+    let total_time_s = match req.total_time_s.or(agg.span_s()) {
+        Some(t) => t,
+        None => {
+            return Err(Error::usage(format!(
+                "--total-time is required: {input_name} ({}) carries no timings of its own; give the benchmark's wall time, e.g. --total-time 2400",
+                scan.format.name()
+            ))
+            .into());
+        }
+    };
+    let num_requests = agg.count();
+    let now = chrono::Utc::now();
+    let (success, failure) = (agg.success_count(), agg.failure_count());
+    let mut results = agg.finish(total_time_s, scan.unparseable);
+    results.model_load_time_seconds = req.model_load_time_s;
+    results.gpu_utilization_percent = req.gpu.utilization_percent;
+    let status = if success == 0 {
+        Status::Failed
+    } else if failure > 0 || scan.unparseable > 0 {
+        Status::Partial
+    } else {
+        Status::Completed
+    };
+    let gpu = (!req.gpu.is_empty()).then(|| GpuInfo {
+        name: req.gpu.name.clone(),
+        vram_total_gb: req.gpu.vram_total_gb,
+        vram_used_gb: req.gpu.vram_used_gb,
+        utilization_avg_percent: req.gpu.utilization_percent,
+        source: Some("manual".into()),
+        ..Default::default()
+    });
+    Ok(Metadata {
+        schema_version: SCHEMA_VERSION,
+        test_id: ids::base_test_id(
+            &req.platform,
+            &req.model,
+            num_requests,
+            &now.format("%Y-%m-%d").to_string(),
+        ),
+        timestamp: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        platform: req.platform.clone(),
+        model: req.model.clone(),
+        gpu,
+        config: req.config.clone(),
+        test: TestInfo {
+            num_requests,
+            input_file: Some(input_name),
+            output_file: String::new(),
+            input_sha256: Some(scan.sha256.clone()),
+            raw_sha256: Some(scan.sha256.clone()),
+            raw_bytes: Some(scan.bytes),
+            extra: Map::new(),
+        },
+        results,
+        status,
+        tool: ToolInfo::this(),
+        host: HostInfo::this(),
+        labels: req.labels.clone(),
+        source: SourceInfo {
+            kind: req.source_kind,
+            format: scan.format.name().to_string(),
+            command: req.command.clone(),
+            extra: Map::new(),
+        },
+        server: None,
+        pid: None,
+        extra: Map::new(),
+    })
+}
+
+/// Put the input into `raw/` (unless it already is there) and publish the metadata under a
+/// fresh id derived from `metadata.test_id`. Returns the final metadata and its path.
+pub fn store_import(
+    store: &Store,
+    input: &Path,
+    mut metadata: Metadata,
+) -> Result<(Metadata, PathBuf)> {
+    store.ensure_layout()?;
+    let base = metadata.test_id.clone();
+    let expected_sha = metadata.test.raw_sha256.clone().unwrap_or_default();
+    if let Some(rel) = already_in_raw(store, input) {
+        metadata.test.output_file = rel;
+        let path = store.publish_new(&base, &mut metadata)?;
+        return Ok((metadata, path));
+    }
+    let tmp = copy_to_temp(store, input, &expected_sha)?;
+    let result = (|| {
+        metadata.test.output_file = String::new();
+        let path = store.publish_new(&base, &mut metadata)?;
+        let raw = store.resolve(&metadata.test.output_file);
+        atomic::link_exclusive(&tmp, &raw).map_err(|e| {
+            store_io(&raw, "create", e).context(format!(
+                "metadata {} was saved but its raw file could not be; `benchkeep verify` reports it",
+                path.display()
+            ))
+        })?;
+        atomic::sync_dir(&store.raw_dir()).map_err(|e| store_io(&store.raw_dir(), "sync", e))?;
+        Ok((metadata, path))
+    })();
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// `raw/<name>` when `input` already lies in the store's raw directory.
+fn already_in_raw(store: &Store, input: &Path) -> Option<String> {
+    let raw_dir = fs::canonicalize(store.raw_dir()).ok()?;
+    let input = fs::canonicalize(input).ok()?;
+    if input.parent()? == raw_dir {
+        Some(format!("raw/{}", input.file_name()?.to_string_lossy()))
+    } else {
+        None
+    }
+}
+
+/// Copy `input` byte for byte into a synced temp file in `raw/`, checking its sha256.
+fn copy_to_temp(store: &Store, input: &Path, expected_sha: &str) -> Result<PathBuf> {
+    let tmp = atomic::temp_path_for(&store.raw_dir().join("import.jsonl"));
+    let result = (|| -> Result<()> {
+        let mut src = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| store_io(&tmp, "create", e))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = src
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", input.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| store_io(&tmp, "write", e))?;
+        }
+        out.sync_all().map_err(|e| store_io(&tmp, "sync", e))?;
+        let sha = hex(&hasher.finalize());
+        if !expected_sha.is_empty() && sha != expected_sha {
+            return Err(Error::input(
+                input,
+                "the file changed while it was being imported; run the command again once it is complete",
+            )
+            .into());
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

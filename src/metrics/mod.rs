@@ -1,0 +1,362 @@
+//! Pure aggregation: request records in, the `results` block out.
+//!
+//! An [`Aggregator`] takes records one at a time (a 500,000-line file is never held in
+//! memory) and produces counts, token totals, throughput, latency percentiles and goodput.
+//! Definitions are those of the README ("Metric definitions").
+
+mod samples;
+
+use std::collections::BTreeMap;
+
+pub use samples::{Samples, percentile};
+
+use crate::schema::{Goodput, Latencies, RequestRecord, Results, ServerTimingSummary};
+
+/// Service-level objectives for goodput, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+impl Slo {
+    pub fn is_empty(&self) -> bool {
+        self.ttft_ms.is_none() && self.tpot_ms.is_none() && self.e2e_ms.is_none()
+    }
+
+    /// A successful request meets every objective that was set (a metric it lacks fails it).
+    fn met_by(&self, r: &RequestRecord) -> bool {
+        fn ok(limit: Option<f64>, value: Option<f64>) -> bool {
+            match limit {
+                None => true,
+                Some(l) => value.is_some_and(|v| v <= l),
+            }
+        }
+        r.ok && ok(self.ttft_ms, r.ttft_ms)
+            && ok(self.tpot_ms, r.tpot_ms())
+            && ok(self.e2e_ms, r.e2e_ms)
+    }
+
+    fn as_map(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        for (k, v) in [
+            ("ttft", self.ttft_ms),
+            ("tpot", self.tpot_ms),
+            ("e2e", self.e2e_ms),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        }
+        m
+    }
+}
+
+/// Streaming aggregator over request records.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    success: u64,
+    failure: u64,
+    prompt_tokens: u64,
+    prompt_known: u64,
+    completion_tokens: u64,
+    completion_known: u64,
+    errors_by_kind: BTreeMap<String, u64>,
+    ttft: Samples,
+    tpot: Samples,
+    itl: Samples,
+    e2e: Samples,
+    lag: Samples,
+    server: ServerSums,
+    slo: Option<Slo>,
+    good: u64,
+    first_start_s: Option<f64>,
+    last_end_s: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+struct ServerSums {
+    requests: u64,
+    load_ns: u128,
+    load_seen: bool,
+    prompt_eval_ns: u128,
+    prompt_eval_tokens: u64,
+    prompt_eval_n: u64,
+    eval_ns: u128,
+    eval_tokens: u64,
+    eval_n: u64,
+    total_ns: u128,
+    total_n: u64,
+}
+
+impl Aggregator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Count goodput against these objectives.
+    pub fn with_slo(mut self, slo: Slo) -> Self {
+        if !slo.is_empty() {
+            self.slo = Some(slo);
+        }
+        self
+    }
+
+    /// Number of records seen.
+    pub fn count(&self) -> u64 {
+        self.success + self.failure
+    }
+
+    pub fn success_count(&self) -> u64 {
+        self.success
+    }
+
+    pub fn failure_count(&self) -> u64 {
+        self.failure
+    }
+
+    pub fn completion_tokens(&self) -> u64 {
+        self.completion_tokens
+    }
+
+    /// First scheduled send to last response end, when the records carry client times.
+    pub fn span_s(&self) -> Option<f64> {
+        Some(self.last_end_s? - self.first_start_s?).filter(|s| *s > 0.0)
+    }
+
+    /// Add one request.
+    pub fn push(&mut self, r: &RequestRecord) {
+        if let Some(start) = r.scheduled_s.or(r.sent_s) {
+            self.first_start_s = Some(self.first_start_s.map_or(start, |s| s.min(start)));
+        }
+        if let Some(end) = r.end_s {
+            self.last_end_s = Some(self.last_end_s.map_or(end, |e| e.max(end)));
+        }
+        if let Some(lag) = r.lag_ms() {
+            self.lag.push(lag);
+        }
+        if !r.ok {
+            self.failure += 1;
+            let kind = r.error_kind.map(|k| k.as_str()).unwrap_or("other");
+            *self.errors_by_kind.entry(kind.to_string()).or_default() += 1;
+            return;
+        }
+        self.success += 1;
+        if let Some(p) = r.prompt_tokens {
+            self.prompt_tokens += p;
+            self.prompt_known += 1;
+        }
+        if let Some(c) = r.completion_tokens {
+            self.completion_tokens += c;
+            self.completion_known += 1;
+        }
+        if let Some(v) = r.ttft_ms {
+            self.ttft.push(v);
+        }
+        if let Some(v) = r.tpot_ms() {
+            self.tpot.push(v);
+        }
+        if let Some(v) = r.e2e_ms {
+            self.e2e.push(v);
+        }
+        for &v in &r.itl_ms {
+            self.itl.push(v);
+        }
+        if let Some(slo) = &self.slo
+            && slo.met_by(r)
+        {
+            self.good += 1;
+        }
+        let s = &r.server;
+        if !s.is_empty() {
+            let sums = &mut self.server;
+            sums.requests += 1;
+            if let Some(ns) = s.load_duration_ns {
+                sums.load_ns += ns as u128;
+                sums.load_seen = true;
+            }
+            if let Some(ns) = s.prompt_eval_duration_ns {
+                sums.prompt_eval_ns += ns as u128;
+                sums.prompt_eval_n += 1;
+                sums.prompt_eval_tokens += r.prompt_tokens.unwrap_or(0);
+            }
+            if let Some(ns) = s.eval_duration_ns {
+                sums.eval_ns += ns as u128;
+                sums.eval_n += 1;
+                sums.eval_tokens += r.completion_tokens.unwrap_or(0);
+            }
+            if let Some(ns) = s.total_duration_ns {
+                sums.total_ns += ns as u128;
+                sums.total_n += 1;
+            }
+        }
+    }
+
+    /// The `results` block for a run that took `total_time_s` seconds.
+    pub fn finish(self, total_time_s: f64, unparseable_lines: u64) -> Results {
+        let per_sec = |x: f64| {
+            if total_time_s > 0.0 {
+                x / total_time_s
+            } else {
+                0.0
+            }
+        };
+        let avg = |sum: u64, n: u64| if n > 0 { sum as f64 / n as f64 } else { 0.0 };
+        let latencies = Latencies {
+            ttft: self.ttft.summary(),
+            tpot: self.tpot.summary(),
+            itl: self.itl.summary(),
+            e2e: self.e2e.summary(),
+            lag: self.lag.summary(),
+        };
+        let goodput = self.slo.as_ref().map(|slo| Goodput {
+            slo_ms: slo.as_map(),
+            good_requests: self.good,
+            requests_per_sec: round(per_sec(self.good as f64), 3),
+            percent: round(
+                if self.success + self.failure > 0 {
+                    100.0 * self.good as f64 / (self.success + self.failure) as f64
+                } else {
+                    0.0
+                },
+                2,
+            ),
+        });
+        Results {
+            success_count: self.success,
+            failure_count: self.failure,
+            total_time_seconds: round(total_time_s, 3),
+            model_load_time_seconds: None,
+            throughput_tokens_per_sec: round(
+                per_sec((self.prompt_tokens + self.completion_tokens) as f64),
+                2,
+            ),
+            throughput_requests_per_sec: round(per_sec(self.success as f64), 3),
+            avg_prompt_tokens: round(avg(self.prompt_tokens, self.prompt_known), 2),
+            avg_completion_tokens: round(avg(self.completion_tokens, self.completion_known), 2),
+            gpu_utilization_percent: None,
+            output_tokens_per_sec: round(per_sec(self.completion_tokens as f64), 2),
+            total_prompt_tokens: self.prompt_tokens,
+            total_completion_tokens: self.completion_tokens,
+            unparseable_lines,
+            errors_by_kind: self.errors_by_kind,
+            latency_ms: (!latencies.is_empty()).then_some(latencies),
+            server_timings: self.server.summary(),
+            goodput,
+            output_tokens_per_joule: None,
+            extra: Default::default(),
+        }
+    }
+}
+
+impl ServerSums {
+    fn summary(&self) -> Option<ServerTimingSummary> {
+        if self.requests == 0 {
+            return None;
+        }
+        let ms = |ns: u128, n: u64| (n > 0).then(|| round(ns as f64 / 1e6 / n as f64, 3));
+        let rate =
+            |tokens: u64, ns: u128| (ns > 0).then(|| round(tokens as f64 / (ns as f64 / 1e9), 2));
+        Some(ServerTimingSummary {
+            requests: self.requests,
+            load_ms_total: self.load_seen.then(|| round(self.load_ns as f64 / 1e6, 3)),
+            prompt_eval_ms_mean: ms(self.prompt_eval_ns, self.prompt_eval_n),
+            eval_ms_mean: ms(self.eval_ns, self.eval_n),
+            total_ms_mean: ms(self.total_ns, self.total_n),
+            prompt_eval_tokens_per_sec: rate(self.prompt_eval_tokens, self.prompt_eval_ns),
+            eval_tokens_per_sec: rate(self.eval_tokens, self.eval_ns),
+        })
+    }
+}
+
+/// Round to `digits` decimals (stored figures stay readable; raw data keeps full precision).
+pub fn round(x: f64, digits: i32) -> f64 {
+    if !x.is_finite() {
+        return 0.0;
+    }
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ErrorKind, ServerTimings};
+
+    fn ok(prompt: u64, completion: u64) -> RequestRecord {
+        RequestRecord {
+            ok: true,
+            prompt_tokens: Some(prompt),
+            completion_tokens: Some(completion),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn seed_throughput_definitions() {
+        let mut a = Aggregator::new();
+        a.push(&ok(100, 50));
+        a.push(&ok(300, 150));
+        a.push(&RequestRecord::failed(2, ErrorKind::HttpStatus, "HTTP 400"));
+        let r = a.finish(10.0, 1);
+        assert_eq!(r.success_count, 2);
+        assert_eq!(r.failure_count, 1);
+        assert_eq!(r.throughput_tokens_per_sec, 60.0);
+        assert_eq!(r.output_tokens_per_sec, 20.0);
+        assert_eq!(r.throughput_requests_per_sec, 0.2);
+        assert_eq!(r.avg_prompt_tokens, 200.0);
+        assert_eq!(r.avg_completion_tokens, 100.0);
+        assert_eq!(r.errors_by_kind.get("http_status"), Some(&1));
+        assert_eq!(r.unparseable_lines, 1);
+        assert!(r.latency_ms.is_none());
+    }
+
+    #[test]
+    fn latencies_and_goodput() {
+        let mut a = Aggregator::new().with_slo(Slo {
+            ttft_ms: Some(150.0),
+            ..Default::default()
+        });
+        for (i, ttft) in [100.0, 200.0, 120.0, 140.0].into_iter().enumerate() {
+            a.push(&RequestRecord {
+                seq: i as u64,
+                ok: true,
+                completion_tokens: Some(11),
+                ttft_ms: Some(ttft),
+                e2e_ms: Some(ttft + 1000.0),
+                itl_ms: vec![100.0; 10],
+                ..Default::default()
+            });
+        }
+        let r = a.finish(2.0, 0);
+        let l = r.latency_ms.unwrap();
+        let ttft = l.ttft.unwrap();
+        assert_eq!(ttft.count, 4);
+        assert_eq!(ttft.p50, 130.0); // numpy: mean of 120 and 140
+        assert_eq!(ttft.max, 200.0);
+        assert_eq!(l.tpot.unwrap().mean, 100.0);
+        assert_eq!(l.itl.unwrap().count, 40);
+        let g = r.goodput.unwrap();
+        assert_eq!(g.good_requests, 3);
+        assert_eq!(g.requests_per_sec, 1.5);
+        assert_eq!(g.percent, 75.0);
+    }
+
+    #[test]
+    fn ollama_server_timings() {
+        let mut a = Aggregator::new();
+        let mut r = ok(31, 5);
+        r.server = ServerTimings {
+            total_duration_ns: Some(612_004_512),
+            load_duration_ns: Some(20_311_042),
+            prompt_eval_duration_ns: Some(48_022_000),
+            eval_duration_ns: Some(50_000_000),
+        };
+        a.push(&r);
+        let s = a.finish(1.0, 0).server_timings.unwrap();
+        assert_eq!(s.requests, 1);
+        assert_eq!(s.eval_tokens_per_sec, Some(100.0));
+        assert_eq!(s.load_ms_total, Some(20.311));
+    }
+}

@@ -1,0 +1,493 @@
+//! The records benchkeep keeps on disk: run metadata (the seed's schema, extended) and the
+//! normalized per-request record every source is turned into.
+//!
+//! Every struct keeps unknown keys in an `extra` map, so a file written by a newer benchkeep
+//! (or edited by hand) survives a read-modify-write without losing a field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Version of the metadata layout this build writes. Readers skip files with a higher one.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Where a run came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// `benchkeep run`: requests sent by benchkeep itself.
+    Run,
+    /// `benchkeep record`: an offline command wrapped and timed.
+    Record,
+    /// `benchkeep analyze`: an existing results file imported.
+    Analyze,
+}
+
+/// Life-cycle state of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Started, not finished yet (or its process died: see `verify` and `recover`).
+    Running,
+    /// Every request succeeded.
+    Completed,
+    /// Some requests failed, or some lines could not be read.
+    Partial,
+    /// Nothing succeeded, or the command failed.
+    Failed,
+    /// Stopped early (Ctrl-C, SIGTERM, kill -9 then `recover`).
+    Interrupted,
+}
+
+impl Status {
+    /// The lowercase name used on disk and in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Partial => "partial",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the run is finished (anything but `running`).
+    pub fn is_final(self) -> bool {
+        self != Status::Running
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One benchmark run: `metadata/<test_id>.json`.
+///
+/// The seed's keys (`test_id, timestamp, platform, model, gpu, config, test, results,
+/// status`) keep their names and places; everything else is an addition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metadata {
+    pub schema_version: u32,
+    pub test_id: String,
+    /// RFC 3339, UTC, seconds precision (`2024-10-28T07:38:12Z`): when the run started.
+    pub timestamp: String,
+    pub platform: String,
+    /// The model as the user named it (not made file-safe).
+    pub model: String,
+    #[serde(default)]
+    pub gpu: Option<GpuInfo>,
+    /// Server or engine settings as given with `--config` (always a JSON object).
+    #[serde(default)]
+    pub config: Map<String, Value>,
+    pub test: TestInfo,
+    pub results: Results,
+    pub status: Status,
+    pub tool: ToolInfo,
+    #[serde(default)]
+    pub host: HostInfo,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub source: SourceInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerInfo>,
+    /// Process id of the writer while `status` is `running` (lets `verify` spot a dead run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The seed's `gpu` block, extended with telemetry aggregates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GpuInfo {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub vram_total_gb: Option<f64>,
+    /// Peak memory used during the run.
+    #[serde(default)]
+    pub vram_used_gb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization_avg_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_avg_w: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_joules: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// `manual` (given with flags), `nvml`, `nvidia-smi`, `rocm-smi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The seed's `test` block.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TestInfo {
+    /// Every request, failed ones too.
+    pub num_requests: u64,
+    /// The file the user gave (results file for `analyze`, request file for `run`).
+    #[serde(default)]
+    pub input_file: Option<String>,
+    /// The raw file in the store, relative to the store root (`raw/<test_id>.jsonl`).
+    pub output_file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_bytes: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Mean, percentiles and max of one latency, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Latency summaries of a run (only those that were measured).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latencies {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft: Option<LatencySummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot: Option<LatencySummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl: Option<LatencySummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e: Option<LatencySummary>,
+    /// How far behind its schedule the client sent requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<LatencySummary>,
+}
+
+impl Latencies {
+    pub fn is_empty(&self) -> bool {
+        self.ttft.is_none()
+            && self.tpot.is_none()
+            && self.itl.is_none()
+            && self.e2e.is_none()
+            && self.lag.is_none()
+    }
+}
+
+/// Ollama's own server-side timings, averaged over successful requests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerTimingSummary {
+    /// Requests that carried server timings.
+    pub requests: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_ms_total: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_eval_ms_mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_ms_mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms_mean: Option<f64>,
+    /// Sum of prompt tokens / sum of prompt eval time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_eval_tokens_per_sec: Option<f64>,
+    /// Sum of generated tokens / sum of eval time (decode speed as the server sees it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_tokens_per_sec: Option<f64>,
+}
+
+/// Goodput: requests that met every SLO given with `--slo`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Goodput {
+    /// The SLOs in milliseconds, by metric name (`ttft`, `tpot`, `e2e`).
+    pub slo_ms: BTreeMap<String, f64>,
+    pub good_requests: u64,
+    pub requests_per_sec: f64,
+    pub percent: f64,
+}
+
+/// The seed's `results` block, extended.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub success_count: u64,
+    pub failure_count: u64,
+    pub total_time_seconds: f64,
+    #[serde(default)]
+    pub model_load_time_seconds: Option<f64>,
+    /// (prompt + completion tokens of successful requests) / total time.
+    pub throughput_tokens_per_sec: f64,
+    /// Successful requests / total time.
+    pub throughput_requests_per_sec: f64,
+    pub avg_prompt_tokens: f64,
+    pub avg_completion_tokens: f64,
+    #[serde(default)]
+    pub gpu_utilization_percent: Option<f64>,
+    /// Completion tokens of successful requests / total time.
+    #[serde(default)]
+    pub output_tokens_per_sec: f64,
+    #[serde(default)]
+    pub total_prompt_tokens: u64,
+    #[serde(default)]
+    pub total_completion_tokens: u64,
+    /// Lines of the raw file that were not valid JSON or not a known record.
+    #[serde(default)]
+    pub unparseable_lines: u64,
+    #[serde(default)]
+    pub errors_by_kind: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Latencies>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<ServerTimingSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<Goodput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_joule: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The tool that wrote the file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn this() -> Self {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The machine benchkeep ran on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostInfo {
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub cpus: u32,
+}
+
+impl HostInfo {
+    pub fn this() -> Self {
+        HostInfo {
+            hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+            os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// How the run was produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    /// The input format (`openai`, `openai-batch`, `ollama`, `vllm-offline`, `benchkeep`).
+    pub format: String,
+    /// The command line (secrets redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// What the server said about itself before the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub api: String,
+    /// With any `user:pass@` removed.
+    pub base_url: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub max_model_len: Option<u64>,
+    #[serde(default)]
+    pub details: Map<String, Value>,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Could not connect.
+    Connect,
+    /// The whole request took longer than `--timeout`.
+    Timeout,
+    /// No bytes for longer than `--idle-timeout`.
+    IdleTimeout,
+    /// A non-2xx HTTP status (or a batch line whose `status_code` was not 200).
+    HttpStatus,
+    /// HTTP 200, then an error event in the stream, or an `{"error": ...}` result line.
+    StreamError,
+    /// The stream ended without its final chunk / `[DONE]` / `done: true`.
+    CutShort,
+    /// A body or chunk that was not valid JSON.
+    InvalidJson,
+    /// Exceeded a size limit (line, event, body).
+    TooLarge,
+    /// A finished request the server marked as aborted or errored (`finish_reason`).
+    Aborted,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::IdleTimeout => "idle_timeout",
+            ErrorKind::HttpStatus => "http_status",
+            ErrorKind::StreamError => "stream_error",
+            ErrorKind::CutShort => "cut_short",
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Aborted => "aborted",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// Server-side timings reported per request (Ollama's nanosecond durations, or the
+/// per-request metrics of a vLLM offline dump converted to nanoseconds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerTimings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_duration_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_duration_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_eval_duration_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_duration_ns: Option<u64>,
+}
+
+impl ServerTimings {
+    pub fn is_empty(&self) -> bool {
+        self == &ServerTimings::default()
+    }
+}
+
+/// One request, normalized: what every parser and the live client produce, and the line
+/// format of `raw/<test_id>.jsonl` for `benchkeep run`.
+///
+/// Times (`*_s`) are seconds since the run's start on a monotonic clock; latencies are
+/// milliseconds. Fields a source cannot know stay `None`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestRecord {
+    /// Position in the raw log (strictly increasing) or the line number of an imported file.
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_s: Option<f64>,
+    /// Time to first token, from the scheduled send time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    /// End-to-end latency, from the scheduled send time to the last byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_ms: Option<f64>,
+    /// Gaps between successive content chunks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub itl_ms: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<u64>,
+    #[serde(default, skip_serializing_if = "ServerTimings::is_empty")]
+    pub server: ServerTimings,
+    /// Response text, only with `--save-text` (capped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl RequestRecord {
+    /// Time per output token after the first: (e2e - ttft) / (completion_tokens - 1).
+    pub fn tpot_ms(&self) -> Option<f64> {
+        let (e2e, ttft, n) = (self.e2e_ms?, self.ttft_ms?, self.completion_tokens?);
+        (n > 1).then(|| (e2e - ttft) / (n - 1) as f64)
+    }
+
+    /// How late the request was sent compared with its schedule.
+    pub fn lag_ms(&self) -> Option<f64> {
+        Some((self.sent_s? - self.scheduled_s?) * 1000.0)
+    }
+
+    /// A failed record of the given kind.
+    pub fn failed(seq: u64, kind: ErrorKind, message: impl Into<String>) -> Self {
+        RequestRecord {
+            seq,
+            ok: false,
+            error_kind: Some(kind),
+            error: Some(message.into()),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tpot_needs_two_tokens() {
+        let mut r = RequestRecord {
+            ok: true,
+            ttft_ms: Some(100.0),
+            e2e_ms: Some(500.0),
+            completion_tokens: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(r.tpot_ms(), Some(100.0));
+        r.completion_tokens = Some(1);
+        assert_eq!(r.tpot_ms(), None);
+    }
+
+    #[test]
+    fn record_round_trips_and_omits_empty_fields() {
+        let r = RequestRecord::failed(3, ErrorKind::HttpStatus, "HTTP 500");
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"seq":3,"ok":false,"error_kind":"http_status","error":"HTTP 500"}"#
+        );
+        let back: RequestRecord = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, r);
+    }
+}

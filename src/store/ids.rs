@@ -1,0 +1,94 @@
+//! Test ids: `{platform}-{model}-{num_requests}-{YYYY-MM-DD}` made file-safe, plus `-N`.
+
+/// Longest file-safe name part we keep (a 10 KB model name must not make a 10 KB file name).
+const MAX_PART: usize = 64;
+
+/// Make one part of an id safe as a file name: every run of characters outside
+/// `[A-Za-z0-9._]` becomes one `-`; leading and trailing `-` and `.` are dropped, so
+/// `../x` can never climb out of the store; long names are cut.
+///
+/// `google/gemma-3-4b-it` -> `google-gemma-3-4b-it`, `gemma3:12b` -> `gemma3-12b`.
+pub fn file_safe(name: &str) -> String {
+    let mut out = String::with_capacity(name.len().min(MAX_PART));
+    let mut dash = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c);
+        } else {
+            dash = true;
+        }
+        if out.len() >= MAX_PART {
+            break;
+        }
+    }
+    let trimmed = out.trim_matches(|c| c == '-' || c == '.');
+    if trimmed.is_empty() {
+        "unnamed".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// The base id (without a `-N` suffix) for a run.
+pub fn base_test_id(platform: &str, model: &str, num_requests: u64, date: &str) -> String {
+    format!(
+        "{}-{}-{}-{}",
+        file_safe(platform),
+        file_safe(model),
+        num_requests,
+        date
+    )
+}
+
+/// The `n`-th candidate for a base id: the base itself, then `base-2`, `base-3`, ...
+pub fn candidate(base: &str, n: u32) -> String {
+    if n <= 1 {
+        base.to_string()
+    } else {
+        format!("{base}-{n}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn seed_examples() {
+        assert_eq!(file_safe("google/gemma-3-4b-it"), "google-gemma-3-4b-it");
+        assert_eq!(file_safe("gemma3:12b"), "gemma3-12b");
+        assert_eq!(file_safe("vllm-offline"), "vllm-offline");
+        assert_eq!(
+            base_test_id("vllm-offline", "gemma3-4b", 5000, "2024-10-28"),
+            "vllm-offline-gemma3-4b-5000-2024-10-28"
+        );
+        assert_eq!(candidate("x", 1), "x");
+        assert_eq!(candidate("x", 3), "x-3");
+    }
+
+    #[test]
+    fn hostile_names_stay_inside() {
+        assert_eq!(file_safe("../x"), "x");
+        assert_eq!(file_safe("/etc/passwd"), "etc-passwd");
+        assert_eq!(file_safe("a/b"), "a-b");
+        assert_eq!(file_safe(".."), "unnamed");
+        assert_eq!(file_safe(""), "unnamed");
+        assert!(file_safe(&"m".repeat(10_000)).len() <= MAX_PART);
+    }
+
+    proptest! {
+        #[test]
+        fn always_a_plain_file_name(s in ".*") {
+            let f = file_safe(&s);
+            prop_assert!(!f.is_empty());
+            prop_assert!(!f.contains('/') && !f.contains('\\') && !f.contains('\0'));
+            prop_assert!(!f.starts_with('.') && f != "..");
+            prop_assert!(f.len() <= MAX_PART);
+        }
+    }
+}

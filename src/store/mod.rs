@@ -1,0 +1,331 @@
+//! The benchmark store: the seed's `benchmarks/{raw,metadata,analysis,reports}` layout.
+//!
+//! The store owns every path and every write under its root. Metadata files are the
+//! database; `analysis/` and `reports/` are derived from them and rebuilt under a lock.
+//! Nothing here ever deletes or overwrites a run: new runs get fresh ids by exclusive
+//! creation, and metadata is only ever replaced atomically by the process that owns it.
+
+pub mod atomic;
+pub mod ids;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::error::{Error, is_resource_error};
+use crate::schema::{Metadata, SCHEMA_VERSION};
+
+/// The environment variable that names the store when `--store` is not given.
+pub const STORE_ENV: &str = "BENCHKEEP_STORE";
+/// The default store directory, relative to the current directory.
+pub const DEFAULT_STORE: &str = "benchmarks";
+
+/// A store rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A metadata file that readers skipped, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Every readable run in the store, oldest first, and the files that were skipped.
+#[derive(Debug, Default)]
+pub struct Runs {
+    pub runs: Vec<Metadata>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Runs {
+    /// Print one warning line per skipped file to stderr.
+    pub fn warn_skipped(&self) {
+        for s in &self.skipped {
+            eprintln!("warning: skipped {}: {}", s.path.display(), s.reason);
+        }
+    }
+}
+
+/// Holds the store-wide advisory lock until dropped.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn raw_dir(&self) -> PathBuf {
+        self.root.join("raw")
+    }
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.root.join("metadata")
+    }
+    pub fn analysis_dir(&self) -> PathBuf {
+        self.root.join("analysis")
+    }
+    pub fn reports_dir(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+    pub fn metadata_path(&self, test_id: &str) -> PathBuf {
+        self.metadata_dir().join(format!("{test_id}.json"))
+    }
+    /// The raw file of a run, relative to the store root, as `test.output_file` records it.
+    pub fn raw_rel(test_id: &str) -> String {
+        format!("raw/{test_id}.jsonl")
+    }
+    /// Resolve a store-relative path (`raw/x.jsonl`) to a real path.
+    pub fn resolve(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Create the four directories if needed. Fails with a store error (exit 4) that says
+    /// what to fix when the location cannot be written.
+    pub fn ensure_layout(&self) -> Result<()> {
+        for dir in [
+            self.raw_dir(),
+            self.metadata_dir(),
+            self.analysis_dir(),
+            self.reports_dir(),
+        ] {
+            fs::create_dir_all(&dir).map_err(|e| store_io(&dir, "create directory", e))?;
+        }
+        // Fail early on a read-only store, before any work is done.
+        let probe = atomic::temp_path_for(&self.metadata_dir().join("probe"));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .map_err(|e| store_io(&self.metadata_dir(), "write to", e))?;
+        let _ = fs::remove_file(&probe);
+        Ok(())
+    }
+
+    /// Take the store-wide advisory lock (blocks until it is free).
+    pub fn lock(&self) -> Result<StoreLock> {
+        let path = self.root.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| store_io(&path, "open lock file", e))?;
+        file.lock().map_err(|e| store_io(&path, "lock", e))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Publish a new run's metadata under a fresh id: `base`, then `base-2`, `base-3`, ...
+    /// The id is reserved by exclusive creation of `metadata/<id>.json` (with the complete
+    /// content, atomically), skipping ids whose raw file already exists. `meta.test_id` is
+    /// set to the chosen id, and so is `meta.test.output_file` when it was left empty (the
+    /// raw file will be `raw/<test_id>.jsonl`). Returns the metadata path.
+    pub fn publish_new(&self, base: &str, meta: &mut Metadata) -> Result<PathBuf> {
+        let own_raw = meta.test.output_file.is_empty();
+        for n in 1..=100_000u32 {
+            let id = ids::candidate(base, n);
+            if self.raw_dir().join(format!("{id}.jsonl")).exists() {
+                continue;
+            }
+            meta.test_id = id.clone();
+            if own_raw {
+                meta.test.output_file = Self::raw_rel(&id);
+            }
+            let path = self.metadata_path(&id);
+            match atomic::publish_new(&path, &to_json(meta)?) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(store_io(&path, "write", e)),
+            }
+        }
+        Err(Error::StoreIo(format!(
+            "no free test id for {base} in {}",
+            self.root.display()
+        ))
+        .into())
+    }
+
+    /// Atomically replace the metadata of an existing run (the run's own writer only).
+    pub fn replace(&self, meta: &Metadata) -> Result<()> {
+        let path = self.metadata_path(&meta.test_id);
+        atomic::write_atomic(&path, &to_json(meta)?).map_err(|e| store_io(&path, "write", e))
+    }
+
+    /// Read one metadata file. Errors say why it cannot be used.
+    pub fn read_metadata(path: &Path) -> std::result::Result<Metadata, String> {
+        let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        parse_metadata(&bytes)
+    }
+
+    /// Every metadata file's path (temp files and other names excluded), sorted by name.
+    pub fn metadata_files(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.metadata_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".json") && !name.starts_with('.') {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Load every readable run, oldest first. Unreadable, unknown or future-version files
+    /// are listed in `skipped` (never changed or deleted).
+    pub fn load_all(&self) -> Result<Runs> {
+        let files = self.metadata_files()?;
+        let parsed = parallel_map(&files, |p| Store::read_metadata(p));
+        let mut runs = Runs::default();
+        for (path, result) in files.into_iter().zip(parsed) {
+            match result {
+                Ok(m) => runs.runs.push(m),
+                Err(reason) => runs.skipped.push(Skipped { path, reason }),
+            }
+        }
+        runs.runs
+            .sort_by(|a, b| (&a.timestamp, &a.test_id).cmp(&(&b.timestamp, &b.test_id)));
+        Ok(runs)
+    }
+
+    /// Find one run by exact id or unique prefix.
+    pub fn find(&self, id_or_prefix: &str) -> Result<Metadata> {
+        let exact = self.metadata_path(id_or_prefix);
+        if ids::file_safe(id_or_prefix) == id_or_prefix && exact.is_file() {
+            return Store::read_metadata(&exact).map_err(|r| Error::input(&exact, r).into());
+        }
+        let all = self.load_all()?;
+        all.warn_skipped();
+        let matches: Vec<&Metadata> = all
+            .runs
+            .iter()
+            .filter(|m| m.test_id.starts_with(id_or_prefix))
+            .collect();
+        match matches.len() {
+            0 => Err(Error::NotFound(format!(
+                "no run with an id starting with '{id_or_prefix}' in {} (list them with `benchkeep compare`)",
+                self.root.display()
+            ))
+            .into()),
+            1 => Ok(matches[0].clone()),
+            _ => {
+                let list: Vec<String> = matches.iter().map(|m| format!("  {}", m.test_id)).collect();
+                Err(Error::usage(format!(
+                    "'{id_or_prefix}' matches {} runs; give more of the id:\n{}",
+                    matches.len(),
+                    list.join("\n")
+                ))
+                .into())
+            }
+        }
+    }
+
+    /// Rebuild `analysis/summary.json` and `reports/COMPARISON.md` from the metadata, under
+    /// the store lock. Derived files are never the only copy of anything.
+    pub fn regenerate_derived(&self) -> Result<()> {
+        let _lock = self.lock()?;
+        let runs = self.load_all()?;
+        crate::report::write_derived(self, &runs)
+    }
+
+    /// Write a derived file atomically (path relative to the store root).
+    pub fn write_derived_file(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.root.join(rel);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
+        }
+        atomic::write_atomic(&path, bytes).map_err(|e| store_io(&path, "write", e))
+    }
+}
+
+/// Parse metadata bytes, rejecting future schema versions with a clear reason.
+pub fn parse_metadata(bytes: &[u8]) -> std::result::Result<Metadata, String> {
+    match serde_json::from_slice::<Metadata>(bytes) {
+        Ok(m) if m.schema_version > SCHEMA_VERSION => Err(format!(
+            "schema_version {} is newer than this benchkeep understands ({SCHEMA_VERSION}); upgrade benchkeep",
+            m.schema_version
+        )),
+        Ok(m) => Ok(m),
+        Err(e) => {
+            if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                return Err("empty file".into());
+            }
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes)
+                && let Some(ver) = v.get("schema_version").and_then(|v| v.as_u64())
+                && ver > SCHEMA_VERSION as u64
+            {
+                return Err(format!(
+                    "schema_version {ver} is newer than this benchkeep understands ({SCHEMA_VERSION}); upgrade benchkeep"
+                ));
+            }
+            Err(format!("not benchkeep metadata: {e}"))
+        }
+    }
+}
+
+/// Serialize metadata as pretty JSON with a final newline.
+pub fn to_json(meta: &Metadata) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(meta).context("serializing metadata")?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// A store error (exit code 4) that names the path, the action and what to do.
+pub fn store_io(path: &Path, action: &str, e: io::Error) -> anyhow::Error {
+    let hint = if is_resource_error(&e) {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+                " (disk full: free space, or use --store on another disk)"
+            }
+            Some(libc::EFBIG) => " (file size limit reached: raise `ulimit -f`)",
+            Some(libc::EROFS) => " (read-only file system: use --store with a writable directory)",
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                " (permission denied: fix the permissions or use --store)"
+            }
+            _ => "",
+        }
+    } else {
+        ""
+    };
+    anyhow::Error::new(e).context(Error::StoreIo(format!(
+        "cannot {action} {}{hint}",
+        path.display()
+    )))
+}
+
+/// Map `f` over `items` on up to `available_parallelism` threads, keeping order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if items.len() < 64 || threads < 2 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("metadata reader thread panicked"))
+            .collect()
+    })
+}
