@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod redact;
 pub mod report;
 pub mod schema;
+pub mod select;
 pub mod store;

@@ -5,6 +5,10 @@
 
 mod analyze;
 mod common;
+mod compare;
+mod query;
+mod show;
+mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -36,6 +40,14 @@ pub struct Cli {
 pub enum Command {
     /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
     Analyze(analyze::AnalyzeArgs),
+    /// All runs side by side; writes reports/COMPARISON.md and analysis/summary.json.
+    Compare(compare::CompareArgs),
+    /// One run in full.
+    Show(show::ShowArgs),
+    /// "What was the throughput for X?": the latest matching run's figures.
+    Query(query::QueryArgs),
+    /// Check the store read-only: files parse, checksums match, nothing orphaned.
+    Verify(verify::VerifyArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
@@ -68,6 +80,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.store);
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, args),
+        Command::Compare(args) => compare::run(&store, args),
+        Command::Show(args) => show::run(&store, args),
+        Command::Query(args) => query::run(&store, args),
+        Command::Verify(args) => verify::run(&store, args),
     }
 }
 

@@ -10,7 +10,6 @@ use crate::store::Runs;
 #[derive(Serialize)]
 struct Summary<'a> {
     schema_version: u32,
-    generated_at: &'a str,
     generated_by: String,
     run_count: usize,
     runs: Vec<RunSummary<'a>>,
@@ -51,10 +50,9 @@ fn run_summary(m: &Metadata) -> RunSummary<'_> {
 }
 
 /// The summary document as a JSON value (also used by `compare --format json`).
-pub fn value(runs: &Runs, generated_at: &str) -> Value {
+pub fn value(runs: &Runs) -> Value {
     let s = Summary {
         schema_version: crate::schema::SCHEMA_VERSION,
-        generated_at,
         generated_by: format!("benchkeep {}", env!("CARGO_PKG_VERSION")),
         run_count: runs.runs.len(),
         runs: runs.runs.iter().map(run_summary).collect(),
@@ -71,9 +69,8 @@ pub fn value(runs: &Runs, generated_at: &str) -> Value {
 }
 
 /// The summary file's bytes.
-pub fn render(runs: &Runs, generated_at: &str) -> Vec<u8> {
-    let mut bytes =
-        serde_json::to_vec_pretty(&value(runs, generated_at)).expect("summary serializes");
+pub fn render(runs: &Runs) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(&value(runs)).expect("summary serializes");
     bytes.push(b'\n');
     bytes
 }

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod ids;
+pub mod verify;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -243,9 +244,15 @@ impl Store {
         crate::report::write_derived(self, &runs)
     }
 
-    /// Write a derived file atomically (path relative to the store root).
+    /// Write a derived file atomically (path relative to the store root), unless it already
+    /// holds exactly these bytes.
     pub fn write_derived_file(&self, rel: &str, bytes: &[u8]) -> Result<()> {
         let path = self.root.join(rel);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
+            && fs::read(&path).is_ok_and(|old| old == bytes)
+        {
+            return Ok(());
+        }
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
         }
