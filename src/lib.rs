@@ -7,9 +7,11 @@
 //! derives summaries and comparisons. The binary is a thin layer over [`cli`].
 
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod import;
 pub mod ingest;
+pub mod load;
 pub mod metrics;
 pub mod redact;
 pub mod report;

@@ -7,6 +7,8 @@ mod analyze;
 mod common;
 mod compare;
 mod query;
+mod recover;
+pub mod run;
 mod show;
 mod verify;
 
@@ -48,6 +50,10 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Check the store read-only: files parse, checksums match, nothing orphaned.
     Verify(verify::VerifyArgs),
+    /// Drive a benchmark against a live server and record everything as it happens.
+    Run(Box<run::RunArgs>),
+    /// Finish runs that were cut off (kill -9, power loss) from their raw log.
+    Recover(recover::RecoverArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
@@ -84,6 +90,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
+        Command::Run(args) => run::run(&store, *args),
+        Command::Recover(args) => recover::run(&store, args),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod ids;
+pub mod recover;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions};

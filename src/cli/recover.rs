@@ -1,0 +1,82 @@
+//! `benchkeep recover [ID]`: finish runs cut off by kill -9 or a crash from their raw log.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::print_out;
+use crate::error::exit;
+use crate::store::Store;
+use crate::store::recover::{abandoned, check_recoverable, recover_run};
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The run's id (or a unique prefix). Without it: every run marked `running` on this
+    /// host whose process is gone.
+    pub id: Option<String>,
+    /// Recover even if the run was started on another host, or its pid now belongs to
+    /// another process.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(store: &Store, args: RecoverArgs) -> Result<i32> {
+    let runs = match &args.id {
+        Some(id) => {
+            let meta = store.find(id)?;
+            check_recoverable(&meta, args.force)?;
+            vec![meta]
+        }
+        None => {
+            let runs = abandoned(store)?;
+            if runs.is_empty() {
+                print_out(&format!(
+                    "Nothing to recover in {}: no run is marked running with its process gone.\n",
+                    store.root().display()
+                ))?;
+                return Ok(exit::OK);
+            }
+            runs
+        }
+    };
+    let mut code = exit::OK;
+    for meta in runs {
+        let id = meta.test_id.clone();
+        let r = recover_run(store, meta)?;
+        let mut text = crate::load::summary::text(&r.metadata, &r.metadata_path, &r.raw_path);
+        text.push_str(&format!(
+            "  Recovered: {} finished requests kept\n",
+            r.metadata.test.num_requests
+        ));
+        if let Some((path, bytes)) = &r.torn {
+            text.push_str(&format!(
+                "  Torn tail: {bytes} bytes moved aside to {} (kept, not deleted)\n",
+                path.display()
+            ));
+        }
+        text.push('\n');
+        print_out(&text)?;
+        if !r.corrupt.is_empty() {
+            for b in &r.corrupt {
+                eprintln!(
+                    "error: {}:{} (byte {}): {}; left in place",
+                    r.raw_path.display(),
+                    b.line,
+                    b.offset,
+                    b.reason
+                );
+            }
+            eprintln!(
+                "error: run {id}: {} corrupt line(s) in the middle of the raw log were reported, not cut; the run is finished without them. Check the disk and restore the file from a backup if you have one",
+                r.corrupt.len()
+            );
+            code = exit::FAILURE;
+        }
+        if let Some(e) = &r.derived_error {
+            eprintln!("warning: run {id} is finished, but regenerating the reports failed: {e:#}");
+            if code == exit::OK {
+                code = exit::STORE_IO;
+            }
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,170 @@
+//! Incremental line splitting over network reads (FORMATS.md §8.1 steps 1-2).
+//!
+//! Bytes arrive in arbitrary pieces: a line, a UTF-8 character or a `\r\n` pair may be cut
+//! anywhere. [`LineSplitter`] buffers what it must and hands out complete lines without
+//! their terminator. Lines end at `\n`, `\r\n` or a lone `\r`; a UTF-8 BOM at the very start
+//! is dropped. A line longer than the cap is an error, so a hostile server that never sends
+//! a newline cannot make the client grow without bound (RELIABILITY P8).
+
+use bytes::BytesMut;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A line grew past the cap without ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTooLong {
+    pub cap: usize,
+}
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a line of the response exceeded {} bytes", self.cap)
+    }
+}
+
+/// Splits a byte stream into lines.
+#[derive(Debug)]
+pub struct LineSplitter {
+    buf: BytesMut,
+    /// Bytes of `buf` already searched for a terminator.
+    searched: usize,
+    /// The previous line ended in `\r`: a `\n` right after it belongs to that terminator.
+    skip_lf: bool,
+    at_start: bool,
+    cap: usize,
+}
+
+impl LineSplitter {
+    /// A splitter that rejects lines longer than `cap` bytes.
+    pub fn new(cap: usize) -> Self {
+        LineSplitter {
+            buf: BytesMut::new(),
+            searched: 0,
+            skip_lf: false,
+            at_start: true,
+            cap,
+        }
+    }
+
+    /// Add the bytes of one network read.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+        if self.at_start {
+            // The BOM may itself be split across reads: wait until it is decided.
+            if self.buf.len() < BOM.len() && BOM.starts_with(&self.buf) {
+                return;
+            }
+            if self.buf.starts_with(BOM) {
+                let _ = self.buf.split_to(BOM.len());
+            }
+            self.searched = 0;
+            self.at_start = false;
+        }
+    }
+
+    /// The next complete line, without its terminator; `Ok(None)` when more bytes are needed.
+    pub fn next_line(&mut self) -> Result<Option<BytesMut>, LineTooLong> {
+        if self.skip_lf && !self.buf.is_empty() {
+            if self.buf[0] == b'\n' {
+                let _ = self.buf.split_to(1);
+            }
+            self.skip_lf = false;
+        }
+        match memchr::memchr2(b'\n', b'\r', &self.buf[self.searched..]) {
+            Some(i) => {
+                let end = self.searched + i;
+                let cr = self.buf[end] == b'\r';
+                let mut line = self.buf.split_to(end + 1);
+                line.truncate(end);
+                self.searched = 0;
+                if cr {
+                    if self.buf.first() == Some(&b'\n') {
+                        let _ = self.buf.split_to(1);
+                    } else if self.buf.is_empty() {
+                        self.skip_lf = true;
+                    }
+                }
+                Ok(Some(line))
+            }
+            None => {
+                self.searched = self.buf.len();
+                if self.buf.len() > self.cap {
+                    Err(LineTooLong { cap: self.cap })
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// What is left after the stream ended: a last line without a terminator, if any.
+    pub fn finish(&mut self) -> Option<BytesMut> {
+        self.searched = 0;
+        (!self.buf.is_empty()).then(|| self.buf.split())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split_all(pieces: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut s = LineSplitter::new(1 << 20);
+        let mut out = Vec::new();
+        for p in pieces {
+            s.feed(p);
+            while let Some(l) = s.next_line().unwrap() {
+                out.push(l.to_vec());
+            }
+        }
+        if let Some(rest) = s.finish() {
+            out.push(rest.to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn terminators_and_bom() {
+        let want: Vec<Vec<u8>> = vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec(), b"c".to_vec()];
+        assert_eq!(split_all(&[b"a\n\nb\r\nc"]), want);
+        assert_eq!(split_all(&[b"\xEF\xBB\xBFa\r", b"\n", b"\rb\nc"]), want);
+        assert_eq!(split_all(&[b"\xEF", b"\xBB", b"\xBFa\n\nb\rc"]), want);
+        // a lone CR at the end of a read followed by a non-LF byte
+        assert_eq!(
+            split_all(&[b"a\r", b"x\n"]),
+            vec![b"a".to_vec(), b"x".to_vec()]
+        );
+    }
+
+    #[test]
+    fn cap_is_enforced() {
+        let mut s = LineSplitter::new(8);
+        s.feed(b"0123456789");
+        assert_eq!(s.next_line(), Err(LineTooLong { cap: 8 }));
+        let mut s = LineSplitter::new(8);
+        s.feed(b"0123\n456789ab\n");
+        assert_eq!(s.next_line().unwrap().unwrap().as_ref(), b"0123");
+        // a complete long line is still returned; only an unterminated one is refused
+        assert!(s.next_line().unwrap().is_some());
+    }
+
+    proptest! {
+        /// Any split of the input gives the same lines as reading it whole.
+        #[test]
+        fn split_points_do_not_matter(text in "[a-c\r\n]{0,40}", cuts in proptest::collection::vec(0usize..40, 0..6)) {
+            let bytes = text.as_bytes();
+            let whole = split_all(&[bytes]);
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            points.sort();
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut last = 0;
+            for p in points {
+                pieces.push(&bytes[last..p]);
+                last = p;
+            }
+            pieces.push(&bytes[last..]);
+            prop_assert_eq!(split_all(&pieces), whole);
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! Where requests come from: an input file (OpenAI Batch input lines such as the seed's
+//! `batch_5k.jsonl`, or plain lines with `messages` or `prompt`), or a synthetic workload
+//! of N-token prompts asking for exactly M tokens.
+//!
+//! Bodies are rendered once per API and model, deterministically, so the same input sends
+//! byte-identical requests to every server that speaks the same API. The input's sha256
+//! (for synthetic workloads: of a canonical description of the spec and seed) goes into
+//! the metadata, so runs on the same input can be compared head to head.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, SeedableRng};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::client::Api;
+use crate::client::body::{self, GenRequest, Prompt, Sampling};
+use crate::error::Error;
+
+/// A synthetic workload: prompts of `input_tokens` words, `output_tokens` tokens asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Synthetic {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub seed: u64,
+}
+
+/// The requests of a run, before rendering.
+#[derive(Debug, Clone)]
+pub enum Input {
+    File {
+        path: PathBuf,
+        items: Vec<Item>,
+        sha256: String,
+    },
+    Synthetic(Synthetic),
+}
+
+/// One request of an input file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The line's `custom_id`, if it has one.
+    pub custom_id: Option<String>,
+    pub request: GenRequest,
+}
+
+/// Words of synthetic prompts: short and common, about one token each for most tokenizers
+/// (and exactly one for the built-in simulator, which counts words).
+const WORDS: &[&str] = &[
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "are",
+    "with",
+    "as",
+    "at",
+    "be",
+    "this",
+    "have",
+    "from",
+    "or",
+    "one",
+    "had",
+    "by",
+    "word",
+    "but",
+    "not",
+    "what",
+    "all",
+    "were",
+    "we",
+    "when",
+    "your",
+    "can",
+    "said",
+    "there",
+    "use",
+    "an",
+    "each",
+    "which",
+    "she",
+    "do",
+    "how",
+    "their",
+    "if",
+    "will",
+    "up",
+    "other",
+    "about",
+    "out",
+    "many",
+    "then",
+    "them",
+    "these",
+    "so",
+    "some",
+    "her",
+    "would",
+    "make",
+    "like",
+    "him",
+    "into",
+    "time",
+    "has",
+    "look",
+    "two",
+    "more",
+    "write",
+    "go",
+    "see",
+    "number",
+    "no",
+    "way",
+    "could",
+    "people",
+    "my",
+    "than",
+    "first",
+    "water",
+    "been",
+    "call",
+    "who",
+    "oil",
+    "its",
+    "now",
+    "find",
+    "long",
+    "down",
+    "day",
+    "did",
+    "get",
+    "come",
+    "made",
+    "may",
+    "part",
+    "over",
+    "new",
+    "sound",
+    "take",
+    "only",
+    "little",
+    "work",
+    "know",
+    "place",
+    "year",
+    "live",
+    "me",
+    "back",
+    "give",
+    "most",
+    "very",
+    "after",
+    "thing",
+    "our",
+    "just",
+    "name",
+    "good",
+    "sentence",
+    "man",
+    "think",
+    "say",
+    "great",
+    "where",
+    "help",
+    "through",
+    "much",
+    "before",
+    "line",
+    "right",
+    "too",
+    "mean",
+    "old",
+    "any",
+    "same",
+    "tell",
+    "boy",
+    "follow",
+    "came",
+    "want",
+    "show",
+    "also",
+    "around",
+    "form",
+    "three",
+    "small",
+    "set",
+    "put",
+    "end",
+    "does",
+    "another",
+    "well",
+    "large",
+    "must",
+    "big",
+    "even",
+    "such",
+    "because",
+    "turn",
+    "here",
+    "why",
+    "ask",
+    "went",
+    "men",
+    "read",
+    "need",
+    "land",
+    "different",
+    "home",
+    "us",
+    "move",
+    "try",
+    "kind",
+    "hand",
+    "picture",
+    "again",
+    "change",
+    "off",
+    "play",
+    "spell",
+    "air",
+    "away",
+    "animal",
+    "house",
+    "point",
+    "page",
+    "letter",
+    "mother",
+    "answer",
+    "found",
+    "study",
+    "still",
+    "learn",
+    "should",
+    "world",
+    "high",
+    "every",
+    "near",
+    "add",
+    "food",
+    "between",
+    "own",
+    "below",
+    "country",
+    "plant",
+    "last",
+    "school",
+    "father",
+    "keep",
+    "tree",
+    "never",
+    "start",
+    "city",
+    "earth",
+    "eye",
+    "light",
+    "thought",
+    "head",
+    "under",
+    "story",
+    "saw",
+    "left",
+    "few",
+    "while",
+    "along",
+    "might",
+    "close",
+    "something",
+    "seem",
+    "next",
+    "hard",
+    "open",
+    "example",
+    "begin",
+    "life",
+    "always",
+    "those",
+    "both",
+    "paper",
+    "together",
+    "got",
+    "group",
+    "often",
+    "run",
+];
+
+impl Synthetic {
+    /// The prompt of request `index`: deterministic in (seed, index), different for every
+    /// index so a prefix cache cannot serve it from an earlier request.
+    pub fn prompt(&self, index: u64) -> String {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+            self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut s = String::with_capacity(self.input_tokens as usize * 6);
+        for i in 0..self.input_tokens {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]);
+        }
+        s
+    }
+
+    pub fn request(&self, index: u64) -> GenRequest {
+        GenRequest {
+            prompt: Prompt::Text(self.prompt(index)),
+            max_tokens: Some(self.output_tokens as u64),
+            exact: true,
+            sampling: Sampling::default(),
+        }
+    }
+
+    /// sha256 of the canonical description of the workload (`num_requests` of `None`:
+    /// open-ended, as in a `--duration` run).
+    pub fn sha256(&self, num_requests: Option<u64>) -> String {
+        let n = num_requests.map_or_else(|| "unbounded".to_string(), |n| n.to_string());
+        let desc = format!(
+            "benchkeep-synthetic-v1\ninput_tokens={}\noutput_tokens={}\nnum_requests={n}\nseed={}\n",
+            self.input_tokens, self.output_tokens, self.seed
+        );
+        crate::import::hex(&Sha256::digest(desc.as_bytes()))
+    }
+}
+
+impl Input {
+    /// Read and check a whole input file; any bad line is an error naming the line.
+    pub fn from_file(path: &Path) -> Result<Input, Error> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::input(
+                path,
+                format!("cannot read the input file ({e}); check --input"),
+            )
+        })?;
+        let sha256 = crate::import::hex(&Sha256::digest(&bytes));
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            Error::input(
+                path,
+                format!("not UTF-8 text ({e}); --input takes a JSONL file"),
+            )
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut items = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let item = parse_line(line)
+                .map_err(|why| Error::input(path, format!("line {}: {why}", i + 1)))?;
+            items.push(item);
+        }
+        if items.is_empty() {
+            return Err(Error::input(
+                path,
+                "no requests in the file; expected one JSON object per line, e.g. {\"body\": {\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"max_tokens\": 64}}",
+            ));
+        }
+        Ok(Input::File {
+            path: path.to_path_buf(),
+            items,
+            sha256,
+        })
+    }
+
+    /// Requests in the file (`None` for a synthetic workload: as many as asked).
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Input::File { items, .. } => Some(items.len() as u64),
+            Input::Synthetic(_) => None,
+        }
+    }
+
+    /// The input's sha256 for `test.input_sha256`.
+    pub fn sha256(&self, num_requests: Option<u64>) -> String {
+        match self {
+            Input::File { sha256, .. } => sha256.clone(),
+            Input::Synthetic(s) => s.sha256(num_requests),
+        }
+    }
+
+    /// Render every request for `api` and `model`. `max_tokens` (the `--max-tokens` flag)
+    /// replaces each request's own limit.
+    pub fn render(&self, api: Api, model: &str, stream: bool, max_tokens: Option<u64>) -> Bodies {
+        match self {
+            Input::File { items, .. } => Bodies::File(
+                items
+                    .iter()
+                    .map(|it| {
+                        let mut req = it.request.clone();
+                        if max_tokens.is_some() {
+                            req.max_tokens = max_tokens;
+                        }
+                        (it.custom_id.clone(), body::render(api, model, stream, &req))
+                    })
+                    .collect(),
+            ),
+            Input::Synthetic(s) => {
+                let mut s = *s;
+                if let Some(m) = max_tokens {
+                    s.output_tokens = m.min(u32::MAX as u64) as u32;
+                }
+                Bodies::Synthetic {
+                    spec: s,
+                    api,
+                    model: model.to_string(),
+                    stream,
+                }
+            }
+        }
+    }
+}
+
+/// Rendered request bodies, by request index (a file's lines repeat when the run asks for
+/// more requests than it has).
+#[derive(Debug, Clone)]
+pub enum Bodies {
+    File(Vec<(Option<String>, Bytes)>),
+    Synthetic {
+        spec: Synthetic,
+        api: Api,
+        model: String,
+        stream: bool,
+    },
+}
+
+/// Index space of warm-up requests of a synthetic workload (disjoint from measured ones).
+const WARMUP_BASE: u64 = 1 << 62;
+
+impl Bodies {
+    /// The id and body of measured request `index`.
+    pub fn get(&self, index: u64) -> (String, Bytes) {
+        match self {
+            Bodies::File(v) => {
+                let (id, b) = &v[(index % v.len() as u64) as usize];
+                (id.clone().unwrap_or_else(|| index.to_string()), b.clone())
+            }
+            Bodies::Synthetic {
+                spec,
+                api,
+                model,
+                stream,
+            } => (
+                index.to_string(),
+                body::render(*api, model, *stream, &spec.request(index)),
+            ),
+        }
+    }
+
+    /// The body of warm-up request `index` (file: its lines from the start; synthetic:
+    /// prompts that no measured request uses).
+    pub fn warmup(&self, index: u64) -> Bytes {
+        match self {
+            Bodies::File(_) => self.get(index).1,
+            Bodies::Synthetic { .. } => self.get(WARMUP_BASE + index).1,
+        }
+    }
+}
+
+fn parse_line(line: &str) -> Result<Item, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON ({e})"))?;
+    let Value::Object(top) = v else {
+        return Err("expected a JSON object".into());
+    };
+    let custom_id = top
+        .get("custom_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let body: &Map<String, Value> = match top.get("body") {
+        Some(Value::Object(b)) => b,
+        Some(_) => return Err("`body` must be a JSON object".into()),
+        None => &top,
+    };
+    let prompt = match (body.get("messages"), body.get("prompt")) {
+        (Some(Value::Array(m)), _) if !m.is_empty() => Prompt::Messages(Value::Array(m.clone())),
+        (Some(_), _) => return Err("`messages` must be a non-empty array".into()),
+        (None, Some(Value::String(p))) => Prompt::Text(p.clone()),
+        (None, Some(Value::Array(a))) if a.len() == 1 && a[0].is_string() => {
+            Prompt::Text(a[0].as_str().unwrap_or_default().to_string())
+        }
+        (None, Some(_)) => return Err("`prompt` must be a string".into()),
+        (None, None) => {
+            return Err(
+                "no `messages` or `prompt`; expected an OpenAI Batch line {\"body\": {\"messages\": [...]}} or {\"messages\": [...]} or {\"prompt\": \"...\"}"
+                    .into(),
+            );
+        }
+    };
+    let num = |k: &str| body.get(k).and_then(Value::as_u64);
+    let max_tokens = num("max_tokens")
+        .or_else(|| num("max_completion_tokens"))
+        .or_else(|| {
+            body.get("options")
+                .and_then(|o| o.get("num_predict"))
+                .and_then(Value::as_u64)
+        });
+    let float = |k: &str| body.get(k).and_then(Value::as_f64);
+    let sampling = Sampling {
+        temperature: float("temperature"),
+        top_p: float("top_p"),
+        seed: body.get("seed").and_then(Value::as_i64),
+        stop: body.get("stop").filter(|s| !s.is_null()).cloned(),
+    };
+    Ok(Item {
+        custom_id,
+        request: GenRequest {
+            prompt,
+            max_tokens,
+            exact: false,
+            sampling,
+        },
+    })
+}
+
+/// A synthetic request's body as JSON, for documentation and tests.
+pub fn describe(s: &Synthetic) -> Value {
+    json!({
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "seed": s.seed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn batch_and_plain_lines() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, r#"{{"custom_id": "request-0", "method": "POST", "url": "/v1/chat/completions", "body": {{"model": "x", "messages": [{{"role": "user", "content": "Hi"}}], "max_tokens": 16, "temperature": 0}}}}"#).unwrap();
+        writeln!(f).unwrap();
+        writeln!(f, r#"{{"prompt": "Why?"}}"#).unwrap();
+        let input = Input::from_file(f.path()).unwrap();
+        assert_eq!(input.len(), Some(2));
+        let Input::File { items, sha256, .. } = &input else {
+            panic!()
+        };
+        assert_eq!(sha256.len(), 64);
+        assert_eq!(items[0].custom_id.as_deref(), Some("request-0"));
+        assert_eq!(items[0].request.max_tokens, Some(16));
+        assert_eq!(items[0].request.sampling.temperature, Some(0.0));
+        assert_eq!(items[1].request.prompt, Prompt::Text("Why?".into()));
+
+        let bodies = input.render(Api::OpenAiChat, "m", true, Some(8));
+        let (id, b) = bodies.get(3);
+        assert_eq!(
+            id, "3",
+            "lines repeat; a line without custom_id is named by its index"
+        );
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["messages"][0]["content"], "Why?");
+        assert_eq!(v["max_tokens"], 8);
+        // same input, same API: the same bytes
+        let again = input.render(Api::OpenAiChat, "m", true, Some(8));
+        assert_eq!(again.get(0), bodies.get(0));
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, r#"{{"prompt": "ok"}}"#).unwrap();
+        writeln!(f, r#"{{"input": "x"}}"#).unwrap();
+        let e = Input::from_file(f.path()).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("messages"), "{e}");
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let e = Input::from_file(f.path()).unwrap_err().to_string();
+        assert!(e.contains("no requests"), "{e}");
+    }
+
+    #[test]
+    fn synthetic_is_deterministic_and_exact() {
+        let s = Synthetic {
+            input_tokens: 32,
+            output_tokens: 16,
+            seed: 7,
+        };
+        assert_eq!(s.prompt(3), s.prompt(3));
+        assert_ne!(s.prompt(3), s.prompt(4));
+        assert_eq!(s.prompt(3).split(' ').count(), 32);
+        assert_eq!(s.sha256(Some(10)), s.sha256(Some(10)));
+        assert_ne!(s.sha256(Some(10)), s.sha256(Some(11)));
+        let input = Input::Synthetic(s);
+        let b = input.render(Api::OpenAiChat, "m", true, None);
+        let v: Value = serde_json::from_slice(&b.get(0).1).unwrap();
+        assert_eq!(v["ignore_eos"], true);
+        assert_eq!(v["min_tokens"], 16);
+        assert_eq!(v["max_tokens"], 16);
+        let b = input.render(Api::OllamaGenerate, "m", true, None);
+        let v: Value = serde_json::from_slice(&b.get(0).1).unwrap();
+        assert_eq!(v["options"]["num_predict"], 16);
+        assert_ne!(b.warmup(0), b.get(0).1);
+    }
+}

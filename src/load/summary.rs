@@ -1,0 +1,90 @@
+//! The end-of-run text: the seed's summary (platform, model, requests ok/total,
+//! throughput, time, saved path) and a latency table (mean, p50, p90, p99 of TTFT, TPOT,
+//! ITL, E2E). A pure function of the metadata.
+
+use std::path::Path;
+
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+
+use crate::schema::{LatencySummary, Metadata};
+
+/// The summary printed after `run` and `recover`.
+pub fn text(meta: &Metadata, metadata_path: &Path, raw_path: &Path) -> String {
+    let r = &meta.results;
+    let total = r.success_count + r.failure_count;
+    let mut s = format!(
+        "Saved metadata: {}\n\nBenchmark Summary:\n  Test id: {}\n  Platform: {}\n  Model: {}\n  Requests: {}/{}\n  Throughput: {:.0} tok/s ({:.0} output tok/s, {} req/s)\n  Time: {:.1}s\n  Status: {}\n",
+        metadata_path.display(),
+        meta.test_id,
+        meta.platform,
+        meta.model,
+        r.success_count,
+        total,
+        r.throughput_tokens_per_sec,
+        r.output_tokens_per_sec,
+        r.throughput_requests_per_sec,
+        r.total_time_seconds,
+        meta.status,
+    );
+    if !r.errors_by_kind.is_empty() {
+        let kinds: Vec<String> = r
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        s.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
+    }
+    if let Some(g) = &r.goodput {
+        s.push_str(&format!(
+            "  Goodput: {} requests met the SLOs ({}%, {} req/s)\n",
+            g.good_requests, g.percent, g.requests_per_sec
+        ));
+    }
+    s.push_str(&format!("  Raw log: {}\n", raw_path.display()));
+    if let Some(l) = &r.latency_ms {
+        let rows: Vec<(&str, &LatencySummary)> = [
+            ("TTFT", l.ttft.as_ref()),
+            ("TPOT", l.tpot.as_ref()),
+            ("ITL", l.itl.as_ref()),
+            ("E2E", l.e2e.as_ref()),
+            ("Lag", l.lag.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n, v)))
+        .collect();
+        if !rows.is_empty() {
+            let mut t = Table::new();
+            t.load_style(presets::NOTHING)
+                .set_content_arrangement(ContentArrangement::Disabled)
+                .set_header(["Latency (ms)", "mean", "p50", "p90", "p99"]);
+            for (name, v) in rows {
+                t.add_row([
+                    name.to_string(),
+                    fmt(v.mean),
+                    fmt(v.p50),
+                    fmt(v.p90),
+                    fmt(v.p99),
+                ]);
+            }
+            for i in 1..=4 {
+                if let Some(c) = t.column_mut(i) {
+                    c.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+            s.push('\n');
+            s.push_str(&t.to_string());
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn fmt(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
+    }
+}

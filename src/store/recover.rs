@@ -1,0 +1,386 @@
+//! `recover`: finish a `benchkeep run` that was cut off (kill -9, power loss, OOM) from
+//! its raw log, without losing a finished request (RELIABILITY P2, P4).
+//!
+//! The raw log is read line by line. A good line ends in `\n`, parses as a
+//! [`RequestRecord`], and has a `seq` greater than the previous good line's. What follows
+//! the last good line (a torn write) is the *tail*: it is copied aside to
+//! `raw/<id>.jsonl.torn-<offset>` (synced, never deleted), then the raw file is truncated to
+//! the good prefix. A bad line with good lines after it is corruption in the middle: it is
+//! reported and left in place (nothing is cut), and counted in `unparseable_lines`.
+//! The metadata then gets the statistics of the good lines and status `interrupted`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+use crate::metrics::{Aggregator, Slo};
+use crate::schema::{HostInfo, Metadata, RequestRecord, SourceKind, Status};
+use crate::store::verify::{pid_alive, sha256_file};
+use crate::store::{Store, atomic, store_io};
+
+/// A line that is not a good record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadLine {
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset of the line's start.
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// What a scan of a raw log found.
+#[derive(Debug)]
+pub struct RawScan {
+    pub aggregator: Aggregator,
+    /// Good lines.
+    pub records: u64,
+    /// End of the last good line: the file is truncated here when it has a bad tail.
+    pub good_end: u64,
+    pub file_len: u64,
+    /// Bad lines followed by good ones (corruption: reported, kept).
+    pub corrupt: Vec<BadLine>,
+    /// Bad lines after the last good one (the torn tail).
+    pub tail: Vec<BadLine>,
+}
+
+/// Read a raw log and aggregate its good lines. A missing file reads as empty.
+pub fn scan_raw(path: &Path, slo: Slo) -> io::Result<RawScan> {
+    let mut scan = RawScan {
+        aggregator: Aggregator::new().with_slo(slo),
+        records: 0,
+        good_end: 0,
+        file_len: 0,
+        corrupt: Vec::new(),
+        tail: Vec::new(),
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(scan),
+        Err(e) => return Err(e),
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let (mut offset, mut line_no) = (0u64, 0u64);
+    let mut last_seq: Option<u64> = None;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let verdict = if line.last() != Some(&b'\n') {
+            Err("no newline at the end (a torn write)".to_string())
+        } else {
+            match serde_json::from_slice::<RequestRecord>(&line) {
+                Err(e) => Err(format!("not a benchkeep record ({e})")),
+                Ok(r) if last_seq.is_some_and(|s| r.seq <= s) => Err(format!(
+                    "seq {} does not follow {}",
+                    r.seq,
+                    last_seq.unwrap_or(0)
+                )),
+                Ok(r) => Ok(r),
+            }
+        };
+        match verdict {
+            Ok(r) => {
+                scan.corrupt.append(&mut scan.tail);
+                last_seq = Some(r.seq);
+                scan.aggregator.push(&r);
+                scan.records += 1;
+                scan.good_end = offset + n as u64;
+            }
+            Err(reason) => scan.tail.push(BadLine {
+                line: line_no,
+                offset,
+                reason,
+            }),
+        }
+        offset += n as u64;
+    }
+    scan.file_len = offset;
+    Ok(scan)
+}
+
+/// A finished recovery.
+#[derive(Debug)]
+pub struct Recovered {
+    pub metadata: Metadata,
+    pub metadata_path: PathBuf,
+    pub raw_path: PathBuf,
+    /// Where the torn tail was moved, and its size.
+    pub torn: Option<(PathBuf, u64)>,
+    /// Corrupt lines left in place (the command reports them and exits non-zero).
+    pub corrupt: Vec<BadLine>,
+    pub derived_error: Option<anyhow::Error>,
+}
+
+/// Why a run cannot be recovered (or needs no recovery).
+pub fn check_recoverable(meta: &Metadata, force: bool) -> Result<(), Error> {
+    if meta.status != Status::Running {
+        return Err(Error::usage(format!(
+            "run {} is already finished (status {}); nothing to recover",
+            meta.test_id, meta.status
+        )));
+    }
+    if meta.source.kind != SourceKind::Run {
+        return Err(Error::usage(format!(
+            "run {} was not made by `benchkeep run`; recover only finishes run logs",
+            meta.test_id
+        )));
+    }
+    let same_host = meta.host.hostname == HostInfo::this().hostname;
+    if same_host && let Some(pid) = meta.pid.filter(|p| pid_alive(*p)) {
+        if force && pid != std::process::id() {
+            return Ok(());
+        }
+        return Err(Error::usage(format!(
+            "run {} is still running (pid {pid}); stop it first (Ctrl-C finishes it cleanly), or pass --force if that pid is now another process",
+            meta.test_id
+        )));
+    }
+    if !same_host && !force {
+        return Err(Error::usage(format!(
+            "run {} was started on host {:?}; its process may still be running there. Recover it on that host, or pass --force",
+            meta.test_id, meta.host.hostname
+        )));
+    }
+    Ok(())
+}
+
+/// Finish one run from its raw log. The caller has checked [`check_recoverable`].
+pub fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
+    let lock = store.lock()?;
+    let metadata_path = store.metadata_path(&meta.test_id);
+    let raw_path = store.resolve(&meta.test.output_file);
+    let slo = slo_of(&meta);
+    let scan = scan_raw(&raw_path, slo)
+        .map_err(|e| anyhow::Error::new(e).context(format!("reading {}", raw_path.display())))?;
+    let mut torn = None;
+    if !scan.tail.is_empty() {
+        let offset = scan.good_end;
+        let aside = move_tail_aside(&raw_path, offset)?;
+        torn = Some((aside, scan.file_len - offset));
+    }
+    let (bytes, sha) = match sha256_file(&raw_path) {
+        Ok((sha, n)) => (n, sha),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (
+            0,
+            crate::import::hex(&<sha2::Sha256 as sha2::Digest>::digest(b"")),
+        ),
+        Err(e) => return Err(store_io(&raw_path, "read", e)),
+    };
+    let total_time = scan.aggregator.span_s().unwrap_or(0.0);
+    let count = scan.aggregator.count();
+    meta.results = scan
+        .aggregator
+        .finish(total_time, scan.corrupt.len() as u64);
+    meta.test.num_requests = count;
+    meta.test.raw_sha256 = Some(sha);
+    meta.test.raw_bytes = Some(bytes);
+    let mut note = serde_json::Map::new();
+    note.insert(
+        "at".into(),
+        json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    );
+    note.insert("records".into(), json!(count));
+    if let Some((path, n)) = &torn {
+        note.insert(
+            "torn_file".into(),
+            json!(format!(
+                "raw/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            )),
+        );
+        note.insert("torn_bytes".into(), json!(n));
+    }
+    if !scan.corrupt.is_empty() {
+        note.insert(
+            "corrupt_lines".into(),
+            json!(scan.corrupt.iter().map(|b| b.line).collect::<Vec<_>>()),
+        );
+    }
+    meta.test.extra.insert("recovered".into(), note.into());
+    meta.status = Status::Interrupted;
+    meta.pid = None;
+    store.replace(&meta)?;
+    drop(lock);
+    let derived_error = store.regenerate_derived().err();
+    Ok(Recovered {
+        metadata: meta,
+        metadata_path,
+        raw_path,
+        torn,
+        corrupt: scan.corrupt,
+        derived_error,
+    })
+}
+
+/// Copy `raw[offset..]` to `raw.torn-<offset>` (synced), then truncate `raw` to `offset`.
+/// The tail is never deleted; a copy left by an earlier, interrupted recovery is reused
+/// when it holds the same bytes.
+fn move_tail_aside(raw: &Path, offset: u64) -> Result<PathBuf> {
+    let name = raw.file_name().unwrap_or_default().to_string_lossy();
+    let dir = raw.parent().unwrap_or(Path::new("."));
+    let mut tail = Vec::new();
+    {
+        let mut f = File::open(raw).map_err(|e| store_io(raw, "open", e))?;
+        io::Seek::seek(&mut f, io::SeekFrom::Start(offset))
+            .map_err(|e| store_io(raw, "read", e))?;
+        f.read_to_end(&mut tail)
+            .map_err(|e| store_io(raw, "read", e))?;
+    }
+    let mut n = 1;
+    let aside = loop {
+        let candidate = if n == 1 {
+            dir.join(format!("{name}.torn-{offset}"))
+        } else {
+            dir.join(format!("{name}.torn-{offset}-{n}"))
+        };
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut f) => {
+                f.write_all(&tail)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| store_io(&candidate, "write", e))?;
+                break candidate;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if fs::read(&candidate).is_ok_and(|old| old == tail) {
+                    break candidate;
+                }
+                n += 1;
+            }
+            Err(e) => return Err(store_io(&candidate, "create", e)),
+        }
+    };
+    atomic::sync_dir(dir).map_err(|e| store_io(dir, "sync", e))?;
+    let f = OpenOptions::new()
+        .write(true)
+        .open(raw)
+        .map_err(|e| store_io(raw, "open", e))?;
+    f.set_len(offset)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| store_io(raw, "truncate", e))?;
+    Ok(aside)
+}
+
+/// Runs of this store that `recover` without an id finishes: status `running`, made by
+/// `benchkeep run` on this host, whose process is gone.
+pub fn abandoned(store: &Store) -> Result<Vec<Metadata>> {
+    let all = store.load_all()?;
+    all.warn_skipped();
+    let host = HostInfo::this().hostname;
+    Ok(all
+        .runs
+        .into_iter()
+        .filter(|m| {
+            m.status == Status::Running
+                && m.source.kind == SourceKind::Run
+                && m.host.hostname == host
+                && !m.pid.is_some_and(pid_alive)
+        })
+        .collect())
+}
+
+/// The SLOs as stored in `test.slo_ms` (read back by `recover`).
+pub fn slo_json(slo: &Slo) -> Value {
+    let mut m = Map::new();
+    for (k, v) in [
+        ("ttft", slo.ttft_ms),
+        ("tpot", slo.tpot_ms),
+        ("e2e", slo.e2e_ms),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    Value::Object(m)
+}
+
+/// The SLOs of a run's metadata.
+pub fn slo_of(meta: &Metadata) -> Slo {
+    let get = |k: &str| {
+        meta.test
+            .extra
+            .get("slo_ms")
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_f64)
+    };
+    Slo {
+        ttft_ms: get("ttft"),
+        tpot_ms: get("tpot"),
+        e2e_ms: get("e2e"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(seq: u64) -> String {
+        let r = RequestRecord {
+            seq,
+            ok: true,
+            completion_tokens: Some(3),
+            scheduled_s: Some(seq as f64),
+            end_s: Some(seq as f64 + 0.5),
+            ..Default::default()
+        };
+        format!("{}\n", serde_json::to_string(&r).unwrap())
+    }
+
+    #[test]
+    fn good_prefix_tail_and_middle() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let good = format!("{}{}{}", line(1), line(2), line(3));
+        fs::write(&p, format!("{good}{{\"seq\":4,\"ok\"")).unwrap();
+        let s = scan_raw(&p, Slo::default()).unwrap();
+        assert_eq!(s.records, 3);
+        assert_eq!(s.good_end, good.len() as u64);
+        assert_eq!(s.tail.len(), 1);
+        assert!(s.corrupt.is_empty());
+
+        // a bad line between good ones is corruption, not a tail
+        fs::write(&p, format!("{}garbage\n{}", line(1), line(2))).unwrap();
+        let s = scan_raw(&p, Slo::default()).unwrap();
+        assert_eq!(s.records, 2);
+        assert_eq!(s.corrupt.len(), 1);
+        assert_eq!(s.corrupt[0].line, 2);
+        assert!(s.tail.is_empty());
+
+        // seq must increase
+        fs::write(&p, format!("{}{}{}", line(1), line(2), line(2))).unwrap();
+        let s = scan_raw(&p, Slo::default()).unwrap();
+        assert_eq!(s.records, 2);
+        assert_eq!(s.tail.len(), 1);
+
+        // missing file: empty
+        let s = scan_raw(&dir.path().join("nope"), Slo::default()).unwrap();
+        assert_eq!(s.records, 0);
+    }
+
+    #[test]
+    fn tail_is_moved_aside_never_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let good = format!("{}{}", line(1), line(2));
+        fs::write(&p, format!("{good}{{\"torn")).unwrap();
+        let aside = move_tail_aside(&p, good.len() as u64).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), good);
+        assert_eq!(fs::read_to_string(&aside).unwrap(), "{\"torn");
+        assert!(
+            aside
+                .to_string_lossy()
+                .ends_with(&format!("r.jsonl.torn-{}", good.len()))
+        );
+    }
+}
