@@ -48,7 +48,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     // Derived files always describe the whole store, whatever the filter.
     {
         let _lock = store.lock()?;
-        report::write_derived(store, &all)?;
+        store.write_derived_if_stale(&all)?;
     }
     let mut selected: Vec<_> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
     if selected.is_empty() {
@@ -65,6 +65,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
             let runs = Runs {
                 runs: selected,
                 skipped: all.skipped,
+                fingerprint: all.fingerprint,
             };
             let mut s = serde_json::to_string_pretty(&report::summary::value(&runs))?;
             s.push('\n');

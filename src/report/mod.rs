@@ -18,6 +18,9 @@ pub const SUMMARY_PATH: &str = "analysis/summary.json";
 /// Store-relative path of the comparison report.
 pub const COMPARISON_PATH: &str = "reports/COMPARISON.md";
 
+/// The derived files `write_derived` produces (store-relative).
+pub const DERIVED_FILES: &[&str] = &[SUMMARY_PATH, COMPARISON_PATH];
+
 /// Write every derived file of the store from `runs` (caller holds the store lock).
 ///
 /// The files are pure functions of the metadata (no clock inside), so a file whose bytes
