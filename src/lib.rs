@@ -1,1 +1,4 @@
+pub mod cli;
+pub mod sim;
+
 pub fn hello() {}
