@@ -25,6 +25,9 @@ use super::rng::TextGen;
 /// Frames are sent once this many bytes are buffered.
 const FRAME_BYTES: usize = 64 * 1024;
 
+/// How long a dropped connection waits for its last bytes to be flushed.
+const LINGER: Duration = Duration::from_millis(20);
+
 /// A stalled response gives up after this long even if the client stays.
 pub(crate) const STALL_MAX: Duration = Duration::from_secs(600);
 
@@ -88,8 +91,14 @@ impl Body for SimBody {
 /// Bodies that misbehave on purpose. Each first sends what was already rendered.
 #[derive(Debug)]
 pub enum FaultBody {
-    /// Then fail, so the connection closes mid-body.
-    Truncate(Option<Bytes>),
+    /// Then, after a short linger that lets the sent bytes leave the socket, fail so
+    /// the connection closes mid-body.
+    Truncate {
+        /// Bytes still to send before closing.
+        pending: Option<Bytes>,
+        /// The linger before closing.
+        linger: Option<Pin<Box<Sleep>>>,
+    },
     /// Then send nothing more and keep the connection open (until [`STALL_MAX`]).
     Stall {
         /// Bytes still to send before stalling.
@@ -102,6 +111,13 @@ pub enum FaultBody {
 }
 
 impl FaultBody {
+    pub(crate) fn truncate(pending: Option<Bytes>) -> Self {
+        FaultBody::Truncate {
+            pending,
+            linger: None,
+        }
+    }
+
     pub(crate) fn stall(pending: Option<Bytes>) -> Self {
         FaultBody::Stall {
             pending,
@@ -111,10 +127,14 @@ impl FaultBody {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> PollFrame {
         match self {
-            FaultBody::Truncate(pending) => match pending.take() {
-                Some(b) if !b.is_empty() => Poll::Ready(Some(Ok(Frame::data(b)))),
-                _ => Poll::Ready(Some(Err(cut()))),
-            },
+            FaultBody::Truncate { pending, linger } => {
+                if let Some(b) = pending.take().filter(|b| !b.is_empty()) {
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                let sleep = linger.get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
+                ready!(sleep.as_mut().poll(cx));
+                Poll::Ready(Some(Err(cut())))
+            }
             FaultBody::Stall { pending, sleep } => {
                 if let Some(b) = pending.take().filter(|b| !b.is_empty()) {
                     return Poll::Ready(Some(Ok(Frame::data(b))));
@@ -326,7 +346,7 @@ impl TokenStream {
                 self.tpl.error_event(&mut self.buf);
                 State::End
             }
-            FaultKind::Drop => State::Fault(FaultBody::Truncate(self.take_buf())),
+            FaultKind::Drop => State::Fault(FaultBody::truncate(self.take_buf())),
             FaultKind::Garbage => {
                 self.tpl.garbage(&mut self.buf);
                 State::Tokens
@@ -385,7 +405,7 @@ impl TokenStream {
                 }
                 Next::Gone => {
                     // The engine stopped (server shutting down): cut the stream.
-                    self.state = State::Fault(FaultBody::Truncate(self.take_buf()));
+                    self.state = State::Fault(FaultBody::truncate(self.take_buf()));
                 }
             }
         }

@@ -244,6 +244,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
             .running
             .store((running.len() + admitted.len()) as u64, Relaxed);
         metrics.waiting.store(waiting.len() as u64, Relaxed);
+        metrics.set_kv_usage(kv_usage(running.iter().chain(&admitted), &p));
         if step_s > 0.0 {
             tokio::time::sleep_until(end.into()).await;
         } else {
@@ -306,16 +307,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
             );
             false
         });
-        let used: u64 = running
-            .iter()
-            .map(|s| {
-                blocks(
-                    u64::from(s.job.prompt_tokens) + u64::from(s.generated),
-                    p.block_size,
-                )
-            })
-            .sum();
-        metrics.set_kv_usage((used as f64 / p.num_blocks as f64).min(1.0));
+        metrics.set_kv_usage(kv_usage(running.iter(), &p));
         metrics.running.store(running.len() as u64, Relaxed);
         // Keep the simulated clock on its deadlines unless the runtime fell far behind.
         clock = end.max(lagged_now());
@@ -334,6 +326,24 @@ fn timings(s: &Seq, end: Instant) -> Timings {
         ttft: first.saturating_duration_since(arrival),
         total: end.saturating_duration_since(arrival),
     }
+}
+
+/// Fraction of the KV cache the sequences' tokens occupy.
+fn kv_usage<'a>(seqs: impl Iterator<Item = &'a Seq>, p: &Params) -> f64 {
+    let used: u64 = seqs
+        .map(|s| {
+            let generated = if s.generated == u32::MAX {
+                0
+            } else {
+                s.generated
+            };
+            blocks(
+                u64::from(s.job.prompt_tokens) + u64::from(generated),
+                p.block_size,
+            )
+        })
+        .sum();
+    (used as f64 / p.num_blocks as f64).min(1.0)
 }
 
 /// Now, minus the lag the simulated clock may keep.

@@ -432,7 +432,7 @@ async fn whole(
     let faulty = match kind {
         FaultKind::Drop => {
             let half = body.len() / 2;
-            FaultBody::Truncate(Some(Bytes::from(body).slice(..half)))
+            FaultBody::truncate(Some(Bytes::from(body).slice(..half)))
         }
         FaultKind::Garbage => {
             return respond(200, "application/json", SimBody::full(GARBAGE_LINE));
