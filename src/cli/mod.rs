@@ -10,6 +10,7 @@ mod query;
 mod recover;
 pub mod run;
 mod show;
+pub mod simulate;
 mod verify;
 
 use std::io::{self, Write};
@@ -54,6 +55,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Finish runs that were cut off (kill -9, power loss) from their raw log.
     Recover(recover::RecoverArgs),
+    /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
+    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(args) => verify::run(&store, args),
         Command::Run(args) => run::run(&store, *args),
         Command::Recover(args) => recover::run(&store, args),
+        Command::Simulate(args) => simulate::run(*args).map(|()| exit::OK),
     }
 }
 

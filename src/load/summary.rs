@@ -4,8 +4,6 @@
 
 use std::path::Path;
 
-use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
-
 use crate::schema::{LatencySummary, Metadata};
 
 /// The summary printed after `run` and `recover`.
@@ -53,27 +51,20 @@ pub fn text(meta: &Metadata, metadata_path: &Path, raw_path: &Path) -> String {
         .filter_map(|(n, v)| v.map(|v| (n, v)))
         .collect();
         if !rows.is_empty() {
-            let mut t = Table::new();
-            t.load_style(presets::NOTHING)
-                .set_content_arrangement(ContentArrangement::Disabled)
-                .set_header(["Latency (ms)", "mean", "p50", "p90", "p99"]);
+            s.push_str(&format!(
+                "\n  {:<13}{:>10}{:>10}{:>10}{:>10}\n",
+                "Latency (ms)", "mean", "p50", "p90", "p99"
+            ));
             for (name, v) in rows {
-                t.add_row([
-                    name.to_string(),
+                s.push_str(&format!(
+                    "  {:<13}{:>10}{:>10}{:>10}{:>10}\n",
+                    name,
                     fmt(v.mean),
                     fmt(v.p50),
                     fmt(v.p90),
-                    fmt(v.p99),
-                ]);
+                    fmt(v.p99)
+                ));
             }
-            for i in 1..=4 {
-                if let Some(c) = t.column_mut(i) {
-                    c.set_cell_alignment(CellAlignment::Right);
-                }
-            }
-            s.push('\n');
-            s.push_str(&t.to_string());
-            s.push('\n');
         }
     }
     s
