@@ -6,6 +6,7 @@
 mod analyze;
 mod common;
 mod compare;
+mod demo;
 mod query;
 mod recover;
 pub mod run;
@@ -55,6 +56,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Finish runs that were cut off (kill -9, power loss) from their raw log.
     Recover(recover::RecoverArgs),
+    /// A small end-to-end benchmark against the built-in simulator (start here).
+    Demo(demo::DemoArgs),
     /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
     Simulate(Box<simulate::SimulateArgs>),
 }
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(args) => verify::run(&store, args),
         Command::Run(args) => run::run(&store, *args),
         Command::Recover(args) => recover::run(&store, args),
+        Command::Demo(args) => demo::run(&store, args),
         Command::Simulate(args) => simulate::run(*args).map(|()| exit::OK),
     }
 }

@@ -230,15 +230,25 @@ async fn probe_ollama(
         }
         Answer::Status(..) => {}
     }
+    ps_into(p, model, d).await;
+    info.max_model_len = d
+        .get("context_length")
+        .or_else(|| d.get("trained_context_length"))
+        .and_then(Value::as_u64)
+        .or(info.max_model_len);
+    Ok(())
+}
+
+/// Read `/api/ps` for the loaded model's `size_vram`, `size` and allocated
+/// `context_length` into `details`.
+async fn ps_into(p: &Prober<'_>, model: &str, d: &mut Map<String, Value>) {
     if let Ok(Answer::Ok(body)) = p.call(Method::GET, "/api/ps", None).await {
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let loaded = v.get("models").and_then(Value::as_array).and_then(|ms| {
             ms.iter().find(|m| {
-                ["name", "model"].iter().any(|k| {
-                    m.get(k)
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| same_model(n, model))
-                })
+                ["name", "model"]
+                    .iter()
+                    .any(|k| m.get(k).and_then(Value::as_str).is_some_and(|n| same_model(n, model)))
             })
         });
         if let Some(m) = loaded {
@@ -249,12 +259,30 @@ async fn probe_ollama(
             }
         }
     }
-    info.max_model_len = d
-        .get("context_length")
-        .or_else(|| d.get("trained_context_length"))
-        .and_then(Value::as_u64)
-        .or(info.max_model_len);
-    Ok(())
+}
+
+/// After a run against Ollama: the model is loaded now, so `/api/ps` can tell its
+/// `size_vram` and allocated context (before the run it may not have been loaded yet).
+/// Best effort: failures leave `info` as it was.
+pub async fn refresh_ollama(
+    transport: &Transport,
+    base: &BaseUrl,
+    headers: &HeaderMap,
+    model: &str,
+    info: &mut ServerInfo,
+) {
+    if info.details.contains_key("size_vram") {
+        return;
+    }
+    let p = Prober {
+        transport,
+        base,
+        headers,
+    };
+    ps_into(&p, model, &mut info.details).await;
+    if let Some(n) = info.details.get("context_length").and_then(Value::as_u64) {
+        info.max_model_len = Some(n);
+    }
 }
 
 /// Model names match exactly, or as Ollama tags (`llama3.2` = `llama3.2:latest`).

@@ -119,6 +119,7 @@ struct Ctx {
 /// Run a benchmark into `store`.
 pub async fn run(store: &Store, mut plan: RunPlan) -> Result<RunOutcome> {
     let client = Client::new(&plan.base, plan.client.clone(), plan.scrubber.clone())?;
+    let transport = client.transport().clone();
     let server = probe::probe(
         client.transport(),
         &plan.base,
@@ -210,6 +211,18 @@ pub async fn run(store: &Store, mut plan: RunPlan) -> Result<RunOutcome> {
     let done = joined.map_err(|e| anyhow::anyhow!("the load task failed: {e}"))?;
     progress.finish();
     let written = writer.finish().await;
+    if let Some(server) = meta.server.as_mut()
+        && (plan.client.api.is_ollama() || server.details.contains_key("family"))
+    {
+        let refresh = probe::refresh_ollama(
+            &transport,
+            &plan.base,
+            &plan.client.headers,
+            &plan.model,
+            server,
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(5), refresh).await;
+    }
 
     // Final metadata: what is in the raw log, nothing else.
     let mut store_error = written.error;

@@ -6,6 +6,7 @@
 //! to the raw log through a bounded channel, and the statistics live in
 //! [`crate::metrics::Aggregator`], which bounds its samples.
 
+pub mod demo;
 pub mod driver;
 pub mod progress;
 pub mod schedule;

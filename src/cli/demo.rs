@@ -1,0 +1,76 @@
+//! `benchkeep demo`: a small end-to-end benchmark against the built-in simulator.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::print_out;
+use crate::error::{Error, exit};
+use crate::load::demo::{DemoOptions, demo};
+use crate::report::{self, rows::Row, table};
+use crate::schema::Status;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Requests per server.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub requests: u64,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: u32,
+    /// No progress bars or notes on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
+    if args.requests == 0 || args.concurrency == 0 {
+        return Err(Error::usage("--requests and --concurrency must be at least 1").into());
+    }
+    let opts = DemoOptions {
+        requests: args.requests,
+        concurrency: args.concurrency,
+        quiet: args.quiet,
+        ..DemoOptions::default()
+    };
+    let outcomes = crate::cli::run::runtime()?.block_on(demo(store, &opts))?;
+    let rows: Vec<Row> = outcomes
+        .iter()
+        .map(|o| Row::from_metadata(&o.metadata))
+        .collect();
+    let mut text = String::from("\nvLLM vs Ollama (built-in simulators, same synthetic workload)\n\n");
+    text.push_str(&table::terminal(&rows));
+    text.push('\n');
+    for o in &outcomes {
+        let m = &o.metadata;
+        let ttft = m
+            .results
+            .latency_ms
+            .as_ref()
+            .and_then(|l| l.ttft.as_ref())
+            .map(|t| format!(", TTFT p50 {:.1} ms", t.p50))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  {}: {:.0} output tok/s{ttft} -> {}\n",
+            m.platform,
+            m.results.output_tokens_per_sec,
+            o.metadata_path.display()
+        ));
+    }
+    text.push_str(&format!(
+        "\nReport: {}\nNext: `benchkeep compare` (every run), `benchkeep show {}` (one run in full)\n",
+        store.root().join(report::COMPARISON_PATH).display(),
+        outcomes.first().map(|o| o.metadata.test_id.as_str()).unwrap_or("ID"),
+    ));
+    print_out(&text)?;
+    if let Some(e) = outcomes.iter().find_map(|o| o.store_error.as_ref()) {
+        return Err(anyhow::anyhow!("{e:#}"));
+    }
+    if outcomes.iter().any(|o| o.interrupted) {
+        return Ok(exit::INTERRUPTED);
+    }
+    if outcomes.iter().any(|o| o.metadata.status == Status::Failed) {
+        return Ok(exit::FAILURE);
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,122 @@
+//! `benchkeep demo`: the README's first command. Two built-in simulators (a vLLM-like and
+//! an Ollama-like server) start in-process on 127.0.0.1; the same small synthetic workload
+//! runs against each through the real `run` path into the store; the comparison of the two
+//! runs is printed. About 10-15 seconds, nothing outside the machine is touched.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use hyper::http::HeaderMap;
+use serde_json::Map;
+
+use super::driver::{LoadSpec, RunOutcome, RunPlan};
+use super::source::{Input, Synthetic};
+use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
+use crate::metrics::Slo;
+use crate::sim::{self, Profile, SimConfig};
+use crate::store::Store;
+
+/// The demo's workload.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub requests: u64,
+    pub concurrency: u32,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub quiet: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            requests: 32,
+            concurrency: 8,
+            input_tokens: 128,
+            output_tokens: 32,
+            quiet: false,
+        }
+    }
+}
+
+/// The two servers the demo compares: (platform, profile, model).
+pub const SERVERS: [(&str, Profile, &str); 2] = [
+    ("vllm", Profile::Vllm, "meta-llama/Llama-3.2-3B-Instruct"),
+    ("ollama", Profile::Ollama, "llama3.2:3b"),
+];
+
+/// Run the demo into `store`; returns both runs, vLLM first.
+pub async fn demo(store: &Store, opts: &DemoOptions) -> Result<Vec<RunOutcome>> {
+    let mut outcomes = Vec::new();
+    for (platform, profile, model) in SERVERS {
+        let mut config = SimConfig::for_profile(profile);
+        config.model = model.to_string();
+        if profile == Profile::Ollama {
+            // OLLAMA_NUM_PARALLEL=4, as a tuned Ollama would run.
+            config.num_parallel = 4;
+        }
+        let server = sim::start(config).await?;
+        if !opts.quiet {
+            eprintln!(
+                "demo: {platform}-like simulator on {} serving {model}: {} requests, {} in flight, {} prompt / {} output tokens",
+                server.base_url(),
+                opts.requests,
+                opts.concurrency,
+                opts.input_tokens,
+                opts.output_tokens
+            );
+        }
+        let plan = plan(platform, model, &server.base_url(), opts)?;
+        let outcome = super::driver::run(store, plan).await;
+        server.shutdown().await;
+        outcomes.push(outcome?);
+    }
+    Ok(outcomes)
+}
+
+fn plan(platform: &str, model: &str, base_url: &str, opts: &DemoOptions) -> Result<RunPlan> {
+    let base = BaseUrl::parse(base_url).map_err(anyhow::Error::msg)?;
+    let mut labels = BTreeMap::new();
+    labels.insert("source".to_string(), "demo".to_string());
+    Ok(RunPlan {
+        platform: platform.to_string(),
+        model: model.to_string(),
+        base,
+        client: ClientOptions {
+            api: Api::default_for_platform(platform),
+            stream: true,
+            timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
+            headers: HeaderMap::new(),
+            limits: Limits::default(),
+            save_text: false,
+            pool_size: opts.concurrency as usize,
+        },
+        scrubber: Scrubber::default(),
+        input: Input::Synthetic(Synthetic {
+            input_tokens: opts.input_tokens,
+            output_tokens: opts.output_tokens,
+            seed: 0,
+        }),
+        input_file: None,
+        max_tokens: None,
+        load: LoadSpec {
+            concurrency: Some(opts.concurrency),
+            rate: None,
+            num_requests: Some(opts.requests),
+            duration: None,
+            // One warm-up request loads the model, so the comparison is of serving speed.
+            warmup: 1,
+            seed: 0,
+        },
+        slo: Slo::default(),
+        labels,
+        config: Map::new(),
+        command: Some(crate::redact::command_line(
+            &std::env::args().collect::<Vec<_>>(),
+        )),
+        quiet: opts.quiet,
+        grace: Duration::from_secs(3),
+        gpu: None,
+    })
+}
