@@ -38,7 +38,8 @@ pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
         .iter()
         .map(|o| Row::from_metadata(&o.metadata))
         .collect();
-    let mut text = String::from("\nvLLM vs Ollama (built-in simulators, same synthetic workload)\n\n");
+    let mut text =
+        String::from("\nvLLM vs Ollama (built-in simulators, same synthetic workload)\n\n");
     text.push_str(&table::terminal(&rows));
     text.push('\n');
     for o in &outcomes {

@@ -380,7 +380,7 @@ pub fn plan(args: &RunArgs, argv: &[String]) -> Result<RunPlan, Error> {
     let num_requests = match (args.num_requests, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
-        (None, None) => Some(input.len().unwrap_or(DEFAULT_SYNTHETIC_REQUESTS)),
+        (None, None) => Some(input.requests().unwrap_or(DEFAULT_SYNTHETIC_REQUESTS)),
     };
     let concurrency = match (args.concurrency, rate) {
         (Some(c), _) => Some(c),

@@ -29,7 +29,7 @@ pub struct Transport {
 
 #[derive(Clone)]
 enum Inner {
-    Hyper(HyperClient<HttpConnector, Full<Bytes>>),
+    Hyper(Box<HyperClient<HttpConnector, Full<Bytes>>>),
     Reqwest(reqwest::Client),
 }
 
@@ -58,7 +58,7 @@ impl Transport {
                     .pool_max_idle_per_host(pool.max(1))
                     .pool_idle_timeout(Duration::from_secs(90))
                     .build(conn);
-                Inner::Hyper(client)
+                Inner::Hyper(Box::new(client))
             }
             Scheme::Https => {
                 let client = reqwest::Client::builder()
@@ -135,10 +135,10 @@ impl Body {
                     None => return Ok(None),
                     Some(Err(e)) => return Err(chain(&e)),
                     Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            if !data.is_empty() {
-                                return Ok(Some(data));
-                            }
+                        if let Ok(data) = frame.into_data()
+                            && !data.is_empty()
+                        {
+                            return Ok(Some(data));
                         }
                     }
                 }

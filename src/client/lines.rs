@@ -6,7 +6,7 @@
 //! is dropped. A line longer than the cap is an error, so a hostile server that never sends
 //! a newline cannot make the client grow without bound (RELIABILITY P8).
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -22,12 +22,14 @@ impl std::fmt::Display for LineTooLong {
     }
 }
 
-/// Splits a byte stream into lines.
+/// Splits a byte stream into lines. Lines that lie within one read are handed out as
+/// zero-copy slices of it; only a line cut by a read boundary is copied.
 #[derive(Debug)]
 pub struct LineSplitter {
-    buf: BytesMut,
-    /// Bytes of `buf` already searched for a terminator.
-    searched: usize,
+    /// The unread part of the latest read.
+    cur: Bytes,
+    /// The start of a line begun in earlier reads.
+    carry: Vec<u8>,
     /// The previous line ended in `\r`: a `\n` right after it belongs to that terminator.
     skip_lf: bool,
     at_start: bool,
@@ -38,57 +40,74 @@ impl LineSplitter {
     /// A splitter that rejects lines longer than `cap` bytes.
     pub fn new(cap: usize) -> Self {
         LineSplitter {
-            buf: BytesMut::new(),
-            searched: 0,
+            cur: Bytes::new(),
+            carry: Vec::new(),
             skip_lf: false,
             at_start: true,
             cap,
         }
     }
 
-    /// Add the bytes of one network read.
-    pub fn feed(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
-        if self.at_start {
-            // The BOM may itself be split across reads: wait until it is decided.
-            if self.buf.len() < BOM.len() && BOM.starts_with(&self.buf) {
-                return;
-            }
-            if self.buf.starts_with(BOM) {
-                let _ = self.buf.split_to(BOM.len());
-            }
-            self.searched = 0;
-            self.at_start = false;
+    /// Add the bytes of one network read (after [`next_line`](Self::next_line) returned
+    /// `Ok(None)`: the previous read is used up).
+    pub fn feed(&mut self, chunk: Bytes) {
+        debug_assert!(self.cur.is_empty());
+        if !self.at_start {
+            self.cur = chunk;
+            return;
         }
+        // The BOM may itself be split across reads: wait until it is decided.
+        let head = if self.carry.is_empty() {
+            chunk
+        } else {
+            self.carry.extend_from_slice(&chunk);
+            Bytes::from(std::mem::take(&mut self.carry))
+        };
+        if head.len() < BOM.len() && BOM.starts_with(&head) {
+            self.carry = head.to_vec();
+            return;
+        }
+        self.at_start = false;
+        self.cur = if head.starts_with(BOM) {
+            head.slice(BOM.len()..)
+        } else {
+            head
+        };
     }
 
     /// The next complete line, without its terminator; `Ok(None)` when more bytes are needed.
-    pub fn next_line(&mut self) -> Result<Option<BytesMut>, LineTooLong> {
-        if self.skip_lf && !self.buf.is_empty() {
-            if self.buf[0] == b'\n' {
-                let _ = self.buf.split_to(1);
+    pub fn next_line(&mut self) -> Result<Option<Bytes>, LineTooLong> {
+        if self.skip_lf && !self.cur.is_empty() {
+            if self.cur[0] == b'\n' {
+                self.cur.advance(1);
             }
             self.skip_lf = false;
         }
-        match memchr::memchr2(b'\n', b'\r', &self.buf[self.searched..]) {
+        match memchr::memchr2(b'\n', b'\r', &self.cur) {
             Some(i) => {
-                let end = self.searched + i;
-                let cr = self.buf[end] == b'\r';
-                let mut line = self.buf.split_to(end + 1);
-                line.truncate(end);
-                self.searched = 0;
+                let cr = self.cur[i] == b'\r';
+                let line = if self.carry.is_empty() {
+                    self.cur.split_to(i)
+                } else {
+                    self.carry.extend_from_slice(&self.cur[..i]);
+                    self.cur.advance(i);
+                    Bytes::from(std::mem::take(&mut self.carry))
+                };
+                self.cur.advance(1);
                 if cr {
-                    if self.buf.first() == Some(&b'\n') {
-                        let _ = self.buf.split_to(1);
-                    } else if self.buf.is_empty() {
+                    if self.cur.first() == Some(&b'\n') {
+                        self.cur.advance(1);
+                    } else if self.cur.is_empty() {
                         self.skip_lf = true;
                     }
                 }
                 Ok(Some(line))
             }
             None => {
-                self.searched = self.buf.len();
-                if self.buf.len() > self.cap {
+                self.carry.extend_from_slice(&self.cur);
+                self.cur.clear();
+                if self.carry.len() > self.cap {
+                    self.carry = Vec::new();
                     Err(LineTooLong { cap: self.cap })
                 } else {
                     Ok(None)
@@ -98,9 +117,10 @@ impl LineSplitter {
     }
 
     /// What is left after the stream ended: a last line without a terminator, if any.
-    pub fn finish(&mut self) -> Option<BytesMut> {
-        self.searched = 0;
-        (!self.buf.is_empty()).then(|| self.buf.split())
+    pub fn finish(&mut self) -> Option<Bytes> {
+        self.carry.extend_from_slice(&self.cur);
+        self.cur.clear();
+        (!self.carry.is_empty()).then(|| Bytes::from(std::mem::take(&mut self.carry)))
     }
 }
 
@@ -113,7 +133,7 @@ mod tests {
         let mut s = LineSplitter::new(1 << 20);
         let mut out = Vec::new();
         for p in pieces {
-            s.feed(p);
+            s.feed(Bytes::copy_from_slice(p));
             while let Some(l) = s.next_line().unwrap() {
                 out.push(l.to_vec());
             }
@@ -140,10 +160,10 @@ mod tests {
     #[test]
     fn cap_is_enforced() {
         let mut s = LineSplitter::new(8);
-        s.feed(b"0123456789");
+        s.feed(Bytes::from_static(b"0123456789"));
         assert_eq!(s.next_line(), Err(LineTooLong { cap: 8 }));
         let mut s = LineSplitter::new(8);
-        s.feed(b"0123\n456789ab\n");
+        s.feed(Bytes::from_static(b"0123\n456789ab\n"));
         assert_eq!(s.next_line().unwrap().unwrap().as_ref(), b"0123");
         // a complete long line is still returned; only an unterminated one is refused
         assert!(s.next_line().unwrap().is_some());

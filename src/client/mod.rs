@@ -16,6 +16,7 @@ pub mod ollama;
 pub mod openai;
 pub mod probe;
 pub mod response;
+pub mod scan;
 pub mod sse;
 pub mod url;
 
@@ -319,7 +320,7 @@ impl Client {
         let cap = self.opts.limits.max_line_bytes;
         let mut lines = lines::LineSplitter::new(cap);
         let mut sse = sse::SseAssembler::new(cap);
-        let mut handle = |line: &[u8], at: Instant, acc: &mut Acc| -> Flow {
+        let mut handle = |line: &Bytes, at: Instant, acc: &mut Acc| -> Flow {
             if ndjson {
                 return ollama::on_line(line, at, acc);
             }
@@ -345,10 +346,10 @@ impl Client {
             let Some(chunk) = chunk else {
                 // End of the body: a last line without its terminator still counts, but a
                 // stream without its final event was cut short.
-                if let Some(rest) = lines.finish() {
-                    if handle(&rest, now, acc) == Flow::Done {
-                        return acc.done.then_some(now);
-                    }
+                if let Some(rest) = lines.finish()
+                    && handle(&rest, now, acc) == Flow::Done
+                {
+                    return acc.done.then_some(now);
                 }
                 if !ndjson && let Some(data) = sse.finish() {
                     let _ = openai::on_event(data, now, acc);
@@ -366,7 +367,7 @@ impl Client {
                 );
                 return None;
             };
-            lines.feed(&chunk);
+            lines.feed(chunk);
             loop {
                 match lines.next_line() {
                     Ok(Some(line)) => {

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::apierror;
 use super::response::{Acc, Flow, Text, preview};
+use super::{apierror, scan};
 use crate::schema::ErrorKind;
 
 #[derive(Deserialize)]
@@ -165,6 +165,42 @@ pub fn on_event(data: &[u8], at: Instant, acc: &mut Acc) -> Flow {
         acc.done = true;
         return Flow::Done;
     }
+    if std::str::from_utf8(data).is_err() {
+        acc.fail(
+            ErrorKind::InvalidJson,
+            format!("stream event is not valid UTF-8: {}", preview(data)),
+        );
+        return Flow::Done;
+    }
+    if let Some(facts) = scan::openai_chunk(data, &mut acc.memo) {
+        apply_facts(facts, at, acc);
+        return Flow::Continue;
+    }
+    on_event_full(data, at, acc)
+}
+
+fn apply_facts(f: scan::ChunkFacts, at: Instant, acc: &mut Acc) {
+    if f.content {
+        if acc.text.is_some() {
+            let text = f.text.map(|t| t.decode()).unwrap_or_default();
+            acc.content(at, &text);
+        } else {
+            acc.content(at, "");
+        }
+    }
+    if let Some(r) = f.finish_reason {
+        acc.finish_reason = Some(r.decode().into_owned());
+    }
+    if f.prompt_tokens.is_some() {
+        acc.prompt_tokens = f.prompt_tokens;
+    }
+    if f.completion_tokens.is_some() {
+        acc.completion_tokens = f.completion_tokens;
+    }
+}
+
+/// The reference path: one event through serde (errors, unusual shapes, malformed data).
+fn on_event_full(data: &[u8], at: Instant, acc: &mut Acc) -> Flow {
     match serde_json::from_slice::<Chunk>(data) {
         Ok(c) => {
             if let Some(msg) = chunk_error(&c) {
@@ -299,6 +335,136 @@ mod tests {
         assert_eq!(acc.failure.unwrap().0, ErrorKind::InvalidJson);
         let acc = feed(&["123"]);
         assert_eq!(acc.failure.unwrap().0, ErrorKind::InvalidJson);
+    }
+
+    mod fast_path {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        fn text() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                Just(json!("")),
+                "[a-z\\u{e9}\"\\\\ \\n]{0,6}".prop_map(Value::from),
+            ]
+        }
+
+        fn choice() -> impl Strategy<Value = Value> {
+            (
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                any::<bool>(),
+                prop_oneof![
+                    Just(json!(null)),
+                    Just(json!("stop")),
+                    Just(json!("length"))
+                ],
+                any::<bool>(),
+            )
+                .prop_map(|(content, reasoning, txt, tools, finish, delta_null)| {
+                    let mut delta = serde_json::Map::new();
+                    delta.insert("role".into(), json!("assistant"));
+                    if let Some(c) = content {
+                        delta.insert("content".into(), c);
+                    }
+                    if let Some(r) = reasoning {
+                        delta.insert("reasoning".into(), r);
+                    }
+                    if tools {
+                        delta.insert("tool_calls".into(), json!([{"id": "t"}]));
+                    }
+                    let mut c = serde_json::Map::new();
+                    c.insert("index".into(), json!(0));
+                    c.insert(
+                        "delta".into(),
+                        if delta_null {
+                            Value::Null
+                        } else {
+                            Value::Object(delta)
+                        },
+                    );
+                    if let Some(t) = txt {
+                        c.insert("text".into(), t);
+                    }
+                    c.insert("finish_reason".into(), finish);
+                    c.insert("logprobs".into(), Value::Null);
+                    Value::Object(c)
+                })
+        }
+
+        fn chunk() -> impl Strategy<Value = Value> {
+            (
+                prop_oneof![
+                    Just(Value::Null),
+                    proptest::collection::vec(choice(), 0..3).prop_map(Value::from)
+                ],
+                prop_oneof![
+                    Just(Value::Null),
+                    (0u32..1000, proptest::option::of(0u32..1000)).prop_map(|(p, c)| {
+                        json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": 1})
+                    })
+                ],
+                "[a-z0-9-]{0,8}",
+            )
+                .prop_map(|(choices, usage, id)| {
+                    json!({"id": id, "object": "chat.completion.chunk", "created": 1.5e9,
+                           "model": "m", "choices": choices, "usage": usage})
+                })
+        }
+
+        fn facts(acc: &Acc) -> impl PartialEq + std::fmt::Debug {
+            (
+                acc.chunks,
+                acc.text.clone(),
+                acc.finish_reason.clone(),
+                acc.prompt_tokens,
+                acc.completion_tokens,
+                acc.failure.clone(),
+            )
+        }
+
+        proptest! {
+            /// The fast scanner and serde agree on every chunk shape, also for a stream of
+            /// chunks that share their start (the memo path).
+            #[test]
+            fn fast_and_full_agree(cs in proptest::collection::vec(chunk(), 1..4), pretty in any::<bool>(), same_id in any::<bool>()) {
+                let t = Instant::now();
+                let mut fast = Acc::new(Some(1000));
+                let mut full = Acc::new(Some(1000));
+                for mut c in cs {
+                    if same_id {
+                        c["id"] = serde_json::json!("same");
+                    }
+                    let data = if pretty {
+                        serde_json::to_vec_pretty(&c).unwrap()
+                    } else {
+                        serde_json::to_vec(&c).unwrap()
+                    };
+                    prop_assert_eq!(on_event(&data, t, &mut fast), on_event_full(&data, t, &mut full));
+                    prop_assert_eq!(facts(&fast), facts(&full));
+                }
+            }
+
+            /// Cut or damaged events never panic and never pass as a clean chunk silently
+            /// differently from serde.
+            #[test]
+            fn damaged_events(c in chunk(), cut in 0usize..400, flip in 0usize..400) {
+                let mut data = serde_json::to_vec(&c).unwrap();
+                data.truncate(cut.min(data.len()));
+                if !data.is_empty() {
+                    let i = flip % data.len();
+                    data[i] ^= 0x20;
+                }
+                let t = Instant::now();
+                let mut fast = Acc::new(Some(1000));
+                let mut full = Acc::new(Some(1000));
+                let _ = on_event(&data, t, &mut fast);
+                let _ = on_event_full(&data, t, &mut full);
+                prop_assert_eq!(fast.failure.is_some(), full.failure.is_some() || std::str::from_utf8(&data).is_err());
+            }
+        }
     }
 
     #[test]

@@ -246,9 +246,11 @@ async fn ps_into(p: &Prober<'_>, model: &str, d: &mut Map<String, Value>) {
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let loaded = v.get("models").and_then(Value::as_array).and_then(|ms| {
             ms.iter().find(|m| {
-                ["name", "model"]
-                    .iter()
-                    .any(|k| m.get(k).and_then(Value::as_str).is_some_and(|n| same_model(n, model)))
+                ["name", "model"].iter().any(|k| {
+                    m.get(k)
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| same_model(n, model))
+                })
             })
         });
         if let Some(m) = loaded {

@@ -40,6 +40,8 @@ pub struct Acc {
     pub done: bool,
     /// The first failure seen.
     pub failure: Option<(ErrorKind, String)>,
+    /// The fast chunk scanner's memory of this stream.
+    pub memo: super::scan::Memo,
 }
 
 impl Acc {
@@ -91,7 +93,8 @@ impl Acc {
 /// A duration in milliseconds, rounded to the microsecond.
 #[inline]
 pub fn ms(d: std::time::Duration) -> f64 {
-    (d.as_nanos() as f64 / 1e3).round() / 1e3
+    let micros = d.as_secs() * 1_000_000 + (d.subsec_nanos() as u64 + 500) / 1000;
+    micros as f64 / 1000.0
 }
 
 /// The start of a payload for an error message (lossy UTF-8, capped).

@@ -4,6 +4,8 @@
 //! joined with `\n`, comments (`: ping`) and `event:`/`id:`/`retry:` fields are skipped, and
 //! an event larger than the cap is an error (RELIABILITY P8).
 
+use bytes::Bytes;
+
 /// An event grew past the cap before its blank line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventTooLarge {
@@ -16,10 +18,15 @@ impl std::fmt::Display for EventTooLarge {
     }
 }
 
-/// Collects `data:` lines until a blank line dispatches them.
+/// Collects `data:` lines until a blank line dispatches them. The usual one-line event is
+/// kept as a zero-copy slice of its line; only multi-line events are copied.
 #[derive(Debug)]
 pub struct SseAssembler {
+    /// The value of the event's only `data:` line so far.
+    single: Bytes,
+    /// The joined values once a second `data:` line arrives.
     data: Vec<u8>,
+    multi: bool,
     has_data: bool,
     /// The last call returned the buffer: clear it before the next line.
     dispatched: bool,
@@ -29,7 +36,9 @@ pub struct SseAssembler {
 impl SseAssembler {
     pub fn new(cap: usize) -> Self {
         SseAssembler {
-            data: Vec::with_capacity(512),
+            single: Bytes::new(),
+            data: Vec::new(),
+            multi: false,
             has_data: false,
             dispatched: false,
             cap,
@@ -38,10 +47,9 @@ impl SseAssembler {
 
     /// Feed one line (without terminator). Returns the event's data when this line is the
     /// blank line that dispatches a non-empty event.
-    pub fn line(&mut self, line: &[u8]) -> Result<Option<&[u8]>, EventTooLarge> {
+    pub fn line(&mut self, line: &Bytes) -> Result<Option<&[u8]>, EventTooLarge> {
         if self.dispatched {
-            self.data.clear();
-            self.dispatched = false;
+            self.reset();
         }
         if line.is_empty() {
             return Ok(self.dispatch());
@@ -51,29 +59,51 @@ impl SseAssembler {
         }
         let (field, value) = match memchr::memchr(b':', line) {
             Some(i) => {
-                let v = &line[i + 1..];
-                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+                let start = if line.get(i + 1) == Some(&b' ') {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                (&line[..i], line.slice(start..))
             }
-            None => (line, &b""[..]),
+            None => (&line[..], Bytes::new()),
         };
         if field == b"data" {
-            if self.data.len() + value.len() + 1 > self.cap {
+            if !self.has_data {
+                if value.len() > self.cap {
+                    return Err(EventTooLarge { cap: self.cap });
+                }
+                self.single = value;
+                self.has_data = true;
+                return Ok(None);
+            }
+            if !self.multi {
                 self.data.clear();
-                self.has_data = false;
+                self.data.extend_from_slice(&self.single);
+                self.multi = true;
+            }
+            if self.data.len() + value.len() + 1 > self.cap {
+                self.reset();
                 return Err(EventTooLarge { cap: self.cap });
             }
-            self.data.extend_from_slice(value);
             self.data.push(b'\n');
-            self.has_data = true;
+            self.data.extend_from_slice(&value);
         }
         Ok(None)
+    }
+
+    fn reset(&mut self) {
+        self.single = Bytes::new();
+        self.data.clear();
+        self.multi = false;
+        self.has_data = false;
+        self.dispatched = false;
     }
 
     /// At the end of the stream: the data of an event that never got its blank line.
     pub fn finish(&mut self) -> Option<&[u8]> {
         if self.dispatched {
-            self.data.clear();
-            self.dispatched = false;
+            self.reset();
         }
         self.dispatch()
     }
@@ -82,10 +112,8 @@ impl SseAssembler {
         if !self.has_data {
             return None;
         }
-        self.has_data = false;
         self.dispatched = true;
-        self.data.pop(); // the single trailing '\n'
-        Some(&self.data)
+        Some(if self.multi { &self.data } else { &self.single })
     }
 }
 
@@ -97,7 +125,7 @@ mod tests {
         let mut a = SseAssembler::new(1 << 16);
         let mut out = Vec::new();
         for l in lines {
-            if let Some(d) = a.line(l.as_bytes()).unwrap() {
+            if let Some(d) = a.line(&Bytes::copy_from_slice(l.as_bytes())).unwrap() {
                 out.push(String::from_utf8(d.to_vec()).unwrap());
             }
         }
@@ -126,7 +154,14 @@ mod tests {
     #[test]
     fn cap() {
         let mut a = SseAssembler::new(8);
-        assert!(a.line(b"data: 1234").unwrap().is_none());
-        assert_eq!(a.line(b"data: 5678"), Err(EventTooLarge { cap: 8 }));
+        assert!(
+            a.line(&Bytes::from_static(b"data: 1234"))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            a.line(&Bytes::from_static(b"data: 5678")),
+            Err(EventTooLarge { cap: 8 })
+        );
     }
 }

@@ -369,7 +369,7 @@ impl Input {
     }
 
     /// Requests in the file (`None` for a synthetic workload: as many as asked).
-    pub fn len(&self) -> Option<u64> {
+    pub fn requests(&self) -> Option<u64> {
         match self {
             Input::File { items, .. } => Some(items.len() as u64),
             Input::Synthetic(_) => None,
@@ -538,7 +538,7 @@ mod tests {
         writeln!(f).unwrap();
         writeln!(f, r#"{{"prompt": "Why?"}}"#).unwrap();
         let input = Input::from_file(f.path()).unwrap();
-        assert_eq!(input.len(), Some(2));
+        assert_eq!(input.requests(), Some(2));
         let Input::File { items, sha256, .. } = &input else {
             panic!()
         };
