@@ -1,0 +1,312 @@
+//! `benchkeep run` as a user runs it: exit codes and messages for bad flags, an
+//! unreachable server, an unwritable store, no secret anywhere, and Ctrl-C.
+
+mod run_support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use benchkeep::schema::Status;
+use benchkeep::sim::{self, Profile};
+use run_support::*;
+
+fn bk(store: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--store").arg(store).env_remove("OPENAI_API_KEY");
+    c
+}
+
+fn out(c: &mut Command) -> (i32, String, String) {
+    let o = c.output().expect("benchkeep runs");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const BASE: [&str; 6] = [
+    "--platform",
+    "vllm",
+    "--model",
+    "m",
+    "--base-url",
+    "http://127.0.0.1:9",
+];
+
+#[test]
+fn bad_flags_name_the_flag_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let syn = ["--synthetic", "--input-tokens", "8", "--output-tokens", "8"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--rate", "0"], "--rate 0: must be > 0"),
+        (
+            vec!["--concurrency", "0"],
+            "--concurrency 0: must be at least 1",
+        ),
+        (vec!["--num-requests", "0"], "--num-requests 0"),
+        (vec!["--burstiness", "2"], "add --rate"),
+        (
+            vec!["--rate", "5", "--arrival", "constant", "--burstiness", "2"],
+            "--burstiness applies to --arrival poisson",
+        ),
+        (vec!["--slo", "ttfb=1s"], "unknown SLO"),
+        (vec!["--timeout", "soon"], "not a duration"),
+        (vec!["--api", "grpc"], "unknown API"),
+        (
+            vec!["--api-key-env", "BENCHKEEP_TEST_UNSET_VAR"],
+            "$BENCHKEEP_TEST_UNSET_VAR is not set",
+        ),
+        (vec!["--header", "no-colon"], "expected 'Name: value'"),
+        (vec!["--config", "{bad"], "--config: not valid JSON"),
+    ];
+    for (extra, want) in cases {
+        let (code, _, err) = out(bk(&store).arg("run").args(BASE).args(syn).args(&extra));
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    }
+    let (code, _, err) = out(bk(&store).arg("run").args(BASE));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--input FILE") && err.contains("--synthetic"),
+        "{err}"
+    );
+    let (code, _, err) = out(bk(&store).arg("run").args(BASE).args(["--synthetic"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--input-tokens"), "{err}");
+    let missing = dir.path().join("nope.jsonl");
+    let (code, _, err) = out(bk(&store)
+        .arg("run")
+        .args(BASE)
+        .arg("--input")
+        .arg(&missing));
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.jsonl"), "{err}");
+    assert!(!store.exists(), "nothing is written for bad flags");
+}
+
+#[test]
+fn unreachable_server_is_exit_5_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    // A port nobody listens on: bind one, then close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://user:CANARY-url@127.0.0.1:{port}");
+    let (code, stdout, err) = out(bk(&store).args([
+        "run",
+        "--platform",
+        "vllm",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "4",
+    ]));
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("cannot reach"), "{err}");
+    assert!(!format!("{stdout}{err}").contains("CANARY"), "{err}");
+    assert!(!store.exists(), "nothing was written");
+}
+
+#[test]
+fn unwritable_store_fails_before_any_request() {
+    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A store below a regular file can never be created (root ignores mode bits).
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let store = blocker.join("store");
+    let (code, _, err) = out(bk(&store).args([
+        "run",
+        "--platform",
+        "vllm",
+        "--model",
+        "sim-model",
+        "--base-url",
+        &sim.base_url(),
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "4",
+    ]));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("cannot create directory"), "{err}");
+    assert_eq!(sim.stats().requests, 0, "no generation request was sent");
+}
+
+/// A canary key in the environment, a header and the URL: none of it reaches the store,
+/// stdout or stderr.
+#[test]
+fn secrets_never_written() {
+    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let url = format!("http://user:CANARY-url@{}", sim.addr());
+    let (code, stdout, err) = out(bk(&store)
+        .env("OPENAI_API_KEY", "sk-CANARY-env")
+        .env("BENCHKEEP_TEST_KEY", "sk-CANARY-var")
+        .args([
+            "run",
+            "--platform",
+            "vllm",
+            "--model",
+            "sim-model",
+            "--base-url",
+            &url,
+            "--synthetic",
+            "--input-tokens",
+            "4",
+            "--output-tokens",
+            "4",
+            "--num-requests",
+            "3",
+            "--header",
+            "X-Api-Token: CANARY-header",
+            "--header=X-Other: CANARY-header2",
+            "--api-key-env",
+            "BENCHKEEP_TEST_KEY",
+            "--save-text",
+        ]));
+    assert_eq!(code, 0, "{err}");
+    // a failing run prints error messages too
+    let (code2, stdout2, err2) = out(bk(&store).env("OPENAI_API_KEY", "sk-CANARY-env").args([
+        "run",
+        "--platform",
+        "vllm",
+        "--model",
+        "other-model",
+        "--base-url",
+        &url,
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "4",
+        "--header",
+        "Authorization: Bearer CANARY-auth",
+    ]));
+    assert_eq!(code2, 5, "{err2}");
+    let printed = format!("{stdout}{err}{stdout2}{err2}");
+    assert!(!printed.contains("CANARY"), "{printed}");
+    let files = all_files(&store);
+    assert!(files.len() >= 4, "{files:?}");
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("CANARY"),
+            "{} leaks a secret",
+            f.display()
+        );
+    }
+    let (_, m) = only_metadata(&store);
+    let cmd = m.source.command.unwrap();
+    assert!(
+        cmd.contains("X-Api-Token: ***") && cmd.contains("***@"),
+        "{cmd}"
+    );
+}
+
+/// SIGINT: stop scheduling, let requests in flight finish, save everything, exit 130.
+#[test]
+fn sigint_finishes_as_interrupted_with_every_request_kept() {
+    let sim = sim::start_blocking(timed(Profile::Vllm, 5.0, 20.0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let child = bk(&store)
+        .args([
+            "run",
+            "--platform",
+            "vllm",
+            "--model",
+            "sim-model",
+            "--base-url",
+            &sim.base_url(),
+            "--synthetic",
+            "--input-tokens",
+            "4",
+            "--output-tokens",
+            "10",
+            "--num-requests",
+            "1000",
+            "--concurrency",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "8 finished requests", || {
+        find_raw(&store).is_some_and(|p| line_count(&p) >= 8)
+    });
+    // SAFETY: sending SIGINT to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("Interrupted"), "{err}");
+    let (_, m) = only_metadata(&store);
+    assert_eq!(m.status, Status::Interrupted);
+    assert_eq!(m.pid, None);
+    let recs = records(&raw_path(&store, &m));
+    assert!(recs.len() >= 8 && recs.len() < 1000, "{}", recs.len());
+    assert_eq!(m.results.success_count, recs.len() as u64);
+    assert_eq!(
+        m.test.raw_bytes,
+        Some(std::fs::metadata(raw_path(&store, &m)).unwrap().len())
+    );
+    // The requests in flight were allowed to finish: the server finished exactly those kept.
+    assert_eq!(sim.stats().completed, recs.len() as u64);
+    assert!(store.join("reports/COMPARISON.md").is_file());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("Status: interrupted"), "{stdout}");
+    // verify finds nothing wrong
+    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    assert_eq!(code, 0, "{vout}{verr}");
+}
+
+#[test]
+fn summary_and_exit_code_of_a_failed_run() {
+    let mut c = fast(Profile::Vllm);
+    c.faults.error_rate = 1.0;
+    let sim = sim::start_blocking(c).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let (code, stdout, err) = out(bk(&store).args([
+        "run",
+        "--platform",
+        "vllm",
+        "--model",
+        "sim-model",
+        "--base-url",
+        &sim.base_url(),
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "4",
+        "--num-requests",
+        "4",
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("every request failed (most often: http_status)"),
+        "{err}"
+    );
+    assert!(
+        stdout.contains("Requests: 0/4") && stdout.contains("Status: failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Errors: http_status: 4"), "{stdout}");
+    let (_, m) = only_metadata(&store);
+    assert_eq!(m.status, Status::Failed);
+}

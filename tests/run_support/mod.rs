@@ -1,0 +1,129 @@
+//! Helpers for the `run`, `recover` and `demo` tests: a simulator on 127.0.0.1 port 0,
+//! runs through the real CLI parsing and `load::run`, and readers for what they stored.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use benchkeep::cli::{Cli, Command};
+use benchkeep::load::RunOutcome;
+use benchkeep::schema::{Metadata, RequestRecord};
+use benchkeep::sim::{self, Profile, SimConfig, SimServer};
+use benchkeep::store::Store;
+use clap::Parser;
+
+/// The benchkeep binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_benchkeep");
+
+/// A fault-free simulator config with small, exact latencies (no jitter).
+pub fn timed(profile: Profile, prefill_ms: f64, itl_ms: f64) -> SimConfig {
+    let mut c = SimConfig::for_profile(profile);
+    c.timing.prefill_base_ms = prefill_ms;
+    c.timing.prefill_tok_s = 10_000_000.0;
+    c.timing.itl_ms = itl_ms;
+    c.timing.itl_per_seq_ms = 0.0;
+    c.timing.load_ms = 0.0;
+    c.timing.jitter = 0.0;
+    c.num_parallel = 8;
+    c
+}
+
+/// A fast config (1 ms steps).
+pub fn fast(profile: Profile) -> SimConfig {
+    timed(profile, 1.0, 1.0)
+}
+
+pub async fn start(c: SimConfig) -> SimServer {
+    sim::start(c).await.expect("simulator starts")
+}
+
+/// `benchkeep --store STORE run ARGS --quiet`, parsed by the real CLI and run in-process.
+pub async fn run(store: &Path, args: &[&str]) -> anyhow::Result<RunOutcome> {
+    let mut argv: Vec<String> = ["benchkeep", "--store"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    argv.push(store.display().to_string());
+    argv.push("run".into());
+    argv.extend(args.iter().map(|s| s.to_string()));
+    argv.push("--quiet".into());
+    let cli = Cli::try_parse_from(&argv)?;
+    let Command::Run(a) = cli.command else {
+        panic!("not a run command")
+    };
+    let plan = benchkeep::cli::run::plan(&a, &argv)?;
+    benchkeep::load::run(&Store::new(store), plan).await
+}
+
+/// The records of a raw log, checking that every line parses with `seq` 1, 2, 3, ...
+pub fn records(path: &Path) -> Vec<RequestRecord> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let r: RequestRecord =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}: {line}", i + 1));
+        assert_eq!(r.seq, i as u64 + 1, "seq of line {}", i + 1);
+        out.push(r);
+    }
+    assert!(text.is_empty() || text.ends_with('\n'));
+    out
+}
+
+/// The one metadata file of a store.
+pub fn only_metadata(store: &Path) -> (PathBuf, Metadata) {
+    let files: Vec<PathBuf> = std::fs::read_dir(store.join("metadata"))
+        .expect("metadata dir")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let m: Metadata = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    (files[0].clone(), m)
+}
+
+/// The raw file of a run.
+pub fn raw_path(store: &Path, m: &Metadata) -> PathBuf {
+    store.join(&m.test.output_file)
+}
+
+/// Poll `f` until it is true (panics after `limit`).
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Lines in a file (0 when it does not exist).
+pub fn line_count(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// The raw file of the only run in `store`, once its metadata exists.
+pub fn find_raw(store: &Path) -> Option<PathBuf> {
+    let dir = store.join("raw");
+    std::fs::read_dir(dir).ok()?.find_map(|e| {
+        let p = e.ok()?.path();
+        p.extension().is_some_and(|x| x == "jsonl").then_some(p)
+    })
+}
+
+/// Every file under `dir`, recursively.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
