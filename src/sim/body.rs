@@ -44,7 +44,7 @@ fn cut() -> io::Error {
 
 /// Response body of every simulator response.
 #[derive(Debug)]
-pub enum SimBody {
+pub(crate) enum SimBody {
     /// A complete body (or none).
     Full(Option<Bytes>),
     /// A token stream.
@@ -90,7 +90,7 @@ impl Body for SimBody {
 
 /// Bodies that misbehave on purpose. Each first sends what was already rendered.
 #[derive(Debug)]
-pub enum FaultBody {
+pub(crate) enum FaultBody {
     /// Then, after a short linger that lets the sent bytes leave the socket, fail so
     /// the connection closes mid-body.
     Truncate {
@@ -290,7 +290,7 @@ enum State {
 }
 
 /// A streamed response (SSE or NDJSON) being produced.
-pub struct TokenStream {
+pub(crate) struct TokenStream {
     tpl: render::Stream,
     src: Source,
     text: TextGen,
