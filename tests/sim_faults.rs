@@ -193,12 +193,14 @@ async fn stream_error_after_200() {
     assert_eq!(st, 500);
     assert_eq!(v["error"]["type"], "InternalServerError");
     assert_eq!(metric(&base, "stream_error").await, "3.0");
-    // The engine notices the abandoned requests at its next step.
+    // The engine notices an abandoned request at its next step (unless, on a busy
+    // machine, it had already produced every token before the fault fired).
+    let settled = |st: benchkeep::sim::SimStats| st.aborted + st.completed == 3;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while s.stats().aborted < 3 && Instant::now() < deadline {
+    while !settled(s.stats()) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(s.stats().aborted, 3);
+    assert!(settled(s.stats()), "{:?}", s.stats());
     healthy(&s).await;
 }
 

@@ -104,7 +104,7 @@ pub struct SimulateArgs {
     /// Fault: probability of one content chunk with invalid UTF-8.
     #[arg(long, default_value_t = 0.0)]
     pub invalid_utf8_rate: f64,
-    /// Fault: probability of a stream that ends cleanly without [DONE] (or done: true).
+    /// Fault: probability of a stream that ends cleanly without `[DONE]` (or `done: true`).
     #[arg(long, default_value_t = 0.0)]
     pub missing_done_rate: f64,
     /// Runtime worker threads; 1 runs everything on one thread [default: CPU count].
