@@ -342,11 +342,13 @@ async fn generate(sh: &Arc<Shared>, api: Api, req: Request<Incoming>) -> Respons
             &ApiError::status(500, "benchkeep simulator: injected internal server error"),
         );
     }
-    let id = match (wire, shape) {
-        (Wire::VllmChat, _) => format!("chatcmpl-{id_bits:016x}"),
-        (Wire::VllmCompletion, _) => format!("cmpl-{id_bits:016x}"),
-        (Wire::CompatChat, _) => format!("chatcmpl-{}", id_bits % 999),
-        (_, _) => format!("cmpl-{}", id_bits % 999),
+    // vLLM: unique hex ids; Ollama's layer: a small, not unique number (as Ollama does).
+    let id = match wire {
+        Wire::VllmChat => format!("chatcmpl-{id_bits:016x}"),
+        Wire::VllmCompletion => format!("cmpl-{id_bits:016x}"),
+        Wire::CompatChat => format!("chatcmpl-{}", id_bits % 999),
+        Wire::CompatCompletion => format!("cmpl-{}", id_bits % 999),
+        Wire::OllamaChat | Wire::OllamaGenerate => String::new(),
     };
     let ctx = Ctx {
         wire,
