@@ -15,4 +15,5 @@ pub mod redact;
 pub mod report;
 pub mod schema;
 pub mod select;
+pub mod sim;
 pub mod store;

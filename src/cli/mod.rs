@@ -8,6 +8,7 @@ mod common;
 mod compare;
 mod query;
 mod show;
+pub mod simulate;
 mod verify;
 
 use std::io::{self, Write};
@@ -46,6 +47,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// "What was the throughput for X?": the latest matching run's figures.
     Query(query::QueryArgs),
+    /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
+    Simulate(simulate::SimulateArgs),
     /// Check the store read-only: files parse, checksums match, nothing orphaned.
     Verify(verify::VerifyArgs),
 }
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
+        Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),
     }
 }
 
