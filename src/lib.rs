@@ -11,6 +11,7 @@ pub mod error;
 pub mod import;
 pub mod ingest;
 pub mod metrics;
+pub mod record;
 pub mod redact;
 pub mod report;
 pub mod schema;

@@ -5,6 +5,7 @@
 
 mod analyze;
 mod common;
+mod record;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
     Analyze(analyze::AnalyzeArgs),
+    /// Run an offline benchmark command (vllm run-batch, your script) and record it.
+    Record(record::RecordArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.store);
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, args),
+        Command::Record(args) => record::run(&store, args),
     }
 }
 

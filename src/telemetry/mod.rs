@@ -177,7 +177,10 @@ impl VisibleDevices {
             .filter(|r| {
                 only.iter().any(|id| match id.parse::<u32>() {
                     Ok(i) => i == r.index,
-                    Err(_) => r.uuid.as_deref().is_some_and(|u| u.starts_with(id.as_str())),
+                    Err(_) => r
+                        .uuid
+                        .as_deref()
+                        .is_some_and(|u| u.starts_with(id.as_str())),
                 })
             })
             .collect()
@@ -415,10 +418,22 @@ mod tests {
             idx(VisibleDevices::parse(Some("2, 0")).filter(all())),
             [0, 2]
         );
-        assert_eq!(idx(VisibleDevices::parse(Some("GPU-bb")).filter(all())), [1]);
-        assert_eq!(idx(VisibleDevices::parse(Some("")).filter(all())), [0u32; 0]);
-        assert_eq!(idx(VisibleDevices::parse(Some("-1")).filter(all())), [0u32; 0]);
-        assert_eq!(idx(VisibleDevices::parse(Some("0,-1,2")).filter(all())), [0]);
+        assert_eq!(
+            idx(VisibleDevices::parse(Some("GPU-bb")).filter(all())),
+            [1]
+        );
+        assert_eq!(
+            idx(VisibleDevices::parse(Some("")).filter(all())),
+            [0u32; 0]
+        );
+        assert_eq!(
+            idx(VisibleDevices::parse(Some("-1")).filter(all())),
+            [0u32; 0]
+        );
+        assert_eq!(
+            idx(VisibleDevices::parse(Some("0,-1,2")).filter(all())),
+            [0]
+        );
         assert_eq!(
             idx(VisibleDevices::parse(Some("MIG-abc")).filter(all())),
             [0, 1, 2]

@@ -170,11 +170,7 @@ impl Accumulator {
         if self.samples == 0 {
             return None;
         }
-        let devices: Vec<DeviceSummary> = self
-            .devices
-            .iter()
-            .map(|(i, d)| d.summary(*i))
-            .collect();
+        let devices: Vec<DeviceSummary> = self.devices.iter().map(|(i, d)| d.summary(*i)).collect();
         let sum_known = |f: &dyn Fn(&DeviceSummary) -> Option<f64>| {
             let vals: Vec<f64> = devices.iter().filter_map(f).collect();
             (!vals.is_empty()).then(|| vals.iter().sum::<f64>())
@@ -325,15 +321,24 @@ mod tests {
     fn two_gpus_peak_mean_and_energy() {
         let mut acc = Accumulator::new("nvidia-smi", Some("550.54.15".into()));
         assert!(acc.finish().is_none());
-        acc.add(0.0, &[reading(0, 1024.0, Some(20.0), Some(100.0)), {
-            reading(1, 0.0, None, None)
-        }]);
-        acc.add(1.0, &[reading(0, 4096.0, Some(40.0), Some(300.0)), {
-            reading(1, 2048.0, None, None)
-        }]);
-        acc.add(2.0, &[reading(0, 2048.0, Some(60.0), Some(300.0)), {
-            reading(1, 1024.0, None, None)
-        }]);
+        acc.add(
+            0.0,
+            &[reading(0, 1024.0, Some(20.0), Some(100.0)), {
+                reading(1, 0.0, None, None)
+            }],
+        );
+        acc.add(
+            1.0,
+            &[reading(0, 4096.0, Some(40.0), Some(300.0)), {
+                reading(1, 2048.0, None, None)
+            }],
+        );
+        acc.add(
+            2.0,
+            &[reading(0, 2048.0, Some(60.0), Some(300.0)), {
+                reading(1, 1024.0, None, None)
+            }],
+        );
         let s = acc.finish().unwrap();
         assert_eq!(s.count, 2);
         assert_eq!(s.samples, 3);
