@@ -58,11 +58,7 @@ pub fn parse_csv(text: &str, fields: &[&str]) -> (Vec<GpuReading>, Option<String
                 },
                 "name" => r.name = value.map(str::to_string),
                 "uuid" => r.uuid = value.map(str::to_string),
-                "driver_version" => {
-                    if driver.is_none() {
-                        driver = value.map(str::to_string);
-                    }
-                }
+                "driver_version" if driver.is_none() => driver = value.map(str::to_string),
                 "memory.total" => r.memory_total_mib = number(value),
                 "memory.used" => r.memory_used_mib = number(value),
                 "utilization.gpu" => r.utilization_percent = number(value),
