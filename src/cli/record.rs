@@ -221,7 +221,8 @@ pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
         "  Log: raw/{}.log\n  Status: {}\n",
         m.test_id, m.status
     ));
-    print_out(&text)?;
+    // A closed stdout (`| head`) must not turn a failed command's exit code into 0.
+    let _ = print_out(&text);
 
     let command = m.extra.get("command");
     let how = match (

@@ -241,6 +241,10 @@ pub fn run(
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Output goes to a pipe now, not a terminal: keep Python's print() live on the screen.
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        cmd.env("PYTHONUNBUFFERED", "1");
+    }
     // SAFETY: only async-signal-safe calls between fork and exec. benchkeep ignores
     // SIGXFSZ (P6); the command should get the default back.
     unsafe {
