@@ -289,3 +289,52 @@ fn model_load_time_flag_overrides_and_bad_flags_are_usage_errors() {
         .code(2);
     assert!(!empty.join("metadata").exists());
 }
+
+#[test]
+fn results_written_straight_into_raw_keep_their_name_and_are_never_overwritten() {
+    // The seed's Step 3 writes to benchmarks/raw/<platform>-<model>-<n>-<date>.jsonl itself.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("raw")).unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let rel = format!("raw/p-m-4-{today}.jsonl");
+    let out = store.join(&rel);
+    let run = || {
+        let mut cmd = benchkeep(&store);
+        cmd.args([
+            "record",
+            "--platform",
+            "p",
+            "--model",
+            "m",
+            "--gpu",
+            "off",
+            "--",
+        ]);
+        cmd.args(fake_batch(&[
+            "-o",
+            out.to_str().unwrap(),
+            "--sleep",
+            "0.05",
+        ]));
+        cmd
+    };
+    run().assert().success();
+    let m = only_metadata(&store);
+    assert_eq!(m["test"]["output_file"], rel.as_str());
+    let id = m["test_id"].as_str().unwrap();
+    if id.ends_with(&today) {
+        assert_eq!(format!("raw/{id}.jsonl"), rel);
+    }
+    assert!(store.join(format!("raw/{id}.log")).is_file());
+    let before = std::fs::read(&out).unwrap();
+
+    // A second run pointed at the same file would overwrite a recorded run's raw data.
+    run()
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("would overwrite"));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    assert_eq!(all_metadata(&store).len(), 1);
+    assert_no_temp_files(&store);
+}

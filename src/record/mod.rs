@@ -22,6 +22,7 @@ use anyhow::Result;
 use regex::bytes::Regex;
 use serde_json::{Map, Value};
 
+use crate::error::Error;
 use crate::ingest::Format;
 use crate::schema::Metadata;
 use crate::store::{Store, atomic, ids, store_io};
@@ -106,6 +107,15 @@ fn temp_names(store: &Store, req: &RecordRequest) -> (PathBuf, PathBuf) {
 pub fn record(store: &Store, req: RecordRequest) -> Result<Recorded> {
     store.ensure_layout()?;
     let before = Stamp::of(&req.output);
+    if before.is_some()
+        && let Some(rel) = save::already_in_raw(store, &req.output)
+    {
+        return Err(Error::usage(format!(
+            "the results file {} is {rel} in the store, the raw data of a recorded run: the command would overwrite it; write the results to a new file",
+            req.output.display()
+        ))
+        .into());
+    }
     if before.is_some() {
         eprintln!(
             "benchkeep: note: {} already exists; it is recorded only if the command rewrites it",

@@ -191,7 +191,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     };
     let series = run.gpu.is_some() && run.gpu_tmp.exists();
 
-    let published = publish(store, &base, &mut meta, |meta, id| {
+    let published = publish(store, &base, in_raw.as_deref(), &mut meta, |meta, id| {
         meta.test.output_file = match (&in_raw, &results_tmp) {
             (Some(rel), _) => rel.clone(),
             (None, Some(_)) => Store::raw_rel(id),
@@ -297,18 +297,22 @@ fn empty_metadata(req: &RecordRequest, total_time_s: f64) -> Metadata {
 
 /// Reserve a fresh id (`base`, `base-2`, ...) whose metadata, results, log and series names
 /// are all free, and publish the metadata under it. `fill` sets the id-dependent fields.
+/// `own_raw` is the results file when the command wrote it into `raw/` itself: its name
+/// does not take an id away (the seed writes `raw/<the id>.jsonl` directly).
 fn publish(
     store: &Store,
     base: &str,
+    own_raw: Option<&str>,
     meta: &mut Metadata,
     mut fill: impl FnMut(&mut Metadata, &str),
 ) -> Result<PathBuf> {
     let raw = store.raw_dir();
     for n in 1..=100_000u32 {
         let id = ids::candidate(base, n);
-        let taken = [".jsonl", ".log", ".gpu.jsonl"]
-            .iter()
-            .any(|ext| raw.join(format!("{id}{ext}")).exists());
+        let taken = [".jsonl", ".log", ".gpu.jsonl"].iter().any(|ext| {
+            let rel = format!("raw/{id}{ext}");
+            own_raw != Some(rel.as_str()) && raw.join(format!("{id}{ext}")).exists()
+        });
         if taken {
             continue;
         }
@@ -329,7 +333,7 @@ fn publish(
 }
 
 /// `raw/<name>` when the command wrote its results straight into the store's `raw/`.
-fn already_in_raw(store: &Store, output: &Path) -> Option<String> {
+pub(super) fn already_in_raw(store: &Store, output: &Path) -> Option<String> {
     let raw_dir = fs::canonicalize(store.raw_dir()).ok()?;
     let output = fs::canonicalize(output).ok()?;
     if output.parent()? == raw_dir {
