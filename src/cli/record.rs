@@ -49,10 +49,10 @@ pub struct RecordArgs {
     pub model_load_time: Option<f64>,
     /// GPU telemetry source: off, auto (NVML, else nvidia-smi, else rocm-smi), nvml,
     /// nvidia-smi, rocm-smi.
-    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = parse_gpu_mode)]
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = telemetry::parse_gpu_mode)]
     pub gpu: GpuMode,
     /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
-    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = telemetry::parse_interval)]
     pub gpu_interval: Duration,
     /// The command to run and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -66,40 +66,6 @@ fn parse_format(s: &str) -> Result<Format, String> {
             Format::ALL.map(|f| f.name()).join(", ")
         )
     })
-}
-
-fn parse_gpu_mode(s: &str) -> Result<GpuMode, String> {
-    GpuMode::from_name(s).ok_or_else(|| {
-        format!(
-            "unknown GPU source {s:?}; one of: {}",
-            GpuMode::NAMES.join(", ")
-        )
-    })
-}
-
-/// `500ms`, `1s`, `2.5s`, `1m`.
-pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a duration like 500ms or 1s"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" | "" => value,
-        "m" | "min" => value * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s or m")),
-    };
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
-        return Err(format!("{s:?}: must be between 50ms and 1h"));
-    }
-    let d = Duration::from_secs_f64(seconds);
-    if d < telemetry::MIN_INTERVAL {
-        return Err(format!("{s:?}: at least 50ms"));
-    }
-    Ok(d)
 }
 
 /// Turn the flags and the command line into a validated request.
@@ -271,22 +237,4 @@ pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
 fn opt(v: Option<f64>, unit: &str) -> String {
     v.map(|v| format!("{v}{unit}"))
         .unwrap_or_else(|| "?".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_interval("2.5s"), Ok(Duration::from_millis(2500)));
-        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_interval("10ms").is_err());
-        assert!(parse_interval("0s").is_err());
-        assert!(parse_interval("fast").is_err());
-        assert!(parse_interval("1h").is_err());
-    }
 }
