@@ -15,5 +15,7 @@ pub mod record;
 pub mod redact;
 pub mod report;
 pub mod schema;
+pub mod select;
+pub mod sim;
 pub mod store;
 pub mod telemetry;

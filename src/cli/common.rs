@@ -1,12 +1,40 @@
 //! Flag parsing shared by several commands: `--config`, `--label`, dates, output policy.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::path::Path;
 
+use clap::Args;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::select::Filter;
+
+/// Run filters shared by `compare`, `query` and `export`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterArgs {
+    /// Only runs of this platform (repeatable).
+    #[arg(long = "platform", value_name = "PLATFORM")]
+    pub platforms: Vec<String>,
+    /// Only runs of this model, as written or file-safe: gemma3:12b = gemma3-12b (repeatable).
+    #[arg(long = "model", value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Only runs with this label (repeatable; all must match).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Only runs on or after this date (2024-10-28) or timestamp.
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+impl FilterArgs {
+    pub fn to_filter(&self) -> Result<Filter, Error> {
+        Ok(Filter {
+            platforms: self.platforms.clone(),
+            models: self.models.clone(),
+            labels: parse_labels(&self.labels)?,
+            since: self.since.as_deref().map(parse_since).transpose()?,
+        })
+    }
+}
 
 /// `--config '{"max_model_len": 4096}'` or `--config @file.json`: must be a JSON object.
 pub fn parse_config(arg: Option<&str>) -> Result<Map<String, Value>, Error> {
@@ -77,18 +105,6 @@ pub fn parse_since(arg: &str) -> Result<String, Error> {
             "--since {arg:?}: expected a date like 2024-10-28 or a timestamp like 2024-10-28T07:38:12Z"
         )))
     }
-}
-
-/// Color only on a terminal, never with NO_COLOR set or TERM=dumb.
-pub fn use_color() -> bool {
-    std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
-}
-
-/// The path as given, for messages and metadata.
-pub fn display_path(p: &Path) -> String {
-    p.display().to_string()
 }
 
 #[cfg(test)]

@@ -5,7 +5,12 @@
 
 mod analyze;
 mod common;
+mod compare;
+mod query;
 mod record;
+mod show;
+pub mod simulate;
+mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -39,6 +44,16 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Run an offline benchmark command (vllm run-batch, your script) and record it.
     Record(record::RecordArgs),
+    /// All runs side by side; writes reports/COMPARISON.md and analysis/summary.json.
+    Compare(compare::CompareArgs),
+    /// One run in full.
+    Show(show::ShowArgs),
+    /// "What was the throughput for X?": the latest matching run's figures.
+    Query(query::QueryArgs),
+    /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
+    Simulate(simulate::SimulateArgs),
+    /// Check the store read-only: files parse, checksums match, nothing orphaned.
+    Verify(verify::VerifyArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
@@ -72,6 +87,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, args),
         Command::Record(args) => record::run(&store, args),
+        Command::Compare(args) => compare::run(&store, args),
+        Command::Show(args) => show::run(&store, args),
+        Command::Query(args) => query::run(&store, args),
+        Command::Verify(args) => verify::run(&store, args),
+        Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),
     }
 }
 

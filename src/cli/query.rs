@@ -1,0 +1,204 @@
+//! `benchkeep query`: "what was the throughput for X?", answered with a number.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::cli::common::FilterArgs;
+use crate::cli::print_out;
+use crate::error::{Error, exit};
+use crate::schema::Metadata;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Print just this figure: a results field (throughput_tokens_per_sec), a latency
+    /// (ttft.p50) or any dotted path in the metadata (gpu.name, config.max_model_len).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Every matching run, oldest first, instead of the latest.
+    #[arg(long)]
+    pub all: bool,
+    /// JSON output for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The figures printed when no `--metric` is given.
+const HEADLINE: &[&str] = &[
+    "throughput_tokens_per_sec",
+    "output_tokens_per_sec",
+    "throughput_requests_per_sec",
+    "success_count",
+    "failure_count",
+    "total_time_seconds",
+    "model_load_time_seconds",
+    "avg_prompt_tokens",
+    "avg_completion_tokens",
+    "ttft.p50",
+    "ttft.p99",
+    "tpot.p50",
+    "itl.p50",
+    "e2e.p50",
+    "gpu_utilization_percent",
+];
+
+pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
+    let filter = args.filter.to_filter()?;
+    let all = store.load_all()?;
+    all.warn_skipped();
+    let known_platforms: BTreeSet<&str> = all.runs.iter().map(|m| m.platform.as_str()).collect();
+    let known_models: BTreeSet<&str> = all.runs.iter().map(|m| m.model.as_str()).collect();
+    let matching: Vec<&Metadata> = all.runs.iter().filter(|m| filter.matches(m)).collect();
+    if matching.is_empty() {
+        let mut msg = format!(
+            "no run matches {} in {}",
+            filter.describe(),
+            store.root().display()
+        );
+        if !all.runs.is_empty() {
+            msg.push_str(&format!(
+                "\n  platforms: {}\n  models: {}",
+                known_platforms.into_iter().collect::<Vec<_>>().join(", "),
+                known_models.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        return Err(Error::NotFound(msg).into());
+    }
+    let chosen: Vec<&Metadata> = if args.all {
+        matching
+    } else {
+        vec![*matching.last().expect("not empty")]
+    };
+    let values: Vec<Value> = chosen
+        .iter()
+        .map(|m| serde_json::to_value(m).expect("metadata serializes"))
+        .collect();
+
+    let mut out = String::new();
+    if let Some(metric) = &args.metric {
+        let mut found = Vec::new();
+        for (m, v) in chosen.iter().zip(&values) {
+            let x = lookup(v, metric).ok_or_else(|| unknown_metric(metric, v))?;
+            found.push((m.test_id.as_str(), x));
+        }
+        if args.json {
+            let arr: Vec<Value> = found
+                .iter()
+                .map(|(id, x)| json!({"test_id": id, "metric": metric, "value": x}))
+                .collect();
+            out = to_pretty(if args.all {
+                Value::Array(arr)
+            } else {
+                arr[0].clone()
+            });
+        } else if args.all {
+            for (id, x) in &found {
+                out.push_str(&format!("{id}\t{}\n", plain(x)));
+            }
+        } else {
+            out = format!("{}\n", plain(&found[0].1));
+        }
+    } else if args.json {
+        let arr: Vec<Value> = chosen
+            .iter()
+            .zip(&values)
+            .map(|(m, v)| headline_json(m, v))
+            .collect();
+        out = to_pretty(if args.all {
+            Value::Array(arr)
+        } else {
+            arr[0].clone()
+        });
+    } else {
+        for (m, v) in chosen.iter().zip(&values) {
+            out.push_str(&format!(
+                "{} ({}, {}, {} requests)\n",
+                m.test_id, m.timestamp, m.status, m.test.num_requests
+            ));
+            for key in HEADLINE {
+                if let Some(x) = lookup(v, key).filter(|x| !x.is_null()) {
+                    out.push_str(&format!("  {key:<28} {}\n", plain(&x)));
+                }
+            }
+        }
+    }
+    print_out(&out)?;
+    Ok(exit::OK)
+}
+
+fn headline_json(m: &Metadata, v: &Value) -> Value {
+    let mut obj = serde_json::Map::new();
+    obj.insert("test_id".into(), json!(m.test_id));
+    obj.insert("timestamp".into(), json!(m.timestamp));
+    obj.insert("platform".into(), json!(m.platform));
+    obj.insert("model".into(), json!(m.model));
+    obj.insert("status".into(), json!(m.status));
+    for key in HEADLINE {
+        if let Some(x) = lookup(v, key) {
+            obj.insert((*key).to_string(), x);
+        }
+    }
+    Value::Object(obj)
+}
+
+/// Find a figure: the name as a dotted path from the metadata root, else under `results`,
+/// `results.latency_ms`, `test`, `gpu`.
+pub fn lookup(meta: &Value, name: &str) -> Option<Value> {
+    let path: Vec<&str> = name.split('.').collect();
+    let roots: [&[&str]; 5] = [
+        &[],
+        &["results"],
+        &["results", "latency_ms"],
+        &["test"],
+        &["gpu"],
+    ];
+    for root in roots {
+        let mut v = meta;
+        let mut ok = true;
+        for key in root.iter().chain(path.iter()) {
+            match v.get(key) {
+                Some(next) => v = next,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            return Some(v.clone());
+        }
+    }
+    None
+}
+
+fn unknown_metric(metric: &str, v: &Value) -> anyhow::Error {
+    let names: Vec<&str> = v
+        .get("results")
+        .and_then(|r| r.as_object())
+        .map(|o| o.keys().map(|k| k.as_str()).collect())
+        .unwrap_or_default();
+    Error::usage(format!(
+        "--metric {metric:?}: this run has no such figure; try one of: {}, ttft.p50, e2e.p99, gpu.name, config.<key>",
+        names.join(", ")
+    ))
+    .into()
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+fn to_pretty(v: Value) -> String {
+    let mut s = serde_json::to_string_pretty(&v).expect("json");
+    s.push('\n');
+    s
+}

@@ -1,0 +1,178 @@
+//! One run in full, as text for a terminal (`benchkeep show`).
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::schema::{LatencySummary, Metadata};
+
+/// The run as readable text: identity, test, results, latencies, errors, GPU, config.
+pub fn render(m: &Metadata) -> String {
+    let mut s = String::new();
+    let r = &m.results;
+    let total = r.success_count + r.failure_count;
+    let _ = writeln!(s, "{}", clean(&m.test_id));
+    let _ = writeln!(s, "  status        {}", m.status);
+    let _ = writeln!(s, "  timestamp     {}", m.timestamp);
+    let _ = writeln!(s, "  platform      {}", clean(&m.platform));
+    let _ = writeln!(s, "  model         {}", clean(&m.model));
+    let _ = writeln!(
+        s,
+        "  source        {} ({})",
+        match m.source.kind {
+            crate::schema::SourceKind::Run => "run",
+            crate::schema::SourceKind::Record => "record",
+            crate::schema::SourceKind::Analyze => "analyze",
+        },
+        clean(&m.source.format)
+    );
+    if let Some(cmd) = &m.source.command {
+        let _ = writeln!(s, "  command       {}", clean(cmd));
+    }
+    if !m.labels.is_empty() {
+        let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(s, "  labels        {}", clean(&labels.join(", ")));
+    }
+    let _ = writeln!(s, "\nTest");
+    let _ = writeln!(s, "  requests      {}", m.test.num_requests);
+    if let Some(i) = &m.test.input_file {
+        let _ = writeln!(s, "  input         {}", clean(i));
+    }
+    let _ = writeln!(s, "  raw           {}", clean(&m.test.output_file));
+    if let Some(sha) = &m.test.input_sha256 {
+        let _ = writeln!(s, "  input sha256  {sha}");
+    }
+    let _ = writeln!(s, "\nResults");
+    let _ = writeln!(
+        s,
+        "  requests ok   {}/{} ({:.1}%)",
+        r.success_count,
+        total,
+        if total > 0 {
+            100.0 * r.success_count as f64 / total as f64
+        } else {
+            0.0
+        }
+    );
+    let _ = writeln!(s, "  total time    {:.3} s", r.total_time_seconds);
+    if let Some(t) = r.model_load_time_seconds {
+        let _ = writeln!(s, "  model load    {t:.3} s");
+    }
+    let _ = writeln!(
+        s,
+        "  throughput    {:.2} tok/s (prompt + completion)",
+        r.throughput_tokens_per_sec
+    );
+    let _ = writeln!(s, "  output        {:.2} tok/s", r.output_tokens_per_sec);
+    let _ = writeln!(s, "  requests/s    {:.3}", r.throughput_requests_per_sec);
+    let _ = writeln!(
+        s,
+        "  tokens        {} prompt ({:.1} avg), {} completion ({:.1} avg)",
+        r.total_prompt_tokens,
+        r.avg_prompt_tokens,
+        r.total_completion_tokens,
+        r.avg_completion_tokens
+    );
+    if r.unparseable_lines > 0 {
+        let _ = writeln!(s, "  unparseable   {} line(s)", r.unparseable_lines);
+    }
+    if let Some(g) = &r.goodput {
+        let _ = writeln!(
+            s,
+            "  goodput       {:.3} req/s ({} good, {:.1}%)",
+            g.requests_per_sec, g.good_requests, g.percent
+        );
+    }
+    if let Some(j) = r.output_tokens_per_joule {
+        let _ = writeln!(s, "  efficiency    {j:.3} output tokens/J");
+    }
+    if !r.errors_by_kind.is_empty() {
+        let _ = writeln!(s, "\nErrors by kind");
+        for (k, n) in &r.errors_by_kind {
+            let _ = writeln!(s, "  {k:<13} {n}");
+        }
+    }
+    if let Some(l) = &r.latency_ms {
+        let _ = writeln!(
+            s,
+            "\nLatency (ms)    {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "mean", "p50", "p90", "p95", "p99", "max"
+        );
+        for (name, v) in [
+            ("TTFT", &l.ttft),
+            ("TPOT", &l.tpot),
+            ("ITL", &l.itl),
+            ("E2E", &l.e2e),
+            ("client lag", &l.lag),
+        ] {
+            if let Some(v) = v {
+                let _ = writeln!(s, "  {name:<13} {}", latency_cells(v));
+            }
+        }
+    }
+    if let Some(st) = &r.server_timings {
+        let _ = writeln!(s, "\nServer-side timings ({} requests)", st.requests);
+        for (name, v) in [
+            ("load total ms", st.load_ms_total),
+            ("prompt eval ms", st.prompt_eval_ms_mean),
+            ("eval ms", st.eval_ms_mean),
+            ("total ms", st.total_ms_mean),
+            ("prompt tok/s", st.prompt_eval_tokens_per_sec),
+            ("eval tok/s", st.eval_tokens_per_sec),
+        ] {
+            if let Some(v) = v {
+                let _ = writeln!(s, "  {name:<15} {v:.2}");
+            }
+        }
+    }
+    if let Some(g) = &m.gpu {
+        let _ = writeln!(s, "\nGPU");
+        let _ = writeln!(
+            s,
+            "{}",
+            indent_json(&serde_json::to_value(g).unwrap_or(Value::Null))
+        );
+    }
+    if let Some(server) = &m.server {
+        let _ = writeln!(s, "\nServer");
+        let _ = writeln!(
+            s,
+            "{}",
+            indent_json(&serde_json::to_value(server).unwrap_or(Value::Null))
+        );
+    }
+    if !m.config.is_empty() {
+        let _ = writeln!(s, "\nConfig");
+        let _ = writeln!(s, "{}", indent_json(&Value::Object(m.config.clone())));
+    }
+    s
+}
+
+fn latency_cells(v: &LatencySummary) -> String {
+    format!(
+        "{:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+        v.mean, v.p50, v.p90, v.p95, v.p99, v.max
+    )
+}
+
+fn indent_json(v: &Value) -> String {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    clean_multiline(&text)
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// No control characters (terminal escape sequences) from stored strings reach the screen.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn clean_multiline(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
+}

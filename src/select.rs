@@ -1,0 +1,110 @@
+//! Selecting runs: filters (platform, model, labels, date) and sort orders shared by
+//! `compare`, `query` and `export`.
+
+use std::collections::BTreeMap;
+
+use crate::schema::Metadata;
+use crate::store::ids::file_safe;
+
+/// Which runs to keep. Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Platform names; a run matches any of them (case-insensitive).
+    pub platforms: Vec<String>,
+    /// Model names; a run matches any of them, as written or in its file-safe form
+    /// (`gemma3:12b` matches `--model gemma3-12b`), case-insensitive.
+    pub models: Vec<String>,
+    /// Every label must be present with this value.
+    pub labels: BTreeMap<String, String>,
+    /// Runs whose timestamp is at or after this date or timestamp.
+    pub since: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, m: &Metadata) -> bool {
+        let platform_ok = self.platforms.is_empty()
+            || self
+                .platforms
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&m.platform));
+        let model_ok = self.models.is_empty()
+            || self.models.iter().any(|want| {
+                want.eq_ignore_ascii_case(&m.model)
+                    || file_safe(want).eq_ignore_ascii_case(&file_safe(&m.model))
+            });
+        let labels_ok = self
+            .labels
+            .iter()
+            .all(|(k, v)| m.labels.get(k).is_some_and(|have| have == v));
+        let since_ok = self
+            .since
+            .as_deref()
+            .is_none_or(|since| m.timestamp.as_str() >= since);
+        platform_ok && model_ok && labels_ok && since_ok
+    }
+
+    /// A short description for "nothing matched" messages.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.platforms.is_empty() {
+            parts.push(format!("platform {}", self.platforms.join("|")));
+        }
+        if !self.models.is_empty() {
+            parts.push(format!("model {}", self.models.join("|")));
+        }
+        for (k, v) in &self.labels {
+            parts.push(format!("label {k}={v}"));
+        }
+        if let Some(s) = &self.since {
+            parts.push(format!("since {s}"));
+        }
+        if parts.is_empty() {
+            "any run".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Sort orders for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortKey {
+    /// Oldest first (default).
+    Date,
+    Platform,
+    Model,
+    /// Highest throughput first.
+    Throughput,
+    /// Highest output tok/s first.
+    Output,
+    /// Most requests first.
+    Requests,
+    /// Longest first.
+    Time,
+}
+
+/// Sort runs in place (stable; ties keep date order).
+pub fn sort(runs: &mut [Metadata], key: SortKey) {
+    let desc = |a: f64, b: f64| b.total_cmp(&a);
+    match key {
+        SortKey::Date => runs.sort_by(|a, b| a.timestamp.cmp(&b.timestamp)),
+        SortKey::Platform => runs.sort_by(|a, b| a.platform.cmp(&b.platform)),
+        SortKey::Model => runs.sort_by(|a, b| a.model.cmp(&b.model)),
+        SortKey::Throughput => runs.sort_by(|a, b| {
+            desc(
+                a.results.throughput_tokens_per_sec,
+                b.results.throughput_tokens_per_sec,
+            )
+        }),
+        SortKey::Output => runs.sort_by(|a, b| {
+            desc(
+                a.results.output_tokens_per_sec,
+                b.results.output_tokens_per_sec,
+            )
+        }),
+        SortKey::Requests => runs.sort_by_key(|m| std::cmp::Reverse(m.test.num_requests)),
+        SortKey::Time => {
+            runs.sort_by(|a, b| desc(a.results.total_time_seconds, b.results.total_time_seconds))
+        }
+    }
+}
