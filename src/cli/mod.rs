@@ -7,6 +7,7 @@ mod analyze;
 mod common;
 mod compare;
 mod query;
+mod record;
 mod show;
 pub mod simulate;
 mod verify;
@@ -41,6 +42,8 @@ pub struct Cli {
 pub enum Command {
     /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
     Analyze(analyze::AnalyzeArgs),
+    /// Run an offline benchmark command (vllm run-batch, your script) and record it.
+    Record(record::RecordArgs),
     /// All runs side by side; writes reports/COMPARISON.md and analysis/summary.json.
     Compare(compare::CompareArgs),
     /// One run in full.
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.store);
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, args),
+        Command::Record(args) => record::run(&store, args),
         Command::Compare(args) => compare::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
