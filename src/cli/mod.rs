@@ -8,6 +8,7 @@ mod common;
 mod compare;
 mod demo;
 mod query;
+mod record;
 mod recover;
 pub mod run;
 mod show;
@@ -42,24 +43,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Drive a benchmark against a live server and record everything as it happens.
+    Run(Box<run::RunArgs>),
     /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
     Analyze(analyze::AnalyzeArgs),
+    /// Run an offline benchmark command (vllm run-batch, your script) and record it.
+    Record(record::RecordArgs),
     /// All runs side by side; writes reports/COMPARISON.md and analysis/summary.json.
     Compare(compare::CompareArgs),
     /// One run in full.
     Show(show::ShowArgs),
     /// "What was the throughput for X?": the latest matching run's figures.
     Query(query::QueryArgs),
+    /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
+    Simulate(simulate::SimulateArgs),
     /// Check the store read-only: files parse, checksums match, nothing orphaned.
     Verify(verify::VerifyArgs),
-    /// Drive a benchmark against a live server and record everything as it happens.
-    Run(Box<run::RunArgs>),
     /// Finish runs that were cut off (kill -9, power loss) from their raw log.
     Recover(recover::RecoverArgs),
     /// A small end-to-end benchmark against the built-in simulator (start here).
     Demo(demo::DemoArgs),
-    /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
-    Simulate(Box<simulate::SimulateArgs>),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.store);
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, args),
+        Command::Record(args) => record::run(&store, args),
         Command::Compare(args) => compare::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
@@ -99,7 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&store, *args),
         Command::Recover(args) => recover::run(&store, args),
         Command::Demo(args) => demo::run(&store, args),
-        Command::Simulate(args) => simulate::run(*args).map(|()| exit::OK),
+        Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),
     }
 }
 

@@ -98,6 +98,15 @@ pub struct SimulateArgs {
     /// Fault: after the first chunk, send a line that never ends.
     #[arg(long)]
     pub endless_line: bool,
+    /// Fault: after the first chunk, send data lines that never end the event.
+    #[arg(long)]
+    pub endless_event: bool,
+    /// Fault: probability of one content chunk with invalid UTF-8.
+    #[arg(long, default_value_t = 0.0)]
+    pub invalid_utf8_rate: f64,
+    /// Fault: probability of a stream that ends cleanly without `[DONE]` (or `done: true`).
+    #[arg(long, default_value_t = 0.0)]
+    pub missing_done_rate: f64,
     /// Runtime worker threads; 1 runs everything on one thread [default: CPU count].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -152,6 +161,9 @@ impl SimulateArgs {
             stall_after: self.stall_after,
             garbage_rate: self.garbage_rate,
             endless_line: self.endless_line,
+            endless_event: self.endless_event,
+            invalid_utf8_rate: self.invalid_utf8_rate,
+            missing_done_rate: self.missing_done_rate,
         };
         c.validate()?;
         Ok(c)

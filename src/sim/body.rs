@@ -25,13 +25,36 @@ use super::rng::TextGen;
 /// Frames are sent once this many bytes are buffered.
 const FRAME_BYTES: usize = 64 * 1024;
 
+/// The SSE end-of-stream sentinel.
+pub(crate) const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+
 /// How long a dropped connection waits for its last bytes to be flushed.
 const LINGER: Duration = Duration::from_millis(20);
 
 /// A stalled response gives up after this long even if the client stays.
 pub(crate) const STALL_MAX: Duration = Duration::from_secs(600);
 
-static FILL: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+/// Filler of the endless line: bytes without a newline.
+pub(crate) static LINE_FILL: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+/// Filler of the endless event: 1 KiB `data:` lines that never end the event.
+pub(crate) static EVENT_FILL: [u8; 64 * 1024] = event_fill();
+
+const fn event_fill() -> [u8; 64 * 1024] {
+    let mut a = [b'x'; 64 * 1024];
+    let mut i = 0;
+    while i < a.len() {
+        a[i] = b'd';
+        a[i + 1] = b'a';
+        a[i + 2] = b't';
+        a[i + 3] = b'a';
+        a[i + 4] = b':';
+        a[i + 5] = b' ';
+        a[i + 1023] = b'\n';
+        i += 1024;
+    }
+    a
+}
 
 type PollFrame = Poll<Option<Result<Frame<Bytes>, io::Error>>>;
 
@@ -44,7 +67,7 @@ fn cut() -> io::Error {
 
 /// Response body of every simulator response.
 #[derive(Debug)]
-pub enum SimBody {
+pub(crate) enum SimBody {
     /// A complete body (or none).
     Full(Option<Bytes>),
     /// A token stream.
@@ -90,7 +113,7 @@ impl Body for SimBody {
 
 /// Bodies that misbehave on purpose. Each first sends what was already rendered.
 #[derive(Debug)]
-pub enum FaultBody {
+pub(crate) enum FaultBody {
     /// Then, after a short linger that lets the sent bytes leave the socket, fail so
     /// the connection closes mid-body.
     Truncate {
@@ -106,8 +129,13 @@ pub enum FaultBody {
         /// When to give up.
         sleep: Pin<Box<Sleep>>,
     },
-    /// Then send bytes without a newline until the client disconnects.
-    Endless(Option<Bytes>),
+    /// Then send `fill` over and over until the client disconnects.
+    Endless {
+        /// Bytes still to send first.
+        pending: Option<Bytes>,
+        /// What to repeat.
+        fill: &'static [u8],
+    },
 }
 
 impl FaultBody {
@@ -142,11 +170,11 @@ impl FaultBody {
                 ready!(sleep.as_mut().poll(cx));
                 Poll::Ready(Some(Err(cut())))
             }
-            FaultBody::Endless(pending) => {
+            FaultBody::Endless { pending, fill } => {
                 let b = pending
                     .take()
                     .filter(|b| !b.is_empty())
-                    .unwrap_or_else(|| Bytes::from_static(&FILL));
+                    .unwrap_or_else(|| Bytes::from_static(fill));
                 Poll::Ready(Some(Ok(Frame::data(b))))
             }
         }
@@ -290,7 +318,7 @@ enum State {
 }
 
 /// A streamed response (SSE or NDJSON) being produced.
-pub struct TokenStream {
+pub(crate) struct TokenStream {
     tpl: render::Stream,
     src: Source,
     text: TextGen,
@@ -338,7 +366,7 @@ impl TokenStream {
 
     fn start_fault(&mut self, kind: FaultKind) {
         self.metrics.fault(kind);
-        if kind != FaultKind::Garbage {
+        if !matches!(kind, FaultKind::Garbage | FaultKind::InvalidUtf8) {
             self.src = Source::Closed;
         }
         self.state = match kind {
@@ -352,10 +380,27 @@ impl TokenStream {
                 State::Tokens
             }
             FaultKind::Stall => State::Fault(FaultBody::stall(self.take_buf())),
-            FaultKind::EndlessLine => {
-                self.buf.extend_from_slice(self.tpl.endless_start());
-                State::Fault(FaultBody::Endless(self.take_buf()))
+            FaultKind::InvalidUtf8 => {
+                self.tpl
+                    .raw_chunk(&mut self.buf, b"\xff\xfe invalid", &self.ts);
+                State::Tokens
             }
+            FaultKind::EndlessEvent if !self.tpl.ctx().wire.is_ndjson() => {
+                self.buf.extend_from_slice(b"data: {\"id\":\"\n");
+                State::Fault(FaultBody::Endless {
+                    pending: self.take_buf(),
+                    fill: &EVENT_FILL,
+                })
+            }
+            FaultKind::EndlessLine | FaultKind::EndlessEvent => {
+                self.buf.extend_from_slice(self.tpl.endless_start());
+                State::Fault(FaultBody::Endless {
+                    pending: self.take_buf(),
+                    fill: &LINE_FILL,
+                })
+            }
+            // Handled when the stream ends.
+            FaultKind::MissingDone => State::Tokens,
         };
     }
 
@@ -399,7 +444,17 @@ impl TokenStream {
                     self.emitted += 1;
                 }
                 Next::Done(t) => {
-                    self.tpl.trailer(&mut self.buf, &t, &self.ts);
+                    if matches!(self.fault, Some((_, FaultKind::MissingDone))) {
+                        self.metrics.fault(FaultKind::MissingDone);
+                        if !self.tpl.ctx().wire.is_ndjson() {
+                            let mut trailer = BytesMut::new();
+                            self.tpl.trailer(&mut trailer, &t, &self.ts);
+                            let keep = trailer.len() - DONE_EVENT.len();
+                            self.buf.extend_from_slice(&trailer[..keep]);
+                        }
+                    } else {
+                        self.tpl.trailer(&mut self.buf, &t, &self.ts);
+                    }
                     self.src = Source::Closed;
                     self.state = State::End;
                 }

@@ -93,6 +93,16 @@ pub struct Faults {
     /// After the first content chunk, send a line that never ends (bytes without a
     /// newline until the client disconnects); non-streamed: an endless body.
     pub endless_line: bool,
+    /// After the first content chunk, send `data:` lines that never end the event (no
+    /// blank line) until the client disconnects. NDJSON and non-streamed responses get
+    /// the endless line instead.
+    pub endless_event: bool,
+    /// Insert one content chunk whose text is invalid UTF-8 half-way through the stream
+    /// (non-streamed: the body's text has invalid UTF-8 bytes).
+    pub invalid_utf8_rate: f64,
+    /// End the stream cleanly but without `data: [DONE]` (NDJSON: without the
+    /// `done: true` line). No effect on non-streamed responses.
+    pub missing_done_rate: f64,
 }
 
 impl Faults {
@@ -104,6 +114,9 @@ impl Faults {
             || self.stall_after.is_some()
             || self.garbage_rate > 0.0
             || self.endless_line
+            || self.endless_event
+            || self.invalid_utf8_rate > 0.0
+            || self.missing_done_rate > 0.0
     }
 }
 
@@ -271,6 +284,8 @@ impl SimConfig {
             ("--stream-error-rate", f.stream_error_rate),
             ("--drop-rate", f.drop_rate),
             ("--garbage-rate", f.garbage_rate),
+            ("--invalid-utf8-rate", f.invalid_utf8_rate),
+            ("--missing-done-rate", f.missing_done_rate),
         ] {
             ensure!(
                 v.is_finite() && (0.0..=1.0).contains(&v),

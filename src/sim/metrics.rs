@@ -18,16 +18,22 @@ pub(crate) enum FaultKind {
     Stall,
     Garbage,
     EndlessLine,
+    EndlessEvent,
+    InvalidUtf8,
+    MissingDone,
 }
 
 impl FaultKind {
-    pub(crate) const ALL: [FaultKind; 6] = [
+    pub(crate) const ALL: [FaultKind; 9] = [
         FaultKind::Error,
         FaultKind::StreamError,
         FaultKind::Drop,
         FaultKind::Stall,
         FaultKind::Garbage,
         FaultKind::EndlessLine,
+        FaultKind::EndlessEvent,
+        FaultKind::InvalidUtf8,
+        FaultKind::MissingDone,
     ];
 
     pub(crate) fn label(self) -> &'static str {
@@ -38,6 +44,9 @@ impl FaultKind {
             FaultKind::Stall => "stall",
             FaultKind::Garbage => "garbage",
             FaultKind::EndlessLine => "endless_line",
+            FaultKind::EndlessEvent => "endless_event",
+            FaultKind::InvalidUtf8 => "invalid_utf8",
+            FaultKind::MissingDone => "missing_done",
         }
     }
 }
@@ -57,6 +66,12 @@ pub struct FaultCounts {
     pub garbage: u64,
     /// Lines that never end (`--endless-line`).
     pub endless_line: u64,
+    /// Events that never end (`--endless-event`).
+    pub endless_event: u64,
+    /// Chunks with invalid UTF-8 (`--invalid-utf8-rate`).
+    pub invalid_utf8: u64,
+    /// Streams that ended without `[DONE]` (`--missing-done-rate`).
+    pub missing_done: u64,
 }
 
 /// A snapshot of the simulator's counters, from [`super::SimServer::stats`].
@@ -175,7 +190,7 @@ pub(crate) struct Metrics {
     pub loaded: AtomicBool,
     /// Unix seconds of the last generation request (for `/api/ps` `expires_at`).
     pub last_used_unix: AtomicU64,
-    faults: [AtomicU64; 6],
+    faults: [AtomicU64; 9],
     hist: Mutex<Histograms>,
 }
 
@@ -267,6 +282,9 @@ impl Metrics {
                 stall: f(FaultKind::Stall),
                 garbage: f(FaultKind::Garbage),
                 endless_line: f(FaultKind::EndlessLine),
+                endless_event: f(FaultKind::EndlessEvent),
+                invalid_utf8: f(FaultKind::InvalidUtf8),
+                missing_done: f(FaultKind::MissingDone),
             },
         }
     }

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 
-pub use body::{FaultBody, SimBody, TokenStream};
 pub use config::{Faults, OutputLen, OutputLenDist, Profile, SimConfig, Timing, bind_addr};
 pub use metrics::{FaultCounts, SimStats};
 

@@ -281,6 +281,18 @@ impl Stream {
         }
     }
 
+    /// Append an extra content chunk (not counted as a token) carrying `text` as is,
+    /// e.g. invalid UTF-8.
+    pub(crate) fn raw_chunk(&self, out: &mut BytesMut, text: &[u8], ts: &str) {
+        out.extend_from_slice(&self.pre);
+        if let Some(mid) = &self.ts_mid {
+            out.extend_from_slice(ts.as_bytes());
+            out.extend_from_slice(mid);
+        }
+        out.extend_from_slice(text);
+        out.extend_from_slice(&self.post);
+    }
+
     /// Append what follows the last token: finish chunk, usage chunk and `[DONE]`, or
     /// Ollama's `done: true` object.
     pub(crate) fn trailer(&self, out: &mut BytesMut, t: &Timings, ts: &str) {

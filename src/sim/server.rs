@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-use super::body::{FaultBody, Inflight, SimBody, Source, TokenStream};
+use super::body::{FaultBody, Inflight, LINE_FILL, SimBody, Source, TokenStream};
 use super::config::{Faults, Profile, SimConfig};
 use super::engine::{EngineHandle, Event, Timings};
 use super::info;
@@ -277,8 +277,11 @@ fn pick_fault(f: &Faults, rng: &mut Rng) -> Option<FaultKind> {
         (FaultKind::StreamError, rng.chance(f.stream_error_rate)),
         (FaultKind::Drop, rng.chance(f.drop_rate)),
         (FaultKind::Garbage, rng.chance(f.garbage_rate)),
+        (FaultKind::InvalidUtf8, rng.chance(f.invalid_utf8_rate)),
+        (FaultKind::MissingDone, rng.chance(f.missing_done_rate)),
         (FaultKind::Stall, f.stall_after.is_some()),
         (FaultKind::EndlessLine, f.endless_line),
+        (FaultKind::EndlessEvent, f.endless_event),
     ];
     rolls.into_iter().find(|(_, hit)| *hit).map(|(k, _)| k)
 }
@@ -287,7 +290,9 @@ fn pick_fault(f: &Faults, rng: &mut Rng) -> Option<FaultKind> {
 fn fault_position(kind: FaultKind, f: &Faults, tokens: u32) -> u32 {
     match kind {
         FaultKind::Stall => f.stall_after.unwrap_or(0).min(tokens),
-        FaultKind::EndlessLine => 1.min(tokens),
+        FaultKind::EndlessLine | FaultKind::EndlessEvent => 1.min(tokens),
+        // Checked when the stream ends, not at a chunk.
+        FaultKind::MissingDone => u32::MAX,
         _ => (tokens / 2).max(1).min(tokens),
     }
 }
@@ -337,11 +342,13 @@ async fn generate(sh: &Arc<Shared>, api: Api, req: Request<Incoming>) -> Respons
             &ApiError::status(500, "benchkeep simulator: injected internal server error"),
         );
     }
-    let id = match (wire, shape) {
-        (Wire::VllmChat, _) => format!("chatcmpl-{id_bits:016x}"),
-        (Wire::VllmCompletion, _) => format!("cmpl-{id_bits:016x}"),
-        (Wire::CompatChat, _) => format!("chatcmpl-{}", id_bits % 999),
-        (_, _) => format!("cmpl-{}", id_bits % 999),
+    // vLLM: unique hex ids; Ollama's layer: a small, not unique number (as Ollama does).
+    let id = match wire {
+        Wire::VllmChat => format!("chatcmpl-{id_bits:016x}"),
+        Wire::VllmCompletion => format!("cmpl-{id_bits:016x}"),
+        Wire::CompatChat => format!("chatcmpl-{}", id_bits % 999),
+        Wire::CompatCompletion => format!("cmpl-{}", id_bits % 999),
+        Wire::OllamaChat | Wire::OllamaGenerate => String::new(),
     };
     let ctx = Ctx {
         wire,
@@ -424,8 +431,9 @@ async fn whole(
         }
         Source::Closed => return engine_dead(),
     };
-    let body = render::full(&ctx, &text.text(total), &timings, &now_rfc3339());
-    let Some(kind) = fault else {
+    let content = text.text(total);
+    let body = render::full(&ctx, &content, &timings, &now_rfc3339());
+    let Some(kind) = fault.filter(|k| *k != FaultKind::MissingDone) else {
         return respond(200, "application/json", SimBody::full(body));
     };
     metrics.fault(kind);
@@ -438,9 +446,23 @@ async fn whole(
             return respond(200, "application/json", SimBody::full(GARBAGE_LINE));
         }
         FaultKind::Stall => FaultBody::stall(None),
-        _ => FaultBody::Endless(Some(Bytes::from_static(b"{\"id\":\""))),
+        FaultKind::InvalidUtf8 => {
+            let mut bytes = body.into_bytes();
+            if let Some(first) = find(&bytes, content.as_bytes()) {
+                bytes[first] = 0xff;
+            }
+            return respond(200, "application/json", SimBody::full(bytes));
+        }
+        _ => FaultBody::Endless {
+            pending: Some(Bytes::from_static(b"{\"id\":\"")),
+            fill: &LINE_FILL,
+        },
     };
     respond(200, "application/json", SimBody::Fault(faulty))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
 }
 
 /// Ollama: an empty prompt only loads the model and answers `done_reason: "load"`.
