@@ -310,3 +310,58 @@ fn summary_and_exit_code_of_a_failed_run() {
     let (_, m) = only_metadata(&store);
     assert_eq!(m.status, Status::Failed);
 }
+
+/// A file-size limit (`ulimit -f`) hit mid-run: not killed by SIGXFSZ, a store error
+/// (exit 4), and the raw log is a clean prefix that its metadata describes exactly.
+#[test]
+fn file_size_limit_stops_the_run_with_a_clean_prefix() {
+    use std::os::unix::process::CommandExt;
+    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let mut cmd = bk(&store);
+    cmd.args([
+        "run",
+        "--platform",
+        "vllm",
+        "--model",
+        "sim-model",
+        "--base-url",
+        &sim.base_url(),
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "16",
+        "--num-requests",
+        "2000",
+        "--concurrency",
+        "4",
+    ]);
+    // SAFETY: only async-signal-safe setrlimit between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64 * 1024,
+                rlim_max: 64 * 1024,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            Ok(())
+        });
+    }
+    let (code, stdout, err) = out(&mut cmd);
+    assert_eq!(code, 4, "{stdout}{err}");
+    assert!(err.contains("file size limit"), "{err}");
+    let (_, m) = only_metadata(&store);
+    assert_eq!(m.status, Status::Interrupted);
+    let raw = raw_path(&store, &m);
+    let recs = records(&raw);
+    assert!(!recs.is_empty() && recs.len() < 2000);
+    assert_eq!(m.results.success_count, recs.len() as u64);
+    assert_eq!(
+        m.test.raw_bytes,
+        Some(std::fs::metadata(&raw).unwrap().len())
+    );
+    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    assert_eq!(code, 0, "{vout}{verr}");
+}

@@ -359,3 +359,41 @@ async fn input_file_lines_repeat_and_warmup_is_not_counted() {
     // the id is {platform}-{model}-{planned requests}-{date}
     assert!(m.test_id.starts_with("vllm-sim-model-5-"), "{}", m.test_id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_runs_are_open_ended() {
+    let sim = start(fast(Profile::Vllm)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = sim.base_url();
+    let args = [
+        "--platform",
+        "vllm",
+        "--base-url",
+        &base,
+        "--model",
+        "sim-model",
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "4",
+        "--duration",
+        "300ms",
+        "--concurrency",
+        "2",
+    ];
+    let o = run(dir.path(), &args).await.unwrap();
+    let m = &o.metadata;
+    assert_eq!(m.status, Status::Completed);
+    assert!(m.results.success_count > 2, "{}", m.results.success_count);
+    assert!(m.test_id.starts_with("vllm-sim-model-0-"), "{}", m.test_id);
+    assert_eq!(m.test.num_requests, m.results.success_count);
+    let last_sched = records(&raw_path(dir.path(), m))
+        .iter()
+        .map(|r| r.scheduled_s.unwrap())
+        .fold(0.0, f64::max);
+    assert!(
+        last_sched < 0.3,
+        "nothing is sent after --duration: {last_sched}"
+    );
+}

@@ -6,7 +6,8 @@
 //! line), so it is strictly increasing by construction. Records already queued are joined
 //! into one `write` of complete lines; the file is `sync_data`ed at least every second and
 //! every 256 records, and at the end. A write or sync error stops the writer (no retry of a
-//! failed fsync) and is reported; the records counted are exactly those written.
+//! failed fsync) and is reported; the file is cut back to its last complete line, and the
+//! records counted are exactly those in it.
 //! The aggregator lives here too, so statistics are computed off the request path.
 
 use std::fs::File;
@@ -122,6 +123,9 @@ impl State {
             buf.push(b'\n');
         }
         if let Err(e) = self.file.write_all(buf) {
+            // A write cut short (disk full, file size limit) may have left part of a line:
+            // cut the file back to the last complete record, which needs no space.
+            let _ = self.file.set_len(self.bytes);
             self.error = Some(store_io(&self.path, "append to", e));
             batch.clear();
             return;
