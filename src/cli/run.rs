@@ -430,12 +430,13 @@ pub fn plan(args: &RunArgs, argv: &[String]) -> Result<RunPlan, Error> {
     })
 }
 
-/// A tokio runtime for the load: one worker per core.
+/// A tokio runtime for the load: one worker per core this process may use (its CPU
+/// affinity and cgroup quota count: under `taskset -c 0` one worker avoids switching
+/// between two on one core).
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+        .unwrap_or(2);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()

@@ -6,7 +6,7 @@
 //! is dropped. A line longer than the cap is an error, so a hostile server that never sends
 //! a newline cannot make the client grow without bound (RELIABILITY P8).
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -22,14 +22,26 @@ impl std::fmt::Display for LineTooLong {
     }
 }
 
+/// One line, borrowed from the splitter until the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    pub bytes: &'a [u8],
+    /// An empty line (`\n`) follows at once in the bytes already read; take it with
+    /// [`LineSplitter::skip_blank`]. Lets SSE dispatch a one-line event without copying.
+    pub blank_follows: bool,
+}
+
 /// Splits a byte stream into lines. Lines that lie within one read are handed out as
-/// zero-copy slices of it; only a line cut by a read boundary is copied.
+/// borrowed slices of it; only a line cut by a read boundary is copied.
 #[derive(Debug)]
 pub struct LineSplitter {
-    /// The unread part of the latest read.
+    /// The latest read, and how much of it is used.
     cur: Bytes,
-    /// The start of a line begun in earlier reads.
+    pos: usize,
+    /// The start of a line begun in earlier reads (or the last line returned from it).
     carry: Vec<u8>,
+    /// `carry` holds a line already returned: clear it on the next call.
+    carry_out: bool,
     /// The previous line ended in `\r`: a `\n` right after it belongs to that terminator.
     skip_lf: bool,
     at_start: bool,
@@ -41,7 +53,9 @@ impl LineSplitter {
     pub fn new(cap: usize) -> Self {
         LineSplitter {
             cur: Bytes::new(),
+            pos: 0,
             carry: Vec::new(),
+            carry_out: false,
             skip_lf: false,
             at_start: true,
             cap,
@@ -51,7 +65,8 @@ impl LineSplitter {
     /// Add the bytes of one network read (after [`next_line`](Self::next_line) returned
     /// `Ok(None)`: the previous read is used up).
     pub fn feed(&mut self, chunk: Bytes) {
-        debug_assert!(self.cur.is_empty());
+        debug_assert!(self.pos >= self.cur.len());
+        self.pos = 0;
         if !self.at_start {
             self.cur = chunk;
             return;
@@ -65,6 +80,7 @@ impl LineSplitter {
         };
         if head.len() < BOM.len() && BOM.starts_with(&head) {
             self.carry = head.to_vec();
+            self.cur = Bytes::new();
             return;
         }
         self.at_start = false;
@@ -76,36 +92,51 @@ impl LineSplitter {
     }
 
     /// The next complete line, without its terminator; `Ok(None)` when more bytes are needed.
-    pub fn next_line(&mut self) -> Result<Option<Bytes>, LineTooLong> {
-        if self.skip_lf && !self.cur.is_empty() {
-            if self.cur[0] == b'\n' {
-                self.cur.advance(1);
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>, LineTooLong> {
+        if self.carry_out {
+            self.carry.clear();
+            self.carry_out = false;
+        }
+        if self.skip_lf && self.pos < self.cur.len() {
+            if self.cur[self.pos] == b'\n' {
+                self.pos += 1;
             }
             self.skip_lf = false;
         }
-        match memchr::memchr2(b'\n', b'\r', &self.cur) {
+        let rest = &self.cur[self.pos..];
+        match memchr::memchr2(b'\n', b'\r', rest) {
             Some(i) => {
-                let cr = self.cur[i] == b'\r';
-                let line = if self.carry.is_empty() {
-                    self.cur.split_to(i)
-                } else {
-                    self.carry.extend_from_slice(&self.cur[..i]);
-                    self.cur.advance(i);
-                    Bytes::from(std::mem::take(&mut self.carry))
-                };
-                self.cur.advance(1);
-                if cr {
-                    if self.cur.first() == Some(&b'\n') {
-                        self.cur.advance(1);
-                    } else if self.cur.is_empty() {
+                let start = self.pos;
+                let end = start + i;
+                self.pos = end + 1;
+                if self.cur[end] == b'\r' {
+                    if self.cur.get(self.pos) == Some(&b'\n') {
+                        self.pos += 1;
+                    } else if self.pos == self.cur.len() {
                         self.skip_lf = true;
                     }
                 }
-                Ok(Some(line))
+                let blank_follows = !self.skip_lf && self.cur.get(self.pos) == Some(&b'\n');
+                if self.carry.is_empty() {
+                    Ok(Some(Line {
+                        bytes: &self.cur[start..end],
+                        blank_follows,
+                    }))
+                } else {
+                    self.carry.extend_from_slice(&self.cur[start..end]);
+                    self.carry_out = true;
+                    if self.carry.len() > self.cap {
+                        return Err(LineTooLong { cap: self.cap });
+                    }
+                    Ok(Some(Line {
+                        bytes: &self.carry,
+                        blank_follows,
+                    }))
+                }
             }
             None => {
-                self.carry.extend_from_slice(&self.cur);
-                self.cur.clear();
+                self.carry.extend_from_slice(rest);
+                self.pos = self.cur.len();
                 if self.carry.len() > self.cap {
                     self.carry = Vec::new();
                     Err(LineTooLong { cap: self.cap })
@@ -116,11 +147,23 @@ impl LineSplitter {
         }
     }
 
+    /// Consume the empty line announced by [`Line::blank_follows`].
+    pub fn skip_blank(&mut self) {
+        if self.cur.get(self.pos) == Some(&b'\n') {
+            self.pos += 1;
+        }
+    }
+
     /// What is left after the stream ended: a last line without a terminator, if any.
-    pub fn finish(&mut self) -> Option<Bytes> {
-        self.carry.extend_from_slice(&self.cur);
-        self.cur.clear();
-        (!self.carry.is_empty()).then(|| Bytes::from(std::mem::take(&mut self.carry)))
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.carry_out {
+            self.carry.clear();
+            self.carry_out = false;
+        }
+        self.carry
+            .extend_from_slice(&self.cur[self.pos.min(self.cur.len())..]);
+        self.pos = self.cur.len();
+        (!self.carry.is_empty()).then(|| std::mem::take(&mut self.carry))
     }
 }
 
@@ -135,7 +178,7 @@ mod tests {
         for p in pieces {
             s.feed(Bytes::copy_from_slice(p));
             while let Some(l) = s.next_line().unwrap() {
-                out.push(l.to_vec());
+                out.push(l.bytes.to_vec());
             }
         }
         if let Some(rest) = s.finish() {
@@ -158,13 +201,29 @@ mod tests {
     }
 
     #[test]
+    fn blank_line_hint() {
+        let mut s = LineSplitter::new(1 << 10);
+        s.feed(Bytes::from_static(b"data: a\n\ndata: b\n"));
+        let l = s.next_line().unwrap().unwrap();
+        assert_eq!((l.bytes, l.blank_follows), (&b"data: a"[..], true));
+        s.skip_blank();
+        let l = s.next_line().unwrap().unwrap();
+        assert_eq!((l.bytes, l.blank_follows), (&b"data: b"[..], false));
+        assert_eq!(s.next_line().unwrap(), None);
+        s.feed(Bytes::from_static(b"\n"));
+        assert_eq!(s.next_line().unwrap().unwrap().bytes, b"");
+    }
+
+    #[test]
     fn cap_is_enforced() {
         let mut s = LineSplitter::new(8);
         s.feed(Bytes::from_static(b"0123456789"));
         assert_eq!(s.next_line(), Err(LineTooLong { cap: 8 }));
         let mut s = LineSplitter::new(8);
         s.feed(Bytes::from_static(b"0123\n456789ab\n"));
-        assert_eq!(s.next_line().unwrap().unwrap().as_ref(), b"0123");
+        let l = s.next_line().unwrap().unwrap();
+        assert_eq!(l.bytes, b"0123");
+        assert!(!l.blank_follows);
         // a complete long line is still returned; only an unterminated one is refused
         assert!(s.next_line().unwrap().is_some());
     }

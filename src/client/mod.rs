@@ -10,6 +10,7 @@
 
 pub mod apierror;
 pub mod body;
+pub mod events;
 pub mod http;
 pub mod lines;
 pub mod ollama;
@@ -317,20 +318,12 @@ impl Client {
         acc: &mut Acc,
     ) -> Option<Instant> {
         let ndjson = self.opts.api.is_ollama();
-        let cap = self.opts.limits.max_line_bytes;
-        let mut lines = lines::LineSplitter::new(cap);
-        let mut sse = sse::SseAssembler::new(cap);
-        let mut handle = |line: &Bytes, at: Instant, acc: &mut Acc| -> Flow {
+        let mut events = events::EventReader::new(ndjson, self.opts.limits.max_line_bytes);
+        let on_event = |data: &[u8], at: Instant, acc: &mut Acc| {
             if ndjson {
-                return ollama::on_line(line, at, acc);
-            }
-            match sse.line(line) {
-                Ok(Some(data)) => openai::on_event(data, at, acc),
-                Ok(None) => Flow::Continue,
-                Err(e) => {
-                    acc.fail(ErrorKind::TooLarge, e.to_string());
-                    Flow::Done
-                }
+                ollama::on_line(data, at, acc)
+            } else {
+                openai::on_event(data, at, acc)
             }
         };
         let mut reader = Reader::new(self.opts.idle_timeout, self.opts.timeout, deadline);
@@ -346,45 +339,33 @@ impl Client {
             let Some(chunk) = chunk else {
                 // End of the body: a last line without its terminator still counts, but a
                 // stream without its final event was cut short.
-                if let Some(rest) = lines.finish()
-                    && handle(&rest, now, acc) == Flow::Done
-                {
-                    return acc.done.then_some(now);
+                match events.finish(|d| on_event(d, now, acc)) {
+                    Err(e) => acc.fail(ErrorKind::TooLarge, e),
+                    Ok(_) if acc.done => return Some(now),
+                    Ok(_) => acc.fail(
+                        ErrorKind::CutShort,
+                        if ndjson {
+                            "the stream ended without its final `done: true` line"
+                        } else {
+                            "the stream ended without `data: [DONE]`"
+                        },
+                    ),
                 }
-                if !ndjson && let Some(data) = sse.finish() {
-                    let _ = openai::on_event(data, now, acc);
-                }
-                if acc.done {
-                    return Some(now);
-                }
-                acc.fail(
-                    ErrorKind::CutShort,
-                    if ndjson {
-                        "the stream ended without its final `done: true` line"
-                    } else {
-                        "the stream ended without `data: [DONE]`"
-                    },
-                );
                 return None;
             };
-            lines.feed(chunk);
-            loop {
-                match lines.next_line() {
-                    Ok(Some(line)) => {
-                        if handle(&line, now, acc) == Flow::Done {
-                            if acc.done && acc.failure.is_none() {
-                                // Read the body's end so the connection goes back to the pool.
-                                reader.drain(body, 64 << 10).await;
-                                return Some(now);
-                            }
-                            return None;
-                        }
+            match events.feed(chunk, |d| on_event(d, now, acc)) {
+                Err(e) => {
+                    acc.fail(ErrorKind::TooLarge, e);
+                    return None;
+                }
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Done) => {
+                    if acc.done && acc.failure.is_none() {
+                        // Read the body's end so the connection goes back to the pool.
+                        reader.drain(body, 64 << 10).await;
+                        return Some(now);
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        acc.fail(ErrorKind::TooLarge, e.to_string());
-                        return None;
-                    }
+                    return None;
                 }
             }
         }

@@ -4,8 +4,6 @@
 //! joined with `\n`, comments (`: ping`) and `event:`/`id:`/`retry:` fields are skipped, and
 //! an event larger than the cap is an error (RELIABILITY P8).
 
-use bytes::Bytes;
-
 /// An event grew past the cap before its blank line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventTooLarge {
@@ -18,15 +16,10 @@ impl std::fmt::Display for EventTooLarge {
     }
 }
 
-/// Collects `data:` lines until a blank line dispatches them. The usual one-line event is
-/// kept as a zero-copy slice of its line; only multi-line events are copied.
+/// Collects `data:` lines until a blank line dispatches them.
 #[derive(Debug)]
 pub struct SseAssembler {
-    /// The value of the event's only `data:` line so far.
-    single: Bytes,
-    /// The joined values once a second `data:` line arrives.
     data: Vec<u8>,
-    multi: bool,
     has_data: bool,
     /// The last call returned the buffer: clear it before the next line.
     dispatched: bool,
@@ -36,20 +29,26 @@ pub struct SseAssembler {
 impl SseAssembler {
     pub fn new(cap: usize) -> Self {
         SseAssembler {
-            single: Bytes::new(),
             data: Vec::new(),
-            multi: false,
             has_data: false,
             dispatched: false,
             cap,
         }
     }
 
+    /// No event is being collected (a `data:` line followed by a blank line can be
+    /// dispatched directly: see [`data_value`]).
+    pub fn is_idle(&self) -> bool {
+        !self.has_data || self.dispatched
+    }
+
     /// Feed one line (without terminator). Returns the event's data when this line is the
     /// blank line that dispatches a non-empty event.
-    pub fn line(&mut self, line: &Bytes) -> Result<Option<&[u8]>, EventTooLarge> {
+    pub fn line(&mut self, line: &[u8]) -> Result<Option<&[u8]>, EventTooLarge> {
         if self.dispatched {
-            self.reset();
+            self.data.clear();
+            self.has_data = false;
+            self.dispatched = false;
         }
         if line.is_empty() {
             return Ok(self.dispatch());
@@ -57,53 +56,26 @@ impl SseAssembler {
         if line[0] == b':' {
             return Ok(None);
         }
-        let (field, value) = match memchr::memchr(b':', line) {
-            Some(i) => {
-                let start = if line.get(i + 1) == Some(&b' ') {
-                    i + 2
-                } else {
-                    i + 1
-                };
-                (&line[..i], line.slice(start..))
-            }
-            None => (&line[..], Bytes::new()),
-        };
+        let (field, value) = split_field(line);
         if field == b"data" {
-            if !self.has_data {
-                if value.len() > self.cap {
-                    return Err(EventTooLarge { cap: self.cap });
-                }
-                self.single = value;
-                self.has_data = true;
-                return Ok(None);
-            }
-            if !self.multi {
-                self.data.clear();
-                self.data.extend_from_slice(&self.single);
-                self.multi = true;
-            }
             if self.data.len() + value.len() + 1 > self.cap {
-                self.reset();
+                self.data.clear();
+                self.has_data = false;
                 return Err(EventTooLarge { cap: self.cap });
             }
+            self.data.extend_from_slice(value);
             self.data.push(b'\n');
-            self.data.extend_from_slice(&value);
+            self.has_data = true;
         }
         Ok(None)
-    }
-
-    fn reset(&mut self) {
-        self.single = Bytes::new();
-        self.data.clear();
-        self.multi = false;
-        self.has_data = false;
-        self.dispatched = false;
     }
 
     /// At the end of the stream: the data of an event that never got its blank line.
     pub fn finish(&mut self) -> Option<&[u8]> {
         if self.dispatched {
-            self.reset();
+            self.data.clear();
+            self.has_data = false;
+            self.dispatched = false;
         }
         self.dispatch()
     }
@@ -113,8 +85,27 @@ impl SseAssembler {
             return None;
         }
         self.dispatched = true;
-        Some(if self.multi { &self.data } else { &self.single })
+        self.data.pop(); // the single trailing '\n'
+        Some(&self.data)
     }
+}
+
+/// Split a line at its first `:` into field and value (one leading space dropped).
+fn split_field(line: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b':', line) {
+        Some(i) => {
+            let v = &line[i + 1..];
+            (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+        }
+        None => (line, &b""[..]),
+    }
+}
+
+/// The value of a `data:` line within the cap: with an idle assembler and a blank line
+/// right after it, this is the whole event, exactly what [`SseAssembler`] would dispatch.
+pub fn data_value(line: &[u8], cap: usize) -> Option<&[u8]> {
+    let (field, value) = split_field(line);
+    (field == b"data" && value.len() < cap).then_some(value)
 }
 
 #[cfg(test)]
@@ -125,7 +116,7 @@ mod tests {
         let mut a = SseAssembler::new(1 << 16);
         let mut out = Vec::new();
         for l in lines {
-            if let Some(d) = a.line(&Bytes::copy_from_slice(l.as_bytes())).unwrap() {
+            if let Some(d) = a.line(l.as_bytes()).unwrap() {
                 out.push(String::from_utf8(d.to_vec()).unwrap());
             }
         }
@@ -154,14 +145,10 @@ mod tests {
     #[test]
     fn cap() {
         let mut a = SseAssembler::new(8);
-        assert!(
-            a.line(&Bytes::from_static(b"data: 1234"))
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(
-            a.line(&Bytes::from_static(b"data: 5678")),
-            Err(EventTooLarge { cap: 8 })
-        );
+        assert!(a.line(b"data: 1234").unwrap().is_none());
+        assert_eq!(a.line(b"data: 5678"), Err(EventTooLarge { cap: 8 }));
+        assert_eq!(data_value(b"data: x", 8), Some(&b"x"[..]));
+        assert_eq!(data_value(b"event: x", 8), None);
+        assert_eq!(data_value(b"data: 12345678", 8), None);
     }
 }
