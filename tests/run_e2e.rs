@@ -397,3 +397,38 @@ async fn duration_runs_are_open_ended() {
         "nothing is sent after --duration: {last_sched}"
     );
 }
+
+/// Hostile servers (RELIABILITY.md): each request fails with a named reason, memory stays
+/// bounded by the caps, and the run goes on to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_servers_fail_requests_with_a_named_reason() {
+    let cases: [(Hostile, &[&str], ErrorKind); 5] = [
+        (
+            Hostile::EndlessEvents,
+            &["--timeout", "300ms"],
+            ErrorKind::Timeout,
+        ),
+        (
+            Hostile::EndlessEvent,
+            &["--max-line-bytes", "65536"],
+            ErrorKind::TooLarge,
+        ),
+        (Hostile::BadUtf8, &[], ErrorKind::InvalidJson),
+        (Hostile::HugeBody, &["--no-stream"], ErrorKind::TooLarge),
+        (Hostile::JsonInsteadOfStream, &[], ErrorKind::CutShort),
+    ];
+    for (mode, extra, kind) in cases {
+        let addr = hostile(mode).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = synthetic(&format!("http://{addr}"), "x", "m", "2", "4");
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = run(dir.path(), &refs(&args)).await.unwrap();
+        let r = &o.metadata.results;
+        assert_eq!(
+            r.errors_by_kind.get(kind.as_str()),
+            Some(&2),
+            "{mode:?}: {r:?}"
+        );
+        assert_eq!(o.metadata.status, Status::Failed, "{mode:?}");
+    }
+}

@@ -31,6 +31,9 @@ use response::{Acc, Flow};
 
 pub use url::BaseUrl;
 
+/// How long a finished stream may take to deliver the end of its body.
+const DRAIN_WAIT: Duration = Duration::from_millis(200);
+
 /// The request/response protocol to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
@@ -361,8 +364,10 @@ impl Client {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Done) => {
                     if acc.done && acc.failure.is_none() {
-                        // Read the body's end so the connection goes back to the pool.
-                        reader.drain(body, 64 << 10).await;
+                        // Read the body's end so the connection goes back to the pool
+                        // (briefly: a server that keeps the body open loses the connection).
+                        let _ =
+                            tokio::time::timeout(DRAIN_WAIT, reader.drain(body, 64 << 10)).await;
                         return Some(now);
                     }
                     return None;
@@ -434,6 +439,14 @@ impl Reader {
                     return match r {
                         Ok(Some(c)) => {
                             self.last_byte = Instant::now();
+                            // A server that always has bytes ready never lets the timer
+                            // run: check the whole-request limit here too.
+                            if self.last_byte >= self.deadline {
+                                return Err((ErrorKind::Timeout, format!(
+                                    "the response took longer than --timeout {}",
+                                    fmt_duration(self.timeout)
+                                )));
+                            }
                             Ok(Some(c))
                         }
                         Ok(None) => Ok(None),

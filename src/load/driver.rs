@@ -128,6 +128,8 @@ pub async fn run(store: &Store, mut plan: RunPlan) -> Result<RunOutcome> {
         &plan.model,
     )
     .await?;
+    // From here a signal finishes the run cleanly instead of killing the process.
+    let mut signals = Signals::new()?;
     let bodies = plan.input.render(
         plan.client.api,
         &plan.model,
@@ -167,7 +169,6 @@ pub async fn run(store: &Store, mut plan: RunPlan) -> Result<RunOutcome> {
         .map_err(|e| anyhow::anyhow!("cannot start the raw log writer: {e}"))?
     };
     let progress = Progress::start(plan.load.num_requests, writer.counters.clone(), plan.quiet);
-    let mut signals = Signals::new()?;
 
     let ctx = Arc::new(Ctx {
         client,
