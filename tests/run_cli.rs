@@ -365,3 +365,63 @@ fn file_size_limit_stops_the_run_with_a_clean_prefix() {
     let (code, vout, verr) = out(bk(&store).arg("verify"));
     assert_eq!(code, 0, "{vout}{verr}");
 }
+
+/// Several runs into one store at once: distinct ids, every file whole, each run listed once.
+#[test]
+fn concurrent_runs_into_one_store() {
+    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            bk(&store)
+                .args([
+                    "run",
+                    "--platform",
+                    "vllm",
+                    "--model",
+                    "sim-model",
+                    "--base-url",
+                    &sim.base_url(),
+                    "--synthetic",
+                    "--input-tokens",
+                    "4",
+                    "--output-tokens",
+                    "4",
+                    "--num-requests",
+                    "20",
+                    "--concurrency",
+                    "2",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let mut ids = Vec::new();
+    for f in std::fs::read_dir(store.join("metadata")).unwrap() {
+        let m: benchkeep::schema::Metadata =
+            serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
+        assert_eq!(records(&raw_path(&store, &m)).len(), 20);
+        ids.push(m.test_id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    assert_eq!(code, 0, "{vout}{verr}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("analysis/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["run_count"], 4);
+}
