@@ -102,7 +102,7 @@ pub fn sort(runs: &mut [Metadata], key: SortKey) {
                 b.results.output_tokens_per_sec,
             )
         }),
-        SortKey::Requests => runs.sort_by(|a, b| b.test.num_requests.cmp(&a.test.num_requests)),
+        SortKey::Requests => runs.sort_by_key(|m| std::cmp::Reverse(m.test.num_requests)),
         SortKey::Time => {
             runs.sort_by(|a, b| desc(a.results.total_time_seconds, b.results.total_time_seconds))
         }
