@@ -6,7 +6,9 @@
 mod analyze;
 mod common;
 mod compare;
+mod export;
 mod query;
+mod report;
 mod show;
 mod verify;
 
@@ -40,8 +42,14 @@ pub struct Cli {
 pub enum Command {
     /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
     Analyze(analyze::AnalyzeArgs),
-    /// All runs side by side; writes reports/COMPARISON.md and analysis/summary.json.
+    /// All runs side by side, the head-to-head, or deltas against a baseline run
+    /// (--baseline); writes reports/COMPARISON.md and analysis/summary.json.
     Compare(compare::CompareArgs),
+    /// Rebuild every derived file, including the self-contained HTML report
+    /// (reports/index.html) with charts.
+    Report(report::ReportArgs),
+    /// One flat row per run (every metadata field, dotted names) as CSV or JSON Lines.
+    Export(export::ExportArgs),
     /// One run in full.
     Show(show::ShowArgs),
     /// "What was the throughput for X?": the latest matching run's figures.
@@ -81,6 +89,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, args),
         Command::Compare(args) => compare::run(&store, args),
+        Command::Report(args) => report::run(&store, args),
+        Command::Export(args) => export::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
