@@ -60,6 +60,9 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 .good { color: #0a7a3b; font-weight: 600; }
 .bad { color: #b3261e; font-weight: 600; }
 .base { font-style: italic; color: #4a5562; }
+.r { font-size: 12px; color: #4a5562; }
+.r.good { color: #0a7a3b; }
+.r.bad { color: #b3261e; }
 ul.ratios { margin: 6px 0; padding-left: 20px; }
 ul.ratios li { margin: 2px 0; }
 figure { margin: 10px 0; }
@@ -220,7 +223,7 @@ fn group(o: &mut String, full: &Full, g: &Group) {
                 (Some(v), Some(r)) => {
                     let _ = write!(
                         o,
-                        "<td class=\"n\">{} <span class=\"{}\">({})</span></td>",
+                        "<td class=\"n\">{}<br><span class=\"r {}\">{}</span></td>",
                         fmt_value(def, v),
                         ratio_class(def.better, r),
                         fmt_ratio(r)
