@@ -35,6 +35,7 @@ const ALLOWED: &[&str] = &[
     "th",
     "td",
     "span",
+    "br",
     "figure",
     "figcaption",
     "details",

@@ -103,8 +103,13 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     // Derived files always describe the whole store, whatever the filter.
     {
         let _lock = store.lock()?;
-        for w in report::write_derived_with(store, &all, settings.clone())? {
-            eprintln!("warning: {w}");
+        if settings == Settings::from_env() {
+            store.write_derived_if_stale(&all)?;
+        } else {
+            for w in report::write_derived_with(store, &all, settings.clone())? {
+                eprintln!("warning: {w}");
+            }
+            report::invalidate_stamp(store);
         }
     }
     if let Some(base_id) = &args.baseline {
@@ -125,6 +130,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     let selected = Runs {
         runs: selected,
         skipped: all.skipped,
+        fingerprint: all.fingerprint,
     };
     let text = match args.format {
         OutputFormat::Table => {

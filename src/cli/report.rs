@@ -22,13 +22,14 @@ pub fn run(store: &Store, args: ReportArgs) -> Result<i32> {
     let _lock = store.lock()?;
     let runs = store.load_all()?;
     runs.warn_skipped();
-    let written = report::write_report(
-        store,
-        &runs,
-        h2h::Settings {
-            baseline_platform: args.baseline_platform,
-        },
-    )?;
+    let settings = h2h::Settings {
+        baseline_platform: args.baseline_platform,
+    };
+    let custom = settings != h2h::Settings::from_env();
+    let written = report::write_report(store, &runs, settings)?;
+    if custom {
+        report::invalidate_stamp(store);
+    }
     for w in &written.warnings {
         eprintln!("warning: {w}");
     }

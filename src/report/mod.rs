@@ -44,6 +44,10 @@ pub const HTML_PATH: &str = "reports/index.html";
 /// Store-relative directory of the chart files.
 pub const CHARTS_DIR: &str = "reports/charts";
 
+/// The derived files `write_derived` produces (store-relative); its charts come with
+/// COMPARISON.md.
+pub const DERIVED_FILES: &[&str] = &[SUMMARY_PATH, COMPARISON_PATH];
+
 /// Latency distribution charts drawn at most (the most recent comparison sets).
 pub const MAX_LATENCY_CHARTS: usize = 60;
 /// GPU time series charts drawn at most (the most recent runs that sampled one).
@@ -75,7 +79,7 @@ pub struct Derived<'a> {
 }
 
 impl<'a> Derived<'a> {
-    /// Group the runs and draw the metadata charts.
+    /// Group the runs (no chart is drawn yet: see [`Derived::draw_charts`]).
     pub fn build(runs: &'a Runs, settings: Settings) -> Derived<'a> {
         let h2h = h2h::build(&runs.runs, &settings);
         let platforms: BTreeSet<&str> = runs.runs.iter().map(|m| m.platform.as_str()).collect();
@@ -84,7 +88,7 @@ impl<'a> Derived<'a> {
             .enumerate()
             .map(|(i, p)| (p.to_string(), i))
             .collect();
-        let mut d = Derived {
+        Derived {
             runs: &runs.runs,
             skipped: &runs.skipped,
             settings,
@@ -94,10 +98,13 @@ impl<'a> Derived<'a> {
             trend_charts: Vec::new(),
             svgs: BTreeMap::new(),
             warnings: Vec::new(),
-        };
-        d.draw_group_charts();
-        d.draw_trend_charts();
-        d
+        }
+    }
+
+    /// Draw the head-to-head and trend charts.
+    pub fn draw_charts(&mut self) {
+        self.draw_group_charts();
+        self.draw_trend_charts();
     }
 
     /// The colour index of a platform.
@@ -490,7 +497,8 @@ pub fn write_derived(store: &Store, runs: &Runs) -> Result<()> {
 
 /// [`write_derived`] with explicit settings; returns the warnings (charts not drawn).
 pub fn write_derived_with(store: &Store, runs: &Runs, settings: Settings) -> Result<Vec<String>> {
-    let d = Derived::build(runs, settings);
+    let mut d = Derived::build(runs, settings);
+    d.draw_charts();
     write_tier1(store, &d)?;
     prune_charts(store, &d.svgs, &TIER1_PREFIXES)?;
     Ok(d.warnings)
@@ -516,7 +524,8 @@ pub struct Written {
 
 /// Write every derived file including `reports/index.html` (caller holds the store lock).
 pub fn write_report(store: &Store, runs: &Runs, settings: Settings) -> Result<Written> {
-    let d = Derived::build(runs, settings);
+    let mut d = Derived::build(runs, settings);
+    d.draw_charts();
     let full = Full::build(store, d);
     write_tier1(store, &full.derived)?;
     store.write_derived_file(HTML_PATH, html::render(&full).as_bytes())?;
@@ -532,6 +541,13 @@ pub fn write_report(store: &Store, runs: &Runs, settings: Settings) -> Result<Wr
         charts: full.derived.svgs.len(),
         warnings: full.derived.warnings,
     })
+}
+
+/// Forget which metadata the derived files were last built from, so that the next
+/// `write_derived_if_stale` rebuilds them: used after building them with settings other
+/// than the environment's (`--baseline-platform`), which the store's stamp does not record.
+pub fn invalidate_stamp(store: &Store) {
+    let _ = std::fs::remove_file(store.analysis_dir().join(".derived-from"));
 }
 
 /// Remove chart files with one of `prefixes` that this build did not write (a group that

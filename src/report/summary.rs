@@ -36,7 +36,35 @@ struct RunSummary<'a> {
     gpu: Option<&'a str>,
     input_sha256: Option<&'a str>,
     source: &'static str,
-    results: &'a crate::schema::Results,
+    success_count: u64,
+    failure_count: u64,
+    model_load_time_seconds: Option<f64>,
+    errors_by_kind: &'a std::collections::BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_p50_ms: Option<Percentiles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_p99_ms: Option<Percentiles>,
+}
+
+/// One percentile of each latency.
+#[derive(Serialize)]
+struct Percentiles {
+    ttft: Option<f64>,
+    tpot: Option<f64>,
+    itl: Option<f64>,
+    e2e: Option<f64>,
+}
+
+fn percentiles(
+    l: &crate::schema::Latencies,
+    pick: fn(&crate::schema::LatencySummary) -> f64,
+) -> Percentiles {
+    Percentiles {
+        ttft: l.ttft.as_ref().map(pick),
+        tpot: l.tpot.as_ref().map(pick),
+        itl: l.itl.as_ref().map(pick),
+        e2e: l.e2e.as_ref().map(pick),
+    }
 }
 
 fn run_summary(m: &Metadata) -> RunSummary<'_> {
@@ -50,13 +78,25 @@ fn run_summary(m: &Metadata) -> RunSummary<'_> {
             crate::schema::SourceKind::Record => "record",
             crate::schema::SourceKind::Analyze => "analyze",
         },
-        results: &m.results,
+        success_count: m.results.success_count,
+        failure_count: m.results.failure_count,
+        model_load_time_seconds: m.results.model_load_time_seconds,
+        errors_by_kind: &m.results.errors_by_kind,
+        latency_p50_ms: m
+            .results
+            .latency_ms
+            .as_ref()
+            .map(|l| percentiles(l, |s| s.p50)),
+        latency_p99_ms: m
+            .results
+            .latency_ms
+            .as_ref()
+            .map(|l| percentiles(l, |s| s.p99)),
     }
 }
 
-/// The summary document as a JSON value (also used by `compare --format json`).
-pub fn value(d: &Derived) -> Value {
-    let s = Summary {
+fn document<'a>(d: &'a Derived) -> Summary<'a> {
+    Summary {
         schema_version: crate::schema::SCHEMA_VERSION,
         generated_by: format!("benchkeep {}", env!("CARGO_PKG_VERSION")),
         run_count: d.runs.len(),
@@ -70,8 +110,20 @@ pub fn value(d: &Derived) -> Value {
             })
             .collect(),
         head_to_head: head_to_head(d.runs, &d.h2h, d.settings.baseline_platform.as_deref()),
-    };
-    serde_json::to_value(s).expect("summary serializes")
+    }
+}
+
+/// The summary document as a JSON value (also used by `compare --format json`).
+pub fn value(d: &Derived) -> Value {
+    serde_json::to_value(document(d)).expect("summary serializes")
+}
+
+/// The summary file's bytes (one entry per run with its headline figures; the full
+/// results stay in each run's metadata file), and the head-to-head.
+pub fn render(d: &Derived) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(&document(d)).expect("summary serializes");
+    bytes.push(b'\n');
+    bytes
 }
 
 fn by_metric<T: Serialize>(values: &[Option<T>]) -> BTreeMap<&'static str, &T> {
@@ -136,11 +188,4 @@ pub fn head_to_head(runs: &[Metadata], h: &HeadToHead, baseline: Option<&str>) -
         "groups": groups,
         "not_compared": unpaired,
     })
-}
-
-/// The summary file's bytes.
-pub fn render(d: &Derived) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(&value(d)).expect("summary serializes");
-    bytes.push(b'\n');
-    bytes
 }

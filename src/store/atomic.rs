@@ -15,6 +15,19 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Test-only fault injection: when `BENCHKEEP_CRASH_AT` names this step, the process aborts
+/// right here, as a power cut would stop it. Steps: `temp-written` (bytes written, not
+/// synced), `before-publish` (temp synced, not yet renamed or linked), `after-publish`
+/// (target in place, temp not yet removed, directory not synced).
+fn crash_point(step: &str) {
+    if let Some(at) = std::env::var_os("BENCHKEEP_CRASH_AT")
+        && at == step
+    {
+        eprintln!("benchkeep: BENCHKEEP_CRASH_AT={step}: aborting");
+        std::process::abort();
+    }
+}
+
 /// A fresh temp path next to `target` (same directory, so rename stays atomic).
 pub fn temp_path_for(target: &Path) -> PathBuf {
     let dir = target.parent().unwrap_or(Path::new("."));
@@ -44,6 +57,7 @@ fn write_temp(target: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(bytes)?;
+        crash_point("temp-written");
         f.sync_all()
     })();
     match result {
@@ -58,10 +72,12 @@ fn write_temp(target: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
 /// Atomically replace (or create) `target` with `bytes`, durably.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = write_temp(target, bytes)?;
+    crash_point("before-publish");
     if let Err(e) = fs::rename(&tmp, target) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
+    crash_point("after-publish");
     sync_dir(target.parent().unwrap_or(Path::new(".")))
 }
 
@@ -69,7 +85,11 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
 /// taken: this is how test ids are reserved, so two processes can never get one name.
 pub fn publish_new(target: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = write_temp(target, bytes)?;
+    crash_point("before-publish");
     let linked = link_exclusive(&tmp, target);
+    if linked.is_ok() {
+        crash_point("after-publish");
+    }
     let _ = fs::remove_file(&tmp);
     linked?;
     sync_dir(target.parent().unwrap_or(Path::new(".")))

@@ -41,6 +41,9 @@ pub struct Skipped {
 pub struct Runs {
     pub runs: Vec<Metadata>,
     pub skipped: Vec<Skipped>,
+    /// Identifies the exact set of metadata files read (names, inodes, sizes, mtimes):
+    /// derived files built from the same fingerprint need no rebuild.
+    pub fingerprint: u64,
 }
 
 impl Runs {
@@ -190,15 +193,37 @@ impl Store {
     /// Load every readable run, oldest first. Unreadable, unknown or future-version files
     /// are listed in `skipped` (never changed or deleted).
     pub fn load_all(&self) -> Result<Runs> {
+        use std::hash::{Hash, Hasher};
+        use std::os::unix::fs::MetadataExt;
         let files = self.metadata_files()?;
-        let parsed = parallel_map(&files, |p| Store::read_metadata(p));
+        let parsed = parallel_map(&files, |p| {
+            let read = (|| {
+                let mut f = File::open(p)?;
+                let md = f.metadata()?;
+                let mut bytes = Vec::with_capacity(md.len() as usize + 1);
+                io::Read::read_to_end(&mut f, &mut bytes)?;
+                Ok::<_, io::Error>((md, bytes))
+            })();
+            match read {
+                Ok((md, bytes)) => (
+                    (md.ino(), md.len(), md.mtime(), md.mtime_nsec()),
+                    parse_metadata(&bytes),
+                ),
+                Err(e) => ((0, 0, 0, 0), Err(format!("cannot read: {e}"))),
+            }
+        });
         let mut runs = Runs::default();
-        for (path, result) in files.into_iter().zip(parsed) {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        for (path, (stat, result)) in files.into_iter().zip(parsed) {
+            path.file_name().hash(&mut hasher);
+            stat.hash(&mut hasher);
             match result {
                 Ok(m) => runs.runs.push(m),
                 Err(reason) => runs.skipped.push(Skipped { path, reason }),
             }
         }
+        runs.fingerprint = hasher.finish();
         runs.runs
             .sort_by(|a, b| (&a.timestamp, &a.test_id).cmp(&(&b.timestamp, &b.test_id)));
         Ok(runs)
@@ -241,7 +266,24 @@ impl Store {
     pub fn regenerate_derived(&self) -> Result<()> {
         let _lock = self.lock()?;
         let runs = self.load_all()?;
-        crate::report::write_derived(self, &runs)
+        self.write_derived_if_stale(&runs)
+    }
+
+    /// Rebuild the derived files from `runs` unless they were last built from exactly the
+    /// same metadata files (caller holds the store lock).
+    pub fn write_derived_if_stale(&self, runs: &Runs) -> Result<()> {
+        let stamp_path = self.analysis_dir().join(".derived-from");
+        let stamp = format!("{:016x}\n", runs.fingerprint);
+        let fresh = fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
+            && crate::report::DERIVED_FILES
+                .iter()
+                .all(|rel| self.root.join(rel).is_file());
+        if fresh {
+            return Ok(());
+        }
+        crate::report::write_derived(self, runs)?;
+        atomic::write_atomic(&stamp_path, stamp.as_bytes())
+            .map_err(|e| store_io(&stamp_path, "write", e))
     }
 
     /// Write a derived file atomically (path relative to the store root), unless it already

@@ -1,0 +1,774 @@
+//! Binary-level tests of the foundation: analyze, compare, show, query, verify, the store.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const SEED_CONFIG: &str = r#"{"max_model_len": 4096, "gpu_memory_utilization": 0.90}"#;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/foundation")
+        .join(name)
+}
+
+fn bk(store: &Path) -> Command {
+    let mut c = Command::cargo_bin("benchkeep").unwrap();
+    c.arg("--store")
+        .arg(store)
+        .env_remove("BENCHKEEP_STORE")
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn analyze(store: &Path, platform: &str, model: &str, input: &Path) -> assert_cmd::assert::Assert {
+    bk(store)
+        .args([
+            "analyze",
+            "--platform",
+            platform,
+            "--model",
+            model,
+            "--input",
+        ])
+        .arg(input)
+        .args(["--config", SEED_CONFIG, "--total-time", "10"])
+        .assert()
+}
+
+fn metadata_files(store: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(store.join("metadata"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
+}
+
+fn today() -> String {
+    chrono::Utc::now().format("%Y-%m-%d").to_string()
+}
+
+#[test]
+fn seed_step_3_command_line_works_and_saves_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("benchmarks");
+    let input = fixture("chat_ok_and_error.jsonl");
+    bk(&store)
+        .args([
+            "analyze",
+            "--platform",
+            "vllm-offline",
+            "--model",
+            "gemma3-4b",
+            "--input",
+        ])
+        .arg(&input)
+        .args([
+            "--config",
+            SEED_CONFIG,
+            "--total-time",
+            "2400",
+            "--model-load-time",
+            "25.8",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Requests: 4/5"))
+        .stdout(predicate::str::contains("Saved metadata:"))
+        .stdout(predicate::str::contains("Platform: vllm-offline"));
+
+    let id = format!("vllm-offline-gemma3-4b-5-{}", today());
+    let meta = read_json(&store.join(format!("metadata/{id}.json")));
+    assert_eq!(meta["test_id"], id.as_str());
+    assert_eq!(meta["platform"], "vllm-offline");
+    assert_eq!(meta["model"], "gemma3-4b");
+    assert_eq!(meta["config"]["max_model_len"], 4096);
+    assert_eq!(meta["test"]["num_requests"], 5);
+    assert_eq!(meta["test"]["output_file"], format!("raw/{id}.jsonl"));
+    assert_eq!(meta["results"]["success_count"], 4);
+    assert_eq!(meta["results"]["failure_count"], 1);
+    assert_eq!(meta["results"]["total_time_seconds"], 2400.0);
+    assert_eq!(meta["results"]["model_load_time_seconds"], 25.8);
+    // prompt 100+200+300+400, completion 4*50 over 2400 s
+    assert_eq!(meta["results"]["total_prompt_tokens"], 1000);
+    assert_eq!(meta["results"]["total_completion_tokens"], 200);
+    assert_eq!(meta["results"]["throughput_tokens_per_sec"], 0.5);
+    assert_eq!(meta["status"], "partial");
+    assert_eq!(meta["schema_version"], 1);
+    assert_eq!(meta["source"]["kind"], "analyze");
+    assert_eq!(meta["source"]["format"], "openai");
+    assert_eq!(meta["tool"]["name"], "benchkeep");
+    let errors: u64 = meta["results"]["errors_by_kind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(errors, 1);
+
+    // byte-exact copy, hashed
+    let raw = store.join(format!("raw/{id}.jsonl"));
+    assert_eq!(fs::read(&raw).unwrap(), fs::read(&input).unwrap());
+    let sha = meta["test"]["raw_sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64);
+    assert_eq!(meta["test"]["input_sha256"], sha);
+
+    // derived files
+    let summary = read_json(&store.join("analysis/summary.json"));
+    assert_eq!(summary["run_count"], 1);
+    let md = fs::read_to_string(store.join("reports/COMPARISON.md")).unwrap();
+    assert!(
+        md.contains("| Platform | Model | Requests | Success % | Throughput (tok/s)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| vllm-offline | gemma3-4b | 5 | 80.0% |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn same_day_runs_get_new_ids_and_nothing_is_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let input = fixture("chat_ok_and_error.jsonl");
+    for _ in 0..3 {
+        analyze(&store, "vllm-offline", "google/gemma-3-4b-it", &input).success();
+    }
+    let names: Vec<String> = metadata_files(&store)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let base = format!("vllm-offline-google-gemma-3-4b-it-5-{}", today());
+    assert_eq!(
+        names,
+        vec![
+            format!("{base}-2.json"),
+            format!("{base}-3.json"),
+            format!("{base}.json")
+        ]
+    );
+    for suffix in ["", "-2", "-3"] {
+        assert!(store.join(format!("raw/{base}{suffix}.jsonl")).is_file());
+    }
+}
+
+#[test]
+fn ollama_responses_count_as_successes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    analyze(
+        &store,
+        "ollama",
+        "gemma3:12b",
+        &fixture("ollama_chat.jsonl"),
+    )
+    .success()
+    .stdout(predicate::str::contains("Requests: 3/3"));
+    let meta = read_json(&metadata_files(&store)[0]);
+    assert_eq!(meta["test_id"], format!("ollama-gemma3-12b-3-{}", today()));
+    assert_eq!(meta["results"]["success_count"], 3);
+    assert_eq!(meta["results"]["total_completion_tokens"], 15);
+    assert_eq!(meta["status"], "completed");
+    assert_eq!(meta["source"]["format"], "ollama");
+    assert!(
+        meta["results"]["server_timings"]["eval_tokens_per_sec"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let ok = fixture("chat_ok_and_error.jsonl");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--input".into(),
+                "/nonexistent/results.jsonl".into(),
+                "--total-time".into(),
+                "1".into(),
+            ],
+            "/nonexistent/results.jsonl",
+        ),
+        (
+            vec![
+                "--input".into(),
+                fixture("empty.jsonl").display().to_string(),
+                "--total-time".into(),
+                "1".into(),
+            ],
+            "empty.jsonl",
+        ),
+        (
+            vec![
+                "--input".into(),
+                fixture("unknown_format.jsonl").display().to_string(),
+                "--total-time".into(),
+                "1".into(),
+            ],
+            "--format",
+        ),
+        (
+            vec![
+                "--input".into(),
+                ok.display().to_string(),
+                "--total-time".into(),
+                "0".into(),
+            ],
+            "--total-time",
+        ),
+        (
+            vec![
+                "--input".into(),
+                ok.display().to_string(),
+                "--total-time".into(),
+                "-5".into(),
+            ],
+            "--total-time",
+        ),
+        (
+            vec![
+                "--input".into(),
+                ok.display().to_string(),
+                "--total-time".into(),
+                "1".into(),
+                "--config".into(),
+                "{bad json".into(),
+            ],
+            "--config",
+        ),
+        (
+            vec![
+                "--input".into(),
+                ok.display().to_string(),
+                "--total-time".into(),
+                "1".into(),
+                "--config".into(),
+                "@/nonexistent/c.json".into(),
+            ],
+            "--config",
+        ),
+        (
+            vec![
+                "--input".into(),
+                ok.display().to_string(),
+                "--total-time".into(),
+                "1".into(),
+                "--label".into(),
+                "novalue".into(),
+            ],
+            "--label",
+        ),
+        (
+            vec![
+                "--input".into(),
+                ok.display().to_string(),
+                "--total-time".into(),
+                "1".into(),
+                "--format".into(),
+                "nope".into(),
+            ],
+            "--format",
+        ),
+    ];
+    for (extra, needle) in cases {
+        bk(&store)
+            .args(["analyze", "--platform", "p", "--model", "m"])
+            .args(&extra)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(needle));
+        assert!(
+            !store.exists(),
+            "store created by a failed command: {extra:?}"
+        );
+    }
+}
+
+#[test]
+fn truncated_line_is_counted_and_strict_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let input = fixture("truncated.jsonl");
+    bk(&store)
+        .args([
+            "analyze",
+            "--platform",
+            "p",
+            "--model",
+            "m",
+            "--total-time",
+            "1",
+            "--strict",
+            "--input",
+        ])
+        .arg(&input)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("line 3"));
+    assert!(!store.exists());
+    analyze(&store, "p", "m", &input)
+        .success()
+        .stderr(predicate::str::contains("truncated.jsonl:3"));
+    let meta = read_json(&metadata_files(&store)[0]);
+    assert_eq!(meta["results"]["unparseable_lines"], 1);
+    assert_eq!(meta["results"]["success_count"], 2);
+    assert_eq!(meta["status"], "partial");
+}
+
+#[test]
+fn all_failed_is_never_a_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    analyze(&store, "vllm-serve", "m", &fixture("all_failed.jsonl"))
+        .code(1)
+        .stderr(predicate::str::contains("every request"));
+    let meta = read_json(&metadata_files(&store)[0]);
+    assert_eq!(meta["status"], "failed");
+    assert_eq!(meta["results"]["success_count"], 0);
+}
+
+#[test]
+fn store_location_from_env_then_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_store = dir.path().join("from-env");
+    Command::cargo_bin("benchkeep")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("BENCHKEEP_STORE", &env_store)
+        .args([
+            "analyze",
+            "--platform",
+            "p",
+            "--model",
+            "m",
+            "--total-time",
+            "1",
+            "--input",
+        ])
+        .arg(fixture("ollama_chat.jsonl"))
+        .assert()
+        .success();
+    assert_eq!(metadata_files(&env_store).len(), 1);
+    Command::cargo_bin("benchkeep")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("BENCHKEEP_STORE")
+        .args([
+            "analyze",
+            "--platform",
+            "p",
+            "--model",
+            "m",
+            "--total-time",
+            "1",
+            "--input",
+        ])
+        .arg(fixture("ollama_chat.jsonl"))
+        .assert()
+        .success();
+    assert_eq!(metadata_files(&dir.path().join("benchmarks")).len(), 1);
+}
+
+fn populated_store(dir: &Path) -> PathBuf {
+    let store = dir.join("s");
+    analyze(
+        &store,
+        "vllm-offline",
+        "gemma3-4b",
+        &fixture("chat_ok_and_error.jsonl"),
+    )
+    .success();
+    analyze(
+        &store,
+        "ollama",
+        "gemma3:12b",
+        &fixture("ollama_chat.jsonl"),
+    )
+    .success();
+    bk(&store)
+        .args([
+            "analyze",
+            "--platform",
+            "ollama",
+            "--model",
+            "gemma3:12b",
+            "--total-time",
+            "2",
+            "--label",
+            "gpu=rtx4080",
+            "--input",
+        ])
+        .arg(fixture("ollama_chat.jsonl"))
+        .assert()
+        .success();
+    store
+}
+
+#[test]
+fn compare_shows_every_run_in_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("empty");
+    bk(&store)
+        .arg("compare")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("No benchmarks found"))
+        .stdout(predicate::str::contains("benchkeep analyze"));
+    assert!(
+        !store.exists(),
+        "compare on an empty store must not create it"
+    );
+
+    let store = populated_store(dir.path());
+    fs::remove_file(store.join("reports/COMPARISON.md")).unwrap();
+    fs::remove_file(store.join("analysis/summary.json")).unwrap();
+    bk(&store)
+        .arg("compare")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Throughput (tok/s)"))
+        .stdout(predicate::str::contains("vllm-offline"))
+        .stdout(predicate::str::contains("gemma3:12b"));
+    // derived files are regenerated from metadata (P5)
+    assert!(store.join("reports/COMPARISON.md").is_file());
+    assert_eq!(
+        read_json(&store.join("analysis/summary.json"))["run_count"],
+        3
+    );
+
+    let md = bk(&store)
+        .args(["compare", "--format", "markdown"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(
+        md.starts_with("# Benchmark Comparison\n\n| Platform | Model |"),
+        "{md}"
+    );
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 2 + 3);
+
+    let csv = bk(&store)
+        .args(["compare", "--format", "csv", "--platform", "ollama"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",ollama,")));
+
+    let json = bk(&store)
+        .args(["compare", "--format", "json", "--label", "gpu=rtx4080"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["run_count"], 1);
+    assert_eq!(json["runs"][0]["labels"]["gpu"], "rtx4080");
+
+    bk(&store)
+        .args(["compare", "--model", "gemma3-12b", "--format", "csv"])
+        .assert()
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 3));
+    bk(&store)
+        .args(["compare", "--since", "2999-01-01"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("No runs match"));
+    bk(&store)
+        .args(["compare", "--since", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--since"));
+}
+
+#[test]
+fn show_and_query_answer_instantly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    let id = format!("vllm-offline-gemma3-4b-5-{}", today());
+    bk(&store)
+        .args(["show", "vllm-off"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(id.as_str()))
+        .stdout(predicate::str::contains("Errors by kind"))
+        .stdout(predicate::str::contains("max_model_len"));
+    bk(&store)
+        .args(["show", "ollama"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("matches 2 runs"));
+    bk(&store).args(["show", "nope"]).assert().code(3);
+    let json = bk(&store).args(["show", "--json", &id]).output().unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&json.stdout).unwrap()["test_id"],
+        id.as_str()
+    );
+
+    bk(&store)
+        .args([
+            "query",
+            "--platform",
+            "vllm-offline",
+            "--model",
+            "gemma3-4b",
+            "--metric",
+            "throughput_tokens_per_sec",
+        ])
+        .assert()
+        .success()
+        .stdout("120.0\n");
+    bk(&store)
+        .args([
+            "query",
+            "--platform",
+            "vllm-offline",
+            "--model",
+            "gemma3-4b",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("throughput_tokens_per_sec"))
+        .stdout(predicate::str::contains("120"));
+    // latest of two ollama runs is the one with --total-time 2
+    bk(&store)
+        .args([
+            "query",
+            "--platform",
+            "ollama",
+            "--metric",
+            "total_time_seconds",
+        ])
+        .assert()
+        .success()
+        .stdout("2.0\n");
+    bk(&store)
+        .args([
+            "query",
+            "--platform",
+            "ollama",
+            "--metric",
+            "total_time_seconds",
+            "--all",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 2));
+    let out = bk(&store)
+        .args(["query", "--platform", "ollama", "--json", "--all"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["success_count"], 3);
+    bk(&store)
+        .args(["query", "--platform", "sglang"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("platforms: ollama, vllm-offline"));
+    bk(&store)
+        .args([
+            "query",
+            "--platform",
+            "ollama",
+            "--metric",
+            "no_such_metric",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("throughput_tokens_per_sec"));
+    bk(&store)
+        .args([
+            "query",
+            "--model",
+            "gemma3:12b",
+            "--metric",
+            "config.max_model_len",
+        ])
+        .assert()
+        .success()
+        .stdout("4096\n");
+}
+
+#[test]
+fn verify_finds_each_problem_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    bk(&store)
+        .arg("verify")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no problems"));
+
+    let before: Vec<(PathBuf, Vec<u8>)> = metadata_files(&store)
+        .into_iter()
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    let id = format!("vllm-offline-gemma3-4b-5-{}", today());
+    // a changed raw file
+    let raw = store.join(format!("raw/{id}.jsonl"));
+    let mut bytes = fs::read(&raw).unwrap();
+    bytes[10] ^= 1;
+    fs::write(&raw, &bytes).unwrap();
+    // an orphan raw file, a stray temp file, a future schema, garbage metadata
+    fs::write(store.join("raw/orphan.jsonl"), "{}\n").unwrap();
+    fs::write(store.join("metadata/.tmp-999999999-0-0-x.json"), "{").unwrap();
+    let future = r#"{"schema_version": 99, "test_id": "future"}"#;
+    fs::write(store.join("metadata/future.json"), future).unwrap();
+    fs::write(store.join("metadata/garbage.json"), "not json").unwrap();
+    // a run left `running` by a process that is gone
+    let mut running = read_json(&before[0].0);
+    running["test_id"] = "dead-run".into();
+    running["status"] = "running".into();
+    running["pid"] = 999_999_999u64.into();
+    running["test"]["output_file"] = "raw/dead-run.jsonl".into();
+    fs::write(
+        store.join("metadata/dead-run.json"),
+        serde_json::to_vec(&running).unwrap(),
+    )
+    .unwrap();
+    fs::write(store.join("raw/dead-run.jsonl"), "").unwrap();
+
+    bk(&store)
+        .arg("verify")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("sha256 is"))
+        .stdout(predicate::str::contains("raw file without metadata"))
+        .stdout(predicate::str::contains("rm "))
+        .stdout(predicate::str::contains("schema_version 99 is newer"))
+        .stdout(predicate::str::contains("garbage.json"))
+        .stdout(predicate::str::contains("benchkeep recover dead-run"));
+    // readers skip the unknown files with a warning, and never touch them
+    bk(&store)
+        .arg("compare")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("skipped"))
+        .stderr(predicate::str::contains("future.json"));
+    assert_eq!(
+        fs::read_to_string(store.join("metadata/future.json")).unwrap(),
+        future
+    );
+    assert_eq!(
+        fs::read_to_string(store.join("metadata/garbage.json")).unwrap(),
+        "not json"
+    );
+    for (p, b) in before {
+        assert_eq!(fs::read(&p).unwrap(), b, "{} changed", p.display());
+    }
+}
+
+#[test]
+fn eight_concurrent_analyze_get_eight_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let bin = assert_cmd::cargo::cargo_bin("benchkeep");
+    let input = fixture("chat_ok_and_error.jsonl");
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(&bin)
+                .arg("--store")
+                .arg(&store)
+                .args([
+                    "analyze",
+                    "--platform",
+                    "vllm-serve",
+                    "--model",
+                    "gemma3-4b",
+                    "--total-time",
+                    "3",
+                    "--input",
+                ])
+                .arg(&input)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files = metadata_files(&store);
+    assert_eq!(files.len(), 8, "{files:?}");
+    let mut ids: Vec<String> = files
+        .iter()
+        .map(|p| read_json(p)["test_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+    for id in &ids {
+        assert_eq!(
+            fs::read(store.join(format!("raw/{id}.jsonl"))).unwrap(),
+            fs::read(&input).unwrap()
+        );
+    }
+    let summary = read_json(&store.join("analysis/summary.json"));
+    assert_eq!(summary["run_count"], 8);
+    let listed: Vec<&str> = summary["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["test_id"].as_str().unwrap())
+        .collect();
+    for id in &ids {
+        assert_eq!(listed.iter().filter(|l| *l == id).count(), 1);
+    }
+    bk(&store).arg("verify").assert().success();
+}
+
+#[test]
+fn input_already_in_raw_is_not_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    fs::create_dir_all(store.join("raw")).unwrap();
+    let inside = store.join("raw/batch_results.jsonl");
+    fs::copy(fixture("chat_ok_and_error.jsonl"), &inside).unwrap();
+    analyze(&store, "vllm-offline", "m", &inside).success();
+    let meta = read_json(&metadata_files(&store)[0]);
+    assert_eq!(meta["test"]["output_file"], "raw/batch_results.jsonl");
+    let raws: Vec<_> = fs::read_dir(store.join("raw")).unwrap().collect();
+    assert_eq!(raws.len(), 1);
+    bk(&store).arg("verify").assert().success();
+}
+
+#[test]
+fn hostile_model_names_stay_inside_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    for model in ["../x", "/etc/passwd", "a/b", &"m".repeat(10_000)] {
+        analyze(&store, "p", model, &fixture("ollama_chat.jsonl")).success();
+    }
+    for entry in fs::read_dir(&store).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            ["raw", "metadata", "analysis", "reports", ".lock"].contains(&name.as_str()),
+            "{name}"
+        );
+    }
+    assert!(!dir.path().join("x").exists());
+    for sub in ["raw", "metadata"] {
+        for entry in fs::read_dir(store.join(sub)).unwrap() {
+            assert!(entry.unwrap().file_type().unwrap().is_file());
+        }
+    }
+    assert_eq!(metadata_files(&store).len(), 4);
+}
