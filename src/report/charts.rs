@@ -258,7 +258,7 @@ fn bounds(panel: &LinePanel) -> ((f64, f64), (f64, f64)) {
     }
     if x1 - x0 <= f64::EPSILON * x1.abs().max(1.0) {
         let pad = if panel.x_axis == XAxis::Date {
-            1.0
+            1.0 / 24.0
         } else {
             x0.abs().max(1.0) * 0.1
         };
@@ -273,10 +273,16 @@ fn bounds(panel: &LinePanel) -> ((f64, f64), (f64, f64)) {
     ((x0, x1), y)
 }
 
-fn date_label(days: f64) -> String {
+/// A date label; with the time of day when the axis spans less than three days.
+fn date_label(days: f64, span_days: f64) -> String {
     let secs = (days * 86_400.0).round() as i64;
+    let format = if span_days < 3.0 {
+        "%m-%d %H:%M"
+    } else {
+        "%Y-%m-%d"
+    };
     chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%d").to_string())
+        .map(|t| t.format(format).to_string())
         .unwrap_or_default()
 }
 
@@ -301,7 +307,7 @@ fn line_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &LinePanel) -> Resul
         .y_desc(label(&panel.y_desc, 40))
         .axis_desc_style((FONT, 12).into_font())
         .x_label_formatter(&|v| match x_axis {
-            XAxis::Date => date_label(*v),
+            XAxis::Date => date_label(*v, x1 - x0),
             XAxis::Number => tick(*v),
         })
         .y_label_formatter(&|v| tick(*v))
@@ -416,7 +422,7 @@ mod tests {
         )
         .unwrap();
         assert!(svg.contains("no data"));
-        assert!(svg.contains("2024-10-04"), "date labels");
+        assert!(svg.contains("10-04 "), "date labels with the time of day");
     }
 
     #[test]

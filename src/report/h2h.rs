@@ -441,7 +441,7 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
     let families: Vec<String> = runs.iter().map(model_family).collect();
     let inputs: Vec<Option<InputKey>> = runs.iter().map(input_key).collect();
     // (family, input) -> platform -> runs
-    let mut sets: BTreeMap<(String, Option<InputKey>), BTreeMap<String, Set>> = BTreeMap::new();
+    let mut sets: Sets = BTreeMap::new();
     for (i, m) in runs.iter().enumerate() {
         let set = sets
             .entry((families[i].clone(), inputs[i].clone()))
@@ -486,7 +486,7 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
             for (platform, set) in &usable {
                 let reason = match input {
                     None => UNKNOWN_INPUT.to_string(),
-                    Some(key) => no_partner_reason(runs, &families, &inputs, platform, family, key),
+                    Some(key) => no_partner_reason(runs, &sets, platform, family, key),
                 };
                 out.unpaired.push(Unpaired {
                     run: *set.usable.last().expect("usable"),
@@ -597,38 +597,52 @@ fn choose_baseline(platforms: &[&str], settings: &Settings) -> (usize, Option<St
     )
 }
 
-/// Why a (platform, family, input) set has no partner: name the near misses.
+type Sets = BTreeMap<(String, Option<InputKey>), BTreeMap<String, Set>>;
+
+/// Why a (platform, family, input) set has no partner: name the near misses (the latest
+/// usable run of each other platform on this input, or with this family).
 fn no_partner_reason(
     runs: &[Metadata],
-    families: &[String],
-    inputs: &[Option<InputKey>],
+    sets: &Sets,
     platform: &str,
     family: &str,
     input: &InputKey,
 ) -> String {
-    let mut same_input_other_model = BTreeMap::new();
-    let mut same_model_other_input = BTreeMap::new();
-    for (i, m) in runs.iter().enumerate() {
-        if m.platform == platform || unusable_reason(m).is_some() {
+    // platform -> (run index, text), keeping the latest run.
+    let mut same_input_other_model: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+    let mut same_model_other_input: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+    for ((fam, inp), platforms) in sets {
+        let same_input = inp.as_ref() == Some(input);
+        let same_family = fam == family;
+        if same_input == same_family {
             continue;
         }
-        let same_input = inputs[i].as_ref() == Some(input);
-        let same_family = families[i] == family;
-        if same_input && !same_family {
-            same_input_other_model.insert(m.platform.clone(), m.model.clone());
-        } else if same_family && !same_input {
-            same_model_other_input.insert(
-                m.platform.clone(),
-                inputs[i]
-                    .as_ref()
-                    .map(|k| k.display())
-                    .unwrap_or_else(|| "an unknown input".into()),
-            );
+        for (p, set) in platforms {
+            let Some(&latest) = set.usable.last() else {
+                continue;
+            };
+            if p == platform {
+                continue;
+            }
+            let (map, text) = if same_input {
+                (&mut same_input_other_model, runs[latest].model.clone())
+            } else {
+                (
+                    &mut same_model_other_input,
+                    inp.as_ref()
+                        .map(|k| k.display())
+                        .unwrap_or_else(|| "an unknown input".into()),
+                )
+            };
+            let slot = map.entry(p.as_str()).or_insert((latest, text.clone()));
+            if latest > slot.0 {
+                *slot = (latest, text);
+            }
         }
     }
-    let list = |m: &BTreeMap<String, String>| {
+    let list = |m: &BTreeMap<&str, (usize, String)>| {
         m.iter()
-            .map(|(p, x)| format!("{p} ({x})"))
+            .map(|(p, (_, x))| format!("{p} ({x})"))
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -62,7 +62,7 @@ pub fn comparison(model: &Derived) -> String {
         out.push_str(&table(&rows));
         head_to_head(&mut out, model);
         trends(&mut out, model);
-        latency(&mut out, runs);
+        latency(&mut out, model);
     }
     let _ = write!(
         out,
@@ -241,15 +241,28 @@ fn trends(out: &mut String, model: &Derived) {
     }
 }
 
-fn latency(out: &mut String, runs: &[Metadata]) {
-    let with: Vec<&Metadata> = runs
+/// Latency percentiles of the runs the head-to-head shows (each group's latest runs and
+/// the latest run of each set not compared); every run's are in index.html.
+fn latency(out: &mut String, model: &Derived) {
+    let runs = model.runs;
+    let mut shown: Vec<usize> = model
+        .h2h
+        .groups
         .iter()
+        .flat_map(|g| g.entries.iter().map(|e| e.latest))
+        .chain(model.h2h.unpaired.iter().map(|u| u.run))
+        .collect();
+    shown.sort_unstable();
+    shown.dedup();
+    let with: Vec<&Metadata> = shown
+        .into_iter()
+        .map(|i| &runs[i])
         .filter(|m| m.results.latency_ms.as_ref().is_some_and(|l| !l.is_empty()))
         .collect();
     if with.is_empty() {
         return;
     }
-    out.push_str("\n## Latency percentiles (ms)\n\n");
+    out.push_str("\n## Latency percentiles (ms)\n\nThe runs shown above; every run's percentiles are in index.html.\n\n");
     out.push_str("| Run | Platform | TTFT p50 | TTFT p90 | TTFT p99 | TPOT p50 | TPOT p99 | E2E p50 | E2E p90 | E2E p99 |\n");
     out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for m in with {

@@ -178,7 +178,8 @@ impl<'a> Derived<'a> {
                 .push((day, m.results.output_tokens_per_sec, (METRICS[3].get)(m)));
         }
         for (family, platforms) in fams {
-            if platforms.values().map(Vec::len).sum::<usize>() < 2 {
+            // A trend needs a platform with two runs or more.
+            if platforms.values().all(|pts| pts.len() < 2) {
                 continue;
             }
             let line = |pick: &dyn Fn(&Point) -> Option<f64>| -> Vec<Line> {
