@@ -275,7 +275,12 @@ pub fn read_latency(store: &Store, m: &Metadata) -> anyhow::Result<Latency> {
         .to_string();
     let mut c = Collector::default();
     if format == Format::Benchkeep {
-        let file = File::open(&path).map_err(|e| anyhow::anyhow!("cannot read {rel}: {e}"))?;
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                anyhow::anyhow!("{rel} is missing (`benchkeep verify` checks the store)")
+            }
+            _ => anyhow::anyhow!("cannot read {rel}: {e}"),
+        })?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut line = Vec::with_capacity(4096);
         loop {
