@@ -369,7 +369,7 @@ fn trends(o: &mut String, full: &Full) {
     let d = &full.derived;
     o.push_str("<section id=\"trends\">\n<h2>Trends</h2>\n<p class=\"rules\">Each platform's runs of a model family over time (every run, whatever its input), so a regression shows. Each dot is a run.</p>\n");
     if d.trend_charts.is_empty() {
-        o.push_str("<p>A trend needs two runs of a model family or more.</p>\n");
+        o.push_str("<p>A trend needs two runs or more of one platform and model family.</p>\n");
     }
     for (_, file) in &d.trend_charts {
         if let Some(s) = svg(full, file) {
