@@ -592,7 +592,7 @@ fn show_and_query_answer_instantly() {
         .args([
             "query",
             "--model",
-            "gemma3:12b",
+            "gemma3-4b",
             "--metric",
             "config.max_model_len",
         ])

@@ -29,10 +29,10 @@ pub struct AnalyzeArgs {
     pub config: Option<String>,
     /// Total processing time in seconds (wall time of the benchmark). Optional when the
     /// file carries its own timings (benchkeep raw logs).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub total_time: Option<f64>,
     /// Model load time in seconds.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub model_load_time: Option<f64>,
     /// A key=value label to filter and group by later (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
@@ -44,13 +44,13 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub gpu_name: Option<String>,
     /// GPU memory in GB.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub vram_total_gb: Option<f64>,
     /// Peak GPU memory used in GB.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub vram_used_gb: Option<f64>,
     /// Mean GPU utilization in percent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub gpu_util: Option<f64>,
     /// Treat unparseable lines as an error (nothing is written) instead of a warning.
     #[arg(long)]

@@ -8,8 +8,10 @@ mod common;
 mod compare;
 mod export;
 mod query;
+mod record;
 mod report;
 mod show;
+pub mod simulate;
 mod verify;
 
 use std::io::{self, Write};
@@ -42,6 +44,8 @@ pub struct Cli {
 pub enum Command {
     /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
     Analyze(analyze::AnalyzeArgs),
+    /// Run an offline benchmark command (vllm run-batch, your script) and record it.
+    Record(record::RecordArgs),
     /// All runs side by side, the head-to-head, or deltas against a baseline run
     /// (--baseline); writes reports/COMPARISON.md and analysis/summary.json.
     Compare(compare::CompareArgs),
@@ -54,6 +58,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// "What was the throughput for X?": the latest matching run's figures.
     Query(query::QueryArgs),
+    /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
+    Simulate(simulate::SimulateArgs),
     /// Check the store read-only: files parse, checksums match, nothing orphaned.
     Verify(verify::VerifyArgs),
 }
@@ -88,12 +94,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.store);
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, args),
+        Command::Record(args) => record::run(&store, args),
         Command::Compare(args) => compare::run(&store, args),
         Command::Report(args) => report::run(&store, args),
         Command::Export(args) => export::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
+        Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),
     }
 }
 

@@ -1,13 +1,41 @@
 //! Reading results files: format detection and one parser per source format.
 //!
 //! Every format becomes a stream of [`RequestRecord`]s; the file is streamed, never held
-//! in memory whole, and its sha256 is computed in the same pass.
+//! in memory whole, and its sha256 is computed in the same pass (on a second thread).
+//!
+//! Line rules, common to every format: lines end with `\n` (a trailing `\r` is JSON
+//! whitespace and ignored); a UTF-8 BOM at the start of the file is ignored; blank lines
+//! (spaces, tabs, `\r` only) are ignored and not counted. Every other line is exactly one
+//! of: a record (sent to the sink), a skipped line (not a request: see [`Scan::skipped`]),
+//! or an unparseable line (invalid JSON, a truncated last line, invalid UTF-8, NUL bytes,
+//! a line over [`MAX_LINE_BYTES`], or JSON that is not a record of the format), counted
+//! with its 1-based line number and reason. A record's `seq` is the 1-based line number
+//! of the line it came from (benchkeep raw records keep their own `seq`).
 
+mod batch;
+mod benchkeep;
+mod detect;
+mod lenient;
+mod ollama;
+mod openai;
+mod reader;
+mod skim;
+mod vllm_offline;
+
+use std::fs::File;
+use std::io;
 use std::path::Path;
 
 use anyhow::Result;
 
+use crate::error::Error;
 use crate::schema::RequestRecord;
+
+/// Lines longer than this are unparseable and skipped without being buffered whole.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// How many unparseable lines are kept with their reasons in [`Scan::first_unparseable`].
+pub const MAX_REPORTED_UNPARSEABLE: usize = 20;
 
 /// A results file format benchkeep reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,17 +91,239 @@ pub struct Unparseable {
 #[derive(Debug, Clone)]
 pub struct Scan {
     pub format: Format,
+    /// Requests sent to the sink.
     pub records: u64,
+    /// Non-blank lines that could not be used.
     pub unparseable: u64,
+    /// The first [`MAX_REPORTED_UNPARSEABLE`] of them, with reasons.
     pub first_unparseable: Vec<Unparseable>,
+    /// Valid lines that are not requests: Ollama `done: false` stream chunks (folded into
+    /// the request their stream ends with) and `load`/`unload` responses. Every non-blank
+    /// line is counted in exactly one of `records`, `unparseable` and `skipped`.
+    pub skipped: u64,
     pub bytes: u64,
+    /// Lowercase hex sha256 of the whole file.
     pub sha256: String,
 }
 
+/// What one line turned out to be.
+///
+/// Returned by value and consumed at once; boxing the record would cost an allocation per
+/// line on the hot path.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Outcome {
+    Record(RequestRecord),
+    /// Held by a stateful parser until a later line (or the end) decides what it is.
+    Pending,
+    /// A valid line that is not a request.
+    Skipped,
+    Unparseable(String),
+}
+
+/// Scan a results file: detect its format (unless `forced`), send every request record to
+/// `sink` in file order, and count what could not be used.
+///
+/// Errors (exit code 2, before the sink sees anything): the file is missing, unreadable,
+/// a directory, empty (no non-blank line), or in no known format.
 pub fn scan_file(
-    _path: &Path,
-    _forced: Option<Format>,
-    _sink: impl FnMut(RequestRecord),
+    path: &Path,
+    forced: Option<Format>,
+    mut sink: impl FnMut(RequestRecord),
 ) -> Result<Scan> {
-    anyhow::bail!("not yet")
+    let format = match forced {
+        Some(f) => f,
+        None => detect::detect(path, open_input(path)?)?,
+    };
+    let file = open_input(path)?;
+    let mut lines = Lines::new(format);
+    let summary = reader::for_each_line(file, MAX_LINE_BYTES, |n, line| {
+        lines.line(n, line, &mut sink)
+    })
+    .map_err(|e| Error::input(path, format!("could not be read: {e}")))?;
+    if let Some(r) = lines.parser.finish() {
+        lines.records += 1;
+        sink(r);
+    }
+    if lines.nonblank == 0 {
+        return Err(empty_error(path).into());
+    }
+    Ok(Scan {
+        format,
+        records: lines.records,
+        unparseable: lines.unparseable,
+        first_unparseable: lines.first_unparseable,
+        skipped: lines.skipped + lines.parser.folded_chunks(),
+        bytes: summary.bytes,
+        sha256: summary.sha256,
+    })
+}
+
+pub(crate) fn empty_error(path: &Path) -> Error {
+    Error::input(
+        path,
+        "is empty (no non-blank line): nothing to import; check that the benchmark wrote its results there",
+    )
+}
+
+/// Open a results file, with errors that say what is wrong and what to do.
+fn open_input(path: &Path) -> Result<File> {
+    let file = File::open(path).map_err(|e| {
+        let message = match e.kind() {
+            io::ErrorKind::NotFound => {
+                "does not exist; check the path to the results file".to_string()
+            }
+            io::ErrorKind::PermissionDenied => {
+                "cannot be read (permission denied); make it readable or copy it somewhere readable"
+                    .to_string()
+            }
+            _ => format!("cannot be opened: {e}"),
+        };
+        Error::input(path, message)
+    })?;
+    let is_dir = file.metadata().map(|m| m.is_dir()).unwrap_or(false);
+    if is_dir {
+        return Err(Error::input(
+            path,
+            "is a directory; give the results file (JSONL) inside it",
+        )
+        .into());
+    }
+    Ok(file)
+}
+
+/// JSON whitespace only (the line is ignored).
+pub(crate) fn is_blank(line: &[u8]) -> bool {
+    line.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// The line without a leading UTF-8 byte order mark.
+pub(crate) fn strip_bom(line: &[u8]) -> &[u8] {
+    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+}
+
+/// The per-format parser.
+enum Parser {
+    OpenAi,
+    Batch,
+    Ollama(ollama::Parser),
+    Offline,
+    Benchkeep,
+}
+
+impl Parser {
+    fn parse(&mut self, seq: u64, text: &str) -> Outcome {
+        match self {
+            Parser::OpenAi => openai::parse_line(seq, text),
+            Parser::Batch => batch::parse_line(seq, text),
+            Parser::Ollama(p) => p.parse_line(seq, text),
+            Parser::Offline => vllm_offline::parse_line(seq, text),
+            Parser::Benchkeep => benchkeep::parse_line(text),
+        }
+    }
+
+    fn finish(&mut self) -> Option<RequestRecord> {
+        match self {
+            Parser::Ollama(p) => p.finish(),
+            _ => None,
+        }
+    }
+
+    fn folded_chunks(&self) -> u64 {
+        match self {
+            Parser::Ollama(p) => p.folded_chunks,
+            _ => 0,
+        }
+    }
+}
+
+/// Counting state of one scan.
+struct Lines {
+    parser: Parser,
+    nonblank: u64,
+    records: u64,
+    unparseable: u64,
+    skipped: u64,
+    first_unparseable: Vec<Unparseable>,
+}
+
+impl Lines {
+    fn new(format: Format) -> Self {
+        Lines {
+            parser: match format {
+                Format::OpenAi => Parser::OpenAi,
+                Format::OpenAiBatch => Parser::Batch,
+                Format::Ollama => Parser::Ollama(ollama::Parser::default()),
+                Format::VllmOffline => Parser::Offline,
+                Format::Benchkeep => Parser::Benchkeep,
+            },
+            nonblank: 0,
+            records: 0,
+            unparseable: 0,
+            skipped: 0,
+            first_unparseable: Vec::new(),
+        }
+    }
+
+    fn bad(&mut self, line: u64, reason: String) {
+        self.unparseable += 1;
+        if self.first_unparseable.len() < MAX_REPORTED_UNPARSEABLE {
+            self.first_unparseable.push(Unparseable { line, reason });
+        }
+    }
+
+    fn line(&mut self, n: u64, line: reader::Line<'_>, sink: &mut impl FnMut(RequestRecord)) {
+        let bytes = match line {
+            reader::Line::TooLong(len) => {
+                self.nonblank += 1;
+                self.bad(
+                    n,
+                    format!(
+                        "line of {len} bytes is over the {} MiB limit; skipped",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                );
+                return;
+            }
+            reader::Line::Text(b) if n == 1 => strip_bom(b),
+            reader::Line::Text(b) => b,
+        };
+        let Some(first) = bytes
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        else {
+            return;
+        };
+        self.nonblank += 1;
+        if bytes[first] == 0 {
+            self.bad(
+                n,
+                "NUL bytes (a zero-filled tail left by a crash or power loss?)".into(),
+            );
+            return;
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                self.bad(
+                    n,
+                    format!(
+                        "not valid UTF-8 (at byte {} of the line)",
+                        e.valid_up_to() + 1
+                    ),
+                );
+                return;
+            }
+        };
+        match self.parser.parse(n, text) {
+            Outcome::Record(r) => {
+                self.records += 1;
+                sink(r);
+            }
+            Outcome::Pending => {}
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Unparseable(reason) => self.bad(n, reason),
+        }
+    }
 }

@@ -1,0 +1,240 @@
+//! `benchkeep record -- COMMAND`: run an offline benchmark command and record it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::common::{parse_config, parse_labels};
+use crate::cli::print_out;
+use crate::error::{Error, exit};
+use crate::ingest::Format;
+use crate::record::{self, OutputState, RecordRequest, argv};
+use crate::schema::Status;
+use crate::store::Store;
+use crate::telemetry::{self, GpuMode};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  benchkeep record -- vllm run-batch -i batch_5k.jsonl -o out.jsonl --model google/gemma-3-4b-it\n\nThe command's stdout and stderr still reach the terminal, and are kept in raw/<test_id>.log.\nCtrl-C and SIGTERM go to the command; the run is recorded when it ends. See docs/record.md."
+)]
+pub struct RecordArgs {
+    /// Platform name, first part of the test id. Default for `vllm run-batch`: vllm-offline.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Model name as you call it. Default: the command's own --model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The results file the command writes. Default: the command's -o/--output-file/--output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Server or engine settings: a JSON object, or @file.json. Merged over the engine
+    /// flags read from a vLLM command line (--max-model-len, --gpu-memory-utilization, ...).
+    #[arg(long)]
+    pub config: Option<String>,
+    /// A key=value label to filter and group by later (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Force the results format instead of detecting it.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// A regex: model load time = time from start to the first output line that matches.
+    /// Default: vLLM's engine-ready line (`init engine ... took`, `Application startup
+    /// complete`), else its `Loading weights took` / `Model loading took` line.
+    #[arg(long, value_name = "REGEX")]
+    pub load_pattern: Option<String>,
+    /// Model load time in seconds; overrides the detected one.
+    #[arg(long, value_name = "SECONDS")]
+    pub model_load_time: Option<f64>,
+    /// GPU telemetry source: off, auto (NVML, else nvidia-smi, else rocm-smi), nvml,
+    /// nvidia-smi, rocm-smi.
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = telemetry::parse_gpu_mode)]
+    pub gpu: GpuMode,
+    /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = telemetry::parse_interval)]
+    pub gpu_interval: Duration,
+    /// The command to run and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown format {s:?}; one of: {}",
+            Format::ALL.map(|f| f.name()).join(", ")
+        )
+    })
+}
+
+/// Turn the flags and the command line into a validated request.
+fn request(args: RecordArgs) -> Result<RecordRequest, Error> {
+    let cmd = &args.command;
+    if cmd.is_empty() || cmd[0].is_empty() {
+        return Err(Error::usage(
+            "no command given: put it after `--`, e.g. benchkeep record -- vllm run-batch -i in.jsonl -o out.jsonl --model M",
+        ));
+    }
+    let platform = match args.platform {
+        Some(p) => p,
+        None => argv::default_platform(cmd)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::usage(
+                    "--platform is required for this command (e.g. --platform vllm-offline)",
+                )
+            })?,
+    };
+    let model = match args.model {
+        Some(m) => m,
+        None => argv::default_model(cmd).map(str::to_string).ok_or_else(|| {
+            Error::usage(
+                "--model is required: the command has no --model of its own (e.g. --model gemma3-4b)",
+            )
+        })?,
+    };
+    let output = match args.output {
+        Some(o) => o,
+        None => argv::flag_value(cmd, &argv::OUTPUT_FLAGS)
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                Error::usage(
+                    "--output is required: name the results file the command writes (the command has no -o/--output-file)",
+                )
+            })?,
+    };
+    let out_str = output.to_string_lossy();
+    if out_str.starts_with("http://") || out_str.starts_with("https://") {
+        return Err(Error::usage(
+            "the results file is a URL; record needs a local path (give --output, or -o a local file)",
+        ));
+    }
+    if let Some(t) = args.model_load_time
+        && !(t.is_finite() && t >= 0.0)
+    {
+        return Err(Error::usage(format!(
+            "--model-load-time {t}: must be zero or a positive number of seconds"
+        )));
+    }
+    let load_pattern =
+        match &args.load_pattern {
+            Some(p) => Some(regex::bytes::Regex::new(p).map_err(|e| {
+                Error::usage(format!("--load-pattern {p:?}: not a valid regex ({e})"))
+            })?),
+            None => None,
+        };
+    let mut config = argv::vllm_engine_config(cmd);
+    config.extend(parse_config(args.config.as_deref())?);
+    Ok(RecordRequest {
+        platform,
+        model,
+        input_file: argv::flag_value(cmd, &argv::INPUT_FLAGS).map(str::to_string),
+        output,
+        format: args.format,
+        config,
+        labels: parse_labels(&args.labels)?,
+        load_pattern,
+        model_load_time_s: args.model_load_time,
+        gpu: args.gpu,
+        gpu_interval: args.gpu_interval,
+        command: args.command,
+    })
+}
+
+pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
+    let req = request(args)?;
+    let recorded = record::record(store, req)?;
+    let m = &recorded.metadata;
+    let r = &m.results;
+    let total = r.success_count + r.failure_count;
+    let mut text = format!(
+        "\nSaved metadata: {}\n\nBenchmark Summary:\n  Test id: {}\n  Platform: {}\n  Model: {}\n  Requests: {}/{}\n  Throughput: {} tok/s ({} output tok/s, {} req/s)\n  Time: {:.1}s\n",
+        recorded.metadata_path.display(),
+        m.test_id,
+        m.platform,
+        m.model,
+        r.success_count,
+        total,
+        r.throughput_tokens_per_sec.round(),
+        r.output_tokens_per_sec.round(),
+        r.throughput_requests_per_sec,
+        r.total_time_seconds,
+    );
+    if let Some(load) = r.model_load_time_seconds {
+        text.push_str(&format!("  Model load: {load:.1}s\n"));
+    }
+    if let Some(g) = &m.gpu {
+        text.push_str(&format!(
+            "  GPU: {} x{} ({}), util {}, peak memory {}, energy {}\n",
+            g.name.as_deref().unwrap_or("?"),
+            g.count.unwrap_or(1),
+            g.source.as_deref().unwrap_or("?"),
+            opt(g.utilization_avg_percent, "%"),
+            opt(g.vram_used_gb, " GB"),
+            opt(g.energy_joules, " J"),
+        ));
+    }
+    if !r.errors_by_kind.is_empty() {
+        let kinds: Vec<String> = r
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        text.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
+    }
+    text.push_str(&format!(
+        "  Log: raw/{}.log\n  Status: {}\n",
+        m.test_id, m.status
+    ));
+    // A closed stdout (`| head`) must not turn a failed command's exit code into 0.
+    let _ = print_out(&text);
+
+    let command = m.extra.get("command");
+    let how = match (
+        command
+            .and_then(|c| c.get("signal_name"))
+            .and_then(|v| v.as_str()),
+        command
+            .and_then(|c| c.get("exit_code"))
+            .and_then(|v| v.as_i64()),
+    ) {
+        (Some(sig), _) => format!("was killed by {sig}"),
+        (None, Some(code)) if code != 0 => format!("failed with exit code {code}"),
+        _ => String::new(),
+    };
+    match (&m.status, &recorded.output) {
+        (Status::Interrupted, _) => eprintln!(
+            "benchkeep: the command was interrupted; the run is saved with status `interrupted`"
+        ),
+        (_, _) if !how.is_empty() => eprintln!(
+            "benchkeep: the command {how}; the run is saved with status `{}` and the tail of its log",
+            m.status
+        ),
+        (_, OutputState::Missing) => eprintln!(
+            "benchkeep: the command wrote no results file; the run is saved with status `failed`"
+        ),
+        (_, OutputState::Unchanged) => eprintln!(
+            "benchkeep: the command did not rewrite its results file (it is from before the run); the run is saved with status `failed`"
+        ),
+        (_, OutputState::Unreadable(why)) => eprintln!(
+            "benchkeep: the results file could not be read ({why}); it is kept as is, the run is saved with status `failed`"
+        ),
+        (Status::Failed, OutputState::Imported) => {
+            eprintln!("benchkeep: every request failed; the run is saved with status `failed`")
+        }
+        _ => {}
+    }
+    if let Some(e) = &recorded.derived_error {
+        eprintln!("warning: the run is saved, but regenerating the reports failed: {e:#}");
+        if recorded.exit_code == exit::OK {
+            return Ok(exit::STORE_IO);
+        }
+    }
+    Ok(recorded.exit_code)
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map(|v| format!("{v}{unit}"))
+        .unwrap_or_else(|| "?".into())
+}

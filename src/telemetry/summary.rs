@@ -1,0 +1,407 @@
+//! Aggregation of GPU samples into the run's `gpu` block: streaming (a 6-hour run at two
+//! samples a second is never held in memory), one accumulator per GPU.
+//!
+//! Definitions (also in docs/record.md):
+//! - `vram_total_gb`: memory of all sampled GPUs together, GiB (nvidia-smi's "GB");
+//! - `vram_used_gb`: the peak, over samples, of the memory used on all sampled GPUs together;
+//! - `utilization_avg_percent` (= `results.gpu_utilization_percent`): mean over samples and
+//!   GPUs;
+//! - `power_avg_w`: mean power of all sampled GPUs together;
+//! - `energy_joules`: per GPU, the difference of NVML's energy counter between the first and
+//!   last sample when it has one, else power integrated over time (trapezoids); summed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::GpuReading;
+use crate::metrics::round;
+use crate::schema::{GpuInfo, Metadata};
+
+const MIB_PER_GIB: f64 = 1024.0;
+
+/// Running totals of one GPU.
+#[derive(Debug, Default, Clone)]
+struct DeviceAcc {
+    name: Option<String>,
+    uuid: Option<String>,
+    memory_total_mib: Option<f64>,
+    memory_used_peak_mib: Option<f64>,
+    util_sum: f64,
+    util_n: u64,
+    power_sum: f64,
+    power_n: u64,
+    temperature_max_c: Option<f64>,
+    last_power: Option<(f64, f64)>,
+    energy_integrated_j: f64,
+    energy_integrated: bool,
+    energy_first_mj: Option<u64>,
+    energy_last_mj: Option<u64>,
+}
+
+fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl DeviceAcc {
+    fn add(&mut self, t_s: f64, r: &GpuReading) {
+        if r.name.is_some() {
+            self.name.clone_from(&r.name);
+        }
+        if r.uuid.is_some() {
+            self.uuid.clone_from(&r.uuid);
+        }
+        self.memory_total_mib = max_opt(self.memory_total_mib, r.memory_total_mib);
+        self.memory_used_peak_mib = max_opt(self.memory_used_peak_mib, r.memory_used_mib);
+        self.temperature_max_c = max_opt(self.temperature_max_c, r.temperature_c);
+        if let Some(u) = r.utilization_percent {
+            self.util_sum += u;
+            self.util_n += 1;
+        }
+        if let Some(p) = r.power_w {
+            self.power_sum += p;
+            self.power_n += 1;
+            if let Some((t0, p0)) = self.last_power
+                && t_s > t0
+            {
+                self.energy_integrated_j += (p0 + p) / 2.0 * (t_s - t0);
+                self.energy_integrated = true;
+            }
+            self.last_power = Some((t_s, p));
+        }
+        if let Some(e) = r.energy_mj {
+            self.energy_first_mj.get_or_insert(e);
+            self.energy_last_mj = Some(e);
+        }
+    }
+
+    fn energy_j(&self) -> Option<f64> {
+        match (self.energy_first_mj, self.energy_last_mj) {
+            (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1000.0),
+            _ if self.energy_integrated => Some(self.energy_integrated_j),
+            _ => None,
+        }
+    }
+
+    fn summary(&self, index: u32) -> DeviceSummary {
+        DeviceSummary {
+            index,
+            name: self.name.clone(),
+            uuid: self.uuid.clone(),
+            vram_total_gb: self.memory_total_mib.map(gib),
+            vram_used_gb: self.memory_used_peak_mib.map(gib),
+            utilization_avg_percent: mean(self.util_sum, self.util_n).map(|v| round(v, 1)),
+            power_avg_w: mean(self.power_sum, self.power_n).map(|v| round(v, 1)),
+            energy_joules: self.energy_j().map(|v| round(v, 1)),
+            temperature_max_c: self.temperature_max_c,
+        }
+    }
+}
+
+fn mean(sum: f64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum / n as f64)
+}
+
+fn gib(mib: f64) -> f64 {
+    round(mib / MIB_PER_GIB, 2)
+}
+
+/// Streaming aggregation of samples.
+#[derive(Debug, Clone)]
+pub struct Accumulator {
+    source: &'static str,
+    driver: Option<String>,
+    devices: BTreeMap<u32, DeviceAcc>,
+    samples: u64,
+    first_t_s: Option<f64>,
+    last_t_s: Option<f64>,
+    used_total_peak_mib: Option<f64>,
+    power_total_sum: f64,
+    power_total_n: u64,
+}
+
+impl Accumulator {
+    pub fn new(source: &'static str, driver: Option<String>) -> Self {
+        Accumulator {
+            source,
+            driver,
+            devices: BTreeMap::new(),
+            samples: 0,
+            first_t_s: None,
+            last_t_s: None,
+            used_total_peak_mib: None,
+            power_total_sum: 0.0,
+            power_total_n: 0,
+        }
+    }
+
+    /// Add one sample: the readings of every GPU at `t_s` seconds since the start.
+    pub fn add(&mut self, t_s: f64, readings: &[GpuReading]) {
+        if readings.is_empty() {
+            return;
+        }
+        self.samples += 1;
+        self.first_t_s.get_or_insert(t_s);
+        self.last_t_s = Some(t_s);
+        let mut used = None;
+        let mut power = None;
+        for r in readings {
+            self.devices.entry(r.index).or_default().add(t_s, r);
+            if let Some(u) = r.memory_used_mib {
+                used = Some(used.unwrap_or(0.0) + u);
+            }
+            if let Some(p) = r.power_w {
+                power = Some(power.unwrap_or(0.0) + p);
+            }
+        }
+        self.used_total_peak_mib = max_opt(self.used_total_peak_mib, used);
+        if let Some(p) = power {
+            self.power_total_sum += p;
+            self.power_total_n += 1;
+        }
+    }
+
+    /// The summary, or `None` when no sample had any GPU in it.
+    pub fn finish(&self) -> Option<GpuSummary> {
+        if self.samples == 0 {
+            return None;
+        }
+        let devices: Vec<DeviceSummary> = self.devices.iter().map(|(i, d)| d.summary(*i)).collect();
+        let sum_known = |f: &dyn Fn(&DeviceSummary) -> Option<f64>| {
+            let vals: Vec<f64> = devices.iter().filter_map(f).collect();
+            (!vals.is_empty()).then(|| vals.iter().sum::<f64>())
+        };
+        let utils: Vec<f64> = self
+            .devices
+            .values()
+            .filter_map(|d| mean(d.util_sum, d.util_n))
+            .collect();
+        let mut names: Vec<String> = Vec::new();
+        for d in &devices {
+            if let Some(n) = &d.name
+                && !names.contains(n)
+            {
+                names.push(n.clone());
+            }
+        }
+        let vram_total_mib: Vec<f64> = self
+            .devices
+            .values()
+            .filter_map(|d| d.memory_total_mib)
+            .collect();
+        Some(GpuSummary {
+            source: self.source,
+            driver: self.driver.clone(),
+            name: (!names.is_empty()).then(|| names.join(" + ")),
+            count: devices.len() as u32,
+            vram_total_gb: (!vram_total_mib.is_empty()).then(|| gib(vram_total_mib.iter().sum())),
+            vram_used_gb: self.used_total_peak_mib.map(gib),
+            utilization_avg_percent: (!utils.is_empty())
+                .then(|| round(utils.iter().sum::<f64>() / utils.len() as f64, 1)),
+            power_avg_w: mean(self.power_total_sum, self.power_total_n).map(|v| round(v, 1)),
+            energy_joules: sum_known(&|d| d.energy_joules).map(|v| round(v, 1)),
+            temperature_max_c: devices
+                .iter()
+                .filter_map(|d| d.temperature_max_c)
+                .reduce(f64::max),
+            samples: self.samples,
+            span_s: match (self.first_t_s, self.last_t_s) {
+                (Some(a), Some(b)) => round(b - a, 3),
+                _ => 0.0,
+            },
+            devices,
+        })
+    }
+}
+
+/// One GPU over the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceSummary {
+    pub index: u32,
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    pub vram_total_gb: Option<f64>,
+    /// Peak.
+    pub vram_used_gb: Option<f64>,
+    pub utilization_avg_percent: Option<f64>,
+    pub power_avg_w: Option<f64>,
+    pub energy_joules: Option<f64>,
+    pub temperature_max_c: Option<f64>,
+}
+
+/// What the sampler saw over a run, all GPUs together (definitions: module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuSummary {
+    /// `nvml`, `nvidia-smi` or `rocm-smi`.
+    pub source: &'static str,
+    pub driver: Option<String>,
+    /// The GPU name; distinct names joined with ` + ` on a mixed host.
+    pub name: Option<String>,
+    pub count: u32,
+    pub vram_total_gb: Option<f64>,
+    pub vram_used_gb: Option<f64>,
+    pub utilization_avg_percent: Option<f64>,
+    pub power_avg_w: Option<f64>,
+    pub energy_joules: Option<f64>,
+    pub temperature_max_c: Option<f64>,
+    /// Sampling ticks that returned readings.
+    pub samples: u64,
+    /// Seconds from the first to the last sample.
+    pub span_s: f64,
+    pub devices: Vec<DeviceSummary>,
+}
+
+impl GpuSummary {
+    /// The seed's `gpu` block, extended: `devices`, `temperature_max_c`, `sampled_seconds`
+    /// and (when given) `series_file` go to its extra keys.
+    pub fn gpu_info(&self, series_file: Option<&str>) -> GpuInfo {
+        let mut info = GpuInfo {
+            name: self.name.clone(),
+            vram_total_gb: self.vram_total_gb,
+            vram_used_gb: self.vram_used_gb,
+            count: Some(self.count),
+            utilization_avg_percent: self.utilization_avg_percent,
+            power_avg_w: self.power_avg_w,
+            energy_joules: self.energy_joules,
+            samples: Some(self.samples),
+            driver: self.driver.clone(),
+            source: Some(self.source.to_string()),
+            ..Default::default()
+        };
+        if let Some(t) = self.temperature_max_c {
+            info.extra.insert("temperature_max_c".into(), t.into());
+        }
+        info.extra
+            .insert("sampled_seconds".into(), Value::from(self.span_s));
+        if let Some(f) = series_file {
+            info.extra.insert("series_file".into(), f.into());
+        }
+        if let Ok(v) = serde_json::to_value(&self.devices) {
+            info.extra.insert("devices".into(), v);
+        }
+        info
+    }
+
+    /// Fill a run's metadata: the `gpu` block, `results.gpu_utilization_percent` (mean
+    /// utilization) and `results.output_tokens_per_joule` (completion tokens of successful
+    /// requests / energy) when the energy is known. Call after `results` is computed.
+    pub fn apply_to(&self, meta: &mut Metadata, series_file: Option<&str>) {
+        meta.gpu = Some(self.gpu_info(series_file));
+        meta.results.gpu_utilization_percent = self.utilization_avg_percent;
+        meta.results.output_tokens_per_joule = self
+            .energy_joules
+            .filter(|e| *e > 0.0)
+            .map(|e| round(meta.results.total_completion_tokens as f64 / e, 4));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(index: u32, used: f64, util: Option<f64>, power: Option<f64>) -> GpuReading {
+        GpuReading {
+            index,
+            name: Some("NVIDIA H100 80GB HBM3".into()),
+            memory_total_mib: Some(81559.0),
+            memory_used_mib: Some(used),
+            utilization_percent: util,
+            power_w: power,
+            temperature_c: Some(40.0 + index as f64),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn two_gpus_peak_mean_and_energy() {
+        let mut acc = Accumulator::new("nvidia-smi", Some("550.54.15".into()));
+        assert!(acc.finish().is_none());
+        acc.add(
+            0.0,
+            &[reading(0, 1024.0, Some(20.0), Some(100.0)), {
+                reading(1, 0.0, None, None)
+            }],
+        );
+        acc.add(
+            1.0,
+            &[reading(0, 4096.0, Some(40.0), Some(300.0)), {
+                reading(1, 2048.0, None, None)
+            }],
+        );
+        acc.add(
+            2.0,
+            &[reading(0, 2048.0, Some(60.0), Some(300.0)), {
+                reading(1, 1024.0, None, None)
+            }],
+        );
+        let s = acc.finish().unwrap();
+        assert_eq!(s.count, 2);
+        assert_eq!(s.samples, 3);
+        assert_eq!(s.span_s, 2.0);
+        assert_eq!(s.name.as_deref(), Some("NVIDIA H100 80GB HBM3"));
+        assert_eq!(s.vram_total_gb, Some(round(2.0 * 81559.0 / 1024.0, 2)));
+        assert_eq!(s.vram_used_gb, Some(6.0)); // 4096 + 2048 MiB at t=1
+        assert_eq!(s.utilization_avg_percent, Some(40.0)); // GPU 1 never reported
+        assert_eq!(s.power_avg_w, Some(round(700.0 / 3.0, 1)));
+        // trapezoids: (100+300)/2*1 + (300+300)/2*1 = 500 J
+        assert_eq!(s.energy_joules, Some(500.0));
+        assert_eq!(s.devices[0].energy_joules, Some(500.0));
+        assert_eq!(s.devices[1].energy_joules, None);
+        assert_eq!(s.devices[0].vram_used_gb, Some(4.0));
+        assert_eq!(s.temperature_max_c, Some(41.0));
+
+        let mut meta: Metadata = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "test_id": "x", "timestamp": "t", "platform": "p", "model": "m",
+            "test": {"num_requests": 1, "output_file": "raw/x.jsonl"},
+            "results": {"success_count": 1, "failure_count": 0, "total_time_seconds": 1.0,
+                        "throughput_tokens_per_sec": 1.0, "throughput_requests_per_sec": 1.0,
+                        "avg_prompt_tokens": 1.0, "avg_completion_tokens": 1.0,
+                        "total_completion_tokens": 1000},
+            "status": "completed", "tool": {"name": "benchkeep", "version": "0"},
+            "source": {"kind": "record", "format": "openai-batch"}
+        }))
+        .unwrap();
+        s.apply_to(&mut meta, Some("raw/x.gpu.jsonl"));
+        let info = meta.gpu.as_ref().unwrap();
+        assert_eq!(info.source.as_deref(), Some("nvidia-smi"));
+        assert_eq!(info.driver.as_deref(), Some("550.54.15"));
+        assert_eq!(info.count, Some(2));
+        assert_eq!(info.samples, Some(3));
+        assert_eq!(info.extra["series_file"], "raw/x.gpu.jsonl");
+        assert_eq!(info.extra["devices"].as_array().unwrap().len(), 2);
+        assert_eq!(meta.results.gpu_utilization_percent, Some(40.0));
+        assert_eq!(meta.results.output_tokens_per_joule, Some(2.0));
+    }
+
+    #[test]
+    fn energy_counter_wins_over_integration() {
+        let mut acc = Accumulator::new("nvml", None);
+        for (t, mj) in [(0.0, 1_000_000u64), (1.0, 1_250_000), (2.0, 1_600_000)] {
+            let mut r = reading(0, 10.0, Some(50.0), Some(100.0));
+            r.energy_mj = Some(mj);
+            acc.add(t, &[r]);
+        }
+        let s = acc.finish().unwrap();
+        assert_eq!(s.energy_joules, Some(600.0));
+    }
+
+    #[test]
+    fn mixed_names_are_joined() {
+        let mut acc = Accumulator::new("nvml", None);
+        let mut other = reading(1, 1.0, None, None);
+        other.name = Some("NVIDIA L4".into());
+        acc.add(0.0, &[reading(0, 1.0, None, None), other]);
+        acc.add(0.5, &[]);
+        let s = acc.finish().unwrap();
+        assert_eq!(s.samples, 1);
+        assert_eq!(s.name.as_deref(), Some("NVIDIA H100 80GB HBM3 + NVIDIA L4"));
+        assert_eq!(s.energy_joules, None);
+        assert_eq!(s.power_avg_w, None);
+        assert_eq!(s.utilization_avg_percent, None);
+    }
+}
