@@ -24,6 +24,10 @@ pub struct AnalyzeArgs {
     /// The results file (JSONL). It is copied into the store, never moved or changed.
     #[arg(long)]
     pub input: PathBuf,
+    /// The request file the results came from (e.g. batch_5k.jsonl): its sha256 is recorded
+    /// as test.input_sha256, so runs on the same requests are compared head to head.
+    #[arg(long, value_name = "FILE")]
+    pub requests: Option<PathBuf>,
     /// Server or engine settings: a JSON object, or @file.json.
     #[arg(long)]
     pub config: Option<String>,
@@ -112,6 +116,7 @@ pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
             platform: args.platform,
             model: args.model,
             input: args.input,
+            requests: args.requests,
             format: args.format,
             config,
             labels,
