@@ -18,7 +18,8 @@
 
 use serde::Deserialize;
 
-use crate::ingest::lenient::{ApiError, Num, Text, Uint, describe_json};
+use crate::ingest::detect::describe_json;
+use crate::ingest::lenient::{ApiError, Num, Text, Uint};
 use crate::ingest::{Outcome, skim};
 use crate::schema::{ErrorKind, RequestRecord};
 
