@@ -145,6 +145,7 @@ pub fn build_metadata(req: &ImportRequest) -> Result<Metadata> {
     let now = chrono::Utc::now();
     let (success, failure) = (agg.success_count(), agg.failure_count());
     let mut results = agg.finish(total_time_s, scan.unparseable);
+    results.skipped_lines = scan.skipped;
     results.model_load_time_seconds = req.model_load_time_s;
     results.gpu_utilization_percent = req.gpu.utilization_percent;
     let status = if success == 0 {

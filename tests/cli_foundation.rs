@@ -118,7 +118,10 @@ fn seed_step_3_command_line_works_and_saves_everything() {
     assert_eq!(fs::read(&raw).unwrap(), fs::read(&input).unwrap());
     let sha = meta["test"]["raw_sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
-    let digest = std::process::Command::new("sha256sum").arg(&raw).output().unwrap();
+    let digest = std::process::Command::new("sha256sum")
+        .arg(&raw)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&digest.stdout).starts_with(sha));
     // without --requests, the prompts behind the results are unknown
     assert!(meta["test"].get("input_sha256").is_none());

@@ -154,6 +154,12 @@ pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
             .collect();
         text.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
     }
+    if r.skipped_lines > 0 {
+        text.push_str(&format!(
+            "  Skipped lines: {} (not requests, e.g. stream chunks)\n",
+            r.skipped_lines
+        ));
+    }
     if r.unparseable_lines > 0 {
         text.push_str(&format!("  Unparseable lines: {}\n", r.unparseable_lines));
     }
