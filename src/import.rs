@@ -47,6 +47,9 @@ pub struct ImportRequest {
     pub platform: String,
     pub model: String,
     pub input: PathBuf,
+    /// The request (prompt) file the results were produced from, if known: its sha256 goes
+    /// into `test.input_sha256`, so runs on the same requests can be compared head to head.
+    pub requests: Option<PathBuf>,
     pub format: Option<Format>,
     pub config: Map<String, Value>,
     pub labels: BTreeMap<String, String>,
@@ -83,6 +86,20 @@ pub fn import_file(store: &Store, req: ImportRequest) -> Result<Imported> {
 
 /// Scan the input and build the run's metadata (nothing is written).
 pub fn build_metadata(req: &ImportRequest) -> Result<Metadata> {
+    let requests = match &req.requests {
+        Some(path) => Some((
+            path.display().to_string(),
+            crate::store::verify::sha256_file(path)
+                .map_err(|e| {
+                    Error::usage(format!(
+                        "--requests {}: cannot read the request file ({e})",
+                        path.display()
+                    ))
+                })?
+                .0,
+        )),
+        None => None,
+    };
     let mut agg = Aggregator::new();
     let scan = ingest::scan_file(&req.input, req.format, |r| agg.push(&r))?;
     let input_name = req.input.display().to_string();
@@ -128,6 +145,7 @@ pub fn build_metadata(req: &ImportRequest) -> Result<Metadata> {
     let now = chrono::Utc::now();
     let (success, failure) = (agg.success_count(), agg.failure_count());
     let mut results = agg.finish(total_time_s, scan.unparseable);
+    results.skipped_lines = scan.skipped;
     results.model_load_time_seconds = req.model_load_time_s;
     results.gpu_utilization_percent = req.gpu.utilization_percent;
     let status = if success == 0 {
@@ -160,12 +178,20 @@ pub fn build_metadata(req: &ImportRequest) -> Result<Metadata> {
         config: req.config.clone(),
         test: TestInfo {
             num_requests,
-            input_file: Some(input_name),
+            input_file: Some(
+                requests
+                    .as_ref()
+                    .map_or_else(|| input_name.clone(), |(name, _)| name.clone()),
+            ),
             output_file: String::new(),
-            input_sha256: Some(scan.sha256.clone()),
+            input_sha256: requests.as_ref().map(|(_, sha)| sha.clone()),
             raw_sha256: Some(scan.sha256.clone()),
             raw_bytes: Some(scan.bytes),
-            extra: Map::new(),
+            extra: if requests.is_some() {
+                Map::from_iter([("results_file".to_string(), Value::String(input_name))])
+            } else {
+                Map::new()
+            },
         },
         results,
         status,

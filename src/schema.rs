@@ -244,6 +244,10 @@ pub struct Results {
     /// Lines of the raw file that were not valid JSON or not a known record.
     #[serde(default)]
     pub unparseable_lines: u64,
+    /// Lines that are not requests and were passed over on purpose (e.g. an Ollama stream's
+    /// intermediate `done: false` chunks, folded into the request they belong to).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_lines: u64,
     #[serde(default)]
     pub errors_by_kind: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,6 +260,10 @@ pub struct Results {
     pub output_tokens_per_joule: Option<f64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The tool that wrote the file.
@@ -346,7 +354,8 @@ pub enum ErrorKind {
     TooLarge,
     /// A finished request the server marked as aborted or errored (`finish_reason`).
     Aborted,
-    /// Anything else.
+    /// Anything else (also any kind written by a newer benchkeep).
+    #[serde(other)]
     Other,
 }
 

@@ -118,7 +118,13 @@ fn seed_step_3_command_line_works_and_saves_everything() {
     assert_eq!(fs::read(&raw).unwrap(), fs::read(&input).unwrap());
     let sha = meta["test"]["raw_sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
-    assert_eq!(meta["test"]["input_sha256"], sha);
+    let digest = std::process::Command::new("sha256sum")
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&digest.stdout).starts_with(sha));
+    // without --requests, the prompts behind the results are unknown
+    assert!(meta["test"].get("input_sha256").is_none());
 
     // derived files
     let summary = read_json(&store.join("analysis/summary.json"));
@@ -771,4 +777,74 @@ fn hostile_model_names_stay_inside_the_store() {
         }
     }
     assert_eq!(metadata_files(&store).len(), 4);
+}
+
+#[test]
+fn requests_file_makes_imported_runs_comparable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let requests = dir.path().join("batch_5k.jsonl");
+    fs::write(&requests, "{\"custom_id\":\"r0\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}\n").unwrap();
+    for (platform, model, file) in [
+        ("vllm-offline", "gemma3:12b", "chat_ok_and_error.jsonl"),
+        ("ollama", "gemma3:12b", "ollama_chat.jsonl"),
+    ] {
+        bk(&store)
+            .args([
+                "analyze",
+                "--platform",
+                platform,
+                "--model",
+                model,
+                "--total-time",
+                "10",
+                "--input",
+            ])
+            .arg(fixture(file))
+            .arg("--requests")
+            .arg(&requests)
+            .assert()
+            .success();
+    }
+    let metas: Vec<Value> = metadata_files(&store)
+        .iter()
+        .map(|p| read_json(p))
+        .collect();
+    let sha = metas[0]["test"]["input_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(metas[1]["test"]["input_sha256"], sha.as_str());
+    assert_ne!(metas[0]["test"]["raw_sha256"], sha.as_str());
+    assert!(
+        metas[0]["test"]["input_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("batch_5k.jsonl")
+    );
+    assert!(
+        metas[0]["test"]["results_file"]
+            .as_str()
+            .unwrap()
+            .ends_with(".jsonl")
+    );
+    let md = fs::read_to_string(store.join("reports/COMPARISON.md")).unwrap();
+    assert!(md.contains("x ollama"), "no head-to-head ratio in:\n{md}");
+    bk(&store)
+        .args([
+            "analyze",
+            "--platform",
+            "p",
+            "--model",
+            "m",
+            "--total-time",
+            "1",
+            "--requests",
+            "/nonexistent/req.jsonl",
+            "--input",
+        ])
+        .arg(fixture("ollama_chat.jsonl"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--requests"));
 }

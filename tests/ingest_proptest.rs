@@ -10,7 +10,10 @@ use benchkeep::ingest::{Format, Scan, scan_file};
 use benchkeep::schema::RequestRecord;
 use proptest::prelude::*;
 
-const FIXTURES: [(&str, Format); 6] = [
+/// `*` is every other fixture concatenated: a multi-format file, read as `openai` (its
+/// first line's format), where the other formats' lines are unparseable.
+const FIXTURES: [(&str, Format); 7] = [
+    ("*", Format::OpenAi),
     ("openai_chat.jsonl", Format::OpenAi),
     ("openai_batch.jsonl", Format::OpenAiBatch),
     ("ollama_chat.jsonl", Format::Ollama),
@@ -20,10 +23,14 @@ const FIXTURES: [(&str, Format); 6] = [
 ];
 
 fn fixture(i: usize) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ingest")
-        .join(FIXTURES[i].0);
-    std::fs::read(path).unwrap()
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest");
+    if FIXTURES[i].0 == "*" {
+        return FIXTURES[1..]
+            .iter()
+            .flat_map(|(name, _)| std::fs::read(dir.join(name)).unwrap())
+            .collect();
+    }
+    std::fs::read(dir.join(FIXTURES[i].0)).unwrap()
 }
 
 /// Non-blank lines as benchkeep defines them, counted independently of the reader.

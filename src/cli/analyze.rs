@@ -24,6 +24,10 @@ pub struct AnalyzeArgs {
     /// The results file (JSONL). It is copied into the store, never moved or changed.
     #[arg(long)]
     pub input: PathBuf,
+    /// The request file the results came from (e.g. batch_5k.jsonl): its sha256 is recorded
+    /// as test.input_sha256, so runs on the same requests are compared head to head.
+    #[arg(long, value_name = "FILE")]
+    pub requests: Option<PathBuf>,
     /// Server or engine settings: a JSON object, or @file.json.
     #[arg(long)]
     pub config: Option<String>,
@@ -112,6 +116,7 @@ pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
             platform: args.platform,
             model: args.model,
             input: args.input,
+            requests: args.requests,
             format: args.format,
             config,
             labels,
@@ -148,6 +153,12 @@ pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
             .map(|(k, n)| format!("{k}: {n}"))
             .collect();
         text.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
+    }
+    if r.skipped_lines > 0 {
+        text.push_str(&format!(
+            "  Skipped lines: {} (not requests, e.g. stream chunks)\n",
+            r.skipped_lines
+        ));
     }
     if r.unparseable_lines > 0 {
         text.push_str(&format!("  Unparseable lines: {}\n", r.unparseable_lines));

@@ -1,12 +1,18 @@
-//! `benchkeep compare`: every run side by side (the seed's compare_benchmarks.py).
+//! `benchkeep compare`: every run side by side (the seed's compare_benchmarks.py), the
+//! head-to-head of like-for-like runs, or with `--baseline ID` the per-metric deltas of
+//! runs against one baseline run, for people and for CI gates.
+
+use std::io::IsTerminal;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
-use crate::error::exit;
-use crate::report::{self, markdown, rows::Row, table};
+use crate::error::{Error, exit};
+use crate::report::h2h::{self, Settings};
+use crate::report::{self, Derived, deltas, markdown, rows::Row, table};
+use crate::schema::Metadata;
 use crate::select::{self, SortKey};
 use crate::store::{Runs, Store};
 
@@ -20,6 +26,30 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
+    /// Show each run's change against this run (id or unique prefix), metric by metric.
+    #[arg(long, value_name = "ID")]
+    pub baseline: Option<String>,
+    /// With --baseline: the runs to compare (ids or prefixes). Without them, the runs the
+    /// filters select; without filters either, the later runs of the baseline's platform,
+    /// model family and input.
+    #[arg(value_name = "RUN", requires = "baseline")]
+    pub runs: Vec<String>,
+    /// With --baseline: flag changes larger than this many percent.
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        default_value_t = 5.0,
+        requires = "baseline"
+    )]
+    pub threshold: f64,
+    /// With --baseline: exit 1 when a tracked metric (throughput, success rate, TTFT, TPOT,
+    /// E2E) got worse by more than --threshold.
+    #[arg(long, requires = "baseline")]
+    pub fail_on_regression: bool,
+    /// The platform head-to-head ratios are computed against (default: ollama*, else the
+    /// alphabetically first platform of each group).
+    #[arg(long, value_name = "NAME", env = h2h::BASELINE_ENV)]
+    pub baseline_platform: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,8 +64,29 @@ pub enum OutputFormat {
     Csv,
 }
 
+/// Color only on a terminal, never with NO_COLOR set or TERM=dumb.
+pub fn use_color() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+fn filters_given(f: &FilterArgs) -> bool {
+    !(f.platforms.is_empty() && f.models.is_empty() && f.labels.is_empty() && f.since.is_none())
+}
+
 pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
+    if !(args.threshold.is_finite() && args.threshold >= 0.0) {
+        return Err(Error::usage(format!(
+            "--threshold {}: a percentage, zero or more, e.g. --threshold 5",
+            args.threshold
+        ))
+        .into());
+    }
     let filter = args.filter.to_filter()?;
+    let settings = Settings {
+        baseline_platform: args.baseline_platform.clone(),
+    };
     let all = store.load_all()?;
     all.warn_skipped();
     if all.runs.is_empty() {
@@ -43,31 +94,79 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
             "No benchmarks found in {}/metadata/.\nAdd one with `benchkeep analyze --platform vllm-offline --model gemma3-4b --input results.jsonl --total-time 2400`,\nor try `benchkeep demo`.\n",
             store.root().display()
         ))?;
-        return Ok(exit::OK);
+        return Ok(if args.baseline.is_some() {
+            exit::NOT_FOUND
+        } else {
+            exit::OK
+        });
     }
     // Derived files always describe the whole store, whatever the filter.
     {
         let _lock = store.lock()?;
-        store.write_derived_if_stale(&all)?;
+        if settings == Settings::from_env() {
+            store.write_derived_if_stale(&all)?;
+        } else {
+            for w in report::write_derived_with(store, &all, settings.clone())? {
+                eprintln!("warning: {w}");
+            }
+            report::invalidate_stamp(store);
+        }
     }
-    let mut selected: Vec<_> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
+    if let Some(base_id) = &args.baseline {
+        return run_deltas(store, &args, base_id, &all, &filter);
+    }
+    let mut selected: Vec<_> = all
+        .runs
+        .iter()
+        .filter(|m| filter.matches(m))
+        .cloned()
+        .collect();
     if selected.is_empty() {
         print_out(&format!("No runs match {}.\n", filter.describe()))?;
         return Ok(exit::OK);
     }
     select::sort(&mut selected, args.sort);
     let rows: Vec<Row> = selected.iter().map(Row::from_metadata).collect();
+    let selected = Runs {
+        runs: selected,
+        skipped: all.skipped,
+        fingerprint: all.fingerprint,
+    };
     let text = match args.format {
-        OutputFormat::Table => table::terminal(&rows),
+        OutputFormat::Table => {
+            let mut t = table::terminal(&rows);
+            let d = Derived::build(&selected, settings);
+            let lines: Vec<String> = d
+                .h2h
+                .groups
+                .iter()
+                .flat_map(|g| {
+                    let title = markdown::group_title(g);
+                    std::iter::once(format!("  {title} (baseline {})", g.baseline().platform))
+                        .chain(g.ratio_sentences().into_iter().map(|s| format!("    {s}")))
+                })
+                .map(|l| {
+                    l.chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect()
+                })
+                .collect();
+            if !lines.is_empty() {
+                t.push_str(
+                    "\nHead-to-head (latest run of each platform, same input and model family):\n",
+                );
+                for l in lines {
+                    t.push_str(&l);
+                    t.push('\n');
+                }
+            }
+            t
+        }
         OutputFormat::Markdown => format!("# Benchmark Comparison\n\n{}", markdown::table(&rows)),
         OutputFormat::Csv => table::csv(&rows),
         OutputFormat::Json => {
-            let runs = Runs {
-                runs: selected,
-                skipped: all.skipped,
-                fingerprint: all.fingerprint,
-            };
-            let mut s = serde_json::to_string_pretty(&report::summary::value(&runs))?;
+            let d = Derived::build(&selected, settings);
+            let mut s = serde_json::to_string_pretty(&report::summary::value(&d))?;
             s.push('\n');
             s
         }
@@ -78,6 +177,107 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
             "Report saved: {}",
             store.root().join(report::COMPARISON_PATH).display()
         );
+    }
+    Ok(exit::OK)
+}
+
+fn find<'a>(all: &'a Runs, store: &Store, id: &str) -> Result<&'a Metadata> {
+    if let Some(m) = all.runs.iter().find(|m| m.test_id == id) {
+        return Ok(m);
+    }
+    let matches: Vec<&Metadata> = all
+        .runs
+        .iter()
+        .filter(|m| m.test_id.starts_with(id))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::NotFound(format!(
+            "no run with an id starting with '{id}' in {} (list them with `benchkeep compare`)",
+            store.root().display()
+        ))
+        .into()),
+        many => Err(Error::usage(format!(
+            "'{id}' matches {} runs; give more of the id:\n{}",
+            many.len(),
+            many.iter()
+                .map(|m| format!("  {}", m.test_id))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+        .into()),
+    }
+}
+
+fn run_deltas(
+    store: &Store,
+    args: &CompareArgs,
+    base_id: &str,
+    all: &Runs,
+    filter: &crate::select::Filter,
+) -> Result<i32> {
+    let base = find(all, store, base_id)?;
+    let candidates: Vec<&Metadata> = if !args.runs.is_empty() {
+        args.runs
+            .iter()
+            .map(|id| find(all, store, id))
+            .collect::<Result<_>>()?
+    } else if filters_given(&args.filter) {
+        all.runs
+            .iter()
+            .filter(|m| m.test_id != base.test_id && filter.matches(m))
+            .collect()
+    } else {
+        let (family, input) = (h2h::model_family(base), h2h::input_key(base));
+        all.runs
+            .iter()
+            .filter(|m| {
+                m.test_id != base.test_id
+                    && m.platform == base.platform
+                    && (&m.timestamp, &m.test_id) > (&base.timestamp, &base.test_id)
+                    && h2h::model_family(m) == family
+                    && input.is_some()
+                    && h2h::input_key(m) == input
+            })
+            .collect()
+    };
+    if candidates.is_empty() {
+        let hint = if filters_given(&args.filter) {
+            format!(
+                "no run other than the baseline matches {}",
+                filter.describe()
+            )
+        } else {
+            format!(
+                "no later run of {} with the same model family and input as {}; name the runs to compare (`benchkeep compare --baseline {} RUN...`) or select them with --platform/--model/--label/--since",
+                base.platform, base.test_id, base.test_id
+            )
+        };
+        return Err(Error::NotFound(hint).into());
+    }
+    let rows: Vec<deltas::RunDeltas> = candidates
+        .iter()
+        .map(|m| deltas::compare(base, m, args.threshold))
+        .collect();
+    let text = match args.format {
+        OutputFormat::Table => deltas::render_text(base, &rows, args.threshold, use_color()),
+        OutputFormat::Markdown => deltas::render_markdown(base, &rows, args.threshold),
+        OutputFormat::Csv => deltas::render_csv(&rows),
+        OutputFormat::Json => {
+            let mut s =
+                serde_json::to_string_pretty(&deltas::render_json(base, &rows, args.threshold))?;
+            s.push('\n');
+            s
+        }
+    };
+    print_out(&text)?;
+    let regressions: usize = rows.iter().map(|r| r.regressions().count()).sum();
+    if args.fail_on_regression && regressions > 0 {
+        eprintln!(
+            "error: {regressions} tracked metric(s) got worse than {} by more than {}% (--fail-on-regression)",
+            base.test_id, args.threshold
+        );
+        return Ok(exit::FAILURE);
     }
     Ok(exit::OK)
 }

@@ -7,9 +7,11 @@ mod analyze;
 mod common;
 mod compare;
 mod demo;
+mod export;
 mod query;
 mod record;
 mod recover;
+mod report;
 pub mod run;
 mod show;
 pub mod simulate;
@@ -49,8 +51,14 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Run an offline benchmark command (vllm run-batch, your script) and record it.
     Record(record::RecordArgs),
-    /// All runs side by side; writes reports/COMPARISON.md and analysis/summary.json.
+    /// All runs side by side, the head-to-head, or deltas against a baseline run
+    /// (--baseline); writes reports/COMPARISON.md and analysis/summary.json.
     Compare(compare::CompareArgs),
+    /// Rebuild every derived file, including the self-contained HTML report
+    /// (reports/index.html) with charts.
+    Report(report::ReportArgs),
+    /// One flat row per run (every metadata field, dotted names) as CSV or JSON Lines.
+    Export(export::ExportArgs),
     /// One run in full.
     Show(show::ShowArgs),
     /// "What was the throughput for X?": the latest matching run's figures.
@@ -97,6 +105,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Analyze(args) => analyze::run(&store, args),
         Command::Record(args) => record::run(&store, args),
         Command::Compare(args) => compare::run(&store, args),
+        Command::Report(args) => report::run(&store, args),
+        Command::Export(args) => export::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),

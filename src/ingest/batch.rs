@@ -19,7 +19,8 @@
 use serde::Deserialize;
 
 use crate::ingest::Outcome;
-use crate::ingest::lenient::{ApiError, Text, describe_json};
+use crate::ingest::detect::describe_json;
+use crate::ingest::lenient::{ApiError, Text};
 use crate::ingest::openai::{Response, json_reason};
 use crate::schema::{ErrorKind, RequestRecord};
 

@@ -470,63 +470,6 @@ impl<'de> Deserialize<'de> for ApiError {
     }
 }
 
-/// What a JSON line looks like, for messages: `an object with keys "a", "b"`, `an array`.
-pub(crate) fn describe_json(text: &str) -> String {
-    struct Keys(Vec<String>, usize);
-    impl<'de> Deserialize<'de> for Keys {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Keys;
-                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("an object")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
-                    let mut keys = Keys(Vec::new(), 0);
-                    while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-                        map.next_value::<IgnoredAny>()?;
-                        keys.1 += 1;
-                        if keys.0.len() < 12 {
-                            keys.0.push(short(&k, 40));
-                        }
-                    }
-                    Ok(keys)
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
-    match serde_json::from_str::<Keys>(text) {
-        Ok(Keys(keys, 0)) if keys.is_empty() => "an empty object {}".to_string(),
-        Ok(Keys(keys, total)) => {
-            let list: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
-            let more = total - keys.len();
-            let tail = if more > 0 {
-                format!(" (and {more} more)")
-            } else {
-                String::new()
-            };
-            format!("an object with keys {}{tail}", list.join(", "))
-        }
-        Err(_) => match serde_json::from_str::<IgnoredAny>(text) {
-            Ok(_) => match text.trim_start().as_bytes().first() {
-                Some(b'[') => "a JSON array, not an object".to_string(),
-                Some(b'"') => "a JSON string, not an object".to_string(),
-                _ => "a JSON scalar, not an object".to_string(),
-            },
-            Err(_) => format!("not JSON (starts with {:?})", short(text, 40)),
-        },
-    }
-}
-
-/// The first `max` characters of `s`, with `...` when cut.
-pub(crate) fn short(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,16 +533,5 @@ mod tests {
         let capped = cap_message(long);
         assert!(capped.len() <= MAX_MESSAGE + 3);
         assert!(capped.ends_with("..."));
-    }
-
-    #[test]
-    fn describe_json_names_keys() {
-        assert_eq!(
-            describe_json(r#"{"a":1,"b":[2]}"#),
-            r#"an object with keys "a", "b""#
-        );
-        assert_eq!(describe_json("[1]"), "a JSON array, not an object");
-        assert!(describe_json("hello").starts_with("not JSON"));
-        assert_eq!(describe_json("{}"), "an empty object {}");
     }
 }

@@ -124,8 +124,9 @@ pub(crate) enum Outcome {
 /// Scan a results file: detect its format (unless `forced`), send every request record to
 /// `sink` in file order, and count what could not be used.
 ///
-/// Errors (exit code 2, before the sink sees anything): the file is missing, unreadable,
-/// a directory, empty (no non-blank line), or in no known format.
+/// Errors (exit code 2): the file is missing, unreadable, a directory, empty (no non-blank
+/// line) or in no known format, all found before the sink sees a record; or a read error
+/// part-way through (the records sent so far must then be dropped, as `import` does).
 pub fn scan_file(
     path: &Path,
     forced: Option<Format>,

@@ -24,7 +24,8 @@
 use serde::Deserialize;
 
 use crate::ingest::Outcome;
-use crate::ingest::lenient::{ApiError, Flag, Present, Text, Uint, describe_json};
+use crate::ingest::detect::describe_json;
+use crate::ingest::lenient::{ApiError, Flag, Present, Text, Uint};
 use crate::ingest::openai::{is_failed_finish, json_reason};
 use crate::schema::{ErrorKind, RequestRecord, ServerTimings};
 

@@ -18,7 +18,8 @@
 
 use serde::Deserialize;
 
-use crate::ingest::lenient::{ApiError, Num, Text, Uint, describe_json};
+use crate::ingest::detect::describe_json;
+use crate::ingest::lenient::{ApiError, Num, Text, Uint};
 use crate::ingest::{Outcome, skim};
 use crate::schema::{ErrorKind, RequestRecord};
 
@@ -36,14 +37,15 @@ pub(crate) struct Response<'a> {
     #[serde(borrow)]
     pub choices: Choices<'a>,
     pub usage: Option<Usage>,
-    pub error: ApiError,
+    /// Boxed (like `detail`): rare, and a smaller struct is cheaper to move per line.
+    pub error: Option<Box<ApiError>>,
     /// vLLM's flat error (`{"object": "error", "message": ...}`).
     #[serde(borrow)]
     pub message: Text<'a>,
     #[serde(rename = "type", borrow)]
     pub kind: Text<'a>,
     pub code: Uint,
-    pub detail: ApiError,
+    pub detail: Option<Box<ApiError>>,
     pub metrics: Option<ServeMetrics>,
     /// Batch `response` wrapper: the HTTP status.
     pub status_code: Uint,
@@ -126,12 +128,12 @@ pub(crate) fn is_failed_finish(reason: Option<&str>) -> bool {
 impl Response<'_> {
     /// The error this body reports, if it is an error body (nested, flat or `detail`).
     pub fn api_error(&self) -> Option<(ApiError, ErrorKind)> {
-        if self.error.present {
-            let kind = match self.error.http_status() {
+        if let Some(e) = self.error.as_deref().filter(|e| e.present) {
+            let kind = match e.http_status() {
                 Some(_) => ErrorKind::HttpStatus,
                 None => ErrorKind::StreamError,
             };
-            return Some((self.error.clone(), kind));
+            return Some((e.clone(), kind));
         }
         let flat = self.message.0.is_some()
             && (self.code.0.is_some() || self.kind.0.is_some())
@@ -150,8 +152,10 @@ impl Response<'_> {
             };
             return Some((e, kind));
         }
-        if self.detail.present && !self.choices.array {
-            return Some((self.detail.clone(), ErrorKind::HttpStatus));
+        if let Some(d) = self.detail.as_deref().filter(|d| d.present)
+            && !self.choices.array
+        {
+            return Some((d.clone(), ErrorKind::HttpStatus));
         }
         None
     }

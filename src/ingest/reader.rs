@@ -1,15 +1,15 @@
 //! Streaming a file as lines while a second thread computes its sha256.
 //!
 //! The file is read once, in blocks of [`BLOCK_BYTES`], into a small pool of reusable
-//! buffers. Each block goes to a hasher thread (SHA-256 runs on its own core, with SHA-NI
-//! where the CPU has it) and is split into lines with `memchr` on the calling thread at the
-//! same time. A line that spans blocks is joined in a carry buffer; a line longer than the
+//! buffers, by a second thread that also hashes each block (SHA-256, with SHA-NI where the
+//! CPU has it) after handing it to the calling thread, which splits it into lines with
+//! `memchr` at the same time. A line that spans blocks is joined in a carry buffer; a line longer than the
 //! limit is not buffered at all, only measured, and reported as [`Line::TooLong`]. Memory
 //! is therefore bounded by the pool plus the line limit, whatever the file size.
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
 use sha2::{Digest, Sha256};
@@ -39,55 +39,61 @@ pub(crate) struct Summary {
 
 /// Call `on_line(line_number, line)` for every line of `reader` (1-based; a last line
 /// without `\n` counts; a file ending in `\n` has no empty extra line), hashing every byte.
-pub(crate) fn for_each_line<R: Read>(
-    mut reader: R,
+///
+/// A second thread reads and hashes; the calling thread splits lines and runs `on_line`.
+pub(crate) fn for_each_line<R: Read + Send>(
+    reader: R,
     max_line: usize,
     mut on_line: impl FnMut(u64, Line<'_>),
 ) -> io::Result<Summary> {
     thread::scope(|scope| {
         let (tx, rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(QUEUE);
-        let hasher = scope.spawn(move || {
-            let mut h = Sha256::new();
-            for (block, len) in rx {
-                h.update(&block[..len]);
-            }
-            h.finalize()
-        });
+        let producer = scope.spawn(move || read_and_hash(reader, tx));
         let mut splitter = Splitter::new(max_line);
-        let mut pool: Vec<Arc<Vec<u8>>> = Vec::with_capacity(QUEUE + 2);
-        let mut bytes = 0u64;
-        let read_result = loop {
-            let idx = match pool.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
-                Some(i) => i,
-                None => {
-                    pool.push(Arc::new(vec![0u8; BLOCK_BYTES]));
-                    pool.len() - 1
-                }
-            };
-            let buf = Arc::get_mut(&mut pool[idx]).expect("buffer is not shared");
-            let n = match reader.read(buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(e),
-            };
-            bytes += n as u64;
-            if tx.send((Arc::clone(&pool[idx]), n)).is_err() {
-                break Err(io::Error::other("the sha256 thread stopped"));
-            }
-            splitter.push(&pool[idx][..n], &mut on_line);
-        };
-        drop(tx);
-        let digest = hasher
+        for (block, len) in rx {
+            splitter.push(&block[..len], &mut on_line);
+        }
+        let (bytes, sha256) = producer
             .join()
-            .map_err(|_| io::Error::other("the sha256 thread panicked"))?;
-        read_result?;
+            .map_err(|_| io::Error::other("the reading thread panicked"))??;
         splitter.finish(&mut on_line);
-        Ok(Summary {
-            bytes,
-            sha256: hex(&digest),
-        })
+        Ok(Summary { bytes, sha256 })
     })
+}
+
+/// Read `reader` to the end in blocks, sending each block on `tx` and hashing it.
+/// Returns the byte count and the lowercase hex sha256.
+fn read_and_hash<R: Read>(
+    mut reader: R,
+    tx: SyncSender<(Arc<Vec<u8>>, usize)>,
+) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    // Blocks are reused once both threads are done with them: at most QUEUE wait in the
+    // channel, one is being split and one is being read, so the pool stays small.
+    let mut pool: Vec<Arc<Vec<u8>>> = Vec::with_capacity(QUEUE + 2);
+    let mut bytes = 0u64;
+    loop {
+        let idx = match pool.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
+            Some(i) => i,
+            None => {
+                pool.push(Arc::new(vec![0u8; BLOCK_BYTES]));
+                pool.len() - 1
+            }
+        };
+        let buf = Arc::get_mut(&mut pool[idx]).expect("a free buffer");
+        let n = match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        bytes += n as u64;
+        if tx.send((Arc::clone(&pool[idx]), n)).is_err() {
+            return Err(io::Error::other("the line splitter stopped"));
+        }
+        hasher.update(&pool[idx][..n]);
+    }
+    Ok((bytes, hex(&hasher.finalize())))
 }
 
 /// Lowercase hex of a digest.

@@ -35,7 +35,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor, value::MapAccessDeserializer};
 
 use crate::ingest::Outcome;
-use crate::ingest::lenient::{ApiError, Count, Flag, Num, Present, Text, Uint, describe_json};
+use crate::ingest::detect::describe_json;
+use crate::ingest::lenient::{ApiError, Count, Flag, Num, Present, Text, Uint};
 use crate::ingest::openai::{Usage, is_failed_finish, json_reason};
 use crate::schema::{ErrorKind, RequestRecord, ServerTimings};
 

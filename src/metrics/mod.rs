@@ -240,6 +240,7 @@ impl Aggregator {
             total_prompt_tokens: self.prompt_tokens,
             total_completion_tokens: self.completion_tokens,
             unparseable_lines,
+            skipped_lines: 0,
             errors_by_kind: self.errors_by_kind,
             latency_ms: (!latencies.is_empty()).then_some(latencies),
             server_timings: self.server.summary(),

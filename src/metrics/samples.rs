@@ -112,7 +112,13 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
             let rank = (p / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
             let lo = rank.floor() as usize;
             let hi = rank.ceil() as usize;
-            sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+            let (a, b, t) = (sorted[lo], sorted[hi], rank - lo as f64);
+            // numpy's lerp: from the nearer end, so results match numpy bit for bit
+            if t >= 0.5 {
+                b - (b - a) * (1.0 - t)
+            } else {
+                a + (b - a) * t
+            }
         }
     }
 }
@@ -125,7 +131,10 @@ mod tests {
     fn numpy_linear_percentiles() {
         let v = [1.0, 2.0, 3.0, 4.0, 10.0];
         assert_eq!(percentile(&v, 50.0), 3.0);
-        assert!((percentile(&v, 90.0) - 7.6).abs() < 1e-9); // numpy.percentile([1,2,3,4,10], 90)
+        // Expected values are numpy 2.4's own output, bit for bit.
+        assert_eq!(percentile(&v, 90.0), 7.6000000000000005);
+        assert_eq!(percentile(&[0.1, 0.2, 0.7], 25.0), 0.15000000000000002);
+        assert_eq!(percentile(&[0.1, 0.2, 0.7], 75.0), 0.44999999999999996);
         assert_eq!(percentile(&v, 0.0), 1.0);
         assert_eq!(percentile(&v, 100.0), 10.0);
         assert_eq!(percentile(&[], 50.0), 0.0);

@@ -74,6 +74,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
             platform: req.platform.clone(),
             model: req.model.clone(),
             input: req.output.clone(),
+            requests: None,
             format: req.format,
             config: req.config.clone(),
             labels: req.labels.clone(),
@@ -104,7 +105,10 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     );
     if let Some(input) = &req.input_file {
         meta.test.input_file = Some(input.clone());
-        meta.test.input_sha256 = None;
+        // The request file the command read: runs on the same requests compare head to head.
+        meta.test.input_sha256 = crate::store::verify::sha256_file(std::path::Path::new(input))
+            .ok()
+            .map(|(sha, _)| sha);
     }
     meta.source.kind = SourceKind::Record;
     meta.source.command = Some(command_line);

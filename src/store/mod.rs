@@ -274,7 +274,9 @@ impl Store {
     /// same metadata files (caller holds the store lock).
     pub fn write_derived_if_stale(&self, runs: &Runs) -> Result<()> {
         let stamp_path = self.analysis_dir().join(".derived-from");
-        let stamp = format!("{:016x}\n", runs.fingerprint);
+        // The settings that shape the derived files are part of what they were built from.
+        let baseline = std::env::var(crate::report::h2h::BASELINE_ENV).unwrap_or_default();
+        let stamp = format!("{:016x} baseline={baseline:?}\n", runs.fingerprint);
         let fresh = fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
             && crate::report::DERIVED_FILES
                 .iter()

@@ -1,0 +1,48 @@
+//! `benchkeep report`: rebuild every derived file, including the self-contained HTML page
+//! `reports/index.html` with its charts from the raw files.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::print_out;
+use crate::error::exit;
+use crate::report::{self, h2h};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The platform head-to-head ratios are computed against (default: ollama*, else the
+    /// alphabetically first platform of each group).
+    #[arg(long, value_name = "NAME", env = h2h::BASELINE_ENV)]
+    pub baseline_platform: Option<String>,
+}
+
+pub fn run(store: &Store, args: ReportArgs) -> Result<i32> {
+    store.ensure_layout()?;
+    let _lock = store.lock()?;
+    let runs = store.load_all()?;
+    runs.warn_skipped();
+    let settings = h2h::Settings {
+        baseline_platform: args.baseline_platform,
+    };
+    let custom = settings != h2h::Settings::from_env();
+    let written = report::write_report(store, &runs, settings)?;
+    if custom {
+        report::invalidate_stamp(store);
+    }
+    for w in &written.warnings {
+        eprintln!("warning: {w}");
+    }
+    let root = store.root();
+    print_out(&format!(
+        "Report saved: {}\n  {} run(s), {} like-for-like group(s), {} chart(s) in {}\n  also {} and {}\n",
+        root.join(report::HTML_PATH).display(),
+        written.runs,
+        written.groups,
+        written.charts,
+        root.join(report::CHARTS_DIR).display(),
+        root.join(report::COMPARISON_PATH).display(),
+        root.join(report::SUMMARY_PATH).display(),
+    ))?;
+    Ok(exit::OK)
+}
