@@ -41,6 +41,18 @@ pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
     let mut text =
         String::from("\nvLLM vs Ollama (built-in simulators, same synthetic workload)\n\n");
     text.push_str(&table::terminal(&rows));
+    // The same head-to-head lines as `benchkeep compare`.
+    let metas: Vec<_> = outcomes.iter().map(|o| o.metadata.clone()).collect();
+    let h2h = report::h2h::build(&metas, &report::h2h::Settings::from_env());
+    for g in &h2h.groups {
+        text.push_str(&format!(
+            "\nHead-to-head (baseline {}):\n",
+            g.baseline().platform
+        ));
+        for line in g.ratio_sentences() {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
     text.push('\n');
     for o in &outcomes {
         let m = &o.metadata;
