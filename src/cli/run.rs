@@ -14,10 +14,11 @@ use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
 use crate::error::{Error, exit};
 use crate::load::schedule::{Arrival, Rate};
 use crate::load::source::{Input, Synthetic};
-use crate::load::{self, LoadSpec, RunOutcome, RunPlan};
+use crate::load::{self, GpuPlan, LoadSpec, RunOutcome, RunPlan};
 use crate::metrics::Slo;
 use crate::schema::Status;
 use crate::store::Store;
+use crate::telemetry::{self, GpuMode};
 
 /// Synthetic runs send this many requests unless told otherwise.
 const DEFAULT_SYNTHETIC_REQUESTS: u64 = 100;
@@ -114,6 +115,13 @@ pub struct RunArgs {
     /// Keep each response's text in the raw log (up to 64 KiB per request).
     #[arg(long)]
     pub save_text: bool,
+    /// GPU telemetry while the load runs: auto (NVML, else nvidia-smi, else rocm-smi), off,
+    /// nvml, nvidia-smi, rocm-smi. Default: auto when the server is on this host, else off.
+    #[arg(long, value_name = "SOURCE", value_parser = telemetry::parse_gpu_mode)]
+    pub gpu: Option<GpuMode>,
+    /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = telemetry::parse_interval)]
+    pub gpu_interval: Duration,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -426,8 +434,52 @@ pub fn plan(args: &RunArgs, argv: &[String]) -> Result<RunPlan, Error> {
         command: Some(redacted_command(argv)),
         quiet: args.quiet,
         grace: args.grace,
-        gpu: None,
+        gpu: Some(GpuPlan {
+            mode: args.gpu.unwrap_or(if is_this_host(&args.base_url) {
+                GpuMode::Auto
+            } else {
+                GpuMode::Off
+            }),
+            interval: args.gpu_interval,
+        })
+        .filter(|g| g.mode != GpuMode::Off),
     })
+}
+
+/// Whether a base URL names this machine (loopback, `localhost`, or its host name): only
+/// then are this machine's GPUs the server's.
+fn is_this_host(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host == "::1"
+        || host == "0.0.0.0"
+        || host.starts_with("127.")
+        || host
+            == gethostname::gethostname()
+                .to_string_lossy()
+                .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod gpu_tests {
+    use super::is_this_host;
+
+    #[test]
+    fn local_servers_get_gpu_telemetry_by_default() {
+        assert!(is_this_host("http://127.0.0.1:8000/v1"));
+        assert!(is_this_host("http://localhost:11434"));
+        assert!(is_this_host("http://user:pw@[::1]:8000"));
+        assert!(!is_this_host("https://api.openai.com/v1"));
+        assert!(!is_this_host("http://10.0.0.5:8000"));
+    }
 }
 
 /// A tokio runtime for the load: one worker per core this process may use (its CPU

@@ -31,10 +31,11 @@ use super::writer::Writer;
 use crate::client::{BaseUrl, Client, ClientOptions, Scrubber, probe};
 use crate::metrics::{Aggregator, Slo};
 use crate::schema::{
-    GpuInfo, HostInfo, Metadata, RequestRecord, Results, SCHEMA_VERSION, ServerInfo, SourceInfo,
-    SourceKind, Status, TestInfo, ToolInfo,
+    HostInfo, Metadata, RequestRecord, Results, SCHEMA_VERSION, ServerInfo, SourceInfo, SourceKind,
+    Status, TestInfo, ToolInfo,
 };
 use crate::store::{Store, ids, store_io};
+use crate::telemetry::{GpuMode, GpuSampler as TelemetrySampler};
 
 /// How the load is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,12 +54,18 @@ pub struct LoadSpec {
     pub seed: u64,
 }
 
-/// GPU telemetry while the load runs (issue 5 plugs an NVML / nvidia-smi sampler in here).
-pub trait GpuSampler: Send {
-    /// Called when the measured phase starts.
-    fn start(&mut self);
-    /// Called when it ends: the aggregated `gpu` block, if anything was measured.
-    fn finish(&mut self) -> Option<GpuInfo>;
+/// GPU telemetry while the measured load runs (the sampler `record` uses too).
+#[derive(Debug, Clone, Copy)]
+pub struct GpuPlan {
+    pub mode: GpuMode,
+    pub interval: Duration,
+}
+
+/// The sampler for the measured phase, writing its series to `raw/<test_id>.gpu.jsonl`.
+struct GpuRun {
+    plan: GpuPlan,
+    series: PathBuf,
+    sampler: Option<TelemetrySampler>,
 }
 
 /// Everything a run needs, validated by the CLI.
@@ -82,7 +89,7 @@ pub struct RunPlan {
     pub quiet: bool,
     /// How long in-flight requests may finish after a stop signal.
     pub grace: Duration,
-    pub gpu: Option<Box<dyn GpuSampler>>,
+    pub gpu: Option<GpuPlan>,
 }
 
 /// A finished run.
@@ -117,7 +124,7 @@ struct Ctx {
 }
 
 /// Run a benchmark into `store`.
-pub async fn run(store: &Store, mut plan: RunPlan) -> Result<RunOutcome> {
+pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     let client = Client::new(&plan.base, plan.client.clone(), plan.scrubber.clone())?;
     let transport = client.transport().clone();
     let server = probe::probe(
@@ -176,7 +183,13 @@ pub async fn run(store: &Store, mut plan: RunPlan) -> Result<RunOutcome> {
         tx: writer.tx.clone(),
         limit: plan.load.num_requests,
     });
-    let mut task = tokio::spawn(load(ctx, plan.load.clone(), stop_rx, plan.gpu.take()));
+    let series_rel = format!("raw/{}.gpu.jsonl", meta.test_id);
+    let gpu = plan.gpu.map(|p| GpuRun {
+        plan: p,
+        series: store.resolve(&series_rel),
+        sampler: None,
+    });
+    let mut task = tokio::spawn(load(ctx, plan.load.clone(), stop_rx, gpu));
 
     enum First {
         Finished(std::result::Result<LoadDone, tokio::task::JoinError>),
@@ -237,7 +250,13 @@ pub async fn run(store: &Store, mut plan: RunPlan) -> Result<RunOutcome> {
     meta.test
         .extra
         .insert("warmup_failed".into(), json!(done.warmup_failed));
-    meta.gpu = done.gpu.and_then(|mut g| g.finish());
+    if let Some(summary) = done.gpu.and_then(|g| g.sampler).and_then(|s| s.finish()) {
+        let series = store
+            .resolve(&series_rel)
+            .is_file()
+            .then_some(series_rel.as_str());
+        summary.apply_to(&mut meta, series);
+    }
     meta.status = if interrupted || store_error.is_some() {
         Status::Interrupted
     } else if success == 0 {
@@ -349,7 +368,7 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
 
 struct LoadDone {
     warmup_failed: u64,
-    gpu: Option<Box<dyn GpuSampler>>,
+    gpu: Option<GpuRun>,
 }
 
 /// Warm-up, then the measured load; returns when every request has finished or the run
@@ -358,7 +377,7 @@ async fn load(
     ctx: Arc<Ctx>,
     spec: LoadSpec,
     stop: watch::Receiver<Stop>,
-    mut gpu: Option<Box<dyn GpuSampler>>,
+    mut gpu: Option<GpuRun>,
 ) -> LoadDone {
     let warmup_failed = if spec.warmup > 0 {
         warmup(&ctx, &spec, stop.clone()).await
@@ -369,7 +388,11 @@ async fn load(
         return LoadDone { warmup_failed, gpu };
     }
     if let Some(g) = gpu.as_mut() {
-        g.start();
+        g.sampler = Some(TelemetrySampler::start(
+            g.plan.mode,
+            g.plan.interval,
+            Some(g.series.clone()),
+        ));
     }
     let clock = Instant::now();
     let end = spec.duration.map(|d| clock + d);

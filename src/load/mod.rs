@@ -14,4 +14,4 @@ pub mod source;
 pub mod summary;
 pub mod writer;
 
-pub use driver::{GpuSampler, LoadSpec, RunOutcome, RunPlan, run};
+pub use driver::{GpuPlan, LoadSpec, RunOutcome, RunPlan, run};
