@@ -225,7 +225,12 @@ pub fn store_import(
         let path = store.publish_new(&base, &mut metadata)?;
         return Ok((metadata, path));
     }
-    let tmp = copy_to_temp(store, input, &expected_sha)?;
+    let (tmp, _, _) = copy_to_temp(
+        store,
+        input,
+        Some(expected_sha.as_str()).filter(|s| !s.is_empty()),
+        "the file changed while it was being imported; run the command again once it is complete",
+    )?;
     let result = (|| {
         metadata.test.output_file = String::new();
         let path = store.publish_new(&base, &mut metadata)?;
@@ -244,7 +249,7 @@ pub fn store_import(
 }
 
 /// `raw/<name>` when `input` already lies in the store's raw directory.
-fn already_in_raw(store: &Store, input: &Path) -> Option<String> {
+pub fn already_in_raw(store: &Store, input: &Path) -> Option<String> {
     let raw_dir = fs::canonicalize(store.raw_dir()).ok()?;
     let input = fs::canonicalize(input).ok()?;
     if input.parent()? == raw_dir {
@@ -254,10 +259,17 @@ fn already_in_raw(store: &Store, input: &Path) -> Option<String> {
     }
 }
 
-/// Copy `input` byte for byte into a synced temp file in `raw/`, checking its sha256.
-fn copy_to_temp(store: &Store, input: &Path, expected_sha: &str) -> Result<PathBuf> {
+/// Copy `input` byte for byte into a synced temp file in `raw/`. Returns the temp path, the
+/// sha256 and the size; with `expected`, a different sha256 is an error that says
+/// `changed_hint` (the file changed after it was scanned).
+pub fn copy_to_temp(
+    store: &Store,
+    input: &Path,
+    expected: Option<&str>,
+    changed_hint: &str,
+) -> Result<(PathBuf, String, u64)> {
     let tmp = atomic::temp_path_for(&store.raw_dir().join("import.jsonl"));
-    let result = (|| -> Result<()> {
+    let result = (|| -> Result<(String, u64)> {
         let mut src = File::open(input).with_context(|| format!("opening {}", input.display()))?;
         let mut out = OpenOptions::new()
             .write(true)
@@ -266,6 +278,7 @@ fn copy_to_temp(store: &Store, input: &Path, expected_sha: &str) -> Result<PathB
             .map_err(|e| store_io(&tmp, "create", e))?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
         loop {
             let n = src
                 .read(&mut buf)
@@ -274,22 +287,21 @@ fn copy_to_temp(store: &Store, input: &Path, expected_sha: &str) -> Result<PathB
                 break;
             }
             hasher.update(&buf[..n]);
+            bytes += n as u64;
             out.write_all(&buf[..n])
                 .map_err(|e| store_io(&tmp, "write", e))?;
         }
         out.sync_all().map_err(|e| store_io(&tmp, "sync", e))?;
         let sha = hex(&hasher.finalize());
-        if !expected_sha.is_empty() && sha != expected_sha {
-            return Err(Error::input(
-                input,
-                "the file changed while it was being imported; run the command again once it is complete",
-            )
-            .into());
+        if let Some(expected) = expected
+            && sha != expected
+        {
+            return Err(Error::input(input, changed_hint).into());
         }
-        Ok(())
+        Ok((sha, bytes))
     })();
     match result {
-        Ok(()) => Ok(tmp),
+        Ok((sha, bytes)) => Ok((tmp, sha, bytes)),
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(e)

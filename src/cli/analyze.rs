@@ -129,40 +129,7 @@ pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
         },
     )?;
     let m = &imported.metadata;
-    let r = &m.results;
-    let total = r.success_count + r.failure_count;
-    let mut text = format!(
-        "Saved metadata: {}\n\nBenchmark Summary:\n  Test id: {}\n  Platform: {}\n  Model: {}\n  Format: {}\n  Requests: {}/{}\n  Throughput: {} tok/s ({} output tok/s, {} req/s)\n  Time: {:.1}s\n  Status: {}\n",
-        imported.metadata_path.display(),
-        m.test_id,
-        m.platform,
-        m.model,
-        m.source.format,
-        r.success_count,
-        total,
-        r.throughput_tokens_per_sec.round(),
-        r.output_tokens_per_sec.round(),
-        r.throughput_requests_per_sec,
-        r.total_time_seconds,
-        m.status,
-    );
-    if !r.errors_by_kind.is_empty() {
-        let kinds: Vec<String> = r
-            .errors_by_kind
-            .iter()
-            .map(|(k, n)| format!("{k}: {n}"))
-            .collect();
-        text.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
-    }
-    if r.skipped_lines > 0 {
-        text.push_str(&format!(
-            "  Skipped lines: {} (not requests, e.g. stream chunks)\n",
-            r.skipped_lines
-        ));
-    }
-    if r.unparseable_lines > 0 {
-        text.push_str(&format!("  Unparseable lines: {}\n", r.unparseable_lines));
-    }
+    let text = crate::report::detail::seed_summary(m, &imported.metadata_path);
     print_out(&text)?;
     if let Some(e) = imported.derived_error {
         eprintln!("warning: the run is saved, but regenerating the reports failed: {e:#}");

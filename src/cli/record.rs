@@ -146,47 +146,11 @@ pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
     let req = request(args)?;
     let recorded = record::record(store, req)?;
     let m = &recorded.metadata;
-    let r = &m.results;
-    let total = r.success_count + r.failure_count;
     let mut text = format!(
-        "\nSaved metadata: {}\n\nBenchmark Summary:\n  Test id: {}\n  Platform: {}\n  Model: {}\n  Requests: {}/{}\n  Throughput: {} tok/s ({} output tok/s, {} req/s)\n  Time: {:.1}s\n",
-        recorded.metadata_path.display(),
-        m.test_id,
-        m.platform,
-        m.model,
-        r.success_count,
-        total,
-        r.throughput_tokens_per_sec.round(),
-        r.output_tokens_per_sec.round(),
-        r.throughput_requests_per_sec,
-        r.total_time_seconds,
+        "\n{}",
+        crate::report::detail::seed_summary(m, &recorded.metadata_path)
     );
-    if let Some(load) = r.model_load_time_seconds {
-        text.push_str(&format!("  Model load: {load:.1}s\n"));
-    }
-    if let Some(g) = &m.gpu {
-        text.push_str(&format!(
-            "  GPU: {} x{} ({}), util {}, peak memory {}, energy {}\n",
-            g.name.as_deref().unwrap_or("?"),
-            g.count.unwrap_or(1),
-            g.source.as_deref().unwrap_or("?"),
-            opt(g.utilization_avg_percent, "%"),
-            opt(g.vram_used_gb, " GB"),
-            opt(g.energy_joules, " J"),
-        ));
-    }
-    if !r.errors_by_kind.is_empty() {
-        let kinds: Vec<String> = r
-            .errors_by_kind
-            .iter()
-            .map(|(k, n)| format!("{k}: {n}"))
-            .collect();
-        text.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
-    }
-    text.push_str(&format!(
-        "  Log: raw/{}.log\n  Status: {}\n",
-        m.test_id, m.status
-    ));
+    text.push_str(&format!("  Log: raw/{}.log\n", m.test_id));
     // A closed stdout (`| head`) must not turn a failed command's exit code into 0.
     let _ = print_out(&text);
 
@@ -232,9 +196,4 @@ pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
         }
     }
     Ok(recorded.exit_code)
-}
-
-fn opt(v: Option<f64>, unit: &str) -> String {
-    v.map(|v| format!("{v}{unit}"))
-        .unwrap_or_else(|| "?".into())
 }

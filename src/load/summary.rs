@@ -9,35 +9,7 @@ use crate::schema::{LatencySummary, Metadata};
 /// The summary printed after `run` and `recover`.
 pub fn text(meta: &Metadata, metadata_path: &Path, raw_path: &Path) -> String {
     let r = &meta.results;
-    let total = r.success_count + r.failure_count;
-    let mut s = format!(
-        "Saved metadata: {}\n\nBenchmark Summary:\n  Test id: {}\n  Platform: {}\n  Model: {}\n  Requests: {}/{}\n  Throughput: {:.0} tok/s ({:.0} output tok/s, {} req/s)\n  Time: {:.1}s\n  Status: {}\n",
-        metadata_path.display(),
-        meta.test_id,
-        meta.platform,
-        meta.model,
-        r.success_count,
-        total,
-        r.throughput_tokens_per_sec,
-        r.output_tokens_per_sec,
-        r.throughput_requests_per_sec,
-        r.total_time_seconds,
-        meta.status,
-    );
-    if !r.errors_by_kind.is_empty() {
-        let kinds: Vec<String> = r
-            .errors_by_kind
-            .iter()
-            .map(|(k, n)| format!("{k}: {n}"))
-            .collect();
-        s.push_str(&format!("  Errors: {}\n", kinds.join(", ")));
-    }
-    if let Some(g) = &r.goodput {
-        s.push_str(&format!(
-            "  Goodput: {} requests met the SLOs ({}%, {} req/s)\n",
-            g.good_requests, g.percent, g.requests_per_sec
-        ));
-    }
+    let mut s = crate::report::detail::seed_summary(meta, metadata_path);
     s.push_str(&format!("  Raw log: {}\n", raw_path.display()));
     if let Some(l) = &r.latency_ms {
         let rows: Vec<(&str, &LatencySummary)> = [

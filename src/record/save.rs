@@ -2,21 +2,19 @@
 //! the `command` block and the GPU summary), reserve the test id, and give the results copy,
 //! the log and the GPU series their final names in `raw/`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::child::{self, Finished};
 use super::lines::Redactor;
 use super::{RecordRequest, Recorded};
 use crate::error::{Error, exit};
-use crate::import::{self, ImportRequest, ManualGpu, hex};
+use crate::import::{self, ImportRequest, ManualGpu};
 use crate::schema::{
     HostInfo, Metadata, Results, SCHEMA_VERSION, SourceInfo, SourceKind, Status, TestInfo, ToolInfo,
 };
@@ -176,7 +174,9 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     meta.extra.insert("command".into(), Value::Object(block));
 
     let in_raw = match output {
-        OutputState::Imported | OutputState::Unreadable(_) => already_in_raw(store, &req.output),
+        OutputState::Imported | OutputState::Unreadable(_) => {
+            crate::import::already_in_raw(store, &req.output)
+        }
         _ => None,
     };
     let results_tmp = match (&output, &in_raw) {
@@ -185,7 +185,12 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
                 OutputState::Imported => meta.test.raw_sha256.clone(),
                 _ => None,
             };
-            let (tmp, sha, bytes) = copy_to_temp(store, &req.output, expected.as_deref())
+            let (tmp, sha, bytes) = crate::import::copy_to_temp(
+                store,
+                &req.output,
+                expected.as_deref(),
+                "the file changed after the command ended (is something still writing it?); import it later with `benchkeep analyze`",
+            )
                 .with_context(|| keep_note(&run))?;
             meta.test.raw_sha256 = Some(sha);
             meta.test.raw_bytes = Some(bytes);
@@ -334,68 +339,4 @@ fn publish(
         store.root().display()
     ))
     .into())
-}
-
-/// `raw/<name>` when the command wrote its results straight into the store's `raw/`.
-pub(super) fn already_in_raw(store: &Store, output: &Path) -> Option<String> {
-    let raw_dir = fs::canonicalize(store.raw_dir()).ok()?;
-    let output = fs::canonicalize(output).ok()?;
-    if output.parent()? == raw_dir {
-        Some(format!("raw/{}", output.file_name()?.to_string_lossy()))
-    } else {
-        None
-    }
-}
-
-/// Copy the results byte for byte into a synced temp file in `raw/`. Returns the temp path,
-/// the sha256 and the size; with `expected`, a different sha256 is an error (the file
-/// changed after it was analyzed).
-fn copy_to_temp(
-    store: &Store,
-    input: &Path,
-    expected: Option<&str>,
-) -> Result<(PathBuf, String, u64)> {
-    let tmp = atomic::temp_path_for(&store.raw_dir().join("record.jsonl"));
-    let result = (|| -> Result<(String, u64)> {
-        let mut src = File::open(input).with_context(|| format!("opening {}", input.display()))?;
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| store_io(&tmp, "create", e))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut bytes = 0u64;
-        loop {
-            let n = src
-                .read(&mut buf)
-                .with_context(|| format!("reading {}", input.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            bytes += n as u64;
-            out.write_all(&buf[..n])
-                .map_err(|e| store_io(&tmp, "write", e))?;
-        }
-        out.sync_all().map_err(|e| store_io(&tmp, "sync", e))?;
-        let sha = hex(&hasher.finalize());
-        if let Some(expected) = expected
-            && sha != expected
-        {
-            return Err(Error::input(
-                input,
-                "the file changed after the command ended (is something still writing it?); import it later with `benchkeep analyze`",
-            )
-            .into());
-        }
-        Ok((sha, bytes))
-    })();
-    match result {
-        Ok((sha, bytes)) => Ok((tmp, sha, bytes)),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
 }

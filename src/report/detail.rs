@@ -6,6 +6,72 @@ use serde_json::Value;
 
 use crate::schema::{LatencySummary, Metadata};
 
+/// The seed's summary, printed by `analyze`, `record` and `run` when a run is saved:
+/// where it went, platform, model, requests ok/total, throughput, time, status, and what
+/// went wrong. Callers append what is theirs (a log path, a latency table).
+pub fn seed_summary(m: &Metadata, saved: &std::path::Path) -> String {
+    let r = &m.results;
+    let total = r.success_count + r.failure_count;
+    let mut s = String::new();
+    let _ = writeln!(s, "Saved metadata: {}\n", saved.display());
+    let _ = writeln!(s, "Benchmark Summary:");
+    let _ = writeln!(s, "  Test id: {}", clean(&m.test_id));
+    let _ = writeln!(s, "  Platform: {}", clean(&m.platform));
+    let _ = writeln!(s, "  Model: {}", clean(&m.model));
+    let _ = writeln!(s, "  Format: {}", clean(&m.source.format));
+    let _ = writeln!(s, "  Requests: {}/{}", r.success_count, total);
+    let _ = writeln!(
+        s,
+        "  Throughput: {:.0} tok/s ({:.0} output tok/s, {} req/s)",
+        r.throughput_tokens_per_sec, r.output_tokens_per_sec, r.throughput_requests_per_sec
+    );
+    let _ = writeln!(s, "  Time: {:.1}s", r.total_time_seconds);
+    if let Some(load) = r.model_load_time_seconds {
+        let _ = writeln!(s, "  Model load: {load:.1}s");
+    }
+    if let Some(g) = &m.gpu {
+        let opt =
+            |v: Option<f64>, unit: &str| v.map_or("?".to_string(), |v| format!("{v:.1}{unit}"));
+        let _ = writeln!(
+            s,
+            "  GPU: {} x{} ({}), util {}, peak memory {}, energy {}",
+            clean(g.name.as_deref().unwrap_or("?")),
+            g.count.unwrap_or(1),
+            g.source.as_deref().unwrap_or("?"),
+            opt(g.utilization_avg_percent, "%"),
+            opt(g.vram_used_gb, " GB"),
+            opt(g.energy_joules, " J"),
+        );
+    }
+    if !r.errors_by_kind.is_empty() {
+        let kinds: Vec<String> = r
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        let _ = writeln!(s, "  Errors: {}", kinds.join(", "));
+    }
+    if r.skipped_lines > 0 {
+        let _ = writeln!(
+            s,
+            "  Skipped lines: {} (not requests, e.g. stream chunks)",
+            r.skipped_lines
+        );
+    }
+    if r.unparseable_lines > 0 {
+        let _ = writeln!(s, "  Unparseable lines: {}", r.unparseable_lines);
+    }
+    if let Some(g) = &r.goodput {
+        let _ = writeln!(
+            s,
+            "  Goodput: {} requests met the SLOs ({}%, {} req/s)",
+            g.good_requests, g.percent, g.requests_per_sec
+        );
+    }
+    let _ = writeln!(s, "  Status: {}", m.status);
+    s
+}
+
 /// The run as readable text: identity, test, results, latencies, errors, GPU, config.
 pub fn render(m: &Metadata) -> String {
     let mut s = String::new();
