@@ -221,7 +221,21 @@ pub fn store_import(
     let base = metadata.test_id.clone();
     let expected_sha = metadata.test.raw_sha256.clone().unwrap_or_default();
     if let Some(rel) = already_in_raw(store, input) {
-        metadata.test.output_file = rel;
+        metadata.test.output_file = rel.clone();
+        // A results file written straight into raw/ under an id-like name (the seed's
+        // `raw/vllm-offline-gemma3-4b-5000-2024-10-28.jsonl`) gives the run that id.
+        let stem = rel.trim_start_matches("raw/").trim_end_matches(".jsonl");
+        let prefix = format!(
+            "{}-{}-",
+            ids::file_safe(&metadata.platform),
+            ids::file_safe(&metadata.model)
+        );
+        if rel.ends_with(".jsonl") && ids::file_safe(stem) == stem && stem.starts_with(&prefix) {
+            let mut named = metadata.clone();
+            if let Some(path) = store.publish_exact(stem, &mut named)? {
+                return Ok((named, path));
+            }
+        }
         let path = store.publish_new(&base, &mut metadata)?;
         return Ok((metadata, path));
     }

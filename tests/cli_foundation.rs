@@ -848,3 +848,151 @@ fn requests_file_makes_imported_runs_comparable() {
         .code(2)
         .stderr(predicate::str::contains("--requests"));
 }
+
+#[test]
+fn seed_step_3_file_already_in_raw_keeps_its_name_as_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("benchmarks");
+    fs::create_dir_all(store.join("raw")).unwrap();
+    let name = "vllm-offline-gemma3-4b-5000-2024-10-28";
+    let raw = store.join(format!("raw/{name}.jsonl"));
+    fs::copy(fixture("chat_ok_and_error.jsonl"), &raw).unwrap();
+    analyze(&store, "vllm-offline", "gemma3-4b", &raw).success();
+    let meta = read_json(&store.join(format!("metadata/{name}.json")));
+    assert_eq!(meta["test_id"], name);
+    assert_eq!(meta["test"]["output_file"], format!("raw/{name}.jsonl"));
+    // importing it again is a second run: a new id, nothing overwritten
+    analyze(&store, "vllm-offline", "gemma3-4b", &raw).success();
+    assert_eq!(metadata_files(&store).len(), 2);
+    bk(&store).arg("verify").assert().success();
+}
+
+#[test]
+fn export_to_a_bare_file_name_in_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    bk(&store)
+        .current_dir(dir.path())
+        .args(["export", "--format", "csv", "--out", "runs.csv"])
+        .assert()
+        .success();
+    let csv = fs::read_to_string(dir.path().join("runs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+}
+
+#[test]
+fn query_does_not_answer_from_a_run_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    analyze(&store, "vllm-serve", "m", &fixture("ollama_chat.jsonl")).success();
+    let path = metadata_files(&store).pop().unwrap();
+    let mut meta = read_json(&path);
+    meta["status"] = "running".into();
+    meta["pid"] = std::process::id().into();
+    fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    bk(&store)
+        .args([
+            "query",
+            "--platform",
+            "vllm-serve",
+            "--metric",
+            "throughput_tokens_per_sec",
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("in progress"));
+}
+
+#[test]
+fn hostile_metadata_is_skipped_and_reported_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    let victim = dir.path().join("victim.jsonl");
+    fs::write(&victim, "keep me\n").unwrap();
+    let template = read_json(&metadata_files(&store)[0]);
+    let mut escape_id = template.clone();
+    escape_id["test_id"] = "../../pwned".into();
+    escape_id["status"] = "running".into();
+    escape_id["pid"] = 999_999_999u64.into();
+    fs::write(
+        store.join("metadata/pwned.json"),
+        serde_json::to_vec(&escape_id).unwrap(),
+    )
+    .unwrap();
+    let mut abs_raw = template.clone();
+    abs_raw["test_id"] = "absraw".into();
+    abs_raw["status"] = "running".into();
+    abs_raw["pid"] = 999_999_999u64.into();
+    abs_raw["test"]["output_file"] = victim.display().to_string().into();
+    fs::write(
+        store.join("metadata/absraw.json"),
+        serde_json::to_vec(&abs_raw).unwrap(),
+    )
+    .unwrap();
+
+    bk(&store)
+        .arg("verify")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("unsafe test_id"))
+        .stdout(predicate::str::contains("unsafe test.output_file"));
+    bk(&store).arg("recover").assert();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me\n");
+    assert!(!dir.path().join("pwned.json").exists());
+    assert!(!store.join("pwned.json").exists());
+    let entries: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}"); // the store and the victim only
+}
+
+#[test]
+fn verify_on_a_missing_store_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    bk(&dir.path().join("typo"))
+        .arg("verify")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("no store at"));
+}
+
+#[test]
+fn compare_prints_the_table_even_when_the_store_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    // The lock file cannot be opened (a directory stands in its place), as on a
+    // read-only archive where nothing can be written.
+    let _ = fs::remove_file(store.join(".lock"));
+    fs::create_dir(store.join(".lock")).unwrap();
+    bk(&store)
+        .arg("compare")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("vllm-offline"))
+        .stderr(predicate::str::contains("could not be rebuilt"));
+}
+
+#[test]
+fn verify_reports_a_corrupt_line_inside_a_run_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let log = dir.path().join("run.jsonl");
+    let rec = |seq: u64| {
+        format!(
+            "{{\"seq\":{seq},\"ok\":true,\"prompt_tokens\":4,\"completion_tokens\":8,\"scheduled_s\":{}.0,\"end_s\":{}.5,\"ttft_ms\":10.0,\"e2e_ms\":500.0}}\n",
+            seq, seq
+        )
+    };
+    fs::write(&log, format!("{}{}garbage\n{}", rec(1), rec(2), rec(3))).unwrap();
+    bk(&store)
+        .args(["analyze", "--platform", "vllm", "--model", "m", "--input"])
+        .arg(&log)
+        .assert()
+        .success();
+    bk(&store)
+        .arg("verify")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("corrupt run log at line 3"));
+}

@@ -100,8 +100,9 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
             exit::OK
         });
     }
-    // Derived files always describe the whole store, whatever the filter.
-    {
+    // Derived files always describe the whole store, whatever the filter. A store that
+    // cannot be written (a read-only archive) still gets its comparison printed.
+    let derived = (|| -> Result<()> {
         let _lock = store.lock()?;
         if settings == Settings::from_env() {
             store.write_derived_if_stale(&all)?;
@@ -111,6 +112,12 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
             }
             report::invalidate_stamp(store);
         }
+        Ok(())
+    })();
+    if let Err(e) = &derived {
+        eprintln!(
+            "warning: reports/COMPARISON.md and analysis/summary.json could not be rebuilt (what is printed is complete): {e:#}"
+        );
     }
     if let Some(base_id) = &args.baseline {
         return run_deltas(store, &args, base_id, &all, &filter);
@@ -172,7 +179,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
         }
     };
     print_out(&text)?;
-    if matches!(args.format, OutputFormat::Table | OutputFormat::Markdown) {
+    if derived.is_ok() && matches!(args.format, OutputFormat::Table | OutputFormat::Markdown) {
         eprintln!(
             "Report saved: {}",
             store.root().join(report::COMPARISON_PATH).display()

@@ -53,7 +53,20 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     all.warn_skipped();
     let known_platforms: BTreeSet<&str> = all.runs.iter().map(|m| m.platform.as_str()).collect();
     let known_models: BTreeSet<&str> = all.runs.iter().map(|m| m.model.as_str()).collect();
-    let matching: Vec<&Metadata> = all.runs.iter().filter(|m| filter.matches(m)).collect();
+    let (matching, in_progress): (Vec<&Metadata>, Vec<&Metadata>) = all
+        .runs
+        .iter()
+        .filter(|m| filter.matches(m))
+        .partition(|m| m.status.is_final());
+    if matching.is_empty() && !in_progress.is_empty() {
+        let ids: Vec<&str> = in_progress.iter().map(|m| m.test_id.as_str()).collect();
+        return Err(Error::NotFound(format!(
+            "only runs still in progress match {} (their figures are not final): {}; ask again when they finish, or `benchkeep recover` them if their process is gone",
+            filter.describe(),
+            ids.join(", ")
+        ))
+        .into());
+    }
     if matching.is_empty() {
         let mut msg = format!(
             "no run matches {} in {}",

@@ -77,11 +77,10 @@ pub fn csv(rows: &[Row]) -> String {
     out
 }
 
-/// Quote a CSV field when needed; a leading `=`, `+`, `-`, `@` is defused for spreadsheets.
+/// Quote a CSV field when needed. Text that a spreadsheet would run as a formula (a leading
+/// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, unless it is a plain number.
 pub fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '@'])
-        || (s.starts_with('-') && s.len() > 1 && !s[1..].starts_with(|c: char| c.is_ascii_digit()))
-    {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.trim().parse::<f64>().is_err() {
         format!("'{s}")
     } else {
         s.to_string()
@@ -102,6 +101,10 @@ mod tests {
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("=cmd()"), "'=cmd()");
+        assert_eq!(field("-2+3"), "'-2+3");
+        assert_eq!(field("\t=1"), "'\t=1");
+        assert_eq!(field("-2.5"), "-2.5");
+        assert_eq!(field("+1e3"), "+1e3");
         assert_eq!(field("plain"), "plain");
     }
 }

@@ -30,7 +30,7 @@ fn crash_point(step: &str) {
 
 /// A fresh temp path next to `target` (same directory, so rename stays atomic).
 pub fn temp_path_for(target: &Path) -> PathBuf {
-    let dir = target.parent().unwrap_or(Path::new("."));
+    let dir = dir_of(target);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -44,6 +44,14 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
         "{TEMP_PREFIX}{}-{n}-{nanos:x}-{name}",
         std::process::id()
     ))
+}
+
+/// The directory a path lives in; `.` for a bare file name (whose `parent()` is `""`).
+pub fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 /// fsync a directory so a rename or new entry in it is durable.
@@ -78,7 +86,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
         return Err(e);
     }
     crash_point("after-publish");
-    sync_dir(target.parent().unwrap_or(Path::new(".")))
+    sync_dir(dir_of(target))
 }
 
 /// Atomically create `target` with `bytes`, failing with `AlreadyExists` if the name is
@@ -92,7 +100,7 @@ pub fn publish_new(target: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     let _ = fs::remove_file(&tmp);
     linked?;
-    sync_dir(target.parent().unwrap_or(Path::new(".")))
+    sync_dir(dir_of(target))
 }
 
 /// Give the synced file `src` the new name `target` without ever replacing an existing file.
@@ -123,6 +131,13 @@ pub fn link_exclusive(src: &Path, target: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_file_names_live_in_the_current_directory() {
+        assert_eq!(dir_of(Path::new("runs.csv")), Path::new("."));
+        assert_eq!(dir_of(Path::new("a/runs.csv")), Path::new("a"));
+        assert_eq!(dir_of(Path::new("/runs.csv")), Path::new("/"));
+    }
 
     #[test]
     fn atomic_replace_and_exclusive_publish() {

@@ -158,6 +158,18 @@ impl Store {
         .into())
     }
 
+    /// Publish a run's metadata under exactly this id, if `metadata/<id>.json` is free
+    /// (exclusive creation); `None` when the id is taken.
+    pub fn publish_exact(&self, id: &str, meta: &mut Metadata) -> Result<Option<PathBuf>> {
+        meta.test_id = id.to_string();
+        let path = self.metadata_path(id);
+        match atomic::publish_new(&path, &to_json(meta)?) {
+            Ok(()) => Ok(Some(path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(store_io(&path, "write", e)),
+        }
+    }
+
     /// Atomically replace the metadata of an existing run (the run's own writer only).
     pub fn replace(&self, meta: &Metadata) -> Result<()> {
         let path = self.metadata_path(&meta.test_id);
@@ -166,8 +178,14 @@ impl Store {
 
     /// Read one metadata file. Errors say why it cannot be used.
     pub fn read_metadata(path: &Path) -> std::result::Result<Metadata, String> {
-        let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-        parse_metadata(&bytes)
+        let mut f = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
+        if len > MAX_METADATA_BYTES {
+            return Err(too_big(len));
+        }
+        let mut bytes = Vec::with_capacity(len as usize + 1);
+        io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+        parse_metadata(&bytes).and_then(|m| check_safe(m, path))
     }
 
     /// Every metadata file's path (temp files and other names excluded), sorted by name.
@@ -201,14 +219,20 @@ impl Store {
             let read = (|| {
                 let mut f = File::open(p)?;
                 let md = f.metadata()?;
+                if md.len() > MAX_METADATA_BYTES {
+                    return Ok((md, None));
+                }
                 let mut bytes = Vec::with_capacity(md.len() as usize + 1);
                 io::Read::read_to_end(&mut f, &mut bytes)?;
-                Ok::<_, io::Error>((md, bytes))
+                Ok::<_, io::Error>((md, Some(bytes)))
             })();
             match read {
                 Ok((md, bytes)) => (
                     (md.ino(), md.len(), md.mtime(), md.mtime_nsec()),
-                    parse_metadata(&bytes),
+                    match bytes {
+                        Some(bytes) => parse_metadata(&bytes).and_then(|m| check_safe(m, p)),
+                        None => Err(too_big(md.len())),
+                    },
                 ),
                 Err(e) => ((0, 0, 0, 0), Err(format!("cannot read: {e}"))),
             }
@@ -303,6 +327,43 @@ impl Store {
         }
         atomic::write_atomic(&path, bytes).map_err(|e| store_io(&path, "write", e))
     }
+}
+
+/// Metadata files larger than this are not read (a run's metadata is a few KB).
+pub const MAX_METADATA_BYTES: u64 = 16 << 20;
+
+fn too_big(len: u64) -> String {
+    format!("{len} bytes is too large for a metadata file (limit {MAX_METADATA_BYTES}); not read")
+}
+
+/// Refuse metadata whose id or raw path could lead outside the store (RELIABILITY P10), or
+/// whose file name is not its id: readers skip it, `verify` reports it.
+fn check_safe(m: Metadata, path: &Path) -> std::result::Result<Metadata, String> {
+    let id = &m.test_id;
+    if id.is_empty() || id.starts_with('.') || id.len() > 255 || id.contains(['/', '\\', '\0']) {
+        return Err(format!("unsafe test_id {id:?}: not a plain file name"));
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy());
+    if stem.as_deref() != Some(id.as_str()) {
+        return Err(format!(
+            "file name does not match its test_id {id:?}; rename it to metadata/{id}.json if that name is free"
+        ));
+    }
+    if !is_store_relative(&m.test.output_file) {
+        return Err(format!(
+            "unsafe test.output_file {:?}: must be a path inside the store like raw/<test_id>.jsonl",
+            m.test.output_file
+        ));
+    }
+    Ok(m)
+}
+
+/// A relative path with only normal components (no `/` root, no `..`).
+pub fn is_store_relative(rel: &str) -> bool {
+    use std::path::Component;
+    Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 /// Parse metadata bytes, rejecting future schema versions with a clear reason.

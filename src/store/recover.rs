@@ -225,7 +225,7 @@ pub fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
 /// when it holds the same bytes.
 fn move_tail_aside(raw: &Path, offset: u64) -> Result<PathBuf> {
     let name = raw.file_name().unwrap_or_default().to_string_lossy();
-    let dir = raw.parent().unwrap_or(Path::new("."));
+    let dir = crate::store::atomic::dir_of(raw);
     let mut tail = Vec::new();
     {
         let mut f = File::open(raw).map_err(|e| store_io(raw, "open", e))?;

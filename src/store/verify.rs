@@ -38,8 +38,12 @@ pub struct Options {
 /// Check every metadata file, raw file and temp file of the store.
 pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    if !store.root().exists() {
-        return Ok(report);
+    if !store.root().is_dir() {
+        return Err(crate::error::Error::NotFound(format!(
+            "no store at {} (give the right --store, or add a run first)",
+            store.root().display()
+        ))
+        .into());
     }
     let mut referenced: HashSet<String> = HashSet::new();
     let mut ids: HashSet<String> = HashSet::new();
@@ -47,6 +51,11 @@ pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
         let meta = match Store::read_metadata(&path) {
             Ok(m) => m,
             Err(reason) => {
+                // Its raw file is still its own, not an orphan.
+                if let Some((id, raw)) = loose_ids(&path) {
+                    ids.insert(id);
+                    referenced.extend(raw);
+                }
                 report.problems.push(Problem {
                     fix: "inspect the file; benchkeep skips it and never changes it. Move it out of metadata/ if it is not a run".into(),
                     message: reason,
@@ -57,21 +66,8 @@ pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
         };
         report.runs_checked += 1;
         ids.insert(meta.test_id.clone());
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if stem != meta.test_id {
-            report.problems.push(Problem {
-                path: path.clone(),
-                message: format!("file name does not match its test_id {:?}", meta.test_id),
-                fix: format!(
-                    "rename it to metadata/{}.json if that name is free",
-                    meta.test_id
-                ),
-            });
-        }
         check_raw(store, &path, &meta, opts, &mut report, &mut referenced);
+        check_companions(store, &path, &meta, &mut report);
         check_running(&path, &meta, &mut report);
     }
     check_raw_dir(store, &referenced, &ids, &mut report)?;
@@ -137,6 +133,9 @@ fn check_raw(
             fix: "the raw file was changed after it was stored: restore it from a backup".into(),
         });
         return;
+    }
+    if meta.source.format == "benchkeep" {
+        check_run_log(&raw, report);
     }
     if opts.skip_hash {
         return;
@@ -207,11 +206,10 @@ fn check_raw_dir(
             continue;
         }
         let path = entry.path();
-        let stem = name.strip_suffix(".jsonl").unwrap_or(&name);
         report.problems.push(Problem {
             message: "raw file without metadata".into(),
             fix: format!(
-                "if it is a benchkeep run log: `benchkeep recover {stem}`; otherwise import it: `benchkeep analyze --input {} --platform P --model M --total-time S`",
+                "import it as a run: `benchkeep analyze --input {} --platform P --model M` (add --total-time S unless it is a benchkeep run log, which carries its own timings)",
                 path.display()
             ),
             path,
@@ -245,6 +243,109 @@ fn check_temps(dir: &Path, report: &mut Report) {
                 entry.path().display()
             ),
         });
+    }
+}
+
+/// For a metadata file benchkeep cannot use (a newer schema, a bad field): its id and the
+/// file name of its raw file, read loosely, so its raw file is not called an orphan.
+fn loose_ids(path: &Path) -> Option<(String, Vec<String>)> {
+    if fs::metadata(path).ok()?.len() > crate::store::MAX_METADATA_BYTES {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    let id = v.get("test_id")?.as_str()?.to_string();
+    let raw = v
+        .pointer("/test/output_file")
+        .and_then(|o| o.as_str())
+        .and_then(|o| Path::new(o).file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    Some((id, raw.into_iter().collect()))
+}
+
+/// Files the metadata names besides the raw log: `record`'s log, a GPU series.
+fn check_companions(store: &Store, meta_path: &Path, meta: &Metadata, report: &mut Report) {
+    let mut named: Vec<String> = Vec::new();
+    if let Some(series) = meta
+        .gpu
+        .as_ref()
+        .and_then(|g| g.extra.get("series_file"))
+        .and_then(|v| v.as_str())
+    {
+        named.push(series.to_string());
+    }
+    if let Some(log) = meta
+        .extra
+        .get("command")
+        .and_then(|c| c.get("log_file"))
+        .and_then(|v| v.as_str())
+    {
+        named.push(log.to_string());
+    }
+    for rel in named {
+        if !crate::store::is_store_relative(&rel) {
+            report.problems.push(Problem {
+                path: meta_path.to_path_buf(),
+                message: format!("names a file outside the store: {rel:?}"),
+                fix: "inspect the file; benchkeep does not follow such paths".into(),
+            });
+        } else if !store.resolve(&rel).is_file() {
+            report.problems.push(Problem {
+                path: store.resolve(&rel),
+                message: format!("file named by run {} is missing", meta.test_id),
+                fix: "restore it from a backup; the run's figures are intact in its metadata"
+                    .into(),
+            });
+        }
+    }
+}
+
+/// A benchkeep run log must be complete lines that parse, with a strictly increasing `seq`
+/// (RELIABILITY P2): report the first bad line.
+fn check_run_log(raw: &Path, report: &mut Report) {
+    use std::io::BufRead;
+    #[derive(serde::Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    let Ok(f) = File::open(raw) else {
+        return;
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut line = Vec::new();
+    let (mut n, mut offset, mut last) = (0u64, 0u64, None::<u64>);
+    loop {
+        line.clear();
+        let Ok(read) = reader.read_until(b'\n', &mut line) else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        n += 1;
+        let complete = line.ends_with(b"\n");
+        let bad = if !complete {
+            Some("the last line is cut short (a torn write)".to_string())
+        } else {
+            match serde_json::from_slice::<Seq>(&line) {
+                Ok(r) if last.is_none_or(|l| r.seq > l) => {
+                    last = Some(r.seq);
+                    None
+                }
+                Ok(r) => Some(format!("seq {} does not increase", r.seq)),
+                Err(e) => Some(format!("not a record: {e}")),
+            }
+        };
+        if let Some(why) = bad {
+            report.problems.push(Problem {
+                path: raw.to_path_buf(),
+                message: format!("corrupt run log at line {n} (byte {offset}): {why}"),
+                fix:
+                    "restore the file from a backup; benchkeep never rewrites a finished run's log"
+                        .into(),
+            });
+            return;
+        }
+        offset += read as u64;
     }
 }
 
