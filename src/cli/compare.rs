@@ -124,9 +124,8 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     }
     let mut selected: Vec<_> = all
         .runs
-        .iter()
+        .into_iter()
         .filter(|m| filter.matches(m))
-        .cloned()
         .collect();
     if selected.is_empty() {
         print_out(&format!("No runs match {}.\n", filter.describe()))?;
