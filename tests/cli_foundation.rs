@@ -996,3 +996,43 @@ fn verify_reports_a_corrupt_line_inside_a_run_log() {
         .code(1)
         .stdout(predicate::str::contains("corrupt run log at line 3"));
 }
+
+#[test]
+fn query_a_figure_some_runs_lack() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let log = dir.path().join("run.jsonl");
+    fs::write(
+        &log,
+        "{\"seq\":1,\"ok\":true,\"prompt_tokens\":4,\"completion_tokens\":8,\"scheduled_s\":0.0,\"end_s\":0.5,\"ttft_ms\":10.0,\"e2e_ms\":500.0}\n",
+    )
+    .unwrap();
+    bk(&store)
+        .args(["analyze", "--platform", "vllm", "--model", "m", "--input"])
+        .arg(&log)
+        .assert()
+        .success();
+    analyze(&store, "vllm", "m", &fixture("ollama_chat.jsonl")).success();
+    bk(&store)
+        .args([
+            "query",
+            "--platform",
+            "vllm",
+            "--metric",
+            "ttft.p50",
+            "--all",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\t10.0\n"))
+        .stdout(predicate::str::contains("\tnull\n"));
+    bk(&store)
+        .args(["query", "--platform", "vllm", "--metric", "ttft.p50"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("has no ttft.p50"));
+    bk(&store)
+        .args(["query", "--platform", "vllm", "--metric", "nonsense"])
+        .assert()
+        .code(2);
+}

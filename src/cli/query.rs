@@ -94,11 +94,33 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
 
     let mut out = String::new();
     if let Some(metric) = &args.metric {
-        let mut found = Vec::new();
-        for (m, v) in chosen.iter().zip(&values) {
-            let x = lookup(v, metric).ok_or_else(|| unknown_metric(metric, v))?;
-            found.push((m.test_id.as_str(), x));
+        let found: Vec<(&str, Option<Value>)> = chosen
+            .iter()
+            .zip(&values)
+            .map(|(m, v)| (m.test_id.as_str(), lookup(v, metric)))
+            .collect();
+        if found.iter().all(|(_, x)| x.is_none()) {
+            // No selected run has it: a typo, or a figure these runs cannot have.
+            let known_anywhere = all.runs.iter().any(|m| {
+                lookup(
+                    &serde_json::to_value(m).expect("metadata serializes"),
+                    metric,
+                )
+                .is_some()
+            });
+            if !known_anywhere || args.all {
+                return Err(unknown_metric(metric, &values[0]));
+            }
+            return Err(Error::NotFound(format!(
+                "run {} has no {metric} (a --no-stream run has no TTFT, an imported file may have no latencies); other runs do: add --all to list them",
+                found[0].0
+            ))
+            .into());
         }
+        let found: Vec<(&str, Value)> = found
+            .into_iter()
+            .map(|(id, x)| (id, x.unwrap_or(Value::Null)))
+            .collect();
         if args.json {
             let arr: Vec<Value> = found
                 .iter()
