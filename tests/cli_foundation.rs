@@ -936,7 +936,7 @@ fn hostile_metadata_is_skipped_and_reported_never_followed() {
         .code(1)
         .stdout(predicate::str::contains("unsafe test_id"))
         .stdout(predicate::str::contains("unsafe test.output_file"));
-    bk(&store).arg("recover").assert();
+    let _ = bk(&store).arg("recover").assert();
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me\n");
     assert!(!dir.path().join("pwned.json").exists());
     assert!(!store.join("pwned.json").exists());

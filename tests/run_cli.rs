@@ -425,3 +425,280 @@ fn concurrent_runs_into_one_store() {
             .unwrap();
     assert_eq!(summary["run_count"], 4);
 }
+
+/// Every file of `store` and everything printed: none may contain `needle`.
+fn assert_nowhere(store: &std::path::Path, printed: &str, needle: &str) {
+    assert!(!printed.contains(needle), "printed: {printed}");
+    for f in all_files(store) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(needle),
+            "{} leaks {needle}",
+            f.display()
+        );
+    }
+}
+
+/// A server whose 400 body echoes the request headers: the `Basic <base64>` of the URL's
+/// `user:password` is scrubbed like a Bearer key; with `$OPENAI_API_KEY` set as well, one
+/// warning says which credentials are sent.
+#[test]
+fn basic_auth_echoed_in_an_error_body_is_scrubbed() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(hostile(Hostile::EchoHeaders400));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let url = format!("http://u:CANARYPW2@{addr}");
+    let args = [
+        "run",
+        "--platform",
+        "x",
+        "--model",
+        "m",
+        "--base-url",
+        &url,
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "4",
+        "--num-requests",
+        "2",
+        "--gpu",
+        "off",
+    ];
+    let (code, stdout, err) = out(bk(&store).args(args));
+    assert_eq!(code, 1, "every request gets a 400: {err}");
+    assert!(!err.contains("warning: several credentials"), "{err}");
+    let (code2, stdout2, err2) = out(bk(&store).env("OPENAI_API_KEY", "sk-CANARYENV").args(args));
+    assert_eq!(code2, 1, "{err2}");
+    let printed = format!("{stdout}{err}{stdout2}{err2}");
+    // The echo reached the raw logs, scrubbed.
+    let raws: Vec<_> = all_files(&store.join("raw"));
+    assert_eq!(raws.len(), 2, "{raws:?}");
+    let b64 = benchkeep::client::url::base64(b"u:CANARYPW2");
+    assert_nowhere(&store, &printed, &b64);
+    assert_nowhere(&store, &printed, "CANARY");
+    for raw in &raws {
+        let recs = records(raw);
+        assert_eq!(recs.len(), 2);
+        for r in recs {
+            let e = r.error.unwrap();
+            assert!(e.contains("'authorization': '***'"), "{e}");
+        }
+    }
+    let warning = "warning: several credentials given; sending the --base-url user:password (Basic), not the API key from $OPENAI_API_KEY (Bearer)";
+    assert!(err2.contains(warning), "{err2}");
+}
+
+/// A query string in `--base-url` is refused (exit 2) without echoing its values.
+#[test]
+fn query_secret_in_base_url_is_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    for url in [
+        "http://127.0.0.1:44469/v1?api-key=CANARYQS1",
+        "http://u:CANARYPW@127.0.0.1:44469/v1?CANARYQS2#CANARYFR",
+    ] {
+        let (code, stdout, err) = out(bk(&store).args([
+            "run",
+            "--platform",
+            "vllm",
+            "--model",
+            "m",
+            "--base-url",
+            url,
+            "--synthetic",
+            "--input-tokens",
+            "4",
+            "--output-tokens",
+            "4",
+        ]));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("must not have a query"), "{err}");
+        assert!(!format!("{stdout}{err}").contains("CANARY"), "{err}");
+    }
+    let (_, _, err) = out(bk(&store).args([
+        "run",
+        "--platform",
+        "vllm",
+        "--model",
+        "m",
+        "--base-url",
+        "http://127.0.0.1:44469/v1?api-key=CANARYQS1",
+        "--synthetic",
+        "--input-tokens",
+        "4",
+        "--output-tokens",
+        "4",
+    ]));
+    assert!(
+        err.contains("http://127.0.0.1:44469/v1?api-key=***"),
+        "{err}"
+    );
+    assert!(!store.exists());
+}
+
+/// The final metadata cannot be written (here: `metadata/` replaced by a file mid-run, as
+/// root ignores permissions): no "Saved metadata", a clear error naming `recover`, exit 4;
+/// the raw log keeps every request and `recover` finishes the run afterwards.
+#[test]
+fn failed_final_metadata_write_is_not_reported_as_saved() {
+    let sim = sim::start_blocking(timed(Profile::Vllm, 1.0, 20.0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let child = bk(&store)
+        .args([
+            "run",
+            "--platform",
+            "vllm",
+            "--model",
+            "sim-model",
+            "--base-url",
+            &sim.base_url(),
+            "--synthetic",
+            "--input-tokens",
+            "4",
+            "--output-tokens",
+            "10",
+            "--num-requests",
+            "6",
+            "--concurrency",
+            "1",
+            "--gpu",
+            "off",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "a finished request", || {
+        find_raw(&store).is_some_and(|p| line_count(&p) >= 1)
+    });
+    let meta_dir = store.join("metadata");
+    let moved = store.join("metadata.moved");
+    std::fs::rename(&meta_dir, &moved).unwrap();
+    std::fs::write(&meta_dir, "not a directory").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{stdout}{err}");
+    assert!(!stdout.contains("Saved metadata"), "{stdout}");
+    assert!(!stdout.contains("Status:"), "{stdout}");
+    std::fs::remove_file(&meta_dir).unwrap();
+    std::fs::rename(&moved, &meta_dir).unwrap();
+    let (_, m) = only_metadata(&store);
+    assert_eq!(m.status, Status::Running, "the file on disk");
+    assert!(err.contains("could not be finalized"), "{err}");
+    assert!(err.contains("keeps the 6 finished requests"), "{err}");
+    assert!(
+        err.contains(&format!("`benchkeep recover {}`", m.test_id)),
+        "{err}"
+    );
+    assert_eq!(records(&raw_path(&store, &m)).len(), 6);
+    let (code, rout, rerr) = out(bk(&store).args(["recover", &m.test_id]));
+    assert_eq!(code, 0, "{rout}{rerr}");
+    let (_, m) = only_metadata(&store);
+    assert_eq!(m.status, Status::Interrupted);
+    assert_eq!(m.test.num_requests, 6);
+}
+
+/// Requests still in flight when `--grace` expires are recorded as `aborted` with the
+/// timing known so far: every request sent has its record.
+#[test]
+fn requests_in_flight_after_grace_are_recorded_as_aborted() {
+    let sim = sim::start_blocking(timed(Profile::Vllm, 5.0, 50.0)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let child = bk(&store)
+        .args([
+            "run",
+            "--platform",
+            "vllm",
+            "--model",
+            "sim-model",
+            "--base-url",
+            &sim.base_url(),
+            "--synthetic",
+            "--input-tokens",
+            "4",
+            "--output-tokens",
+            "400",
+            "--num-requests",
+            "50",
+            "--concurrency",
+            "3",
+            "--grace",
+            "100ms",
+            "--gpu",
+            "off",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "3 requests in flight", || {
+        sim.stats().requests >= 3
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending SIGINT to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let (_, m) = only_metadata(&store);
+    assert_eq!(m.status, Status::Interrupted);
+    let recs = records(&raw_path(&store, &m));
+    assert_eq!(recs.len(), 3, "one record per request sent: {recs:?}");
+    assert_eq!(sim.stats().requests, 3);
+    assert_eq!(m.test.num_requests, 3);
+    assert_eq!(m.results.failure_count, 3);
+    assert_eq!(m.results.errors_by_kind.get("aborted"), Some(&3));
+    for r in &recs {
+        assert!(!r.ok);
+        assert_eq!(r.error_kind, Some(benchkeep::schema::ErrorKind::Aborted));
+        assert_eq!(
+            r.error.as_deref(),
+            Some("stopped by signal before it finished")
+        );
+        assert!(r.sent_s.is_some() && r.end_s.is_some(), "{r:?}");
+        assert!(r.first_token_s.is_some(), "tokens had arrived: {r:?}");
+        assert!(r.chunks.unwrap_or(0) > 0, "{r:?}");
+    }
+    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    assert_eq!(code, 0, "{vout}{verr}");
+}
+
+/// An input file over 1 GiB, or with a line over 64 MiB, is a usage error naming the file
+/// (and the line) before it is read into memory. Sparse files: no disk space used.
+#[test]
+fn oversized_input_files_are_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let big = dir.path().join("big.jsonl");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
+    let long = dir.path().join("long.jsonl");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&long).unwrap();
+        writeln!(f, r#"{{"prompt": "ok"}}"#).unwrap();
+    }
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&long)
+        .unwrap();
+    f.set_len(65 << 20).unwrap();
+    for (file, want) in [
+        (&big, "larger than 1 GiB".to_string()),
+        (&long, "line 2: longer than 64 MiB".to_string()),
+    ] {
+        let (code, _, err) = out(bk(&store).arg("run").args(BASE).arg("--input").arg(file));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&file.display().to_string()), "{err}");
+        assert!(err.contains(&want), "{err}");
+    }
+    assert!(!store.exists());
+}

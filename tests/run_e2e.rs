@@ -432,3 +432,64 @@ async fn hostile_servers_fail_requests_with_a_named_reason() {
         assert_eq!(o.metadata.status, Status::Failed, "{mode:?}");
     }
 }
+
+/// `test.input_sha256` pairs runs that sent the same requests: `--max-tokens` changes it
+/// (synthetic and file inputs); a file without it keeps the file's own sha256, as `record`
+/// stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_sha256_changes_with_max_tokens() {
+    use sha2::Digest;
+    let sim = start(fast(Profile::Vllm)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = sim.base_url();
+    let sha_of = |extra: &[&str], n: usize| {
+        let mut args = synthetic(&base, "vllm", "sim-model", "2", "8");
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let store = dir.path().join(format!("s{n}"));
+        async move {
+            let o = run(&store, &refs(&args)).await.unwrap();
+            assert_eq!(o.metadata.status, Status::Completed);
+            o.metadata.test.input_sha256.unwrap()
+        }
+    };
+    let plain = sha_of(&[], 0).await;
+    let capped = sha_of(&["--max-tokens", "64"], 1).await;
+    assert_ne!(plain, capped, "--max-tokens 64 sends other requests");
+    assert_eq!(plain, sha_of(&[], 2).await, "deterministic");
+
+    let input = dir.path().join("batch.jsonl");
+    let text = concat!(
+        r#"{"custom_id": "a", "body": {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}}"#,
+        "\n",
+        r#"{"prompt": "Say hi", "max_tokens": 2}"#,
+        "\n"
+    );
+    std::fs::write(&input, text).unwrap();
+    let input_s = input.display().to_string();
+    let file_sha = |extra: &'static [&'static str], n: usize| {
+        let args: Vec<String> = [
+            "--platform",
+            "vllm",
+            "--base-url",
+            &base,
+            "--model",
+            "sim-model",
+            "--input",
+            &input_s,
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        let store = dir.path().join(format!("f{n}"));
+        async move {
+            let o = run(&store, &refs(&args)).await.unwrap();
+            o.metadata.test.input_sha256.unwrap()
+        }
+    };
+    let own = benchkeep::import::hex(&sha2::Sha256::digest(text.as_bytes()));
+    assert_eq!(file_sha(&[], 0).await, own, "the file's own sha256");
+    let with = file_sha(&["--max-tokens", "4"], 1).await;
+    assert_ne!(with, own);
+    assert_ne!(with, file_sha(&["--max-tokens", "5"], 2).await);
+}

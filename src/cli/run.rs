@@ -268,6 +268,14 @@ fn build_headers(args: &RunArgs, base: &BaseUrl) -> Result<(HeaderMap, Vec<Strin
         HeaderValue::from_str(&format!("Bearer {k}"))
             .map_err(|_| Error::usage("the API key contains characters not allowed in a header"))
     };
+    if let Some(w) = auth_warning(
+        headers.contains_key(header::AUTHORIZATION),
+        explicit_key.as_ref().and(args.api_key_env.as_deref()),
+        base.has_credentials(),
+        implicit_key.is_some(),
+    ) {
+        eprintln!("{w}");
+    }
     let auth = if headers.contains_key(header::AUTHORIZATION) {
         None
     } else if let Some(k) = &explicit_key {
@@ -286,6 +294,39 @@ fn build_headers(args: &RunArgs, base: &BaseUrl) -> Result<(HeaderMap, Vec<Strin
         headers.insert(header::AUTHORIZATION, v);
     }
     Ok((headers, secrets))
+}
+
+/// One line saying which credentials are sent when several are given (only one
+/// `Authorization` header can be), and which are not; never the values. The order: a
+/// `--header Authorization`, then `--api-key-env VAR`, then the URL's `user:password`,
+/// then `$OPENAI_API_KEY`.
+fn auth_warning(
+    header: bool,
+    explicit_var: Option<&str>,
+    url: bool,
+    implicit: bool,
+) -> Option<String> {
+    let mut given: Vec<String> = Vec::new();
+    if header {
+        given.push("the --header Authorization value".into());
+    }
+    if let Some(var) = explicit_var {
+        given.push(format!("the API key from ${var} (Bearer)"));
+    }
+    if url {
+        given.push("the --base-url user:password (Basic)".into());
+    }
+    if implicit && explicit_var.is_none() {
+        given.push("the API key from $OPENAI_API_KEY (Bearer)".into());
+    }
+    if given.len() < 2 {
+        return None;
+    }
+    let sent = given.remove(0);
+    Some(format!(
+        "warning: several credentials given; sending {sent}, not {}",
+        given.join(" nor ")
+    ))
 }
 
 /// Validate the flags into a plan (nothing is sent or written).
@@ -507,6 +548,18 @@ pub fn run(store: &Store, args: RunArgs) -> Result<i32> {
 pub fn report(store: &Store, outcome: &RunOutcome) -> Result<i32> {
     let m = &outcome.metadata;
     let raw = store.resolve(&m.test.output_file);
+    if !outcome.metadata_saved {
+        // The metadata on disk still says `running`: no "Saved metadata", no status.
+        let e = outcome.store_error.as_ref().map_or_else(
+            || "the metadata was not written".to_string(),
+            |e| format!("{e:#}"),
+        );
+        return Err(anyhow::anyhow!("{e}").context(Error::StoreIo(not_finalized(
+            &m.test_id,
+            &raw,
+            m.test.num_requests,
+        ))));
+    }
     print_out(&load::summary::text(m, &outcome.metadata_path, &raw))?;
     if outcome.warmup_failed > 0 {
         eprintln!(
@@ -527,7 +580,7 @@ pub fn report(store: &Store, outcome: &RunOutcome) -> Result<i32> {
     }
     if outcome.interrupted {
         eprintln!(
-            "Interrupted: {} finished requests kept; the run is saved with status `interrupted`",
+            "Interrupted: {} requests kept (any still in flight at the end are recorded as `aborted`); the run is saved with status `interrupted`",
             m.test.num_requests
         );
         return Ok(exit::INTERRUPTED);
@@ -550,6 +603,14 @@ pub fn report(store: &Store, outcome: &RunOutcome) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// The error of a run whose final metadata could not be written (disk full...).
+fn not_finalized(test_id: &str, raw: &std::path::Path, requests: u64) -> String {
+    format!(
+        "the run {test_id} could not be finalized: its metadata still says `running`. The raw log {} keeps the {requests} finished requests; once space is freed, `benchkeep recover {test_id}` finishes the run",
+        raw.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,6 +629,28 @@ mod tests {
         assert_eq!(s.e2e_ms, Some(10_000.0));
         assert!(parse_slo("ttfb=1s").unwrap_err().contains("unknown SLO"));
         assert!(parse_slo("ttft").is_err());
+    }
+
+    #[test]
+    fn auth_warning_names_what_is_sent() {
+        assert_eq!(auth_warning(false, None, true, false), None);
+        assert_eq!(auth_warning(false, None, false, true), None);
+        let w = auth_warning(false, None, true, true).unwrap();
+        assert_eq!(
+            w,
+            "warning: several credentials given; sending the --base-url user:password (Basic), not the API key from $OPENAI_API_KEY (Bearer)"
+        );
+        let w = auth_warning(false, Some("MY_KEY"), true, true).unwrap();
+        assert!(
+            w.contains("sending the API key from $MY_KEY (Bearer), not the --base-url"),
+            "{w}"
+        );
+        assert!(!w.contains("OPENAI_API_KEY"), "{w}");
+        let w = auth_warning(true, None, true, true).unwrap();
+        assert!(
+            w.contains("sending the --header Authorization value, not"),
+            "{w}"
+        );
     }
 
     #[test]

@@ -31,6 +31,10 @@ use response::{Acc, Flow};
 
 pub use url::BaseUrl;
 
+/// The error of a request still in flight when the run was stopped (grace expired, or a
+/// second signal).
+pub const ABORTED_MESSAGE: &str = "stopped by signal before it finished";
+
 /// How long a finished stream may take to deliver the end of its body.
 const DRAIN_WAIT: Duration = Duration::from_millis(200);
 
@@ -206,14 +210,64 @@ impl Client {
     /// Send one request body and measure it. `scheduled` is when it was due to be sent;
     /// times in the record are seconds since `clock`. `seq` and `id` are left to the caller.
     pub async fn generate(&self, body: Bytes, scheduled: Instant, clock: Instant) -> RequestRecord {
+        self.generate_until(body, scheduled, clock, std::future::pending())
+            .await
+    }
+
+    /// [`Client::generate`], stopped when `abort` completes first: the request is dropped
+    /// and its record is a failure of kind `aborted` with whatever was measured until then
+    /// (send time, first token, chunks, tokens of a usage already seen), ending at the abort.
+    pub async fn generate_until(
+        &self,
+        body: Bytes,
+        scheduled: Instant,
+        clock: Instant,
+        abort: impl std::future::Future<Output = ()>,
+    ) -> RequestRecord {
         let sent = Instant::now();
-        let deadline = sent + self.opts.timeout;
         let save = self
             .opts
             .save_text
             .then_some(self.opts.limits.max_text_bytes);
         let mut acc = Acc::new(save);
         let mut http_status = None;
+        let outcome = {
+            let exchange = self.exchange(body, sent, &mut acc, &mut http_status);
+            tokio::select! {
+                biased;
+                end = exchange => Some(end),
+                _ = abort => None,
+            }
+        };
+        let end = match outcome {
+            Some(end) => end.unwrap_or_else(Instant::now),
+            None => {
+                acc.fail(ErrorKind::Aborted, ABORTED_MESSAGE);
+                Instant::now()
+            }
+        };
+        if acc.failure.is_none()
+            && let Some(reason) = acc.finish_reason.as_deref()
+            && matches!(reason, "abort" | "error")
+        {
+            acc.fail(
+                ErrorKind::Aborted,
+                format!("the server ended the request with finish_reason {reason:?}"),
+            );
+        }
+        self.record(acc, http_status, scheduled, sent, end, clock)
+    }
+
+    /// Send `body` and read the response into `acc`; returns the end time of a complete
+    /// response.
+    async fn exchange(
+        &self,
+        body: Bytes,
+        sent: Instant,
+        acc: &mut Acc,
+        http_status: &mut Option<u16>,
+    ) -> Option<Instant> {
+        let deadline = sent + self.opts.timeout;
         let mut end = None;
         let send = self
             .transport
@@ -233,7 +287,7 @@ impl Client {
                 acc.fail(ErrorKind::Other, format!("request failed: {m}"))
             }
             Ok(Ok(mut resp)) => {
-                http_status = Some(resp.status);
+                *http_status = Some(resp.status);
                 if !(200..300).contains(&resp.status) {
                     let limit = self.opts.limits.max_error_bytes;
                     let body = self
@@ -245,16 +299,16 @@ impl Client {
                         format!("HTTP {}: {}", resp.status, apierror::snippet(&body)),
                     );
                 } else if self.opts.stream {
-                    end = self.read_stream(&mut resp.body, deadline, &mut acc).await;
+                    end = self.read_stream(&mut resp.body, deadline, acc).await;
                 } else {
                     let limit = self.opts.limits.max_body_bytes;
                     match self.read_body(&mut resp.body, deadline, limit, true).await {
                         Ok(body) => {
                             end = Some(Instant::now());
                             if self.opts.api.is_ollama() {
-                                ollama::on_body(&body, &mut acc);
+                                ollama::on_body(&body, acc);
                             } else {
-                                openai::on_body(&body, &mut acc);
+                                openai::on_body(&body, acc);
                             }
                         }
                         Err((kind, msg, _)) => acc.fail(kind, msg),
@@ -262,17 +316,7 @@ impl Client {
                 }
             }
         }
-        let end = end.unwrap_or_else(Instant::now);
-        if acc.failure.is_none()
-            && let Some(reason) = acc.finish_reason.as_deref()
-            && matches!(reason, "abort" | "error")
-        {
-            acc.fail(
-                ErrorKind::Aborted,
-                format!("the server ended the request with finish_reason {reason:?}"),
-            );
-        }
-        self.record(acc, http_status, scheduled, sent, end, clock)
+        end
     }
 
     fn record(

@@ -8,7 +8,8 @@
 //! 3. warm-up requests (not recorded), then the measured load; every finished request goes
 //!    to the raw log writer;
 //! 4. on SIGINT/SIGTERM: stop scheduling, give in-flight requests `grace` to finish (a second
-//!    signal cuts it short), and finish as `interrupted`;
+//!    signal cuts it short); those still in flight then are dropped and recorded as failed
+//!    with kind `aborted`, so every request sent has its record; finish as `interrupted`;
 //! 5. write the final metadata (`completed`, `partial`, `failed`, `interrupted`) and the
 //!    derived reports.
 
@@ -101,6 +102,9 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// Writing the raw log or the final metadata failed (exit 4).
     pub store_error: Option<anyhow::Error>,
+    /// The final metadata was written. When `false` the file on disk still says `running`
+    /// (the raw log keeps every finished request; `recover` finishes the run).
+    pub metadata_saved: bool,
     /// The run is saved but summary.json / COMPARISON.md could not be rebuilt.
     pub derived_error: Option<anyhow::Error>,
     /// Warm-up requests that failed.
@@ -267,9 +271,17 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
         Status::Completed
     };
     meta.pid = None;
-    if let Err(e) = store.replace(&meta) {
-        store_error.get_or_insert(e);
-    }
+    let metadata_saved = match store.replace(&meta) {
+        Ok(()) => true,
+        Err(e) => {
+            // The final metadata is the more urgent news: the run is not finished on disk.
+            store_error = Some(match store_error.take() {
+                Some(raw_error) => anyhow::anyhow!("{e:#}; before that, {raw_error:#}"),
+                None => e,
+            });
+            false
+        }
+    };
     let derived_error = if store_error.is_none() {
         store.regenerate_derived().err()
     } else {
@@ -280,6 +292,7 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
         metadata_path,
         interrupted,
         store_error,
+        metadata_saved,
         derived_error,
         warmup_failed: done.warmup_failed,
     })
@@ -344,7 +357,7 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
             num_requests: l.num_requests.unwrap_or(0),
             input_file: plan.input_file.clone(),
             output_file: String::new(),
-            input_sha256: Some(plan.input.sha256(l.num_requests)),
+            input_sha256: Some(plan.input.sha256(l.num_requests, plan.max_tokens)),
             raw_sha256: None,
             raw_bytes: None,
             extra,
@@ -408,7 +421,13 @@ fn stopping(stop: &watch::Receiver<Stop>) -> bool {
     *stop.borrow() != Stop::Run
 }
 
-/// Wait for every task of `set`; drop them all when the run is aborted.
+/// How long request tasks get, once the run is aborted, to hand over the records of the
+/// requests they stop; then they are dropped.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
+
+/// Wait for every task of `set`. When the run is aborted, the requests in flight stop
+/// themselves (see [`aborted`]) and record it; a task that does not end within
+/// [`ABORT_WAIT`] is dropped.
 async fn join_all(set: &mut JoinSet<()>, stop: &mut watch::Receiver<Stop>) {
     loop {
         let aborted = tokio::select! {
@@ -416,11 +435,19 @@ async fn join_all(set: &mut JoinSet<()>, stop: &mut watch::Receiver<Stop>) {
             _ = wait_until(stop, |s| *s == Stop::Abort) => true,
         };
         if aborted {
+            let give_up = tokio::time::Instant::now() + ABORT_WAIT;
+            while let Ok(Some(_)) = tokio::time::timeout_at(give_up, set.join_next()).await {}
             set.abort_all();
             while set.join_next().await.is_some() {}
             return;
         }
     }
+}
+
+/// Completes when the run is aborted (`--grace` expired, a second signal, a store error):
+/// a request still in flight then ends as a failed record of kind `aborted`.
+async fn aborted(mut stop: watch::Receiver<Stop>) {
+    wait_until(&mut stop, |s| *s == Stop::Abort).await
 }
 
 /// Wait until the stop state satisfies `pred` (forever if the run's sender is gone).
@@ -450,8 +477,13 @@ async fn warmup(ctx: &Arc<Ctx>, spec: &LoadSpec, mut stop: watch::Receiver<Stop>
                     return;
                 }
                 let now = Instant::now();
-                let r = ctx.client.generate(ctx.bodies.warmup(i), now, now).await;
-                if !r.ok {
+                let abort = aborted(stop.clone());
+                let r = ctx
+                    .client
+                    .generate_until(ctx.bodies.warmup(i), now, now, abort)
+                    .await;
+                // A warm-up request stopped by the run's abort did not fail.
+                if !r.ok && *stop.borrow() != Stop::Abort {
                     failed.fetch_add(1, Relaxed);
                 }
             }
@@ -486,7 +518,11 @@ async fn closed_loop(
                     return;
                 }
                 let (id, body) = ctx.bodies.get(i);
-                let mut rec = ctx.client.generate(body, scheduled, clock).await;
+                let abort = aborted(stop.clone());
+                let mut rec = ctx
+                    .client
+                    .generate_until(body, scheduled, clock, abort)
+                    .await;
                 rec.id = Some(id);
                 if ctx.tx.send(rec).await.is_err() {
                     return;
@@ -537,9 +573,10 @@ async fn open_loop(
         };
         while set.try_join_next().is_some() {}
         let ctx = ctx.clone();
+        let abort = aborted(stop.clone());
         set.spawn(async move {
             let (id, body) = ctx.bodies.get(i);
-            let mut rec = ctx.client.generate(body, due, clock).await;
+            let mut rec = ctx.client.generate_until(body, due, clock, abort).await;
             drop(permit);
             rec.id = Some(id);
             let _ = ctx.tx.send(rec).await;

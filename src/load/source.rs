@@ -4,9 +4,14 @@
 //!
 //! Bodies are rendered once per API and model, deterministically, so the same input sends
 //! byte-identical requests to every server that speaks the same API. The input's sha256
-//! (for synthetic workloads: of a canonical description of the spec and seed) goes into
-//! the metadata, so runs on the same input can be compared head to head.
+//! (for synthetic workloads: of a canonical description of the spec and seed; with
+//! `--max-tokens`: of a description naming the file's sha256 and the limit) goes into the
+//! metadata, so runs that sent the same requests can be compared head to head.
+//!
+//! An input file is read line by line (hashed as it is read); the parsed requests stay in
+//! memory, so the file is capped at [`MAX_FILE_BYTES`] and a line at [`MAX_LINE_BYTES`].
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -44,6 +49,27 @@ pub struct Item {
     /// The line's `custom_id`, if it has one.
     pub custom_id: Option<String>,
     pub request: GenRequest,
+}
+
+/// Largest input file accepted (its requests are held in memory for the whole run).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Longest line of an input file.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// Caps on an input file (tests use small ones).
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimits {
+    pub max_file_bytes: u64,
+    pub max_line_bytes: usize,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            max_file_bytes: MAX_FILE_BYTES,
+            max_line_bytes: MAX_LINE_BYTES,
+        }
+    }
 }
 
 /// Words of synthetic prompts: short and common, about one token each for most tokenizers
@@ -317,6 +343,15 @@ impl Synthetic {
         }
     }
 
+    /// The workload actually sent: `--max-tokens` replaces the output length.
+    pub fn effective(&self, max_tokens: Option<u64>) -> Synthetic {
+        let mut s = *self;
+        if let Some(m) = max_tokens {
+            s.output_tokens = m.min(u32::MAX as u64) as u32;
+        }
+        s
+    }
+
     /// sha256 of the canonical description of the workload (`num_requests` of `None`:
     /// open-ended, as in a `--duration` run).
     pub fn sha256(&self, num_requests: Option<u64>) -> String {
@@ -332,29 +367,86 @@ impl Synthetic {
 impl Input {
     /// Read and check a whole input file; any bad line is an error naming the line.
     pub fn from_file(path: &Path) -> Result<Input, Error> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        Input::from_file_with(path, FileLimits::default())
+    }
+
+    /// [`Input::from_file`] with explicit caps: a file over `max_file_bytes`, or a line over
+    /// `max_line_bytes`, is an error naming the file (and the line) before it fills memory.
+    pub fn from_file_with(path: &Path, limits: FileLimits) -> Result<Input, Error> {
+        let cannot_read = |e: std::io::Error| {
             Error::input(
                 path,
                 format!("cannot read the input file ({e}); check --input"),
             )
-        })?;
-        let sha256 = crate::import::hex(&Sha256::digest(&bytes));
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
+        };
+        let file = std::fs::File::open(path).map_err(cannot_read)?;
+        let too_big = || {
             Error::input(
                 path,
-                format!("not UTF-8 text ({e}); --input takes a JSONL file"),
+                format!(
+                    "the input file is larger than {}; its requests are held in memory, so split it or use --synthetic",
+                    fmt_bytes(limits.max_file_bytes)
+                ),
             )
-        })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        };
+        if file.metadata().map_err(cannot_read)?.len() > limits.max_file_bytes {
+            return Err(too_big());
+        }
+        let mut reader = BufReader::with_capacity(64 << 10, file);
+        let mut hasher = Sha256::new();
+        let mut total: u64 = 0;
+        let mut buf: Vec<u8> = Vec::new();
         let mut items = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            // One byte more than a line may hold, plus its `\n`: enough to tell "too long".
+            let cap = limits.max_line_bytes as u64 + 2;
+            let n = (&mut reader)
+                .take(cap)
+                .read_until(b'\n', &mut buf)
+                .map_err(cannot_read)?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            total += n as u64;
+            if total > limits.max_file_bytes {
+                return Err(too_big());
+            }
+            let mut line: &[u8] = &buf;
+            if let Some(l) = line.strip_suffix(b"\n") {
+                line = l.strip_suffix(b"\r").unwrap_or(l);
+            }
+            if line.len() > limits.max_line_bytes {
+                return Err(Error::input(
+                    path,
+                    format!(
+                        "line {line_no}: longer than {}; a request line must be smaller",
+                        fmt_bytes(limits.max_line_bytes as u64)
+                    ),
+                ));
+            }
+            hasher.update(&buf);
+            let text = std::str::from_utf8(line).map_err(|e| {
+                Error::input(
+                    path,
+                    format!("line {line_no}: not UTF-8 text ({e}); --input takes a JSONL file"),
+                )
+            })?;
+            let text = if line_no == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
+            };
+            if text.trim().is_empty() {
                 continue;
             }
-            let item = parse_line(line)
-                .map_err(|why| Error::input(path, format!("line {}: {why}", i + 1)))?;
+            let item = parse_line(text)
+                .map_err(|why| Error::input(path, format!("line {line_no}: {why}")))?;
             items.push(item);
         }
+        let sha256 = crate::import::hex(&hasher.finalize());
         if items.is_empty() {
             return Err(Error::input(
                 path,
@@ -376,11 +468,22 @@ impl Input {
         }
     }
 
-    /// The input's sha256 for `test.input_sha256`.
-    pub fn sha256(&self, num_requests: Option<u64>) -> String {
+    /// `test.input_sha256`: the same for two runs exactly when they sent the same requests
+    /// (before `model`). A file without `--max-tokens`: the file's own sha256 (as `record`
+    /// and `analyze --requests` store it). A file with `--max-tokens N`: the sha256 of
+    /// `benchkeep-input-v1\nfile_sha256=<hex>\nmax_tokens=N\n`. Synthetic: the sha256 of
+    /// its description, with `--max-tokens` as the output length it sends.
+    pub fn sha256(&self, num_requests: Option<u64>, max_tokens: Option<u64>) -> String {
         match self {
-            Input::File { sha256, .. } => sha256.clone(),
-            Input::Synthetic(s) => s.sha256(num_requests),
+            Input::File { sha256, .. } => match max_tokens {
+                None => sha256.clone(),
+                Some(n) => {
+                    let desc =
+                        format!("benchkeep-input-v1\nfile_sha256={sha256}\nmax_tokens={n}\n");
+                    crate::import::hex(&Sha256::digest(desc.as_bytes()))
+                }
+            },
+            Input::Synthetic(s) => s.effective(max_tokens).sha256(num_requests),
         }
     }
 
@@ -401,10 +504,7 @@ impl Input {
                     .collect(),
             ),
             Input::Synthetic(s) => {
-                let mut s = *s;
-                if let Some(m) = max_tokens {
-                    s.output_tokens = m.min(u32::MAX as u64) as u32;
-                }
+                let s = s.effective(max_tokens);
                 Bodies::Synthetic {
                     spec: s,
                     api,
@@ -460,6 +560,16 @@ impl Bodies {
             Bodies::Synthetic { .. } => self.get(WARMUP_BASE + index).1,
         }
     }
+}
+
+/// `1 GiB`, `64 MiB`, `512 KiB`, `100 bytes`.
+fn fmt_bytes(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} bytes")
 }
 
 fn parse_line(line: &str) -> Result<Item, String> {
@@ -572,6 +682,88 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         let e = Input::from_file(f.path()).unwrap_err().to_string();
         assert!(e.contains("no requests"), "{e}");
+    }
+
+    /// `input_sha256` pairs runs that sent the same requests: a file's own sha256 without
+    /// `--max-tokens` (as `record` stores it), something else with it; synthetic runs hash
+    /// the output length they actually ask for.
+    #[test]
+    fn input_sha256_includes_a_max_tokens_override() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let text = "\u{feff}{\"prompt\": \"a\", \"max_tokens\": 8}\r\n\n{\"prompt\": \"b\"}";
+        f.write_all(text.as_bytes()).unwrap();
+        let input = Input::from_file(f.path()).unwrap();
+        let plain = crate::import::hex(&Sha256::digest(text.as_bytes()));
+        assert_eq!(input.sha256(Some(2), None), plain, "the file's own sha256");
+        let with64 = input.sha256(Some(2), Some(64));
+        assert_ne!(with64, plain);
+        assert_ne!(with64, input.sha256(Some(2), Some(65)));
+        let desc = format!("benchkeep-input-v1\nfile_sha256={plain}\nmax_tokens=64\n");
+        assert_eq!(with64, crate::import::hex(&Sha256::digest(desc.as_bytes())));
+        assert_eq!(input.requests(), Some(2), "BOM, CRLF and a blank line");
+
+        let s = Synthetic {
+            input_tokens: 8,
+            output_tokens: 8,
+            seed: 0,
+        };
+        let syn = Input::Synthetic(s);
+        assert_ne!(syn.sha256(Some(10), Some(64)), syn.sha256(Some(10), None));
+        assert_eq!(syn.sha256(Some(10), None), s.sha256(Some(10)), "unchanged");
+        let as64 = Synthetic {
+            output_tokens: 64,
+            ..s
+        };
+        assert_eq!(
+            syn.sha256(Some(10), Some(64)),
+            as64.sha256(Some(10)),
+            "the same requests are sent"
+        );
+        assert_eq!(
+            syn.render(Api::OpenAiChat, "m", true, Some(64)).get(3),
+            Input::Synthetic(as64)
+                .render(Api::OpenAiChat, "m", true, None)
+                .get(3)
+        );
+    }
+
+    /// A file or a line over its cap is an error naming the file and the line, read no
+    /// further; under the caps nothing changes.
+    #[test]
+    fn oversized_files_and_lines_are_refused() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, r#"{{"prompt": "short"}}"#).unwrap();
+        writeln!(f, r#"{{"prompt": "{}"}}"#, "x".repeat(200)).unwrap();
+        let limits = FileLimits {
+            max_file_bytes: 1 << 20,
+            max_line_bytes: 100,
+        };
+        let e = Input::from_file_with(f.path(), limits).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        let e = e.to_string();
+        assert!(e.contains("line 2: longer than 100 bytes"), "{e}");
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+        let limits = FileLimits {
+            max_file_bytes: 100,
+            max_line_bytes: 1 << 20,
+        };
+        let e = Input::from_file_with(f.path(), limits)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("larger than 100 bytes"), "{e}");
+        // exactly at the line cap (CRLF not counted) is fine
+        let mut g = tempfile::NamedTempFile::new().unwrap();
+        let line = format!(r#"{{"prompt": "{}"}}"#, "y".repeat(86));
+        assert_eq!(line.len(), 100);
+        write!(g, "{line}\r\n{line}").unwrap();
+        let limits = FileLimits {
+            max_file_bytes: 202,
+            max_line_bytes: 100,
+        };
+        let input = Input::from_file_with(g.path(), limits).unwrap();
+        assert_eq!(input.requests(), Some(2));
+        assert_eq!(fmt_bytes(MAX_FILE_BYTES), "1 GiB");
+        assert_eq!(fmt_bytes(MAX_LINE_BYTES as u64), "64 MiB");
     }
 
     #[test]

@@ -141,6 +141,9 @@ pub enum Hostile {
     HugeBody,
     /// HTTP 200 with a JSON body although a stream was asked for.
     JsonInsteadOfStream,
+    /// HTTP 400 whose error message echoes every request header, Python-dict style
+    /// (`{'authorization': 'Basic ...'}`), as some proxies and frameworks do.
+    EchoHeaders400,
 }
 
 /// A raw HTTP/1.1 server on 127.0.0.1:0 that misbehaves as `mode` says; every other path
@@ -206,6 +209,51 @@ pub async fn hostile(mode: Hostile) -> std::net::SocketAddr {
                             }
                         }
                         let _ = sock.write_all(b"\"}}]}").await;
+                    }
+                    Hostile::EchoHeaders400 => {
+                        // Read the request body too, so closing does not reset the
+                        // connection under the response.
+                        let head_len = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        let want = text
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        let mut have = head.len() - head_len;
+                        while have < want {
+                            match sock.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => have += n,
+                            }
+                        }
+                        let mut headers: Vec<(String, String)> = text[..head_len]
+                            .split("\r\n")
+                            .skip(1)
+                            .filter_map(|l| l.split_once(':'))
+                            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                            .collect();
+                        // the interesting one first, whatever the error message's cap
+                        headers.sort_by_key(|(k, _)| k != "authorization");
+                        let headers: Vec<String> = headers
+                            .iter()
+                            .map(|(k, v)| format!("'{k}': '{v}'"))
+                            .collect();
+                        let body = serde_json::json!({
+                            "error": {
+                                "message": format!("bad request; headers: {{{}}}", headers.join(", ")),
+                                "type": "BadRequestError",
+                            }
+                        })
+                        .to_string();
+                        let head = format!(
+                            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = sock.write_all(head.as_bytes()).await;
+                        let _ = sock.write_all(body.as_bytes()).await;
                     }
                     Hostile::JsonInsteadOfStream => {
                         let _ = sock.write_all(json).await;
