@@ -34,6 +34,22 @@ pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
         ..DemoOptions::default()
     };
     let outcomes = crate::cli::run::runtime()?.block_on(demo(store, &opts))?;
+    // A run whose final write failed is not reported as saved (its metadata says `running`).
+    if let Some(o) = outcomes
+        .iter()
+        .find(|o| !o.metadata_saved || o.store_error.is_some())
+    {
+        let cause = o
+            .store_error
+            .as_ref()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_else(|| "the final metadata write failed".into());
+        return Err(Error::StoreIo(format!(
+            "demo run {} could not be saved: {cause}; `benchkeep recover {}` finishes it once the store is writable",
+            o.metadata.test_id, o.metadata.test_id
+        ))
+        .into());
+    }
     let rows: Vec<Row> = outcomes
         .iter()
         .map(|o| Row::from_metadata(&o.metadata))
@@ -71,14 +87,11 @@ pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
         ));
     }
     text.push_str(&format!(
-        "\nReport: {}\nNext: `benchkeep compare` (every run), `benchkeep show {}` (one run in full)\n",
+        "\nReport: {}\nNext: `benchkeep report` (the HTML page with charts), `benchkeep compare` (every run), `benchkeep show {}` (one run in full)\n",
         store.root().join(report::COMPARISON_PATH).display(),
         outcomes.first().map(|o| o.metadata.test_id.as_str()).unwrap_or("ID"),
     ));
     print_out(&text)?;
-    if let Some(e) = outcomes.iter().find_map(|o| o.store_error.as_ref()) {
-        return Err(anyhow::anyhow!("{e:#}"));
-    }
     if outcomes.iter().any(|o| o.interrupted) {
         return Ok(exit::INTERRUPTED);
     }
