@@ -11,6 +11,10 @@ fn records_a_batch_run_with_its_time_log_and_results() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let out = dir.path().join("out.jsonl");
+    // The request file: 4 requests (blank lines do not count).
+    let batch = dir.path().join("batch.jsonl");
+    std::fs::write(&batch, "{\"custom_id\":\"1\"}\n{}\n\n{}\n{}\n").unwrap();
+    let batch = batch.to_str().unwrap();
     let mut cmd = benchkeep(&store);
     cmd.args([
         "record",
@@ -32,7 +36,7 @@ fn records_a_batch_run_with_its_time_log_and_results() {
         "-o",
         out.to_str().unwrap(),
         "-i",
-        "batch.jsonl",
+        batch,
         "--requests",
         "4",
         "--errors",
@@ -67,8 +71,12 @@ fn records_a_batch_run_with_its_time_log_and_results() {
     assert_eq!(m["labels"]["gpu"], "test");
     assert_eq!(m["gpu"], serde_json::Value::Null);
     assert_eq!(m["test"]["num_requests"], 4);
-    assert_eq!(m["test"]["input_file"], "batch.jsonl");
+    assert_eq!(m["test"]["input_file"], batch);
+    assert_eq!(m["test"]["input_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(m["test"]["output_file"], format!("raw/{id}.jsonl"));
+    // Finished: no pid, no results_file (the command block names the results file).
+    assert!(m.get("pid").is_none(), "{m:#}");
+    assert!(m["test"].get("results_file").is_none(), "{m:#}");
 
     let r = &m["results"];
     assert_eq!(r["success_count"], 3);
@@ -127,7 +135,12 @@ fn takes_output_model_platform_and_engine_flags_from_a_run_batch_command() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let out = dir.path().join("out.jsonl");
+    // 5 requests planned; the fake writes 4 results: the id keeps the plan, the metadata
+    // the actual count.
+    let batch = dir.path().join("batch_5k.jsonl");
+    std::fs::write(&batch, "{}\n{}\n{}\n{}\n{}").unwrap();
     let mut cmd = benchkeep(&store);
+    cmd.current_dir(dir.path());
     cmd.args(["record", "--gpu", "off", "--"]);
     // `run-batch` in the command line marks it as vLLM's (the fake ignores the word).
     cmd.args(fake_batch(&[
@@ -152,9 +165,10 @@ fn takes_output_model_platform_and_engine_flags_from_a_run_batch_command() {
     let m = only_metadata(&store);
     let id = m["test_id"].as_str().unwrap();
     assert!(
-        id.starts_with("vllm-offline-google-gemma-3-4b-it-4-"),
+        id.starts_with("vllm-offline-google-gemma-3-4b-it-5-"),
         "{id}"
     );
+    assert_eq!(m["test"]["num_requests"], 4);
     assert_eq!(m["model"], "google/gemma-3-4b-it");
     assert_eq!(m["status"], "completed");
     assert_eq!(m["test"]["input_file"], "batch_5k.jsonl");

@@ -180,3 +180,65 @@ fn a_command_that_cannot_start_records_nothing() {
     assert!(all_metadata(&store).is_empty());
     assert!(raw_names(&store).is_empty(), "{:?}", raw_names(&store));
 }
+
+/// The command's exit code is passed through even when it is one of benchkeep's own (4:
+/// store error); benchkeep's own failures are told apart by their `error:` line.
+#[test]
+fn exit_codes_of_the_command_and_of_benchkeep_are_told_apart_by_the_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = dir.path().join("out.jsonl");
+    let assert = record(&store, &out, &["--exit", "4", "--sleep", "0.05"])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("the command failed with exit code 4"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("error:")),
+        "the command's own code is no benchkeep error: {stderr}"
+    );
+    let m = only_metadata(&store);
+    assert_eq!(m["command"]["exit_code"], 4);
+    assert_eq!(m["status"], "failed");
+
+    // A store that cannot be written: exit 4 too, but with an `error:` line, and the
+    // command never runs.
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let marker = dir.path().join("ran");
+    let assert = benchkeep(&not_a_dir)
+        .args([
+            "record",
+            "--platform",
+            "p",
+            "--model",
+            "m",
+            "--gpu",
+            "off",
+            "--output",
+            out.to_str().unwrap(),
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ])
+        .assert()
+        .code(4);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.lines().any(|l| l.starts_with("error:")), "{stderr}");
+    assert!(!marker.exists(), "the command ran against a broken store");
+
+    // Both are documented in --help.
+    let assert = benchkeep(&store)
+        .args(["record", "--help"])
+        .assert()
+        .success();
+    let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    assert!(
+        help.contains("Exit status: the command's own exit code is passed through"),
+        "{help}"
+    );
+    assert!(help.contains("`error:`"), "{help}");
+}

@@ -79,3 +79,132 @@ fn canaries_never_reach_the_store_or_benchkeeps_own_output() {
     assert!(log.contains("CHILD: env BENCH_API_KEY=***"), "{log}");
     assert!(log.contains("'api_key': '***'"), "{log}");
 }
+
+/// Secrets inside a shell command string (`sh -c "... --api-key X ..."`) are cut from the
+/// stored command line and from the log, word by word, the rest of the string kept.
+#[test]
+fn canaries_inside_shell_command_strings_never_reach_the_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // A `curl` that only echoes its arguments (as a verbose tool would print them).
+    let fakebin = dir.path().join("fakebin");
+    std::fs::create_dir(&fakebin).unwrap();
+    std::fs::write(fakebin.join("curl"), "#!/bin/sh\necho \"CHILD: curl $*\"\n").unwrap();
+    std::fs::set_permissions(fakebin.join("curl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fakebin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let fake = format!(
+        "'{}' '{}'",
+        python(),
+        fixture("fake_run_batch.py").display()
+    );
+    let out = |n: u32| dir.path().join(format!("out{n}.jsonl"));
+    let o = |n: u32| out(n).display().to_string();
+    let runs: [(&str, String, &str); 3] = [
+        (
+            "sh",
+            format!(
+                "{fake} -o '{}' --api-key CANARY1 --echo-secrets --sleep 0.05",
+                o(1)
+            ),
+            "--api-key ***",
+        ),
+        (
+            "bash",
+            format!(
+                "OPENAI_API_KEY=CANARY2 {fake} -o '{}' --echo-secrets --sleep 0.05",
+                o(2)
+            ),
+            "OPENAI_API_KEY=*** ",
+        ),
+        (
+            "sh",
+            format!(
+                "curl -H 'Authorization: Bearer CANARY3' http://u:CANARY4@h/ && {fake} -o '{}' --sleep 0.05",
+                o(3)
+            ),
+            "curl -H '\\''Authorization: Bearer ***'\\'' http://***@h/ && ",
+        ),
+    ];
+    for (n, (shell, script, kept)) in runs.iter().enumerate() {
+        let assert = benchkeep(&store)
+            .env("PATH", &path)
+            .args([
+                "record",
+                "--platform",
+                "p",
+                "--model",
+                "m",
+                "--gpu",
+                "off",
+                "--output",
+                &o(n as u32 + 1),
+                "--",
+                shell,
+                "-c",
+                script,
+            ])
+            .assert()
+            .success();
+        let output = assert.get_output();
+        for stream in [&output.stdout, &output.stderr] {
+            for line in String::from_utf8_lossy(stream).lines() {
+                if line.contains("CANARY") {
+                    assert!(
+                        line.starts_with("CHILD:"),
+                        "benchkeep printed a secret: {line}"
+                    );
+                }
+            }
+        }
+        let all = all_metadata(&store);
+        let m = all
+            .iter()
+            .find(|m| m["command"]["output_file"] == o(n as u32 + 1))
+            .unwrap();
+        let command = m["source"]["command"].as_str().unwrap();
+        assert!(command.contains(kept), "{kept:?} not in {command}");
+        assert!(command.starts_with(&format!("{shell} -c '")), "{command}");
+        let id = m["test_id"].as_str().unwrap();
+        let log = String::from_utf8(read_rel(&store, &format!("raw/{id}.log"))).unwrap();
+        assert!(log.contains("CHILD:"), "{log}");
+    }
+    let log_of = |n: usize| {
+        let all = all_metadata(&store);
+        let m = all
+            .iter()
+            .find(|m| m["command"]["output_file"] == o(n as u32))
+            .unwrap()
+            .clone();
+        String::from_utf8(read_rel(&store, m["command"]["log_file"].as_str().unwrap())).unwrap()
+    };
+    assert!(log_of(1).contains("--api-key ***"), "{}", log_of(1));
+    assert!(log_of(1).contains("'api_key': '***'"), "{}", log_of(1));
+    assert!(
+        log_of(2).contains("CHILD: env OPENAI_API_KEY=***"),
+        "{}",
+        log_of(2)
+    );
+    assert!(
+        log_of(3).contains("CHILD: curl -H Authorization: Bearer *** http://***@h/"),
+        "{}",
+        log_of(3)
+    );
+
+    // grep -r CANARY over the store finds nothing.
+    let files = files_under(&store);
+    assert!(files.len() >= 9, "{files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            memchr::memmem::find(&bytes, b"CANARY").is_none(),
+            "{} holds a secret:\n{}",
+            f.display(),
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}

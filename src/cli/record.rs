@@ -17,7 +17,7 @@ use crate::telemetry::{self, GpuMode};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  benchkeep record -- vllm run-batch -i batch_5k.jsonl -o out.jsonl --model google/gemma-3-4b-it\n\nThe command's stdout and stderr still reach the terminal, and are kept in raw/<test_id>.log.\nCtrl-C and SIGTERM go to the command; the run is recorded when it ends. See docs/record.md."
+    after_help = "Example:\n  benchkeep record -- vllm run-batch -i batch_5k.jsonl -o out.jsonl --model google/gemma-3-4b-it\n\nThe command's stdout and stderr still reach the terminal, and are kept in raw/<test_id>.log.\nCtrl-C and SIGTERM go to the command; the run is recorded when it ends. The run is in\nmetadata/<test_id>.json from the start, with status `running`.\n\nExit status: the command's own exit code is passed through (128 + N when signal N ended it),\nso a command that exits 2 or 4 looks like benchkeep's own codes (2 bad flags, 4 store error).\nWhen the command exits 0: 0, or 1 if its results were missing or every request failed.\nbenchkeep's own failures always print a line that starts with `error:` on stderr; the\ncommand's code is also kept in the metadata (`command.exit_code`). See docs/record.md."
 )]
 pub struct RecordArgs {
     /// Platform name, first part of the test id. Default for `vllm run-batch`: vllm-offline.
@@ -189,11 +189,25 @@ pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
         }
         _ => {}
     }
+    // benchkeep's own failures: an `error:` line, and exit 4 unless the command's own
+    // (non-zero) code is passed through.
+    let mut own_failure = false;
+    if let Some(e) = command
+        .and_then(|c| c.get("log_error"))
+        .and_then(|v| v.as_str())
+    {
+        eprintln!(
+            "error: writing the command's log failed ({e}); raw/{}.log keeps what was written before",
+            m.test_id
+        );
+        own_failure = true;
+    }
     if let Some(e) = &recorded.derived_error {
-        eprintln!("warning: the run is saved, but regenerating the reports failed: {e:#}");
-        if recorded.exit_code == exit::OK {
-            return Ok(exit::STORE_IO);
-        }
+        eprintln!("error: the run is saved, but regenerating the reports failed: {e:#}");
+        own_failure = true;
+    }
+    if own_failure && recorded.exit_code == exit::OK {
+        return Ok(exit::STORE_IO);
     }
     Ok(recorded.exit_code)
 }

@@ -129,22 +129,17 @@ fn typed(v: &str) -> Value {
 }
 
 /// The secret substrings of a command line: every part that [`redact::args`] removes
-/// (flag values, `NAME_KEY=` values, URL credentials, header values). Values shorter than
-/// 4 characters are left out (replacing them everywhere in a log would wreck it).
+/// (flag values, `NAME_KEY=` values, URL credentials, header values), also those inside a
+/// shell command string (`sh -c "... --api-key X ..."`), each on its own. Values shorter
+/// than 4 characters are left out (replacing them everywhere in a log would wreck it).
 pub fn secret_values(argv: &[String]) -> Vec<String> {
-    let redacted = redact::args(argv);
-    let mut out = Vec::new();
-    for (orig, red) in argv.iter().zip(&redacted) {
-        if orig == red {
-            continue;
-        }
-        let prefix = common_prefix(orig, red);
-        let suffix = common_suffix(&orig[prefix..], &red[prefix.min(red.len())..]);
-        let removed = orig[prefix..orig.len() - suffix].trim();
-        if removed.chars().count() >= 4 {
-            out.push(removed.to_string());
-        }
-    }
+    let mut out: Vec<String> = redact::secrets(argv)
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.chars().count() >= 4)
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -156,23 +151,6 @@ pub fn env_secret_values() -> Vec<String> {
         .filter(|(k, v)| redact::is_secret_name(k) && v.trim().chars().count() >= 8)
         .map(|(_, v)| v.trim().to_string())
         .collect()
-}
-
-fn common_prefix(a: &str, b: &str) -> usize {
-    a.char_indices()
-        .zip(b.chars())
-        .find(|((_, x), y)| x != y)
-        .map(|((i, _), _)| i)
-        .unwrap_or(a.len().min(b.len()))
-}
-
-fn common_suffix(a: &str, b: &str) -> usize {
-    a.chars()
-        .rev()
-        .zip(b.chars().rev())
-        .take_while(|(x, y)| x == y)
-        .map(|(x, _)| x.len_utf8())
-        .sum()
 }
 
 #[cfg(test)]
@@ -256,7 +234,27 @@ mod tests {
         assert!(s.contains(&"hf_CANARY1".to_string()), "{s:?}");
         assert!(s.contains(&"sk-CANARY2".to_string()), "{s:?}");
         assert!(s.contains(&"CANARY3".to_string()), "{s:?}");
-        assert!(s.iter().any(|x| x.contains("CANARY4")), "{s:?}");
-        assert_eq!(s.len(), 4, "{s:?}"); // "abc" is too short to cut from logs
+        assert!(s.contains(&"CANARY4".to_string()), "{s:?}");
+        assert!(s.contains(&"user:CANARY4".to_string()), "{s:?}");
+        assert_eq!(s.len(), 5, "{s:?}"); // "abc" is too short to cut from logs
+    }
+
+    #[test]
+    fn secrets_inside_a_shell_string_are_found_one_by_one() {
+        let argv = v(&[
+            "sh",
+            "-c",
+            "OPENAI_API_KEY=CANARY-A python3 x.py --api-key CANARY-B --n 3 && curl -H 'Authorization: Bearer CANARY-C' http://u:CANARY-D@h/",
+        ]);
+        let s = secret_values(&argv);
+        for c in ["CANARY-A", "CANARY-B", "CANARY-C", "CANARY-D"] {
+            assert!(s.contains(&c.to_string()), "{c} not in {s:?}");
+        }
+        // The log redactor then cuts each wherever it shows up.
+        let r = super::super::lines::Redactor::new(s);
+        assert_eq!(
+            r.apply_str("key=CANARY-A token CANARY-C pass CANARY-D"),
+            "key=*** token *** pass ***"
+        );
     }
 }

@@ -224,14 +224,44 @@ fn wait_exited_no_reap(pid: i32) {
     }
 }
 
+/// Fail with the same usage error as a failed spawn when `argv[0]` is surely not there (a
+/// path that does not exist, a name on no `PATH` directory), before anything is written.
+pub fn check_program(argv: &[String]) -> Result<(), Error> {
+    let Some(program) = argv.first() else {
+        return Err(Error::usage("no command given after `--`"));
+    };
+    let found = if program.contains('/') {
+        std::path::Path::new(program).exists()
+    } else {
+        match std::env::var_os("PATH") {
+            Some(path) => std::env::split_paths(&path).any(|dir| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(dir.join(program))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            }),
+            // The spawn searches its default path: let it decide.
+            None => true,
+        }
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "cannot run `{program}`: not found (is it on PATH?); nothing was recorded"
+        )))
+    }
+}
+
 /// Run `argv` with its output teed into `log`, lines checked by `load`, secrets cut by
-/// `redactor`. Signals must already be caught ([`SignalGuard`]).
+/// `redactor`. Signals must already be caught ([`SignalGuard`]). `on_spawn` gets the
+/// command's pid as soon as it runs.
 pub fn run(
     argv: &[String],
     log: File,
     redactor: Redactor,
     load: LoadDetector,
     signals: &SignalGuard,
+    on_spawn: impl FnOnce(u32),
 ) -> Result<Finished> {
     let (program, args) = argv
         .split_first()
@@ -273,6 +303,7 @@ pub fn run(
             libc::kill(pid, pending);
         }
     }
+    on_spawn(child.id());
 
     let sink = Arc::new(Mutex::new(Sink {
         log: Some(log),
@@ -400,6 +431,7 @@ mod tests {
             Redactor::new(vec!["SECRETVALUE".into()]),
             LoadDetector::new(None),
             &guard,
+            |_| {},
         )
         .unwrap();
         assert_eq!(f.status.code(), Some(3));
@@ -431,6 +463,7 @@ mod tests {
             Redactor::default(),
             LoadDetector::new(None),
             &guard,
+            |_| {},
         )
         .unwrap();
         assert_eq!(f.status.signal(), Some(libc::SIGKILL));
@@ -445,8 +478,14 @@ mod tests {
             Redactor::default(),
             LoadDetector::new(None),
             &guard,
+            |_| {},
         )
         .unwrap_err();
         assert!(err.to_string().contains("not found"), "{err}");
+        let missing = check_program(&["benchkeep-no-such-program-xyz".to_string()]).unwrap_err();
+        assert!(missing.to_string().contains("not found"), "{missing}");
+        assert!(check_program(&["/no/such/dir/x".to_string()]).is_err());
+        assert!(check_program(&["sh".to_string()]).is_ok());
+        assert!(check_program(&[]).is_err());
     }
 }

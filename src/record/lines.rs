@@ -103,7 +103,8 @@ impl LineSplitter {
     }
 }
 
-/// Replaces secret values in text with `***`.
+/// Replaces secret values in text with `***`: the known values (from the command line and
+/// the environment), and any `user:pass@` or secret query value (`?api_key=`) in a URL.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Vec<Vec<u8>>,
@@ -137,6 +138,14 @@ impl Redactor {
             }
             replaced.extend_from_slice(rest);
             out = Cow::Owned(replaced);
+        }
+        if memmem::find(&out, b"://").is_some()
+            && let Ok(text) = std::str::from_utf8(&out)
+        {
+            let cut = crate::redact::url_in_text(text);
+            if cut != text {
+                out = Cow::Owned(cut.into_bytes());
+            }
         }
         out
     }
@@ -291,6 +300,11 @@ mod tests {
             "key *** and ***, ***"
         );
         assert!(matches!(r.apply(b"clean"), Cow::Borrowed(_)));
+        assert!(matches!(r.apply(b"see http://h:8/v1"), Cow::Borrowed(_)));
+        assert_eq!(
+            Redactor::default().apply_str("GET http://u:p4ss@h:8/v1?token=t0k&n=1 200"),
+            "GET http://***@h:8/v1?token=***&n=1 200"
+        );
         assert_eq!(Redactor::default().apply_str("x"), "x");
     }
 

@@ -2,11 +2,13 @@
 //! script), time it, keep its log, sample the GPUs, then import its results file exactly as
 //! `analyze` does, with `source.kind = record` and the measured wall time.
 //!
-//! Nothing about a run is dropped: a command that fails, is killed or writes no results is
-//! still recorded (status `failed` or `interrupted`, with its exit code or signal and the
-//! tail of its log). During the run the log and the GPU series are written to temp names in
-//! `raw/`; once the test id is reserved they take their final names `raw/<id>.log` and
-//! `raw/<id>.gpu.jsonl` by hard link, never replacing a file.
+//! Nothing about a run is dropped (RELIABILITY.md P4): before the command starts, the run's
+//! id is reserved and its metadata published with status `running` (with benchkeep's pid,
+//! so that `verify` finds it if benchkeep is killed); the log and the GPU series are written
+//! straight to `raw/<id>.log` and `raw/<id>.gpu.jsonl`. When the command has ended, the
+//! results file is copied to `raw/<id>.jsonl` and the metadata is replaced, atomically, by
+//! the final one. A command that fails, is killed or writes no results is still recorded
+//! (status `failed` or `interrupted`, with its exit code or signal and the tail of its log).
 
 pub mod argv;
 pub mod child;
@@ -14,7 +16,8 @@ pub mod lines;
 mod save;
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,7 +28,7 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::ingest::Format;
 use crate::schema::Metadata;
-use crate::store::{Store, atomic, ids, store_io};
+use crate::store::{Store, atomic, ids};
 use crate::telemetry::{GpuMode, GpuSampler};
 
 pub use save::OutputState;
@@ -86,24 +89,57 @@ impl Stamp {
     }
 }
 
-/// Temp files in `raw/` for the log and the GPU series, named after the run so that a
-/// leftover (benchkeep killed with -9) is recognizable; `verify` lists them.
-fn temp_names(store: &Store, req: &RecordRequest) -> (PathBuf, PathBuf) {
-    let stem = format!(
-        "record-{}-{}",
+/// Non-blank lines of the command's request file: the number of requests it plans to send.
+/// `None` when the file cannot be read.
+fn count_requests(path: &Path) -> Option<u64> {
+    let mut reader = BufReader::new(fs::File::open(path).ok()?);
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return Some(n);
+        }
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            n += 1;
+        }
+    }
+}
+
+/// The count in the name of a results file the command writes straight into the store's
+/// `raw/` as `<platform>-<model>-<N>-<date>.jsonl` (the seed's Step 3): the run then gets
+/// that id.
+fn count_in_raw_name(store: &Store, req: &RecordRequest, date: &str) -> Option<u64> {
+    let raw = fs::canonicalize(store.raw_dir()).ok()?;
+    if fs::canonicalize(atomic::dir_of(&req.output)).ok()? != raw {
+        return None;
+    }
+    let stem = req.output.file_name()?.to_str()?.strip_suffix(".jsonl")?;
+    let prefix = format!(
+        "{}-{}-",
         ids::file_safe(&req.platform),
         ids::file_safe(&req.model)
     );
-    let raw = store.raw_dir();
-    (
-        atomic::temp_path_for(&raw.join(format!("{stem}.log"))),
-        atomic::temp_path_for(&raw.join(format!("{stem}.gpu.jsonl"))),
-    )
+    stem.strip_prefix(&prefix)?
+        .strip_suffix(&format!("-{date}"))?
+        .parse()
+        .ok()
 }
 
-/// Run the command and record it. `Err` only when nothing ran (bad store, command not
-/// found) or the store could not be written; in the latter case the error names the temp
-/// files that still hold the log and the GPU series.
+/// The planned number of requests, for the test id: the non-blank lines of the request
+/// file (`-i`/`--input-file`) when it can be read, else the count in a results file name
+/// in `raw/`, else 0. `test.num_requests` later holds the actual count.
+fn planned_requests(store: &Store, req: &RecordRequest, date: &str) -> u64 {
+    req.input_file
+        .as_deref()
+        .and_then(|i| count_requests(Path::new(i)))
+        .or_else(|| count_in_raw_name(store, req, date))
+        .unwrap_or(0)
+}
+
+/// Run the command and record it. `Err` when nothing ran (bad store, command not found:
+/// nothing is left in the store), or when the store could not be written: the error then
+/// says what is left (`metadata/<id>.json` marked `running`, the log in `raw/<id>.log`).
 pub fn record(store: &Store, req: RecordRequest) -> Result<Recorded> {
     store.ensure_layout()?;
     let before = Stamp::of(&req.output);
@@ -122,35 +158,39 @@ pub fn record(store: &Store, req: RecordRequest) -> Result<Recorded> {
             req.output.display()
         );
     }
-    let (log_tmp, gpu_tmp) = temp_names(store, &req);
-    let log = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&log_tmp)
-        .map_err(|e| store_io(&log_tmp, "create", e))?;
+    child::check_program(&req.command)?;
     let mut secrets = argv::secret_values(&req.command);
     secrets.extend(argv::env_secret_values());
     let redactor = lines::Redactor::new(secrets);
     let load = lines::LoadDetector::new(req.load_pattern.clone());
 
+    // Caught before the run is published: a Ctrl-C from now on is forwarded (or held until
+    // the command starts), and the run is recorded as `interrupted`.
     let signals = child::SignalGuard::install().map_err(|e| {
         anyhow::Error::new(e).context("cannot install the signal handlers that forward Ctrl-C")
-    });
-    let signals = match signals {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = fs::remove_file(&log_tmp);
-            return Err(e);
-        }
-    };
+    })?;
     let started_at = chrono::Utc::now();
-    let sampler = GpuSampler::start(req.gpu, req.gpu_interval, Some(gpu_tmp.clone()));
-    let finished = match child::run(&req.command, log, redactor.clone(), load, &signals) {
+    let planned = planned_requests(store, &req, &started_at.format("%Y-%m-%d").to_string());
+    let (started, log) = save::start(store, &req, started_at, planned)?;
+    let sampler = GpuSampler::start(req.gpu, req.gpu_interval, Some(started.gpu_path.clone()));
+    let note_pid = |pid| save::note_command_pid(store, &started, pid);
+    let finished = match child::run(
+        &req.command,
+        log,
+        redactor.clone(),
+        load,
+        &signals,
+        note_pid,
+    ) {
         Ok(f) => f,
         Err(e) => {
             drop(sampler.finish());
-            let _ = fs::remove_file(&log_tmp);
-            let _ = fs::remove_file(&gpu_tmp);
+            if matches!(e.downcast_ref::<Error>(), Some(Error::Usage(_))) {
+                // The command could not be started: nothing ran, nothing is kept.
+                save::withdraw(&started);
+            } else {
+                save::abandon(store, &started, &format!("{e:#}"));
+            }
             return Err(e);
         }
     };
@@ -159,13 +199,11 @@ pub fn record(store: &Store, req: RecordRequest) -> Result<Recorded> {
         store,
         &req,
         save::Run {
-            started_at,
+            started,
             finished,
             gpu,
             output_before: before.is_some(),
             output_unchanged: before.is_some() && before == Stamp::of(&req.output),
-            log_tmp: log_tmp.clone(),
-            gpu_tmp: gpu_tmp.clone(),
             redactor,
         },
     );
@@ -187,5 +225,39 @@ mod tests {
         assert_eq!(Stamp::of(&p), Some(a));
         fs::write(&p, "ab\n").unwrap();
         assert_ne!(Stamp::of(&p), Some(a));
+    }
+
+    #[test]
+    fn planned_requests_come_from_the_request_file_or_the_raw_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("store"));
+        store.ensure_layout().unwrap();
+        let input = dir.path().join("in.jsonl");
+        fs::write(&input, "{\"a\":1}\n\n  \n{\"a\":2}\r\n{\"a\":3}").unwrap();
+        assert_eq!(count_requests(&input), Some(3));
+        assert_eq!(count_requests(&dir.path().join("nope")), None);
+        let mut req = RecordRequest {
+            platform: "vllm-offline".into(),
+            model: "gemma3-4b".into(),
+            output: store
+                .raw_dir()
+                .join("vllm-offline-gemma3-4b-5000-2024-10-28.jsonl"),
+            input_file: None,
+            format: None,
+            config: Map::new(),
+            labels: BTreeMap::new(),
+            load_pattern: None,
+            model_load_time_s: None,
+            gpu: GpuMode::Off,
+            gpu_interval: Duration::from_millis(500),
+            command: vec!["true".into()],
+        };
+        assert_eq!(planned_requests(&store, &req, "2024-10-28"), 5000);
+        assert_eq!(planned_requests(&store, &req, "2024-10-29"), 0);
+        req.input_file = Some(input.display().to_string());
+        assert_eq!(planned_requests(&store, &req, "2024-10-28"), 3);
+        req.input_file = Some("missing.jsonl".into());
+        req.output = dir.path().join("out.jsonl");
+        assert_eq!(planned_requests(&store, &req, "2024-10-28"), 0);
     }
 }

@@ -1,10 +1,11 @@
-//! After the command: analyze its results file as `analyze` does, build the metadata (with
-//! the `command` block and the GPU summary), reserve the test id, and give the results copy,
-//! the log and the GPU series their final names in `raw/`.
+//! The run's files in the store. Before the command: reserve the test id, publish the
+//! `running` metadata and create `raw/<id>.log`. After it: analyze its results file as
+//! `analyze` does, build the final metadata (with the `command` block and the GPU summary),
+//! copy the results to `raw/<id>.jsonl`, and replace the metadata atomically.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -45,22 +46,211 @@ impl OutputState {
     }
 }
 
+/// A run published as `running`, before its command starts.
+#[derive(Debug)]
+pub(super) struct Started {
+    /// The metadata as published.
+    pub meta: Metadata,
+    pub metadata_path: PathBuf,
+    /// `raw/<id>.log`, created empty.
+    pub log_path: PathBuf,
+    /// `raw/<id>.gpu.jsonl`, for the sampler to create.
+    pub gpu_path: PathBuf,
+}
+
+impl Started {
+    fn id(&self) -> &str {
+        &self.meta.test_id
+    }
+}
+
 /// Everything the run produced, handed over to be saved.
 pub(super) struct Run {
-    pub started_at: DateTime<Utc>,
+    pub started: Started,
     pub finished: Finished,
     pub gpu: Option<GpuSummary>,
     pub output_before: bool,
     pub output_unchanged: bool,
-    pub log_tmp: PathBuf,
-    pub gpu_tmp: PathBuf,
     pub redactor: Redactor,
 }
 
+/// `path` from the root, without resolving links (the file may not exist yet).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The metadata of a run whose command is about to start: status `running`, this
+/// process's pid, the planned number of requests, the redacted command line, the request
+/// file, the results file the command will write (`test.results_file`, absolute) and the
+/// log (`test.output_file`, the run's only raw file so far).
+fn running_metadata(req: &RecordRequest, started_at: DateTime<Utc>, planned: u64) -> Metadata {
+    let mut test_extra = Map::new();
+    test_extra.insert(
+        "results_file".into(),
+        json!(absolute(&req.output).display().to_string()),
+    );
+    let mut block = Map::new();
+    block.insert(
+        "output_file".into(),
+        json!(req.output.display().to_string()),
+    );
+    let mut extra = Map::new();
+    extra.insert("command".into(), Value::Object(block));
+    Metadata {
+        schema_version: SCHEMA_VERSION,
+        test_id: String::new(),
+        timestamp: started_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        platform: req.platform.clone(),
+        model: req.model.clone(),
+        gpu: None,
+        config: req.config.clone(),
+        test: TestInfo {
+            num_requests: planned,
+            input_file: req.input_file.clone(),
+            output_file: String::new(),
+            // The request file the command reads: runs on the same requests compare head
+            // to head.
+            input_sha256: req.input_file.as_deref().and_then(|input| {
+                crate::store::verify::sha256_file(Path::new(input))
+                    .ok()
+                    .map(|(sha, _)| sha)
+            }),
+            raw_sha256: None,
+            raw_bytes: None,
+            extra: test_extra,
+        },
+        results: Results::default(),
+        status: Status::Running,
+        tool: ToolInfo::this(),
+        host: HostInfo::this(),
+        labels: req.labels.clone(),
+        source: SourceInfo {
+            kind: SourceKind::Record,
+            format: req.format.map(|f| f.name()).unwrap_or("none").to_string(),
+            command: Some(crate::redact::command_line(&req.command)),
+            extra: Map::new(),
+        },
+        server: None,
+        pid: Some(std::process::id()),
+        extra,
+    }
+}
+
+/// Before the command starts: reserve a fresh id (`base`, `base-2`, ...) whose metadata,
+/// results, log and series names are all free, publish the `running` metadata under it
+/// (exclusively: two processes never get one id), and create its log `raw/<id>.log`.
+/// `base` keeps the planned number of requests.
+pub(super) fn start(
+    store: &Store,
+    req: &RecordRequest,
+    started_at: DateTime<Utc>,
+    planned: u64,
+) -> Result<(Started, File)> {
+    let mut meta = running_metadata(req, started_at, planned);
+    let base = ids::base_test_id(
+        &req.platform,
+        &req.model,
+        planned,
+        &started_at.format("%Y-%m-%d").to_string(),
+    );
+    let raw = store.raw_dir();
+    for n in 1..=100_000u32 {
+        let id = ids::candidate(&base, n);
+        // Checked before the id is reserved: a reserved id is never given back.
+        let taken = [".jsonl", ".log", ".gpu.jsonl"]
+            .iter()
+            .any(|ext| fs::symlink_metadata(raw.join(format!("{id}{ext}"))).is_ok());
+        if taken {
+            continue;
+        }
+        meta.test_id = id.clone();
+        meta.test.output_file = format!("raw/{id}.log");
+        if let Some(Value::Object(block)) = meta.extra.get_mut("command") {
+            block.insert("log_file".into(), json!(format!("raw/{id}.log")));
+        }
+        let path = store.metadata_path(&id);
+        match atomic::publish_new(&path, &to_json(&meta)?) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(store_io(&path, "write", e)),
+        }
+        let started = Started {
+            meta,
+            metadata_path: path,
+            log_path: raw.join(format!("{id}.log")),
+            gpu_path: raw.join(format!("{id}.gpu.jsonl")),
+        };
+        let log = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&started.log_path)
+            .and_then(|f| atomic::sync_dir(&raw).map(|()| f));
+        return match log {
+            Ok(f) => Ok((started, f)),
+            Err(e) => {
+                let err = store_io(&started.log_path, "create", e);
+                abandon(store, &started, &format!("{err:#}"));
+                Err(err)
+            }
+        };
+    }
+    Err(Error::StoreIo(format!(
+        "no free test id for {base} in {}",
+        store.root().display()
+    ))
+    .into())
+}
+
+/// The command runs: add its pid to the `running` metadata (`command.pid`), so that whoever
+/// finishes the run after benchkeep died can tell whether the command is still writing its
+/// results. Best effort: the run goes on without it.
+pub(super) fn note_command_pid(store: &Store, started: &Started, pid: u32) {
+    let mut meta = started.meta.clone();
+    if let Some(Value::Object(block)) = meta.extra.get_mut("command") {
+        block.insert("pid".into(), json!(pid));
+    }
+    if let Err(e) = store.replace(&meta) {
+        eprintln!("benchkeep: warning: cannot note the command's pid in the run's metadata: {e:#}");
+    }
+}
+
+/// The command could not be started: remove what [`start`] made (nothing ran, nothing
+/// refers to it).
+pub(super) fn withdraw(started: &Started) {
+    for path in [&started.gpu_path, &started.log_path, &started.metadata_path] {
+        let _ = fs::remove_file(path);
+    }
+    for path in [&started.log_path, &started.metadata_path] {
+        let _ = atomic::sync_dir(atomic::dir_of(path));
+    }
+}
+
+/// benchkeep could not go on after [`start`]: mark the run `failed` with the reason rather
+/// than leave it `running` (best effort; the caller reports the error).
+pub(super) fn abandon(store: &Store, started: &Started, reason: &str) {
+    let mut meta = started.meta.clone();
+    meta.status = Status::Failed;
+    meta.pid = None;
+    if let Some(Value::Object(block)) = meta.extra.get_mut("command") {
+        block.insert("error".into(), json!(reason));
+    }
+    let _ = store.replace(&meta);
+}
+
+/// After the command: the final metadata, under the id reserved by [`start`]. The results
+/// copy `raw/<id>.jsonl` is written first, then the metadata is replaced atomically; when
+/// either fails, the run stays `running` (its log in place) and the error says so.
 pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recorded> {
     let f = &run.finished;
+    let started = &run.started;
+    let id = started.id().to_string();
     let total_time_s = f.elapsed.as_secs_f64().max(1e-3);
-    let command_line = crate::redact::command_line(&req.command);
+    let command_line = started.meta.source.command.clone();
     let output_name = req.output.display().to_string();
 
     let (analyzed, output) = if !req.output.exists() {
@@ -81,7 +271,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
             gpu: ManualGpu::default(),
             strict: false,
             source_kind: SourceKind::Record,
-            command: Some(command_line.clone()),
+            command: command_line.clone(),
         };
         match import::build_metadata(&import_req) {
             Ok(m) => (Some(m), OutputState::Imported),
@@ -93,23 +283,17 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     };
     let mut meta = analyzed.unwrap_or_else(|| empty_metadata(req, total_time_s));
 
-    // Fields that are the same whatever the output was.
-    meta.timestamp = run.started_at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let base = ids::base_test_id(
-        &req.platform,
-        &req.model,
-        meta.test.num_requests,
-        &run.started_at.format("%Y-%m-%d").to_string(),
-    );
+    // Fields that are the same whatever the output was. The id keeps the planned number of
+    // requests; `test.num_requests` is the actual count.
+    meta.test_id = id.clone();
+    meta.timestamp = started.meta.timestamp.clone();
     if let Some(input) = &req.input_file {
         meta.test.input_file = Some(input.clone());
-        // The request file the command read: runs on the same requests compare head to head.
-        meta.test.input_sha256 = crate::store::verify::sha256_file(std::path::Path::new(input))
-            .ok()
-            .map(|(sha, _)| sha);
+        meta.test.input_sha256 = started.meta.test.input_sha256.clone();
     }
     meta.source.kind = SourceKind::Record;
-    meta.source.command = Some(command_line);
+    meta.source.command = command_line;
+    meta.pid = None;
     let detected = f.load.as_ref().map(|h| h.seconds);
     meta.results.model_load_time_seconds = req.model_load_time_s.or(detected);
 
@@ -161,6 +345,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
             (None, None, _) => None,
         }),
     );
+    block.insert("log_file".into(), json!(format!("raw/{id}.log")));
     block.insert("log_bytes".into(), json!(f.log_bytes));
     if let Some(e) = &f.log_error {
         block.insert("log_error".into(), json!(e));
@@ -173,97 +358,85 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     }
     meta.extra.insert("command".into(), Value::Object(block));
 
+    // The results: used in place when the command wrote them into raw/ itself, else
+    // copied byte for byte to raw/<id>.jsonl (never replacing a file).
     let in_raw = match output {
         OutputState::Imported | OutputState::Unreadable(_) => {
             crate::import::already_in_raw(store, &req.output)
         }
         _ => None,
     };
-    let results_tmp = match (&output, &in_raw) {
-        (OutputState::Imported | OutputState::Unreadable(_), None) if req.output.is_file() => {
-            let expected = match output {
-                OutputState::Imported => meta.test.raw_sha256.clone(),
-                _ => None,
-            };
-            let (tmp, sha, bytes) = crate::import::copy_to_temp(
-                store,
-                &req.output,
-                expected.as_deref(),
-                "the file changed after the command ended (is something still writing it?); import it later with `benchkeep analyze`",
-            )
-                .with_context(|| keep_note(&run))?;
-            meta.test.raw_sha256 = Some(sha);
-            meta.test.raw_bytes = Some(bytes);
-            Some(tmp)
-        }
-        _ => None,
-    };
-    let series = run.gpu.is_some() && run.gpu_tmp.exists();
-
-    let published = publish(store, &base, in_raw.as_deref(), &mut meta, |meta, id| {
-        meta.test.output_file = match (&in_raw, &results_tmp) {
-            (Some(rel), _) => rel.clone(),
-            (None, Some(_)) => Store::raw_rel(id),
-            (None, None) => format!("raw/{id}.log"),
-        };
-        if let Some(Value::Object(block)) = meta.extra.get_mut("command") {
-            block.insert("log_file".into(), json!(format!("raw/{id}.log")));
-        }
-        if let Some(gpu) = &run.gpu {
-            let series_rel = format!("raw/{id}.gpu.jsonl");
-            gpu.apply_to(meta, series.then_some(series_rel.as_str()));
-        }
-    });
-    let metadata_path = match published {
-        Ok(p) => p,
-        Err(e) => {
-            if let Some(tmp) = &results_tmp {
-                let _ = fs::remove_file(tmp);
-            }
-            return Err(e.context(keep_note(&run)));
-        }
-    };
-
-    let id = meta.test_id.clone();
     let raw = store.raw_dir();
-    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
-    if let Some(tmp) = &results_tmp {
-        links.push((tmp.clone(), store.resolve(&meta.test.output_file)));
+    let mut copied = false;
+    if matches!(output, OutputState::Imported | OutputState::Unreadable(_))
+        && in_raw.is_none()
+        && req.output.is_file()
+    {
+        let expected = match output {
+            OutputState::Imported => meta.test.raw_sha256.clone(),
+            _ => None,
+        };
+        let (tmp, sha, bytes) = crate::import::copy_to_temp(
+            store,
+            &req.output,
+            expected.as_deref(),
+            "the file changed after the command ended (is something still writing it?); import it later with `benchkeep analyze`",
+        )
+        .with_context(|| still_running(started, req))?;
+        let target = raw.join(format!("{id}.jsonl"));
+        let linked = atomic::link_exclusive(&tmp, &target).and_then(|()| atomic::sync_dir(&raw));
+        let _ = fs::remove_file(&tmp);
+        linked.map_err(|e| store_io(&target, "create", e).context(still_running(started, req)))?;
+        meta.test.raw_sha256 = Some(sha);
+        meta.test.raw_bytes = Some(bytes);
+        copied = true;
     }
-    links.push((run.log_tmp.clone(), raw.join(format!("{id}.log"))));
-    if series {
-        links.push((run.gpu_tmp.clone(), raw.join(format!("{id}.gpu.jsonl"))));
+    meta.test.output_file = match (&in_raw, copied) {
+        (Some(rel), _) => rel.clone(),
+        (None, true) => Store::raw_rel(&id),
+        // No usable results: the log is the run's only raw material.
+        (None, false) => format!("raw/{id}.log"),
+    };
+    let series = run.gpu.is_some() && started.gpu_path.exists();
+    if let Some(gpu) = &run.gpu {
+        let series_rel = format!("raw/{id}.gpu.jsonl");
+        gpu.apply_to(&mut meta, series.then_some(series_rel.as_str()));
+    } else if fs::metadata(&started.gpu_path).is_ok_and(|m| m.len() == 0) {
+        // Created by the sampler, never written: nothing to keep.
+        let _ = fs::remove_file(&started.gpu_path);
     }
-    for (tmp, target) in &links {
-        if let Err(e) = atomic::link_exclusive(tmp, target) {
-            return Err(store_io(target, "create", e).context(format!(
-                "metadata {} was saved but {} could not be; {} (`benchkeep verify` reports it)",
-                metadata_path.display(),
-                target.display(),
-                keep_note(&run)
-            )));
-        }
-    }
-    atomic::sync_dir(&raw).map_err(|e| store_io(&raw, "sync", e))?;
-    for (tmp, _) in &links {
-        let _ = fs::remove_file(tmp);
-    }
-    let _ = fs::remove_file(&run.gpu_tmp);
+
+    store
+        .replace(&meta)
+        .map_err(|e| e.context(still_running(started, req)))?;
     let derived_error = store.regenerate_derived().err();
     Ok(Recorded {
         metadata: meta,
-        metadata_path,
+        metadata_path: started.metadata_path.clone(),
         output,
         exit_code,
         derived_error,
     })
 }
 
-/// What to tell the user when saving failed: where the log and the series still are.
-fn keep_note(run: &Run) -> String {
-    let mut s = format!("the command's log is kept at {}", run.log_tmp.display());
-    if run.gpu_tmp.exists() {
-        s.push_str(&format!(" and its GPU series at {}", run.gpu_tmp.display()));
+/// What is left when saving the end of a run failed.
+fn still_running(started: &Started, req: &RecordRequest) -> String {
+    let mut s = format!(
+        "the command has ended, but its run could not be finished: {} still says `running`; the command's log is in {}",
+        started.metadata_path.display(),
+        started.log_path.display()
+    );
+    if started.gpu_path.exists() {
+        s.push_str(&format!(
+            " and its GPU series in {}",
+            started.gpu_path.display()
+        ));
+    }
+    if req.output.exists() {
+        s.push_str(&format!(
+            "; its results file {} is untouched",
+            req.output.display()
+        ));
     }
     s
 }
@@ -302,41 +475,4 @@ fn empty_metadata(req: &RecordRequest, total_time_s: f64) -> Metadata {
         pid: None,
         extra: Map::new(),
     }
-}
-
-/// Reserve a fresh id (`base`, `base-2`, ...) whose metadata, results, log and series names
-/// are all free, and publish the metadata under it. `fill` sets the id-dependent fields.
-/// `own_raw` is the results file when the command wrote it into `raw/` itself: its name
-/// does not take an id away (the seed writes `raw/<the id>.jsonl` directly).
-fn publish(
-    store: &Store,
-    base: &str,
-    own_raw: Option<&str>,
-    meta: &mut Metadata,
-    mut fill: impl FnMut(&mut Metadata, &str),
-) -> Result<PathBuf> {
-    let raw = store.raw_dir();
-    for n in 1..=100_000u32 {
-        let id = ids::candidate(base, n);
-        let taken = [".jsonl", ".log", ".gpu.jsonl"].iter().any(|ext| {
-            let rel = format!("raw/{id}{ext}");
-            own_raw != Some(rel.as_str()) && raw.join(format!("{id}{ext}")).exists()
-        });
-        if taken {
-            continue;
-        }
-        meta.test_id = id.clone();
-        fill(meta, &id);
-        let path = store.metadata_path(&id);
-        match atomic::publish_new(&path, &to_json(meta)?) {
-            Ok(()) => return Ok(path),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(store_io(&path, "write", e)),
-        }
-    }
-    Err(Error::StoreIo(format!(
-        "no free test id for {base} in {}",
-        store.root().display()
-    ))
-    .into())
 }
