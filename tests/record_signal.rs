@@ -314,4 +314,33 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
         "{report}"
     );
     assert!(report.contains(": 1 problem\n"), "{report}");
+
+    // recover: what the command wrote before it died is imported, the log is kept as is.
+    let chat = |i: u32| {
+        format!(
+            "{{\"id\":\"c{i}\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"x\"}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}}}\n"
+        )
+    };
+    std::fs::write(&out, format!("{}{}", chat(1), chat(2))).unwrap();
+    let log_before = std::fs::read(&log).unwrap();
+    benchkeep(&store).args(["recover", &id]).assert().success();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join(format!("metadata/{id}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(m["status"], "interrupted", "{m:#}");
+    assert_eq!(m["test"]["num_requests"], 2);
+    assert_eq!(m["results"]["success_count"], 2);
+    assert_eq!(m["results"]["total_completion_tokens"], 14);
+    assert_eq!(m["test"]["output_file"], format!("raw/{id}.jsonl"));
+    assert_eq!(m["command"]["output"], "imported");
+    assert_eq!(
+        std::fs::read(store.join(format!("raw/{id}.jsonl"))).unwrap(),
+        std::fs::read(&out).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        log_before,
+        "the log is never cut"
+    );
+    benchkeep(&store).arg("verify").assert().success();
 }

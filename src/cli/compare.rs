@@ -122,11 +122,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     if let Some(base_id) = &args.baseline {
         return run_deltas(store, &args, base_id, &all, &filter);
     }
-    let mut selected: Vec<_> = all
-        .runs
-        .into_iter()
-        .filter(|m| filter.matches(m))
-        .collect();
+    let mut selected: Vec<_> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
     if selected.is_empty() {
         print_out(&format!("No runs match {}.\n", filter.describe()))?;
         return Ok(exit::OK);

@@ -1,10 +1,12 @@
-//! `benchkeep recover [ID]`: finish runs cut off by kill -9 or a crash from their raw log.
+//! `benchkeep recover [ID]`: finish runs cut off by kill -9 or a crash: `run`s from their raw
+//! log, `record`s from what their command wrote.
 
 use anyhow::Result;
 use clap::Args;
 
 use crate::cli::print_out;
 use crate::error::exit;
+use crate::schema::SourceKind;
 use crate::store::Store;
 use crate::store::recover::{abandoned, check_recoverable, recover_run};
 
@@ -41,7 +43,11 @@ pub fn run(store: &Store, args: RecoverArgs) -> Result<i32> {
     let mut code = exit::OK;
     for meta in runs {
         let id = meta.test_id.clone();
-        let r = recover_run(store, meta)?;
+        let r = if meta.source.kind == SourceKind::Record {
+            crate::record::recover::recover_record(store, meta)?
+        } else {
+            recover_run(store, meta)?
+        };
         let mut text = crate::load::summary::text(&r.metadata, &r.metadata_path, &r.raw_path);
         text.push_str(&format!(
             "  Recovered: {} finished requests kept\n",

@@ -13,6 +13,7 @@
 pub mod argv;
 pub mod child;
 pub mod lines;
+pub mod recover;
 mod save;
 
 use std::collections::BTreeMap;

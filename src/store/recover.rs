@@ -127,13 +127,29 @@ pub fn check_recoverable(meta: &Metadata, force: bool) -> Result<(), Error> {
             meta.test_id, meta.status
         )));
     }
-    if meta.source.kind != SourceKind::Run {
+    if meta.source.kind == SourceKind::Analyze {
         return Err(Error::usage(format!(
-            "run {} was not made by `benchkeep run`; recover only finishes run logs",
+            "run {} was imported by `analyze`; there is nothing to recover (import the file again)",
             meta.test_id
         )));
     }
     let same_host = meta.host.hostname == HostInfo::this().hostname;
+    // A record run's command may outlive benchkeep and still be writing its results.
+    let command_pid = meta
+        .extra
+        .get("command")
+        .and_then(|c| c.get("pid"))
+        .and_then(Value::as_u64)
+        .map(|p| p as u32);
+    if same_host
+        && !force
+        && let Some(pid) = command_pid.filter(|p| pid_alive(*p))
+    {
+        return Err(Error::usage(format!(
+            "run {}: its command (pid {pid}) is still running and may still write its results; wait for it to end, or pass --force",
+            meta.test_id
+        )));
+    }
     if same_host && let Some(pid) = meta.pid.filter(|p| pid_alive(*p)) {
         if force && pid != std::process::id() {
             return Ok(());
@@ -273,7 +289,7 @@ fn move_tail_aside(raw: &Path, offset: u64) -> Result<PathBuf> {
 }
 
 /// Runs of this store that `recover` without an id finishes: status `running`, made by
-/// `benchkeep run` on this host, whose process is gone.
+/// `benchkeep run` or `record` on this host, whose process is gone.
 pub fn abandoned(store: &Store) -> Result<Vec<Metadata>> {
     let all = store.load_all()?;
     all.warn_skipped();
@@ -283,7 +299,7 @@ pub fn abandoned(store: &Store) -> Result<Vec<Metadata>> {
         .into_iter()
         .filter(|m| {
             m.status == Status::Running
-                && m.source.kind == SourceKind::Run
+                && matches!(m.source.kind, SourceKind::Run | SourceKind::Record)
                 && m.host.hostname == host
                 && !m.pid.is_some_and(pid_alive)
         })
