@@ -155,7 +155,7 @@ fn no_gpu_tool_means_gpu_null_and_one_note() {
         .filter(|l| l.contains("no GPU telemetry"))
         .collect();
     assert_eq!(notes.len(), 1, "{stderr}");
-    assert!(notes[0].contains("NVML"), "{stderr}");
+    assert!(notes[0].contains("libnvidia-ml"), "{stderr}");
     assert!(notes[0].contains("nvidia-smi"), "{stderr}");
     let id = m["test_id"].as_str().unwrap();
     assert!(
