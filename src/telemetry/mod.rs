@@ -248,7 +248,10 @@ pub fn open_backend(mode: GpuMode) -> Result<Box<dyn Backend>, String> {
                 Err(e) => reasons.push(e),
             }
             // The usual case on a machine without a GPU: say it in one short line.
-            if reasons.iter().all(|r| r.contains("cannot open") || r.contains("not found")) {
+            if reasons
+                .iter()
+                .all(|r| r.contains("cannot open") || r.contains("not found"))
+            {
                 return Err("no NVIDIA or AMD GPU tools here (libnvidia-ml, nvidia-smi, rocm-smi); `--gpu off` silences this".into());
             }
             Err(reasons.join("; "))
