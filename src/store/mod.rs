@@ -249,8 +249,17 @@ impl Store {
             }
         }
         runs.fingerprint = hasher.finish();
-        runs.runs
-            .sort_by(|a, b| (&a.timestamp, &a.test_id).cmp(&(&b.timestamp, &b.test_id)));
+        // Oldest first. Metadata is large: sort indices, then move each run once.
+        let mut order: Vec<usize> = (0..runs.runs.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&runs.runs[a], &runs.runs[b]);
+            (&a.timestamp, &a.test_id).cmp(&(&b.timestamp, &b.test_id))
+        });
+        let mut slots: Vec<Option<Metadata>> = runs.runs.drain(..).map(Some).collect();
+        runs.runs = order
+            .into_iter()
+            .map(|i| slots[i].take().expect("each index once"))
+            .collect();
         Ok(runs)
     }
 
