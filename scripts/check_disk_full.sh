@@ -40,8 +40,13 @@ code=$?
 set -e
 [ "$code" -eq 4 ] || fail "run on a full disk exited $code, not 4: $(cat "$work/run.err")"
 grep -qi "space\|disk full" "$work/run.err" || fail "no disk-full message: $(cat "$work/run.err")"
-grep -q "Saved metadata" "$work/run.out" && fail "'Saved metadata' printed after a failed write"
 raw=$(ls "$store"/raw/*.jsonl)
+id=$(basename "$raw" .jsonl)
+status=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$store/metadata/$id.json")
+# "Saved" only when it was: the final metadata is on disk (not still `running`).
+if grep -q "Saved metadata" "$work/run.out" && [ "$status" = "running" ]; then
+    fail "'Saved metadata' printed, but the metadata on disk still says running"
+fi
 python3 - "$raw" <<'PY' || fail "the raw log is not a clean prefix"
 import json, sys
 data = open(sys.argv[1], "rb").read()
@@ -56,8 +61,6 @@ logged=$(wc -l <"$raw")
 
 # free space, then recover
 mount -o remount,size=8m "$mnt"
-id=$(basename "$raw" .jsonl)
-status=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$store/metadata/$id.json")
 if [ "$status" = "running" ]; then
     "$bin" --store "$store" recover "$id" >/dev/null || fail "recover failed"
 fi
@@ -89,4 +92,4 @@ set -e
 [ "$code" -eq 4 ] || fail "analyze into a full store exited $code, not 4: $(cat "$work/analyze.err")"
 [ -z "$(ls "$store2/metadata" 2>/dev/null)" ] || fail "metadata written by a failed analyze"
 [ "$(find "$store2" -name '.tmp-*' | wc -l)" -eq 0 ] || fail "temp files left by analyze"
-echo "disk-full check: ok (run: exit 4, clean prefix, recovered; analyze: exit 4, nothing written)"
+echo "disk-full check: ok (run: exit 4, clean prefix, final status $status before recovery; analyze: exit 4, nothing written)"
