@@ -281,7 +281,17 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
             ),
         }
     };
-    let mut meta = analyzed.unwrap_or_else(|| empty_metadata(req, total_time_s));
+    // No usable results: the running metadata, with zero counts and the wall time.
+    let mut meta = analyzed.unwrap_or_else(|| {
+        let mut m = started.meta.clone();
+        m.test.num_requests = 0;
+        m.results = Results {
+            total_time_seconds: crate::metrics::round(total_time_s, 3),
+            ..Default::default()
+        };
+        m.status = Status::Failed;
+        m
+    });
 
     // Fields that are the same whatever the output was. The id keeps the planned number of
     // requests; `test.num_requests` is the actual count.
@@ -439,40 +449,4 @@ fn still_running(started: &Started, req: &RecordRequest) -> String {
         ));
     }
     s
-}
-
-/// Metadata for a run with no usable results: counts are zero, the wall time is kept.
-fn empty_metadata(req: &RecordRequest, total_time_s: f64) -> Metadata {
-    Metadata {
-        schema_version: SCHEMA_VERSION,
-        test_id: String::new(),
-        timestamp: String::new(),
-        platform: req.platform.clone(),
-        model: req.model.clone(),
-        gpu: None,
-        config: req.config.clone(),
-        test: TestInfo {
-            num_requests: 0,
-            input_file: Some(req.output.display().to_string()),
-            output_file: String::new(),
-            ..Default::default()
-        },
-        results: Results {
-            total_time_seconds: crate::metrics::round(total_time_s, 3),
-            ..Default::default()
-        },
-        status: Status::Failed,
-        tool: ToolInfo::this(),
-        host: HostInfo::this(),
-        labels: req.labels.clone(),
-        source: SourceInfo {
-            kind: SourceKind::Record,
-            format: req.format.map(|f| f.name()).unwrap_or("none").to_string(),
-            command: None,
-            extra: Map::new(),
-        },
-        server: None,
-        pid: None,
-        extra: Map::new(),
-    }
 }
