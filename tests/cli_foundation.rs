@@ -1036,3 +1036,24 @@ fn query_a_figure_some_runs_lack() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn an_oversized_metadata_file_is_skipped_without_being_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    // 17 MB of holes: over the 16 MB cap, costs no disk.
+    let huge = store.join("metadata/huge.json");
+    fs::File::create(&huge).unwrap().set_len(17 << 20).unwrap();
+    bk(&store)
+        .arg("compare")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("huge.json"))
+        .stderr(predicate::str::contains("too large"));
+    bk(&store)
+        .arg("verify")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("too large for a metadata file"));
+    assert_eq!(fs::metadata(&huge).unwrap().len(), 17 << 20);
+}
