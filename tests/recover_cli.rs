@@ -4,27 +4,12 @@
 
 mod run_support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use benchkeep::schema::{Metadata, Status};
 use benchkeep::sim::{self, Profile};
 use run_support::*;
-
-fn bk(store: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--store").arg(store).env_remove("OPENAI_API_KEY");
-    c
-}
-
-fn out(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().expect("benchkeep runs");
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 fn write_meta(path: &std::path::Path, m: &Metadata) {
     std::fs::write(path, serde_json::to_vec_pretty(m).unwrap()).unwrap();

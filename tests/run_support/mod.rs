@@ -15,6 +15,23 @@ use clap::Parser;
 /// The benchkeep binary built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_benchkeep");
 
+/// `benchkeep --store STORE` as a child process, with no API key from the environment.
+pub fn bk(store: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.arg("--store").arg(store).env_remove("OPENAI_API_KEY");
+    c
+}
+
+/// Run a command to its end: exit code, stdout, stderr.
+pub fn out(c: &mut std::process::Command) -> (i32, String, String) {
+    let o = c.output().expect("benchkeep runs");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// A fault-free simulator config with small, exact latencies (no jitter).
 pub fn timed(profile: Profile, prefill_ms: f64, itl_ms: f64) -> SimConfig {
     let mut c = SimConfig::for_profile(profile);
