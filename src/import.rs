@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::ingest::{self, Format};
@@ -89,7 +88,7 @@ pub fn build_metadata(req: &ImportRequest) -> Result<Metadata> {
     let requests = match &req.requests {
         Some(path) => Some((
             path.display().to_string(),
-            crate::store::verify::sha256_file(path)
+            crate::digest::sha256_file(path)
                 .map_err(|e| {
                     Error::usage(format!(
                         "--requests {}: cannot read the request file ({e})",
@@ -290,7 +289,7 @@ pub fn copy_to_temp(
             .create_new(true)
             .open(&tmp)
             .map_err(|e| store_io(&tmp, "create", e))?;
-        let mut hasher = Sha256::new();
+        let mut hasher = crate::digest::Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut bytes = 0u64;
         loop {
@@ -306,7 +305,7 @@ pub fn copy_to_temp(
                 .map_err(|e| store_io(&tmp, "write", e))?;
         }
         out.sync_all().map_err(|e| store_io(&tmp, "sync", e))?;
-        let sha = hex(&hasher.finalize());
+        let sha = hasher.hex();
         if let Some(expected) = expected
             && sha != expected
         {
@@ -321,14 +320,4 @@ pub fn copy_to_temp(
             Err(e)
         }
     }
-}
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }

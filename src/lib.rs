@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod digest;
 pub mod error;
 pub mod import;
 pub mod ingest;

@@ -487,7 +487,7 @@ async fn input_sha256_changes_with_max_tokens() {
             o.metadata.test.input_sha256.unwrap()
         }
     };
-    let own = benchkeep::import::hex(&sha2::Sha256::digest(text.as_bytes()));
+    let own = benchkeep::digest::hex(&sha2::Sha256::digest(text.as_bytes()));
     assert_eq!(file_sha(&[], 0).await, own, "the file's own sha256");
     let with = file_sha(&["--max-tokens", "4"], 1).await;
     assert_ne!(with, own);

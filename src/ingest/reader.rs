@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
-use sha2::{Digest, Sha256};
 
 /// Size of one read.
 pub(crate) const BLOCK_BYTES: usize = 1 << 20;
@@ -67,7 +66,7 @@ fn read_and_hash<R: Read>(
     mut reader: R,
     tx: SyncSender<(Arc<Vec<u8>>, usize)>,
 ) -> io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
+    let mut hasher = crate::digest::Hasher::new();
     // Blocks are reused once both threads are done with them: at most QUEUE wait in the
     // channel, one is being split and one is being read, so the pool stays small.
     let mut pool: Vec<Arc<Vec<u8>>> = Vec::with_capacity(QUEUE + 2);
@@ -93,18 +92,7 @@ fn read_and_hash<R: Read>(
         }
         hasher.update(&pool[idx][..n]);
     }
-    Ok((bytes, hex(&hasher.finalize())))
-}
-
-/// Lowercase hex of a digest.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    Ok((bytes, hasher.hex()))
 }
 
 /// Splits a stream of blocks into lines, carrying partial lines across blocks.
@@ -287,6 +275,6 @@ mod tests {
     fn hash_matches_a_one_shot_digest() {
         let data: Vec<u8> = (0..3 * BLOCK_BYTES + 17).map(|i| (i % 251) as u8).collect();
         let (_, s) = lines(&data, BLOCK_BYTES, 64 << 20);
-        assert_eq!(s.sha256, hex(&Sha256::digest(&data)));
+        assert_eq!(s.sha256, crate::digest::sha256_hex(&data));
     }
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use crate::digest::{self, sha256_hex};
 
 use crate::client::Api;
 use crate::client::body::{self, GenRequest, Prompt, Sampling};
@@ -360,7 +360,7 @@ impl Synthetic {
             "benchkeep-synthetic-v1\ninput_tokens={}\noutput_tokens={}\nnum_requests={n}\nseed={}\n",
             self.input_tokens, self.output_tokens, self.seed
         );
-        crate::import::hex(&Sha256::digest(desc.as_bytes()))
+        sha256_hex(&desc)
     }
 }
 
@@ -393,7 +393,7 @@ impl Input {
             return Err(too_big());
         }
         let mut reader = BufReader::with_capacity(64 << 10, file);
-        let mut hasher = Sha256::new();
+        let mut hasher = digest::Hasher::new();
         let mut total: u64 = 0;
         let mut buf: Vec<u8> = Vec::new();
         let mut items = Vec::new();
@@ -446,7 +446,7 @@ impl Input {
                 .map_err(|why| Error::input(path, format!("line {line_no}: {why}")))?;
             items.push(item);
         }
-        let sha256 = crate::import::hex(&hasher.finalize());
+        let sha256 = hasher.hex();
         if items.is_empty() {
             return Err(Error::input(
                 path,
@@ -480,7 +480,7 @@ impl Input {
                 Some(n) => {
                     let desc =
                         format!("benchkeep-input-v1\nfile_sha256={sha256}\nmax_tokens={n}\n");
-                    crate::import::hex(&Sha256::digest(desc.as_bytes()))
+                    sha256_hex(&desc)
                 }
             },
             Input::Synthetic(s) => s.effective(max_tokens).sha256(num_requests),
@@ -693,13 +693,13 @@ mod tests {
         let text = "\u{feff}{\"prompt\": \"a\", \"max_tokens\": 8}\r\n\n{\"prompt\": \"b\"}";
         f.write_all(text.as_bytes()).unwrap();
         let input = Input::from_file(f.path()).unwrap();
-        let plain = crate::import::hex(&Sha256::digest(text.as_bytes()));
+        let plain = sha256_hex(&text);
         assert_eq!(input.sha256(Some(2), None), plain, "the file's own sha256");
         let with64 = input.sha256(Some(2), Some(64));
         assert_ne!(with64, plain);
         assert_ne!(with64, input.sha256(Some(2), Some(65)));
         let desc = format!("benchkeep-input-v1\nfile_sha256={plain}\nmax_tokens=64\n");
-        assert_eq!(with64, crate::import::hex(&Sha256::digest(desc.as_bytes())));
+        assert_eq!(with64, sha256_hex(&desc));
         assert_eq!(input.requests(), Some(2), "BOM, CRLF and a blank line");
 
         let s = Synthetic {

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::metrics::Aggregator;
@@ -98,7 +97,7 @@ struct State {
     path: PathBuf,
     aggregator: Aggregator,
     counters: Arc<Counters>,
-    hasher: Sha256,
+    hasher: crate::digest::Hasher,
     next_seq: u64,
     bytes: u64,
     unsynced: u64,
@@ -175,7 +174,7 @@ fn write_loop(
         path,
         aggregator,
         counters,
-        hasher: Sha256::new(),
+        hasher: crate::digest::Hasher::new(),
         next_seq: 1,
         bytes: 0,
         unsynced: 0,
@@ -223,7 +222,7 @@ fn write_loop(
     Written {
         records: st.next_seq - 1,
         bytes: st.bytes,
-        sha256: crate::import::hex(&st.hasher.finalize()),
+        sha256: st.hasher.hex(),
         aggregator: st.aggregator,
         error: st.error,
     }
@@ -264,7 +263,7 @@ mod tests {
         assert_eq!(counters.output_tokens.load(Relaxed), 1800);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.len() as u64, out.bytes);
-        let (sha, _) = crate::store::verify::sha256_file(&path).unwrap();
+        let (sha, _) = crate::digest::sha256_file(&path).unwrap();
         assert_eq!(sha, out.sha256);
         for (i, line) in text.lines().enumerate() {
             let r: RequestRecord = serde_json::from_str(line).unwrap();

@@ -13,7 +13,7 @@ use crate::import::{self, ImportRequest, ManualGpu};
 use crate::ingest::Format;
 use crate::schema::{Metadata, SourceKind, Status};
 use crate::store::recover::Recovered;
-use crate::store::verify::sha256_file;
+use crate::digest::sha256_file;
 use crate::store::{Store, atomic, store_io};
 
 /// Finish a `running` record run whose process is gone (the caller checked that).

@@ -116,7 +116,7 @@ fn running_metadata(req: &RecordRequest, started_at: DateTime<Utc>, planned: u64
             // The request file the command reads: runs on the same requests compare head
             // to head.
             input_sha256: req.input_file.as_deref().and_then(|input| {
-                crate::store::verify::sha256_file(Path::new(input))
+                crate::digest::sha256_file(Path::new(input))
                     .ok()
                     .map(|(sha, _)| sha)
             }),

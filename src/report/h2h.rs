@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::schema::{Metadata, Status};
 
@@ -308,8 +307,7 @@ pub fn unusable_reason(m: &Metadata) -> Option<&'static str> {
 
 /// A short stable hash for file names.
 pub fn short_hash(s: &str) -> String {
-    let digest = Sha256::digest(s.as_bytes());
-    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(s)[..8].to_string()
 }
 
 /// A file-safe slug for a family and an input: `gemma34b-1a2b3c4d`.

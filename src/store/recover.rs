@@ -19,7 +19,8 @@ use serde_json::{Map, Value, json};
 use crate::error::Error;
 use crate::metrics::{Aggregator, Slo};
 use crate::schema::{HostInfo, Metadata, RequestRecord, SourceKind, Status};
-use crate::store::verify::{pid_alive, sha256_file};
+use crate::digest::sha256_file;
+use crate::store::verify::pid_alive;
 use crate::store::{Store, atomic, store_io};
 
 /// A line that is not a good record.
@@ -186,7 +187,7 @@ pub fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
         Ok((sha, n)) => (n, sha),
         Err(e) if e.kind() == io::ErrorKind::NotFound => (
             0,
-            crate::import::hex(&<sha2::Sha256 as sha2::Digest>::digest(b"")),
+            crate::digest::sha256_hex(b""),
         ),
         Err(e) => return Err(store_io(&raw_path, "read", e)),
     };

@@ -3,12 +3,11 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 
 use crate::schema::{HostInfo, Metadata, Status};
+use crate::digest::sha256_file;
 use crate::store::{Store, atomic::TEMP_PREFIX};
 
 /// One thing wrong with the store.
@@ -372,19 +371,3 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// sha256 (lowercase hex) and length of a file, streamed.
-pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n_total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        n_total += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((crate::import::hex(&h.finalize()), n_total))
-}
