@@ -6,6 +6,7 @@
 //! the `results` of a [`schema::Metadata`] file in the [`store`], from which [`report`]
 //! derives summaries and comparisons. The binary is a thin layer over [`cli`].
 
+pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod digest;
@@ -18,7 +19,6 @@ pub mod record;
 pub mod redact;
 pub mod report;
 pub mod schema;
-pub mod select;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::select::Filter;
+use crate::catalog::Filter;
 
 /// Run filters shared by `compare`, `query` and `export`.
 #[derive(Debug, Args, Default, Clone)]

@@ -13,8 +13,39 @@ use crate::error::{Error, exit};
 use crate::report::h2h::{self, Settings};
 use crate::report::{self, Derived, deltas, markdown, rows::Row, table};
 use crate::schema::Metadata;
-use crate::select::{self, SortKey};
+use crate::catalog::{self, SortKey};
 use crate::store::{Runs, Store};
+
+/// `--sort`: the catalog's sort orders, as clap values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    /// Oldest first (default).
+    Date,
+    Platform,
+    Model,
+    /// Highest throughput first.
+    Throughput,
+    /// Highest output tok/s first.
+    Output,
+    /// Most requests first.
+    Requests,
+    /// Longest first.
+    Time,
+}
+
+impl From<SortArg> for SortKey {
+    fn from(a: SortArg) -> Self {
+        match a {
+            SortArg::Date => SortKey::Date,
+            SortArg::Platform => SortKey::Platform,
+            SortArg::Model => SortKey::Model,
+            SortArg::Throughput => SortKey::Throughput,
+            SortArg::Output => SortKey::Output,
+            SortArg::Requests => SortKey::Requests,
+            SortArg::Time => SortKey::Time,
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -22,7 +53,7 @@ pub struct CompareArgs {
     pub filter: FilterArgs,
     /// Sort order.
     #[arg(long, value_enum, default_value = "date")]
-    pub sort: SortKey,
+    pub sort: SortArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
@@ -127,7 +158,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
         print_out(&format!("No runs match {}.\n", filter.describe()))?;
         return Ok(exit::OK);
     }
-    select::sort(&mut selected, args.sort);
+    catalog::sort(&mut selected, args.sort.into());
     let rows: Vec<Row> = selected.iter().map(Row::from_metadata).collect();
     let selected = Runs {
         runs: selected,
@@ -216,7 +247,7 @@ fn run_deltas(
     args: &CompareArgs,
     base_id: &str,
     all: &Runs,
-    filter: &crate::select::Filter,
+    filter: &crate::catalog::Filter,
 ) -> Result<i32> {
     let base = find(all, store, base_id)?;
     let candidates: Vec<&Metadata> = if !args.runs.is_empty() {

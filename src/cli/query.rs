@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
 use crate::error::{Error, exit};
+use crate::catalog::{HEADLINE, headline_json, lookup, plain};
 use crate::schema::Metadata;
 use crate::store::Store;
 
@@ -27,25 +28,6 @@ pub struct QueryArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-/// The figures printed when no `--metric` is given.
-const HEADLINE: &[&str] = &[
-    "throughput_tokens_per_sec",
-    "output_tokens_per_sec",
-    "throughput_requests_per_sec",
-    "success_count",
-    "failure_count",
-    "total_time_seconds",
-    "model_load_time_seconds",
-    "avg_prompt_tokens",
-    "avg_completion_tokens",
-    "ttft.p50",
-    "ttft.p99",
-    "tpot.p50",
-    "itl.p50",
-    "e2e.p50",
-    "gpu_utilization_percent",
-];
 
 pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     let filter = args.filter.to_filter()?;
@@ -166,51 +148,6 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn headline_json(m: &Metadata, v: &Value) -> Value {
-    let mut obj = serde_json::Map::new();
-    obj.insert("test_id".into(), json!(m.test_id));
-    obj.insert("timestamp".into(), json!(m.timestamp));
-    obj.insert("platform".into(), json!(m.platform));
-    obj.insert("model".into(), json!(m.model));
-    obj.insert("status".into(), json!(m.status));
-    for key in HEADLINE {
-        if let Some(x) = lookup(v, key) {
-            obj.insert((*key).to_string(), x);
-        }
-    }
-    Value::Object(obj)
-}
-
-/// Find a figure: the name as a dotted path from the metadata root, else under `results`,
-/// `results.latency_ms`, `test`, `gpu`.
-pub fn lookup(meta: &Value, name: &str) -> Option<Value> {
-    let path: Vec<&str> = name.split('.').collect();
-    let roots: [&[&str]; 5] = [
-        &[],
-        &["results"],
-        &["results", "latency_ms"],
-        &["test"],
-        &["gpu"],
-    ];
-    for root in roots {
-        let mut v = meta;
-        let mut ok = true;
-        for key in root.iter().chain(path.iter()) {
-            match v.get(key) {
-                Some(next) => v = next,
-                None => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok {
-            return Some(v.clone());
-        }
-    }
-    None
-}
-
 fn unknown_metric(metric: &str, v: &Value) -> anyhow::Error {
     let names: Vec<&str> = v
         .get("results")
@@ -222,14 +159,6 @@ fn unknown_metric(metric: &str, v: &Value) -> anyhow::Error {
         names.join(", ")
     ))
     .into()
-}
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".into(),
-        other => other.to_string(),
-    }
 }
 
 fn to_pretty(v: Value) -> String {

@@ -1,7 +1,9 @@
-//! Selecting runs: filters (platform, model, labels, date) and sort orders shared by
-//! `compare`, `query` and `export`.
+//! The catalog of runs: filters (platform, model, labels, date), sort orders, and the
+//! lookup of a figure by name, shared by `compare`, `query` and `export`.
 
 use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 
 use crate::schema::Metadata;
 use crate::store::ids::file_safe;
@@ -67,7 +69,7 @@ impl Filter {
 }
 
 /// Sort orders for listings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
     /// Oldest first (default).
     Date,
@@ -106,5 +108,79 @@ pub fn sort(runs: &mut [Metadata], key: SortKey) {
         SortKey::Time => {
             runs.sort_by(|a, b| desc(a.results.total_time_seconds, b.results.total_time_seconds))
         }
+    }
+}
+
+/// The figures printed when no `--metric` is given.
+pub const HEADLINE: &[&str] = &[
+    "throughput_tokens_per_sec",
+    "output_tokens_per_sec",
+    "throughput_requests_per_sec",
+    "success_count",
+    "failure_count",
+    "total_time_seconds",
+    "model_load_time_seconds",
+    "avg_prompt_tokens",
+    "avg_completion_tokens",
+    "ttft.p50",
+    "ttft.p99",
+    "tpot.p50",
+    "itl.p50",
+    "e2e.p50",
+    "gpu_utilization_percent",
+];
+
+/// The headline figures of a run as one JSON object (what `query --json` prints).
+pub fn headline_json(m: &Metadata, v: &Value) -> Value {
+    let mut obj = serde_json::Map::new();
+    obj.insert("test_id".into(), json!(m.test_id));
+    obj.insert("timestamp".into(), json!(m.timestamp));
+    obj.insert("platform".into(), json!(m.platform));
+    obj.insert("model".into(), json!(m.model));
+    obj.insert("status".into(), json!(m.status));
+    for key in HEADLINE {
+        if let Some(x) = lookup(v, key) {
+            obj.insert((*key).to_string(), x);
+        }
+    }
+    Value::Object(obj)
+}
+
+/// Find a figure: the name as a dotted path from the metadata root, else under `results`,
+/// `results.latency_ms`, `test`, `gpu`.
+pub fn lookup(meta: &Value, name: &str) -> Option<Value> {
+    let path: Vec<&str> = name.split('.').collect();
+    let roots: [&[&str]; 5] = [
+        &[],
+        &["results"],
+        &["results", "latency_ms"],
+        &["test"],
+        &["gpu"],
+    ];
+    for root in roots {
+        let mut v = meta;
+        let mut ok = true;
+        for key in root.iter().chain(path.iter()) {
+            match v.get(key) {
+                Some(next) => v = next,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            return Some(v.clone());
+        }
+    }
+    None
+}
+
+/// A figure as plain text: strings unquoted, `null` for a missing value.
+pub fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
     }
 }
