@@ -6,12 +6,12 @@
 //! the `results` of a [`schema::Metadata`] file in the [`store`], from which [`report`]
 //! derives summaries and comparisons. The binary is a thin layer over [`cli`].
 
+pub mod analyze;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod digest;
 pub mod error;
-pub mod import;
 pub mod ingest;
 pub mod load;
 pub mod metrics;

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::cli::common::{parse_config, parse_labels};
 use crate::cli::print_out;
 use crate::error::{Error, exit};
-use crate::import::{self, ImportRequest, ManualGpu};
+use crate::analyze::{self, AnalyzeRequest, ManualGpu};
 use crate::ingest::Format;
 use crate::schema::{SourceKind, Status};
 use crate::store::Store;
@@ -110,9 +110,9 @@ pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
         utilization_percent: args.gpu_util,
     };
     let argv: Vec<String> = std::env::args().collect();
-    let imported = import::import_file(
+    let imported = analyze::analyze_file(
         store,
-        ImportRequest {
+        AnalyzeRequest {
             platform: args.platform,
             model: args.model,
             input: args.input,

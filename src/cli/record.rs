@@ -184,7 +184,7 @@ pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
         (_, OutputState::Unreadable(why)) => eprintln!(
             "benchkeep: the results file could not be read ({why}); it is kept as is, the run is saved with status `failed`"
         ),
-        (Status::Failed, OutputState::Imported) => {
+        (Status::Failed, OutputState::Analyzed) => {
             eprintln!("benchkeep: every request failed; the run is saved with status `failed`")
         }
         _ => {}

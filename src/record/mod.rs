@@ -145,7 +145,7 @@ pub fn record(store: &Store, req: RecordRequest) -> Result<Recorded> {
     store.ensure_layout()?;
     let before = Stamp::of(&req.output);
     if before.is_some()
-        && let Some(rel) = crate::import::already_in_raw(store, &req.output)
+        && let Some(rel) = crate::analyze::already_in_raw(store, &req.output)
     {
         return Err(Error::usage(format!(
             "the results file {} is {rel} in the store, the raw data of a recorded run: the command would overwrite it; write the results to a new file",

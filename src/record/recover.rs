@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::import::{self, ImportRequest, ManualGpu};
+use crate::analyze::{self, AnalyzeRequest, ManualGpu};
 use crate::ingest::Format;
 use crate::schema::{Metadata, SourceKind, Status};
 use crate::store::recover::Recovered;
@@ -47,7 +47,7 @@ pub fn recover_record(store: &Store, running: Metadata) -> Result<Recovered> {
     let mut imported: Option<Metadata> = None;
     let mut output_state = "missing";
     if let Some(path) = &results {
-        let req = ImportRequest {
+        let req = AnalyzeRequest {
             platform: running.platform.clone(),
             model: running.model.clone(),
             input: path.clone(),
@@ -62,7 +62,7 @@ pub fn recover_record(store: &Store, running: Metadata) -> Result<Recovered> {
             source_kind: SourceKind::Record,
             command: running.source.command.clone(),
         };
-        match import::build_metadata(&req) {
+        match analyze::build_metadata(&req) {
             Ok(m) => {
                 imported = Some(m);
                 output_state = "imported";
@@ -84,12 +84,12 @@ pub fn recover_record(store: &Store, running: Metadata) -> Result<Recovered> {
     // The results go into raw/<id>.jsonl (unless the command wrote them there).
     let raw_path = match (&results, output_state) {
         (Some(path), "imported" | "unreadable") => {
-            if let Some(rel) = import::already_in_raw(store, path) {
+            if let Some(rel) = analyze::already_in_raw(store, path) {
                 meta.test.output_file = rel;
                 store.resolve(&meta.test.output_file)
             } else {
                 let target = store.resolve(&format!("raw/{id}.jsonl"));
-                let (tmp, _, _) = import::copy_to_temp(
+                let (tmp, _, _) = analyze::copy_to_temp(
                     store,
                     path,
                     None,

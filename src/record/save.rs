@@ -15,7 +15,7 @@ use super::child::{self, Finished};
 use super::lines::Redactor;
 use super::{RecordRequest, Recorded};
 use crate::error::{Error, exit};
-use crate::import::{self, ImportRequest, ManualGpu};
+use crate::analyze::{self, AnalyzeRequest, ManualGpu};
 use crate::schema::{
     HostInfo, Metadata, Results, SCHEMA_VERSION, SourceInfo, SourceKind, Status, TestInfo, ToolInfo,
 };
@@ -26,7 +26,7 @@ use crate::telemetry::GpuSummary;
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputState {
     /// Analyzed and stored in `raw/`.
-    Imported,
+    Analyzed,
     /// The command left no file there.
     Missing,
     /// The file there was not rewritten by the command (it is from before the run).
@@ -38,7 +38,7 @@ pub enum OutputState {
 impl OutputState {
     fn name(&self) -> &'static str {
         match self {
-            OutputState::Imported => "imported",
+            OutputState::Analyzed => "imported",
             OutputState::Missing => "missing",
             OutputState::Unchanged => "unchanged",
             OutputState::Unreadable(_) => "unreadable",
@@ -258,7 +258,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     } else if run.output_unchanged {
         (None, OutputState::Unchanged)
     } else {
-        let import_req = ImportRequest {
+        let import_req = AnalyzeRequest {
             platform: req.platform.clone(),
             model: req.model.clone(),
             input: req.output.clone(),
@@ -273,8 +273,8 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
             source_kind: SourceKind::Record,
             command: command_line.clone(),
         };
-        match import::build_metadata(&import_req) {
-            Ok(m) => (Some(m), OutputState::Imported),
+        match analyze::build_metadata(&import_req) {
+            Ok(m) => (Some(m), OutputState::Analyzed),
             Err(e) => (
                 None,
                 OutputState::Unreadable(run.redactor.apply_str(&format!("{e:#}"))),
@@ -311,7 +311,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     let command_ok = f.status.success() && received.is_none();
     meta.status = if received.is_some() {
         Status::Interrupted
-    } else if !f.status.success() || output != OutputState::Imported {
+    } else if !f.status.success() || output != OutputState::Analyzed {
         Status::Failed
     } else {
         meta.status
@@ -320,7 +320,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
         child::shell_code(&f.status)
     } else if let Some(sig) = received {
         128 + sig
-    } else if output != OutputState::Imported || meta.status == Status::Failed {
+    } else if output != OutputState::Analyzed || meta.status == Status::Failed {
         exit::FAILURE
     } else {
         exit::OK
@@ -363,7 +363,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     if f.log_cut_after_exit {
         block.insert("log_cut_after_exit".into(), json!(true));
     }
-    if !command_ok || output != OutputState::Imported {
+    if !command_ok || output != OutputState::Analyzed {
         block.insert("log_tail".into(), json!(f.tail));
     }
     meta.extra.insert("command".into(), Value::Object(block));
@@ -371,22 +371,22 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     // The results: used in place when the command wrote them into raw/ itself, else
     // copied byte for byte to raw/<id>.jsonl (never replacing a file).
     let in_raw = match output {
-        OutputState::Imported | OutputState::Unreadable(_) => {
-            crate::import::already_in_raw(store, &req.output)
+        OutputState::Analyzed | OutputState::Unreadable(_) => {
+            crate::analyze::already_in_raw(store, &req.output)
         }
         _ => None,
     };
     let raw = store.raw_dir();
     let mut copied = false;
-    if matches!(output, OutputState::Imported | OutputState::Unreadable(_))
+    if matches!(output, OutputState::Analyzed | OutputState::Unreadable(_))
         && in_raw.is_none()
         && req.output.is_file()
     {
         let expected = match output {
-            OutputState::Imported => meta.test.raw_sha256.clone(),
+            OutputState::Analyzed => meta.test.raw_sha256.clone(),
             _ => None,
         };
-        let (tmp, sha, bytes) = crate::import::copy_to_temp(
+        let (tmp, sha, bytes) = crate::analyze::copy_to_temp(
             store,
             &req.output,
             expected.as_deref(),

@@ -42,7 +42,7 @@ impl ManualGpu {
 
 /// Everything an import needs, already validated by the caller.
 #[derive(Debug, Clone)]
-pub struct ImportRequest {
+pub struct AnalyzeRequest {
     pub platform: String,
     pub model: String,
     pub input: PathBuf,
@@ -64,7 +64,7 @@ pub struct ImportRequest {
 
 /// A finished import.
 #[derive(Debug)]
-pub struct Imported {
+pub struct Analyzed {
     pub metadata: Metadata,
     pub metadata_path: PathBuf,
     /// Set when the run was saved but summary/COMPARISON.md could not be rebuilt.
@@ -72,11 +72,11 @@ pub struct Imported {
 }
 
 /// Scan `req.input`, store it and its metadata, and rebuild the derived files.
-pub fn import_file(store: &Store, req: ImportRequest) -> Result<Imported> {
+pub fn analyze_file(store: &Store, req: AnalyzeRequest) -> Result<Analyzed> {
     let metadata = build_metadata(&req)?;
     let (metadata, metadata_path) = store_import(store, &req.input, metadata)?;
     let derived_error = store.regenerate_derived().err();
-    Ok(Imported {
+    Ok(Analyzed {
         metadata,
         metadata_path,
         derived_error,
@@ -84,7 +84,7 @@ pub fn import_file(store: &Store, req: ImportRequest) -> Result<Imported> {
 }
 
 /// Scan the input and build the run's metadata (nothing is written).
-pub fn build_metadata(req: &ImportRequest) -> Result<Metadata> {
+pub fn build_metadata(req: &AnalyzeRequest) -> Result<Metadata> {
     let requests = match &req.requests {
         Some(path) => Some((
             path.display().to_string(),
