@@ -1,5 +1,5 @@
 //! Importing a results file into the store: scan, copy into `raw/`, write metadata,
-//! regenerate the derived files. Used by `analyze` and `record`.
+//! and leave the derived files to the caller ([`crate::derive`]). Used by `analyze` and `record`.
 //!
 //! Order matters for "nothing is ever lost": the input is fully scanned before anything is
 //! written (bad input writes nothing); the copy is made into a temp file in `raw/` and
@@ -67,19 +67,15 @@ pub struct AnalyzeRequest {
 pub struct Analyzed {
     pub metadata: Metadata,
     pub metadata_path: PathBuf,
-    /// Set when the run was saved but summary/COMPARISON.md could not be rebuilt.
-    pub derived_error: Option<anyhow::Error>,
 }
 
-/// Scan `req.input`, store it and its metadata, and rebuild the derived files.
+/// Scan `req.input`, and store it and its metadata.
 pub fn analyze_file(store: &Store, req: AnalyzeRequest) -> Result<Analyzed> {
     let metadata = build_metadata(&req)?;
     let (metadata, metadata_path) = store_import(store, &req.input, metadata)?;
-    let derived_error = store.regenerate_derived().err();
     Ok(Analyzed {
         metadata,
         metadata_path,
-        derived_error,
     })
 }
 

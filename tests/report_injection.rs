@@ -147,7 +147,7 @@ fn payloads_appear_only_escaped() {
     publish(&store, &c);
 
     let runs = store.load_all().unwrap();
-    let written = report::write_report(&store, &runs, Settings::default()).unwrap();
+    let written = benchkeep::derive::write_report(&store, &runs, &Settings::default()).unwrap();
     assert_eq!(
         written.groups, 1,
         "the two runs labelled with the same input pair up"
@@ -211,7 +211,7 @@ fn hostile_metadata_paths_stay_inside_the_store() {
     v["gpu"] = json!({"series_file": "/etc/passwd"});
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
     let runs = store.load_all().unwrap();
-    report::write_report(&store, &runs, Settings::default()).unwrap();
+    benchkeep::derive::write_report(&store, &runs, &Settings::default()).unwrap();
     let html = std::fs::read_to_string(dir.path().join(report::HTML_PATH)).unwrap();
     assert!(!html.contains("root:x:0:0"));
 }

@@ -4,7 +4,8 @@
 
 mod report_support;
 
-use benchkeep::report::{self, h2h::Settings};
+use benchkeep::derive::{self, Settings};
+use benchkeep::report;
 use report_support::*;
 
 #[test]
@@ -12,7 +13,7 @@ fn comparison_markdown() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = demo_like_store(dir.path());
     let runs = store.load_all().unwrap();
-    report::write_derived_with(&store, &runs, Settings::default()).unwrap();
+    derive::refresh_with(&store, &runs, &Settings::default()).unwrap();
     let md = std::fs::read_to_string(dir.path().join(report::COMPARISON_PATH)).unwrap();
     // Every chart it links exists.
     for link in md.split("](charts/").skip(1) {
@@ -30,7 +31,7 @@ fn html_report() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = demo_like_store(dir.path());
     let runs = store.load_all().unwrap();
-    let written = report::write_report(&store, &runs, Settings::default()).unwrap();
+    let written = derive::write_report(&store, &runs, &Settings::default()).unwrap();
     assert!(written.warnings.is_empty(), "{:?}", written.warnings);
     let html = std::fs::read_to_string(dir.path().join(report::HTML_PATH)).unwrap();
     assert!(html.contains(
@@ -59,7 +60,7 @@ fn derived_files_are_pure_and_stale_charts_go() {
     let dir = tempfile::tempdir().unwrap();
     let (store, f) = demo_like_store(dir.path());
     let runs = store.load_all().unwrap();
-    report::write_report(&store, &runs, Settings::default()).unwrap();
+    derive::write_report(&store, &runs, &Settings::default()).unwrap();
     let read = |p: &str| std::fs::read(dir.path().join(p)).unwrap();
     let (html, md, summary) = (
         read(report::HTML_PATH),
@@ -69,7 +70,7 @@ fn derived_files_are_pure_and_stale_charts_go() {
     // Deleting derived files loses nothing: they come back byte for byte.
     std::fs::remove_dir_all(dir.path().join("reports")).unwrap();
     std::fs::remove_file(dir.path().join(report::SUMMARY_PATH)).unwrap();
-    report::write_report(&store, &runs, Settings::default()).unwrap();
+    derive::write_report(&store, &runs, &Settings::default()).unwrap();
     assert_eq!(read(report::HTML_PATH), html);
     assert_eq!(read(report::COMPARISON_PATH), md);
     assert_eq!(read(report::SUMMARY_PATH), summary);
@@ -77,7 +78,7 @@ fn derived_files_are_pure_and_stale_charts_go() {
     // Once the ollama run on input A is gone, that group and its charts go too.
     std::fs::remove_file(store.metadata_path(&f.ollama_a)).unwrap();
     let runs = store.load_all().unwrap();
-    report::write_report(&store, &runs, Settings::default()).unwrap();
+    derive::write_report(&store, &runs, &Settings::default()).unwrap();
     let names: Vec<String> = std::fs::read_dir(dir.path().join("reports/charts"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -90,7 +91,7 @@ fn summary_head_to_head() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = demo_like_store(dir.path());
     let runs = store.load_all().unwrap();
-    report::write_derived_with(&store, &runs, Settings::default()).unwrap();
+    derive::refresh_with(&store, &runs, &Settings::default()).unwrap();
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join(report::SUMMARY_PATH)).unwrap())
             .unwrap();

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use crate::analyze::{self, AnalyzeRequest, ManualGpu};
 use crate::cli::common::{parse_config, parse_labels};
 use crate::cli::print_out;
+use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
-use crate::analyze::{self, AnalyzeRequest, ManualGpu};
 use crate::ingest::Format;
 use crate::schema::{SourceKind, Status};
 use crate::store::Store;
@@ -70,7 +71,7 @@ fn parse_format(s: &str) -> Result<Format, String> {
     })
 }
 
-pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
+pub fn run(store: &Store, settings: &Settings, args: AnalyzeArgs) -> Result<i32> {
     if let Some(t) = args.total_time
         && !(t.is_finite() && t > 0.0)
     {
@@ -128,10 +129,11 @@ pub fn run(store: &Store, args: AnalyzeArgs) -> Result<i32> {
             command: Some(crate::redact::command_line(&argv)),
         },
     )?;
+    let derived = derive::refresh(store, settings);
     let m = &imported.metadata;
     let text = crate::report::detail::seed_summary(m, &imported.metadata_path);
     print_out(&text)?;
-    if let Some(e) = imported.derived_error {
+    if let Err(e) = derived {
         eprintln!("warning: the run is saved, but regenerating the reports failed: {e:#}");
         return Ok(exit::STORE_IO);
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde_json::{Map, Value};
 
-use crate::error::Error;
 use crate::catalog::Filter;
+use crate::error::Error;
 
 /// Run filters shared by `compare`, `query` and `export`.
 #[derive(Debug, Args, Default, Clone)]

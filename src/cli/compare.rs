@@ -7,13 +7,14 @@ use std::io::IsTerminal;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use crate::catalog::{self, SortKey};
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
+use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
-use crate::report::h2h::{self, Settings};
+use crate::report::h2h;
 use crate::report::{self, Derived, deltas, markdown, rows::Row, table};
 use crate::schema::Metadata;
-use crate::catalog::{self, SortKey};
 use crate::store::{Runs, Store};
 
 /// `--sort`: the catalog's sort orders, as clap values.
@@ -79,7 +80,7 @@ pub struct CompareArgs {
     pub fail_on_regression: bool,
     /// The platform head-to-head ratios are computed against (default: ollama*, else the
     /// alphabetically first platform of each group).
-    #[arg(long, value_name = "NAME", env = h2h::BASELINE_ENV)]
+    #[arg(long, value_name = "NAME", env = crate::cli::BASELINE_ENV)]
     pub baseline_platform: Option<String>,
 }
 
@@ -135,13 +136,8 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     // cannot be written (a read-only archive) still gets its comparison printed.
     let derived = (|| -> Result<()> {
         let _lock = store.lock()?;
-        if settings == Settings::from_env() {
-            store.write_derived_if_stale(&all)?;
-        } else {
-            for w in report::write_derived_with(store, &all, settings.clone())? {
-                eprintln!("warning: {w}");
-            }
-            report::invalidate_stamp(store);
+        for w in derive::refresh_with(store, &all, &settings)? {
+            eprintln!("warning: {w}");
         }
         Ok(())
     })();

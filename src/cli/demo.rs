@@ -4,8 +4,9 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::print_out;
+use crate::demo::{DemoOptions, demo};
+use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
-use crate::load::demo::{DemoOptions, demo};
 use crate::report::{self, rows::Row, table};
 use crate::schema::Status;
 use crate::store::Store;
@@ -23,7 +24,7 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
-pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
+pub fn run(store: &Store, settings: &Settings, args: DemoArgs) -> Result<i32> {
     if args.requests == 0 || args.concurrency == 0 {
         return Err(Error::usage("--requests and --concurrency must be at least 1").into());
     }
@@ -50,6 +51,9 @@ pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
         ))
         .into());
     }
+    if let Err(e) = derive::refresh(store, settings) {
+        eprintln!("warning: the runs are saved, but regenerating the reports failed: {e:#}");
+    }
     let rows: Vec<Row> = outcomes
         .iter()
         .map(|o| Row::from_metadata(&o.metadata))
@@ -59,7 +63,7 @@ pub fn run(store: &Store, args: DemoArgs) -> Result<i32> {
     text.push_str(&table::terminal(&rows));
     // The same head-to-head lines as `benchkeep compare`.
     let metas: Vec<_> = outcomes.iter().map(|o| o.metadata.clone()).collect();
-    let h2h = report::h2h::build(&metas, &report::h2h::Settings::from_env());
+    let h2h = report::h2h::build(&metas, settings);
     for g in &h2h.groups {
         text.push_str(&format!(
             "\nHead-to-head (baseline {}):\n",

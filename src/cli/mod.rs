@@ -22,8 +22,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::derive::Settings;
 use crate::error::{exit, exit_code_for};
 use crate::store::Store;
+
+/// The environment variable that sets the baseline platform for every derived file.
+pub const BASELINE_ENV: &str = "BENCHKEEP_BASELINE_PLATFORM";
 
 /// Run, record, analyze and compare LLM inference benchmarks, and never lose a result.
 #[derive(Debug, Parser)]
@@ -38,6 +42,17 @@ pub struct Cli {
         default_value = "benchmarks"
     )]
     pub store: PathBuf,
+
+    /// The platform head-to-head ratios are computed against in the derived files that
+    /// every command refreshes (`report` and `compare` also take --baseline-platform).
+    #[arg(
+        long = "derived-baseline-platform",
+        global = true,
+        hide = true,
+        env = BASELINE_ENV,
+        value_name = "NAME"
+    )]
+    pub baseline_platform: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -101,18 +116,21 @@ pub fn main() -> i32 {
 /// Run one parsed command; `Ok` carries the exit code of a command that finished.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.store);
+    let settings = Settings {
+        baseline_platform: cli.baseline_platform.filter(|s| !s.trim().is_empty()),
+    };
     match cli.command {
-        Command::Analyze(args) => analyze::run(&store, args),
-        Command::Record(args) => record::run(&store, args),
+        Command::Analyze(args) => analyze::run(&store, &settings, args),
+        Command::Record(args) => record::run(&store, &settings, args),
         Command::Compare(args) => compare::run(&store, args),
         Command::Report(args) => report::run(&store, args),
         Command::Export(args) => export::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
-        Command::Run(args) => run::run(&store, *args),
-        Command::Recover(args) => recover::run(&store, args),
-        Command::Demo(args) => demo::run(&store, args),
+        Command::Run(args) => run::run(&store, &settings, *args),
+        Command::Recover(args) => recover::run(&store, &settings, args),
+        Command::Demo(args) => demo::run(&store, &settings, args),
         Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),
     }
 }

@@ -6,10 +6,10 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::{Value, json};
 
+use crate::catalog::{HEADLINE, headline_json, lookup, plain};
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
 use crate::error::{Error, exit};
-use crate::catalog::{HEADLINE, headline_json, lookup, plain};
 use crate::schema::Metadata;
 use crate::store::Store;
 

@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::cli::common::{parse_config, parse_labels};
 use crate::cli::print_out;
+use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::ingest::Format;
 use crate::record::{self, OutputState, RecordRequest, argv};
@@ -142,9 +143,10 @@ fn request(args: RecordArgs) -> Result<RecordRequest, Error> {
     })
 }
 
-pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
+pub fn run(store: &Store, settings: &Settings, args: RecordArgs) -> Result<i32> {
     let req = request(args)?;
     let recorded = record::record(store, req)?;
+    let derived = derive::refresh(store, settings);
     let m = &recorded.metadata;
     let mut text = format!(
         "\n{}",
@@ -202,7 +204,7 @@ pub fn run(store: &Store, args: RecordArgs) -> Result<i32> {
         );
         own_failure = true;
     }
-    if let Some(e) = &recorded.derived_error {
+    if let Err(e) = &derived {
         eprintln!("error: the run is saved, but regenerating the reports failed: {e:#}");
         own_failure = true;
     }

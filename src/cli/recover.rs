@@ -5,10 +5,10 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::print_out;
+use crate::derive::{self, Settings};
 use crate::error::exit;
-use crate::schema::SourceKind;
+use crate::recover::{abandoned, check_recoverable, recover};
 use crate::store::Store;
-use crate::store::recover::{abandoned, check_recoverable, recover_run};
 
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
@@ -21,7 +21,7 @@ pub struct RecoverArgs {
     pub force: bool,
 }
 
-pub fn run(store: &Store, args: RecoverArgs) -> Result<i32> {
+pub fn run(store: &Store, settings: &Settings, args: RecoverArgs) -> Result<i32> {
     let runs = match &args.id {
         Some(id) => {
             let meta = store.find(id)?;
@@ -43,12 +43,10 @@ pub fn run(store: &Store, args: RecoverArgs) -> Result<i32> {
     let mut code = exit::OK;
     for meta in runs {
         let id = meta.test_id.clone();
-        let r = if meta.source.kind == SourceKind::Record {
-            crate::record::recover::recover_record(store, meta)?
-        } else {
-            recover_run(store, meta)?
-        };
-        let mut text = crate::load::summary::text(&r.metadata, &r.metadata_path, &r.raw_path);
+        let r = recover(store, meta)?;
+        let derived = derive::refresh(store, settings);
+        let mut text =
+            crate::report::detail::run_summary(&r.metadata, &r.metadata_path, &r.raw_path);
         text.push_str(&format!(
             "  Recovered: {} finished requests kept\n",
             r.metadata.test.num_requests
@@ -77,7 +75,7 @@ pub fn run(store: &Store, args: RecoverArgs) -> Result<i32> {
             );
             code = exit::FAILURE;
         }
-        if let Some(e) = &r.derived_error {
+        if let Err(e) = &derived {
             eprintln!("warning: run {id} is finished, but regenerating the reports failed: {e:#}");
             if code == exit::OK {
                 code = exit::STORE_IO;

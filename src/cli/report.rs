@@ -4,16 +4,18 @@
 use anyhow::Result;
 use clap::Args;
 
+use crate::cli::BASELINE_ENV;
 use crate::cli::print_out;
+use crate::derive::{self, Settings};
 use crate::error::exit;
-use crate::report::{self, h2h};
+use crate::report;
 use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The platform head-to-head ratios are computed against (default: ollama*, else the
     /// alphabetically first platform of each group).
-    #[arg(long, value_name = "NAME", env = h2h::BASELINE_ENV)]
+    #[arg(long, value_name = "NAME", env = BASELINE_ENV)]
     pub baseline_platform: Option<String>,
 }
 
@@ -22,14 +24,10 @@ pub fn run(store: &Store, args: ReportArgs) -> Result<i32> {
     let _lock = store.lock()?;
     let runs = store.load_all()?;
     runs.warn_skipped();
-    let settings = h2h::Settings {
+    let settings = Settings {
         baseline_platform: args.baseline_platform,
     };
-    let custom = settings != h2h::Settings::from_env();
-    let written = report::write_report(store, &runs, settings)?;
-    if custom {
-        report::invalidate_stamp(store);
-    }
+    let written = derive::write_report(store, &runs, &settings)?;
     for w in &written.warnings {
         eprintln!("warning: {w}");
     }

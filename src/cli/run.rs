@@ -11,6 +11,7 @@ use hyper::http::{HeaderMap, HeaderName, HeaderValue, header};
 use crate::cli::common::{parse_config, parse_labels};
 use crate::cli::print_out;
 use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
+use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::load::schedule::{Arrival, Rate};
 use crate::load::source::{Input, Synthetic};
@@ -537,15 +538,24 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
-pub fn run(store: &Store, args: RunArgs) -> Result<i32> {
+pub fn run(store: &Store, settings: &Settings, args: RunArgs) -> Result<i32> {
     let argv: Vec<String> = std::env::args().collect();
     let plan = plan(&args, &argv)?;
     let outcome = runtime()?.block_on(load::run(store, plan))?;
-    report(store, &outcome)
+    let derived = if outcome.store_error.is_none() {
+        derive::refresh(store, settings).err()
+    } else {
+        None
+    };
+    report(store, &outcome, derived)
 }
 
-/// Print the summary and map the outcome to the exit code.
-pub fn report(store: &Store, outcome: &RunOutcome) -> Result<i32> {
+/// Print the summary and map the outcome (and the derived files' refresh) to the exit code.
+pub fn report(
+    store: &Store,
+    outcome: &RunOutcome,
+    derived_error: Option<anyhow::Error>,
+) -> Result<i32> {
     let m = &outcome.metadata;
     let raw = store.resolve(&m.test.output_file);
     if !outcome.metadata_saved {
@@ -560,7 +570,11 @@ pub fn report(store: &Store, outcome: &RunOutcome) -> Result<i32> {
             m.test.num_requests,
         ))));
     }
-    print_out(&load::summary::text(m, &outcome.metadata_path, &raw))?;
+    print_out(&crate::report::detail::run_summary(
+        m,
+        &outcome.metadata_path,
+        &raw,
+    ))?;
     if outcome.warmup_failed > 0 {
         eprintln!(
             "warning: {} of the warm-up requests failed",
@@ -574,7 +588,7 @@ pub fn report(store: &Store, outcome: &RunOutcome) -> Result<i32> {
             m.test_id
         ))));
     }
-    if let Some(e) = &outcome.derived_error {
+    if let Some(e) = &derived_error {
         eprintln!("warning: the run is saved, but regenerating the reports failed: {e:#}");
         return Ok(exit::STORE_IO);
     }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
-
 /// Size of one read.
 pub(crate) const BLOCK_BYTES: usize = 1 << 20;
 

@@ -10,8 +10,8 @@
 //! 4. on SIGINT/SIGTERM: stop scheduling, give in-flight requests `grace` to finish (a second
 //!    signal cuts it short); those still in flight then are dropped and recorded as failed
 //!    with kind `aborted`, so every request sent has its record; finish as `interrupted`;
-//! 5. write the final metadata (`completed`, `partial`, `failed`, `interrupted`) and the
-//!    derived reports.
+//! 5. write the final metadata (`completed`, `partial`, `failed`, `interrupted`); the
+//!    caller then refreshes the derived reports ([`crate::derive`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -105,8 +105,6 @@ pub struct RunOutcome {
     /// The final metadata was written. When `false` the file on disk still says `running`
     /// (the raw log keeps every finished request; `recover` finishes the run).
     pub metadata_saved: bool,
-    /// The run is saved but summary.json / COMPARISON.md could not be rebuilt.
-    pub derived_error: Option<anyhow::Error>,
     /// Warm-up requests that failed.
     pub warmup_failed: u64,
 }
@@ -282,18 +280,12 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
             false
         }
     };
-    let derived_error = if store_error.is_none() {
-        store.regenerate_derived().err()
-    } else {
-        None
-    };
     Ok(RunOutcome {
         metadata: meta,
         metadata_path,
         interrupted,
         store_error,
         metadata_saved,
-        derived_error,
         warmup_failed: done.warmup_failed,
     })
 }
@@ -340,7 +332,7 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     let mut extra = Map::new();
     extra.insert("load".into(), Value::Object(load));
     if !plan.slo.is_empty() {
-        extra.insert("slo_ms".into(), crate::store::recover::slo_json(&plan.slo));
+        extra.insert("slo_ms".into(), plan.slo.to_json());
     }
     if let Input::Synthetic(s) = &plan.input {
         extra.insert("synthetic".into(), super::source::describe(s));

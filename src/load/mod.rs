@@ -1,17 +1,15 @@
 //! Load generation: where requests come from ([`source`]), when they are due
 //! ([`schedule`]), the run itself ([`driver`]), the raw log ([`writer`]), and what the user
-//! sees ([`progress`], [`summary`]).
+//! sees ([`progress`]; the end-of-run text is [`crate::report::detail::run_summary`]).
 //!
 //! Memory stays bounded in the number of requests and tokens: finished records go straight
 //! to the raw log through a bounded channel, and the statistics live in
 //! [`crate::metrics::Aggregator`], which bounds its samples.
 
-pub mod demo;
 pub mod driver;
 pub mod progress;
 pub mod schedule;
 pub mod source;
-pub mod summary;
 pub mod writer;
 
 pub use driver::{GpuPlan, LoadSpec, RunOutcome, RunPlan, run};

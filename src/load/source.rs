@@ -14,11 +14,11 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use crate::digest::{self, sha256_hex};
 use bytes::Bytes;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
-use crate::digest::{self, sha256_hex};
 
 use crate::client::Api;
 use crate::client::body::{self, GenRequest, Prompt, Sampling};

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 pub use samples::{Samples, percentile};
 
-use crate::schema::{Goodput, Latencies, RequestRecord, Results, ServerTimingSummary};
+use crate::schema::{Goodput, Latencies, Metadata, RequestRecord, Results, ServerTimingSummary};
 
 /// Service-level objectives for goodput, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +23,37 @@ pub struct Slo {
 impl Slo {
     pub fn is_empty(&self) -> bool {
         self.ttft_ms.is_none() && self.tpot_ms.is_none() && self.e2e_ms.is_none()
+    }
+
+    /// The SLOs as stored in `test.slo_ms` (read back by `recover` with [`Slo::of`]).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in [
+            ("ttft", self.ttft_ms),
+            ("tpot", self.tpot_ms),
+            ("e2e", self.e2e_ms),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), serde_json::json!(v));
+            }
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// The SLOs a run was measured against, from its metadata's `test.slo_ms`.
+    pub fn of(meta: &Metadata) -> Slo {
+        let get = |k: &str| {
+            meta.test
+                .extra
+                .get("slo_ms")
+                .and_then(|s| s.get(k))
+                .and_then(serde_json::Value::as_f64)
+        };
+        Slo {
+            ttft_ms: get("ttft"),
+            tpot_ms: get("tpot"),
+            e2e_ms: get("e2e"),
+        }
     }
 
     /// A successful request meets every objective that was set (a metric it lacks fails it).

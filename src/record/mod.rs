@@ -13,7 +13,6 @@
 pub mod argv;
 pub mod child;
 pub mod lines;
-pub mod recover;
 mod save;
 
 use std::collections::BTreeMap;
@@ -66,8 +65,6 @@ pub struct Recorded {
     /// The exit code `record` should end with: the command's own (128 + signal when a
     /// signal ended it), else 1 when no result was usable, else 0.
     pub exit_code: i32,
-    /// Set when the run was saved but summary/COMPARISON.md could not be rebuilt.
-    pub derived_error: Option<anyhow::Error>,
 }
 
 /// Size, mtime and inode of a file: to tell whether the command wrote it.

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use super::child::{self, Finished};
 use super::lines::Redactor;
 use super::{RecordRequest, Recorded};
-use crate::error::{Error, exit};
 use crate::analyze::{self, AnalyzeRequest, ManualGpu};
+use crate::error::{Error, exit};
 use crate::schema::{
     HostInfo, Metadata, Results, SCHEMA_VERSION, SourceInfo, SourceKind, Status, TestInfo, ToolInfo,
 };
@@ -419,13 +419,11 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     store
         .replace(&meta)
         .map_err(|e| e.context(still_running(started, req)))?;
-    let derived_error = store.regenerate_derived().err();
     Ok(Recorded {
         metadata: meta,
         metadata_path: started.metadata_path.clone(),
         output,
         exit_code,
-        derived_error,
     })
 }
 

@@ -1,6 +1,8 @@
-//! One run in full, as text for a terminal (`benchkeep show`).
+//! One run as text for a terminal: in full (`benchkeep show`), the seed's summary when a
+//! run is saved, and the end-of-run summary of `run` and `recover` with its latency table.
 
 use std::fmt::Write;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -241,4 +243,50 @@ fn clean_multiline(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
         .collect()
+}
+
+/// The summary printed after `run` and `recover`.
+pub fn run_summary(meta: &Metadata, metadata_path: &Path, raw_path: &Path) -> String {
+    let r = &meta.results;
+    let mut s = seed_summary(meta, metadata_path);
+    s.push_str(&format!("  Raw log: {}\n", raw_path.display()));
+    if let Some(l) = &r.latency_ms {
+        let rows: Vec<(&str, &LatencySummary)> = [
+            ("TTFT", l.ttft.as_ref()),
+            ("TPOT", l.tpot.as_ref()),
+            ("ITL", l.itl.as_ref()),
+            ("E2E", l.e2e.as_ref()),
+            ("Lag", l.lag.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n, v)))
+        .collect();
+        if !rows.is_empty() {
+            s.push_str(&format!(
+                "\n  {:<13}{:>10}{:>10}{:>10}{:>10}\n",
+                "Latency (ms)", "mean", "p50", "p90", "p99"
+            ));
+            for (name, v) in rows {
+                s.push_str(&format!(
+                    "  {:<13}{:>10}{:>10}{:>10}{:>10}\n",
+                    name,
+                    fmt_ms(v.mean),
+                    fmt_ms(v.p50),
+                    fmt_ms(v.p90),
+                    fmt_ms(v.p99)
+                ));
+            }
+        }
+    }
+    s
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
+    }
 }

@@ -35,21 +35,6 @@ pub struct Settings {
     pub baseline_platform: Option<String>,
 }
 
-/// The environment variable that sets the baseline platform for every derived file.
-pub const BASELINE_ENV: &str = "BENCHKEEP_BASELINE_PLATFORM";
-
-impl Settings {
-    /// Settings from the environment (`BENCHKEEP_BASELINE_PLATFORM`), used when derived
-    /// files are rebuilt after an import, so they agree with `benchkeep report`.
-    pub fn from_env() -> Self {
-        Settings {
-            baseline_platform: std::env::var(BASELINE_ENV)
-                .ok()
-                .filter(|s| !s.trim().is_empty()),
-        }
-    }
-}
-
 /// Whether a bigger value of a metric is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

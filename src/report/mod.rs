@@ -2,16 +2,17 @@
 //!
 //! Two tiers, both re-derivable at any time (RELIABILITY.md P5):
 //!
-//! * [`write_derived`], after every change to the store (`analyze`, `run`, `record`,
+//! * [`tier1_files`], after every change to the store (`analyze`, `run`, `record`,
 //!   `compare`): `analysis/summary.json`, `reports/COMPARISON.md` (the seed's table, the
 //!   head-to-head, trends, latency percentiles) and the charts it links in
 //!   `reports/charts/`. Metadata only, so it stays fast on a large store.
-//! * [`write_report`], for `benchkeep report`: all of the above plus `reports/index.html`,
+//! * [`report_files`], for `benchkeep report`: all of the above plus `reports/index.html`,
 //!   the self-contained page, whose latency distributions, example errors and GPU time
 //!   series come from the raw files. Until `report` is run again the page describes the
 //!   store as it was then (it says how many runs it covers).
 //!
-//! Renderers take a finished model and return bytes; nothing inside reads the clock.
+//! Renderers take a finished model and return bytes; nothing inside reads the clock or
+//! writes a file: [`crate::derive`] decides when to render and writes what comes back.
 
 pub mod charts;
 pub mod deltas;
@@ -44,7 +45,7 @@ pub const HTML_PATH: &str = "reports/index.html";
 /// Store-relative directory of the chart files.
 pub const CHARTS_DIR: &str = "reports/charts";
 
-/// The derived files `write_derived` produces (store-relative); its charts come with
+/// The derived files [`tier1_files`] produces (store-relative); its charts come with
 /// COMPARISON.md.
 pub const DERIVED_FILES: &[&str] = &[SUMMARY_PATH, COMPARISON_PATH];
 
@@ -55,10 +56,10 @@ pub const MAX_GPU_CHARTS: usize = 40;
 /// Runs with failures whose raw log is read for example errors (the most recent).
 pub const MAX_ERROR_RUNS: usize = 40;
 
-/// Chart file prefixes written by [`write_derived`] (stale ones are removed).
-const TIER1_PREFIXES: [&str; 2] = ["h2h-", "trend-"];
-/// Chart file prefixes written only by [`write_report`].
-const TIER2_PREFIXES: [&str; 2] = ["latency-", "gpu-"];
+/// Chart file prefixes written by [`tier1_files`] (stale ones are removed).
+pub const TIER1_PREFIXES: [&str; 2] = ["h2h-", "trend-"];
+/// Chart file prefixes written only by [`report_files`].
+pub const TIER2_PREFIXES: [&str; 2] = ["latency-", "gpu-"];
 
 /// The metadata-derived model: runs, head-to-head, and the charts drawn from them.
 pub struct Derived<'a> {
@@ -487,89 +488,59 @@ fn clip_x(points: &[(f64, f64)], x_max: f64) -> Vec<(f64, f64)> {
     out
 }
 
-/// Write the metadata-derived files of the store from `runs` (caller holds the store
-/// lock), with settings from the environment (`BENCHKEEP_BASELINE_PLATFORM`).
-///
-/// The files are pure functions of the metadata (no clock inside), so a file whose bytes
-/// would not change is left alone: `compare` on a large, unchanged store writes nothing.
-pub fn write_derived(store: &Store, runs: &Runs) -> Result<()> {
-    write_derived_with(store, runs, Settings::from_env()).map(|_| ())
-}
+/// One rendered derived file: its store-relative path and its bytes.
+pub type File = (String, Vec<u8>);
 
-/// [`write_derived`] with explicit settings; returns the warnings (charts not drawn).
-pub fn write_derived_with(store: &Store, runs: &Runs, settings: Settings) -> Result<Vec<String>> {
+/// The metadata-derived files (charts, summary.json, COMPARISON.md) of `runs`, and the
+/// warnings of their build (charts not drawn). The files are pure functions of the
+/// metadata (no clock inside), so a writer can leave a file alone whose bytes would not
+/// change: `compare` on a large, unchanged store writes nothing.
+pub fn tier1_files(runs: &Runs, settings: Settings) -> (Vec<File>, Vec<String>) {
     let mut d = Derived::build(runs, settings);
     d.draw_charts();
-    write_tier1(store, &d)?;
-    prune_charts(store, &d.svgs, &TIER1_PREFIXES)?;
-    Ok(d.warnings)
+    let files = tier1_of(&d);
+    (files, d.warnings)
 }
 
-fn write_tier1(store: &Store, d: &Derived) -> Result<()> {
-    for (file, svg) in &d.svgs {
-        store.write_derived_file(&format!("{CHARTS_DIR}/{file}"), svg.as_bytes())?;
-    }
-    store.write_derived_file(SUMMARY_PATH, &summary::render(d))?;
-    store.write_derived_file(COMPARISON_PATH, markdown::comparison(d).as_bytes())?;
-    Ok(())
+fn tier1_of(d: &Derived) -> Vec<File> {
+    let mut files: Vec<File> = d
+        .svgs
+        .iter()
+        .map(|(file, svg)| (format!("{CHARTS_DIR}/{file}"), svg.clone().into_bytes()))
+        .collect();
+    files.push((SUMMARY_PATH.to_string(), summary::render(d)));
+    files.push((
+        COMPARISON_PATH.to_string(),
+        markdown::comparison(d).into_bytes(),
+    ));
+    files
 }
 
-/// What `benchkeep report` wrote.
+/// What `benchkeep report` renders: every derived file including `reports/index.html`.
 #[derive(Debug)]
-pub struct Written {
+pub struct Rendered {
+    pub files: Vec<File>,
     pub runs: usize,
     pub groups: usize,
     pub charts: usize,
     pub warnings: Vec<String>,
 }
 
-/// Write every derived file including `reports/index.html` (caller holds the store lock).
-pub fn write_report(store: &Store, runs: &Runs, settings: Settings) -> Result<Written> {
+/// Every derived file including `reports/index.html`, whose raw-data charts read the
+/// store's raw files.
+pub fn report_files(store: &Store, runs: &Runs, settings: Settings) -> Rendered {
     let mut d = Derived::build(runs, settings);
     d.draw_charts();
     let full = Full::build(store, d);
-    write_tier1(store, &full.derived)?;
-    store.write_derived_file(HTML_PATH, html::render(&full).as_bytes())?;
-    let all: Vec<&str> = TIER1_PREFIXES
-        .iter()
-        .chain(&TIER2_PREFIXES)
-        .copied()
-        .collect();
-    prune_charts(store, &full.derived.svgs, &all)?;
-    Ok(Written {
+    let mut files = tier1_of(&full.derived);
+    files.push((HTML_PATH.to_string(), html::render(&full).into_bytes()));
+    Rendered {
+        files,
         runs: runs.runs.len(),
         groups: full.derived.h2h.groups.len(),
         charts: full.derived.svgs.len(),
         warnings: full.derived.warnings,
-    })
-}
-
-/// Forget which metadata the derived files were last built from, so that the next
-/// `write_derived_if_stale` rebuilds them: used after building them with settings other
-/// than the environment's (`--baseline-platform`), which the store's stamp does not record.
-pub fn invalidate_stamp(store: &Store) {
-    let _ = std::fs::remove_file(store.analysis_dir().join(".derived-from"));
-}
-
-/// Remove chart files with one of `prefixes` that this build did not write (a group that
-/// no longer exists). Only `reports/charts/*.svg` is ever touched.
-fn prune_charts(store: &Store, keep: &BTreeMap<String, String>, prefixes: &[&str]) -> Result<()> {
-    let dir = store.root().join(CHARTS_DIR);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".svg")
-            && prefixes.iter().any(|p| name.starts_with(p))
-            && !keep.contains_key(name)
-        {
-            std::fs::remove_file(entry.path())
-                .map_err(|e| crate::store::store_io(&entry.path(), "remove stale chart", e))?;
-        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

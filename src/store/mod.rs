@@ -1,13 +1,13 @@
 //! The benchmark store: the seed's `benchmarks/{raw,metadata,analysis,reports}` layout.
 //!
-//! The store owns every path and every write under its root. Metadata files are the
-//! database; `analysis/` and `reports/` are derived from them and rebuilt under a lock.
+//! The store owns every path under its root and every write of a run. Metadata files are
+//! the database; `analysis/` and `reports/` are derived from them by [`crate::derive`],
+//! under the store's lock.
 //! Nothing here ever deletes or overwrites a run: new runs get fresh ids by exclusive
 //! creation, and metadata is only ever replaced atomically by the process that owns it.
 
 pub mod atomic;
 pub mod ids;
-pub mod recover;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions};
@@ -293,48 +293,6 @@ impl Store {
                 .into())
             }
         }
-    }
-
-    /// Rebuild `analysis/summary.json` and `reports/COMPARISON.md` from the metadata, under
-    /// the store lock. Derived files are never the only copy of anything.
-    pub fn regenerate_derived(&self) -> Result<()> {
-        let _lock = self.lock()?;
-        let runs = self.load_all()?;
-        self.write_derived_if_stale(&runs)
-    }
-
-    /// Rebuild the derived files from `runs` unless they were last built from exactly the
-    /// same metadata files (caller holds the store lock).
-    pub fn write_derived_if_stale(&self, runs: &Runs) -> Result<()> {
-        let stamp_path = self.analysis_dir().join(".derived-from");
-        // The settings that shape the derived files are part of what they were built from.
-        let baseline = std::env::var(crate::report::h2h::BASELINE_ENV).unwrap_or_default();
-        let stamp = format!("{:016x} baseline={baseline:?}\n", runs.fingerprint);
-        let fresh = fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
-            && crate::report::DERIVED_FILES
-                .iter()
-                .all(|rel| self.root.join(rel).is_file());
-        if fresh {
-            return Ok(());
-        }
-        crate::report::write_derived(self, runs)?;
-        atomic::write_atomic(&stamp_path, stamp.as_bytes())
-            .map_err(|e| store_io(&stamp_path, "write", e))
-    }
-
-    /// Write a derived file atomically (path relative to the store root), unless it already
-    /// holds exactly these bytes.
-    pub fn write_derived_file(&self, rel: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.root.join(rel);
-        if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
-            && fs::read(&path).is_ok_and(|old| old == bytes)
-        {
-            return Ok(());
-        }
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
-        }
-        atomic::write_atomic(&path, bytes).map_err(|e| store_io(&path, "write", e))
     }
 }
 

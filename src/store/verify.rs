@@ -5,9 +5,8 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-
-use crate::schema::{HostInfo, Metadata, Status};
 use crate::digest::sha256_file;
+use crate::schema::{HostInfo, Metadata, Status};
 use crate::store::{Store, atomic::TEMP_PREFIX};
 
 /// One thing wrong with the store.
@@ -370,4 +369,3 @@ fn is_zombie(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
-

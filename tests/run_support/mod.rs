@@ -1,5 +1,6 @@
 //! Helpers for the `run`, `recover` and `demo` tests: a simulator on 127.0.0.1 port 0,
-//! runs through the real CLI parsing and `load::run`, and readers for what they stored.
+//! runs through the real CLI parsing, `load::run` and `derive::refresh`, and readers for
+//! what they stored.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -69,7 +70,13 @@ pub async fn run(store: &Path, args: &[&str]) -> anyhow::Result<RunOutcome> {
         panic!("not a run command")
     };
     let plan = benchkeep::cli::run::plan(&a, &argv)?;
-    benchkeep::load::run(&Store::new(store), plan).await
+    let store = Store::new(store);
+    let outcome = benchkeep::load::run(&store, plan).await?;
+    // As the CLI does once `run` returns: refresh the derived files.
+    if outcome.store_error.is_none() {
+        let _ = benchkeep::derive::refresh(&store, &benchkeep::derive::Settings::default());
+    }
+    Ok(outcome)
 }
 
 /// The records of a raw log, checking that every line parses with `seq` 1, 2, 3, ...

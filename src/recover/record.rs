@@ -1,4 +1,4 @@
-//! `recover` for a `record` run cut off by kill -9: import what the command wrote.
+//! Recovering a `record` run cut off by kill -9: import what the command wrote.
 //!
 //! A record run's raw files are the command's log (`raw/<id>.log`), never scanned or cut,
 //! and its results file (`test.results_file`), imported as `analyze` would when it exists.
@@ -7,17 +7,17 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use super::Recovered;
 use crate::analyze::{self, AnalyzeRequest, ManualGpu};
-use crate::ingest::Format;
-use crate::schema::{Metadata, SourceKind, Status};
-use crate::store::recover::Recovered;
 use crate::digest::sha256_file;
+use crate::ingest::Format;
+use crate::schema::{Metadata, SourceKind};
 use crate::store::{Store, atomic, store_io};
 
 /// Finish a `running` record run whose process is gone (the caller checked that).
-pub fn recover_record(store: &Store, running: Metadata) -> Result<Recovered> {
+pub(super) fn recover_record(store: &Store, running: Metadata) -> Result<Recovered> {
     let lock = store.lock()?;
     let id = running.test_id.clone();
     let log_rel = format!("raw/{id}.log");
@@ -122,25 +122,18 @@ pub fn recover_record(store: &Store, running: Metadata) -> Result<Recovered> {
         block.insert("recovered".into(), json!(true));
         block.remove("pid");
     }
-    meta.test.extra.insert(
-        "recovered".into(),
-        json!({
-            "at": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            "records": meta.test.num_requests,
-            "total_time": "approximate: start to the last write of the results file or log",
-        }),
+    let mut note = Map::new();
+    note.insert("records".into(), json!(meta.test.num_requests));
+    note.insert(
+        "total_time".into(),
+        json!("approximate: start to the last write of the results file or log"),
     );
-    meta.status = Status::Interrupted;
-    meta.pid = None;
-    store.replace(&meta)?;
-    drop(lock);
-    let derived_error = store.regenerate_derived().err();
+    super::finish(store, &mut meta, note, lock)?;
     Ok(Recovered {
         metadata_path: store.metadata_path(&id),
         raw_path,
         metadata: meta,
         torn: None,
         corrupt: Vec::new(),
-        derived_error,
     })
 }

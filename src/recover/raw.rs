@@ -1,4 +1,4 @@
-//! `recover`: finish a `benchkeep run` that was cut off (kill -9, power loss, OOM) from
+//! Recovering a `benchkeep run` that was cut off (kill -9, power loss, OOM) from
 //! its raw log, without losing a finished request (RELIABILITY P2, P4).
 //!
 //! The raw log is read line by line. A good line ends in `\n`, parses as a
@@ -14,13 +14,12 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
-use crate::error::Error;
-use crate::metrics::{Aggregator, Slo};
-use crate::schema::{HostInfo, Metadata, RequestRecord, SourceKind, Status};
+use super::Recovered;
 use crate::digest::sha256_file;
-use crate::store::verify::pid_alive;
+use crate::metrics::{Aggregator, Slo};
+use crate::schema::{Metadata, RequestRecord};
 use crate::store::{Store, atomic, store_io};
 
 /// A line that is not a good record.
@@ -107,74 +106,12 @@ pub fn scan_raw(path: &Path, slo: Slo) -> io::Result<RawScan> {
     Ok(scan)
 }
 
-/// A finished recovery.
-#[derive(Debug)]
-pub struct Recovered {
-    pub metadata: Metadata,
-    pub metadata_path: PathBuf,
-    pub raw_path: PathBuf,
-    /// Where the torn tail was moved, and its size.
-    pub torn: Option<(PathBuf, u64)>,
-    /// Corrupt lines left in place (the command reports them and exits non-zero).
-    pub corrupt: Vec<BadLine>,
-    pub derived_error: Option<anyhow::Error>,
-}
-
-/// Why a run cannot be recovered (or needs no recovery).
-pub fn check_recoverable(meta: &Metadata, force: bool) -> Result<(), Error> {
-    if meta.status != Status::Running {
-        return Err(Error::usage(format!(
-            "run {} is already finished (status {}); nothing to recover",
-            meta.test_id, meta.status
-        )));
-    }
-    if meta.source.kind == SourceKind::Analyze {
-        return Err(Error::usage(format!(
-            "run {} was imported by `analyze`; there is nothing to recover (import the file again)",
-            meta.test_id
-        )));
-    }
-    let same_host = meta.host.hostname == HostInfo::this().hostname;
-    // A record run's command may outlive benchkeep and still be writing its results.
-    let command_pid = meta
-        .extra
-        .get("command")
-        .and_then(|c| c.get("pid"))
-        .and_then(Value::as_u64)
-        .map(|p| p as u32);
-    if same_host
-        && !force
-        && let Some(pid) = command_pid.filter(|p| pid_alive(*p))
-    {
-        return Err(Error::usage(format!(
-            "run {}: its command (pid {pid}) is still running and may still write its results; wait for it to end, or pass --force",
-            meta.test_id
-        )));
-    }
-    if same_host && let Some(pid) = meta.pid.filter(|p| pid_alive(*p)) {
-        if force && pid != std::process::id() {
-            return Ok(());
-        }
-        return Err(Error::usage(format!(
-            "run {} is still running (pid {pid}); stop it first (Ctrl-C finishes it cleanly), or pass --force if that pid is now another process",
-            meta.test_id
-        )));
-    }
-    if !same_host && !force {
-        return Err(Error::usage(format!(
-            "run {} was started on host {:?}; its process may still be running there. Recover it on that host, or pass --force",
-            meta.test_id, meta.host.hostname
-        )));
-    }
-    Ok(())
-}
-
 /// Finish one run from its raw log. The caller has checked [`check_recoverable`].
-pub fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
+pub(super) fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
     let lock = store.lock()?;
     let metadata_path = store.metadata_path(&meta.test_id);
     let raw_path = store.resolve(&meta.test.output_file);
-    let slo = slo_of(&meta);
+    let slo = Slo::of(&meta);
     let scan = scan_raw(&raw_path, slo)
         .map_err(|e| anyhow::Error::new(e).context(format!("reading {}", raw_path.display())))?;
     let mut torn = None;
@@ -185,10 +122,7 @@ pub fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
     }
     let (bytes, sha) = match sha256_file(&raw_path) {
         Ok((sha, n)) => (n, sha),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (
-            0,
-            crate::digest::sha256_hex(b""),
-        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (0, crate::digest::sha256_hex(b"")),
         Err(e) => return Err(store_io(&raw_path, "read", e)),
     };
     let total_time = scan.aggregator.span_s().unwrap_or(0.0);
@@ -199,11 +133,7 @@ pub fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
     meta.test.num_requests = count;
     meta.test.raw_sha256 = Some(sha);
     meta.test.raw_bytes = Some(bytes);
-    let mut note = serde_json::Map::new();
-    note.insert(
-        "at".into(),
-        json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-    );
+    let mut note = Map::new();
     note.insert("records".into(), json!(count));
     if let Some((path, n)) = &torn {
         note.insert(
@@ -221,19 +151,13 @@ pub fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered> {
             json!(scan.corrupt.iter().map(|b| b.line).collect::<Vec<_>>()),
         );
     }
-    meta.test.extra.insert("recovered".into(), note.into());
-    meta.status = Status::Interrupted;
-    meta.pid = None;
-    store.replace(&meta)?;
-    drop(lock);
-    let derived_error = store.regenerate_derived().err();
+    super::finish(store, &mut meta, note, lock)?;
     Ok(Recovered {
         metadata: meta,
         metadata_path,
         raw_path,
         torn,
         corrupt: scan.corrupt,
-        derived_error,
     })
 }
 
@@ -287,55 +211,6 @@ fn move_tail_aside(raw: &Path, offset: u64) -> Result<PathBuf> {
         .and_then(|_| f.sync_all())
         .map_err(|e| store_io(raw, "truncate", e))?;
     Ok(aside)
-}
-
-/// Runs of this store that `recover` without an id finishes: status `running`, made by
-/// `benchkeep run` or `record` on this host, whose process is gone.
-pub fn abandoned(store: &Store) -> Result<Vec<Metadata>> {
-    let all = store.load_all()?;
-    all.warn_skipped();
-    let host = HostInfo::this().hostname;
-    Ok(all
-        .runs
-        .into_iter()
-        .filter(|m| {
-            m.status == Status::Running
-                && matches!(m.source.kind, SourceKind::Run | SourceKind::Record)
-                && m.host.hostname == host
-                && !m.pid.is_some_and(pid_alive)
-        })
-        .collect())
-}
-
-/// The SLOs as stored in `test.slo_ms` (read back by `recover`).
-pub fn slo_json(slo: &Slo) -> Value {
-    let mut m = Map::new();
-    for (k, v) in [
-        ("ttft", slo.ttft_ms),
-        ("tpot", slo.tpot_ms),
-        ("e2e", slo.e2e_ms),
-    ] {
-        if let Some(v) = v {
-            m.insert(k.into(), json!(v));
-        }
-    }
-    Value::Object(m)
-}
-
-/// The SLOs of a run's metadata.
-pub fn slo_of(meta: &Metadata) -> Slo {
-    let get = |k: &str| {
-        meta.test
-            .extra
-            .get("slo_ms")
-            .and_then(|s| s.get(k))
-            .and_then(Value::as_f64)
-    };
-    Slo {
-        ttft_ms: get("ttft"),
-        tpot_ms: get("tpot"),
-        e2e_ms: get("e2e"),
-    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use anyhow::Result;
 use hyper::http::HeaderMap;
 use serde_json::Map;
 
-use super::driver::{LoadSpec, RunOutcome, RunPlan};
-use super::source::{Input, Synthetic};
 use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
+use crate::load::driver::{LoadSpec, RunOutcome, RunPlan};
+use crate::load::source::{Input, Synthetic};
 use crate::metrics::Slo;
 use crate::sim::{self, Profile, SimConfig};
 use crate::store::Store;
@@ -67,7 +67,7 @@ pub async fn demo(store: &Store, opts: &DemoOptions) -> Result<Vec<RunOutcome>> 
             );
         }
         let plan = plan(platform, model, &server.base_url(), opts)?;
-        let outcome = super::driver::run(store, plan).await;
+        let outcome = crate::load::run(store, plan).await;
         server.shutdown().await;
         outcomes.push(outcome?);
     }

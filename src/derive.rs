@@ -1,0 +1,127 @@
+//! The derived files: lock, load, stamp, render, write, prune.
+//!
+//! `analysis/summary.json`, `reports/COMPARISON.md`, `reports/charts/*.svg` and
+//! `reports/index.html` are pure functions of the metadata (and, for the HTML page, the raw
+//! files), rendered by [`crate::report`]; they are never the only copy of anything
+//! (RELIABILITY P5). This module decides when to rebuild them and writes them:
+//!
+//! 1. take the store lock (concurrent writers rebuild one at a time, P7);
+//! 2. load every run;
+//! 3. compare the stamp `analysis/.derived-from` (a fingerprint of the metadata files read,
+//!    plus the settings) with what the files were last built from: equal means fresh;
+//! 4. render, and write each file atomically unless it already holds those bytes;
+//! 5. remove chart files of groups that no longer exist (only `reports/charts/*.svg`);
+//! 6. write the new stamp.
+//!
+//! The CLI calls [`refresh`] once after a producer (`run`, `record`, `analyze`,
+//! `recover`) returns; producers never render.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use anyhow::Result;
+
+use crate::report::{self, CHARTS_DIR, DERIVED_FILES, Rendered, TIER1_PREFIXES, TIER2_PREFIXES};
+use crate::store::{Runs, Store, atomic, store_io};
+
+pub use crate::report::h2h::Settings;
+
+/// The stamp file: what the derived files were last built from.
+pub const STAMP_PATH: &str = "analysis/.derived-from";
+
+/// Rebuild the metadata-derived files if they are stale, under the store lock. Returns
+/// the warnings of a rebuild (charts that could not be drawn).
+pub fn refresh(store: &Store, settings: &Settings) -> Result<Vec<String>> {
+    let _lock = store.lock()?;
+    let runs = store.load_all()?;
+    refresh_with(store, &runs, settings)
+}
+
+/// [`refresh`] from runs already loaded (the caller holds the store lock).
+pub fn refresh_with(store: &Store, runs: &Runs, settings: &Settings) -> Result<Vec<String>> {
+    let stamp = stamp(runs, settings);
+    let stamp_path = store.root().join(STAMP_PATH);
+    let fresh = fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
+        && DERIVED_FILES
+            .iter()
+            .all(|rel| store.root().join(rel).is_file());
+    if fresh {
+        return Ok(Vec::new());
+    }
+    let (files, warnings) = report::tier1_files(runs, settings.clone());
+    write_all(store, &files, &TIER1_PREFIXES)?;
+    write_stamp(store, &stamp)?;
+    Ok(warnings)
+}
+
+/// Render and write every derived file including `reports/index.html` (the caller holds
+/// the store lock): what `benchkeep report` does.
+pub fn write_report(store: &Store, runs: &Runs, settings: &Settings) -> Result<Rendered> {
+    let rendered = report::report_files(store, runs, settings.clone());
+    let all: Vec<&str> = TIER1_PREFIXES
+        .iter()
+        .chain(&TIER2_PREFIXES)
+        .copied()
+        .collect();
+    write_all(store, &rendered.files, &all)?;
+    write_stamp(store, &stamp(runs, settings))?;
+    Ok(rendered)
+}
+
+/// The settings that shape the derived files are part of what they were built from.
+fn stamp(runs: &Runs, settings: &Settings) -> String {
+    let baseline = settings.baseline_platform.clone().unwrap_or_default();
+    format!("{:016x} baseline={baseline:?}\n", runs.fingerprint)
+}
+
+fn write_stamp(store: &Store, stamp: &str) -> Result<()> {
+    let path = store.root().join(STAMP_PATH);
+    atomic::write_atomic(&path, stamp.as_bytes()).map_err(|e| store_io(&path, "write", e))
+}
+
+fn write_all(store: &Store, files: &[report::File], chart_prefixes: &[&str]) -> Result<()> {
+    for (rel, bytes) in files {
+        write_file(store, rel, bytes)?;
+    }
+    let charts: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|(rel, _)| rel.strip_prefix(CHARTS_DIR)?.strip_prefix('/'))
+        .collect();
+    prune_charts(store, &charts, chart_prefixes)
+}
+
+/// Write a derived file atomically (path relative to the store root), unless it already
+/// holds exactly these bytes.
+pub fn write_file(store: &Store, rel: &str, bytes: &[u8]) -> Result<()> {
+    let path = store.root().join(rel);
+    if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
+        && fs::read(&path).is_ok_and(|old| old == bytes)
+    {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
+    }
+    atomic::write_atomic(&path, bytes).map_err(|e| store_io(&path, "write", e))
+}
+
+/// Remove chart files with one of `prefixes` that this build did not write (a group that
+/// no longer exists). Only `reports/charts/*.svg` is ever touched.
+fn prune_charts(store: &Store, keep: &BTreeSet<&str>, prefixes: &[&str]) -> Result<()> {
+    let dir = store.root().join(CHARTS_DIR);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".svg")
+            && prefixes.iter().any(|p| name.starts_with(p))
+            && !keep.contains(name)
+        {
+            fs::remove_file(entry.path())
+                .map_err(|e| store_io(&entry.path(), "remove stale chart", e))?;
+        }
+    }
+    Ok(())
+}
