@@ -470,6 +470,15 @@ impl RequestRecord {
     }
 }
 
+/// Round to `digits` decimals (stored figures stay readable; raw data keeps full precision).
+pub fn round(x: f64, digits: i32) -> f64 {
+    if !x.is_finite() {
+        return 0.0;
+    }
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

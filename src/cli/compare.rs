@@ -195,7 +195,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
         OutputFormat::Csv => table::csv(&rows),
         OutputFormat::Json => {
             let d = Derived::build(&selected, settings);
-            let mut s = serde_json::to_string_pretty(&report::summary::value(&d))?;
+            let mut s = serde_json::to_string_pretty(&report::summary_json::value(&d))?;
             s.push('\n');
             s
         }

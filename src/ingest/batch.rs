@@ -21,7 +21,8 @@ use serde::Deserialize;
 use crate::ingest::Outcome;
 use crate::ingest::detect::describe_json;
 use crate::ingest::lenient::{ApiError, Text};
-use crate::ingest::openai::{Response, json_reason};
+use crate::ingest::line::json_reason;
+use crate::ingest::openai::Response;
 use crate::schema::{ErrorKind, RequestRecord};
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,7 @@
 //! imported copies count alike.
 
 use crate::ingest::Outcome;
-use crate::ingest::openai::json_reason;
+use crate::ingest::line::json_reason;
 use crate::schema::RequestRecord;
 
 /// Parse one non-blank line of a benchkeep raw log.

@@ -30,7 +30,8 @@ use serde::de::{
 };
 
 use crate::error::Error;
-use crate::ingest::{Format, is_blank, strip_bom};
+use crate::ingest::Format;
+use crate::ingest::line::{is_blank, strip_bom};
 
 /// Non-blank lines looked at, at most.
 pub(crate) const MAX_LINES: u64 = 1000;

@@ -16,10 +16,10 @@ mod batch;
 mod benchkeep;
 mod detect;
 mod lenient;
+mod line;
 mod ollama;
 mod openai;
 mod reader;
-mod skim;
 mod vllm_offline;
 
 use std::fs::File;
@@ -30,6 +30,7 @@ use anyhow::Result;
 
 use crate::error::Error;
 use crate::schema::RequestRecord;
+use line::strip_bom;
 
 /// Lines longer than this are unparseable and skipped without being buffered whole.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
@@ -193,16 +194,6 @@ fn open_input(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// JSON whitespace only (the line is ignored).
-pub(crate) fn is_blank(line: &[u8]) -> bool {
-    line.iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-}
-
-/// The line without a leading UTF-8 byte order mark.
-pub(crate) fn strip_bom(line: &[u8]) -> &[u8] {
-    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
-}
 
 /// The per-format parser.
 enum Parser {

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::ingest::Outcome;
 use crate::ingest::detect::describe_json;
 use crate::ingest::lenient::{ApiError, Flag, Present, Text, Uint};
-use crate::ingest::openai::{is_failed_finish, json_reason};
+use crate::ingest::line::{is_failed_finish, json_reason};
 use crate::schema::{ErrorKind, RequestRecord, ServerTimings};
 
 #[derive(Debug, Default, Deserialize)]

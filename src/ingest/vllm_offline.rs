@@ -37,7 +37,8 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor, value::MapAccessDes
 use crate::ingest::Outcome;
 use crate::ingest::detect::describe_json;
 use crate::ingest::lenient::{ApiError, Count, Flag, Num, Present, Text, Uint};
-use crate::ingest::openai::{Usage, is_failed_finish, json_reason};
+use crate::ingest::line::{is_failed_finish, json_reason};
+use crate::ingest::openai::Usage;
 use crate::schema::{ErrorKind, RequestRecord, ServerTimings};
 
 #[derive(Debug, Default, Deserialize)]

@@ -23,7 +23,7 @@ pub mod html;
 pub mod markdown;
 pub mod rawdata;
 pub mod rows;
-pub mod summary;
+pub mod summary_json;
 pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -508,7 +508,7 @@ fn tier1_of(d: &Derived) -> Vec<File> {
         .iter()
         .map(|(file, svg)| (format!("{CHARTS_DIR}/{file}"), svg.clone().into_bytes()))
         .collect();
-    files.push((SUMMARY_PATH.to_string(), summary::render(d)));
+    files.push((SUMMARY_PATH.to_string(), summary_json::render(d)));
     files.push((
         COMPARISON_PATH.to_string(),
         markdown::comparison(d).into_bytes(),

@@ -18,7 +18,7 @@
 pub mod nvidia_smi;
 pub mod nvml;
 pub mod rocm;
-pub mod summary;
+pub mod aggregate;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use summary::{Accumulator, DeviceSummary, GpuSummary};
+pub use aggregate::{Accumulator, DeviceSummary, GpuSummary};
 
 /// The default sampling interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
@@ -142,9 +142,9 @@ pub struct SeriesLine<'a> {
 
 impl<'a> SeriesLine<'a> {
     fn new(t_s: f64, r: &'a GpuReading) -> Self {
-        let r2 = |v: Option<f64>| v.map(|x| crate::metrics::round(x, 2));
+        let r2 = |v: Option<f64>| v.map(|x| crate::schema::round(x, 2));
         SeriesLine {
-            t_s: crate::metrics::round(t_s, 3),
+            t_s: crate::schema::round(t_s, 3),
             gpu: r.index,
             name: r.name.as_deref(),
             memory_used_mib: r2(r.memory_used_mib),

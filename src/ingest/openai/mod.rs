@@ -20,7 +20,10 @@ use serde::Deserialize;
 
 use crate::ingest::detect::describe_json;
 use crate::ingest::lenient::{ApiError, Num, Text, Uint};
-use crate::ingest::{Outcome, skim};
+mod skim;
+
+use crate::ingest::Outcome;
+use crate::ingest::line::{is_failed_finish, json_reason};
 use crate::schema::{ErrorKind, RequestRecord};
 
 /// The fields of a response (or error) line benchkeep reads; everything else is skipped.
@@ -120,11 +123,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
     }
 }
 
-/// Whether a finish reason means the server gave up on the request.
-pub(crate) fn is_failed_finish(reason: Option<&str>) -> bool {
-    matches!(reason, Some("abort" | "error"))
-}
-
 impl Response<'_> {
     /// The error this body reports, if it is an error body (nested, flat or `detail`).
     pub fn api_error(&self) -> Option<(ApiError, ErrorKind)> {
@@ -206,20 +204,6 @@ impl Response<'_> {
             ));
         }
         Some(r)
-    }
-}
-
-/// A serde error turned into the reason a line is unparseable.
-pub(crate) fn json_reason(e: &serde_json::Error, format: &str) -> String {
-    if e.is_eof() {
-        format!(
-            "truncated JSON (the line ends inside a value, column {}); a cut-off write?",
-            e.column()
-        )
-    } else if e.is_syntax() {
-        format!("invalid JSON: {e}")
-    } else {
-        format!("not a {format} record: {e}")
     }
 }
 

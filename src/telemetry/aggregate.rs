@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::GpuReading;
-use crate::metrics::round;
+use crate::schema::round;
 use crate::schema::{GpuInfo, Metadata};
 
 const MIB_PER_GIB: f64 = 1024.0;

@@ -15,7 +15,7 @@
 //! grammar is never looser than serde_json's (tests check this on random input).
 
 use crate::ingest::lenient::{Text, Uint};
-use crate::ingest::openai::{Choices, Response, Usage};
+use super::{Choices, Response, Usage};
 
 /// Deepest nesting walked before handing the line to serde_json.
 const MAX_DEPTH: u32 = 64;
