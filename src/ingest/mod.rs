@@ -194,7 +194,6 @@ fn open_input(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-
 /// The per-format parser.
 enum Parser {
     OpenAi,

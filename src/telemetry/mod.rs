@@ -15,10 +15,10 @@
 //! }
 //! ```
 
+pub mod aggregate;
 pub mod nvidia_smi;
 pub mod nvml;
 pub mod rocm;
-pub mod aggregate;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -14,8 +14,8 @@
 //! non-integer where a value is read, nesting deeper than 64, any grammar error. Its
 //! grammar is never looser than serde_json's (tests check this on random input).
 
-use crate::ingest::lenient::{Text, Uint};
 use super::{Choices, Response, Usage};
+use crate::ingest::lenient::{Text, Uint};
 
 /// Deepest nesting walked before handing the line to serde_json.
 const MAX_DEPTH: u32 = 64;
