@@ -107,6 +107,12 @@ pub fn parse_since(arg: &str) -> Result<String, Error> {
     }
 }
 
+/// The GPUs `CUDA_VISIBLE_DEVICES` leaves visible to this process (and to a server or
+/// command it starts).
+pub fn visible_gpus() -> crate::telemetry::VisibleDevices {
+    crate::telemetry::VisibleDevices::parse(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

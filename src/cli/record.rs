@@ -138,7 +138,11 @@ fn request(args: RecordArgs) -> Result<RecordRequest, Error> {
         load_pattern,
         model_load_time_s: args.model_load_time,
         gpu: args.gpu,
+        gpu_visible: crate::cli::common::visible_gpus(),
         gpu_interval: args.gpu_interval,
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
         command: args.command,
     })
 }

@@ -483,6 +483,7 @@ pub fn plan(args: &RunArgs, argv: &[String]) -> Result<RunPlan, Error> {
                 GpuMode::Off
             }),
             interval: args.gpu_interval,
+            visible: crate::cli::common::visible_gpus(),
         })
         .filter(|g| g.mode != GpuMode::Off),
     })

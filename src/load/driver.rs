@@ -36,7 +36,7 @@ use crate::schema::{
     Status, TestInfo, ToolInfo,
 };
 use crate::store::{Store, ids, store_io};
-use crate::telemetry::{GpuMode, GpuSampler as TelemetrySampler};
+use crate::telemetry::{GpuMode, GpuSampler as TelemetrySampler, VisibleDevices};
 
 /// How the load is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,9 +56,11 @@ pub struct LoadSpec {
 }
 
 /// GPU telemetry while the measured load runs (the sampler `record` uses too).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GpuPlan {
     pub mode: GpuMode,
+    /// The GPUs `CUDA_VISIBLE_DEVICES` leaves visible (read by the CLI).
+    pub visible: VisibleDevices,
     pub interval: Duration,
 }
 
@@ -395,6 +397,7 @@ async fn load(
     if let Some(g) = gpu.as_mut() {
         g.sampler = Some(TelemetrySampler::start(
             g.plan.mode,
+            g.plan.visible.clone(),
             g.plan.interval,
             Some(g.series.clone()),
         ));

@@ -145,9 +145,8 @@ pub fn secret_values(argv: &[String]) -> Vec<String> {
 
 /// Values of environment variables with secret names (`*_KEY`, `*_TOKEN`, ...), 8
 /// characters or longer: the command may print them.
-pub fn env_secret_values() -> Vec<String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+pub fn env_secret_values(env: &[(String, String)]) -> Vec<String> {
+    env.iter()
         .filter(|(k, v)| redact::is_secret_name(k) && v.trim().chars().count() >= 8)
         .map(|(_, v)| v.trim().to_string())
         .collect()

@@ -226,14 +226,14 @@ fn wait_exited_no_reap(pid: i32) {
 
 /// Fail with the same usage error as a failed spawn when `argv[0]` is surely not there (a
 /// path that does not exist, a name on no `PATH` directory), before anything is written.
-pub fn check_program(argv: &[String]) -> Result<(), Error> {
+pub fn check_program(argv: &[String], env: &[(String, String)]) -> Result<(), Error> {
     let Some(program) = argv.first() else {
         return Err(Error::usage("no command given after `--`"));
     };
     let found = if program.contains('/') {
         std::path::Path::new(program).exists()
     } else {
-        match std::env::var_os("PATH") {
+        match env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v) {
             Some(path) => std::env::split_paths(&path).any(|dir| {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::metadata(dir.join(program))
@@ -257,6 +257,7 @@ pub fn check_program(argv: &[String]) -> Result<(), Error> {
 /// command's pid as soon as it runs.
 pub fn run(
     argv: &[String],
+    env: &[(String, String)],
     log: File,
     redactor: Redactor,
     load: LoadDetector,
@@ -272,7 +273,7 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // Output goes to a pipe now, not a terminal: keep Python's print() live on the screen.
-    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+    if !env.iter().any(|(k, _)| k == "PYTHONUNBUFFERED") {
         cmd.env("PYTHONUNBUFFERED", "1");
     }
     // SAFETY: only async-signal-safe calls between fork and exec. benchkeep ignores
@@ -407,6 +408,10 @@ pub fn shell_code(status: &ExitStatus) -> i32 {
 mod tests {
     use super::*;
 
+    fn path_env() -> Vec<(String, String)> {
+        vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())]
+    }
+
     fn log_file(dir: &std::path::Path) -> (std::path::PathBuf, File) {
         let p = dir.join("x.log");
         (p.clone(), File::create(&p).unwrap())
@@ -427,6 +432,7 @@ mod tests {
         .collect();
         let f = run(
             &argv,
+            &path_env(),
             log,
             Redactor::new(vec!["SECRETVALUE".into()]),
             LoadDetector::new(None),
@@ -459,6 +465,7 @@ mod tests {
             .collect();
         let f = run(
             &argv,
+            &path_env(),
             log,
             Redactor::default(),
             LoadDetector::new(None),
@@ -474,6 +481,7 @@ mod tests {
         let (_, log) = log_file(&dir.path().join(""));
         let err = run(
             &["benchkeep-no-such-program-xyz".to_string()],
+            &path_env(),
             log,
             Redactor::default(),
             LoadDetector::new(None),
@@ -482,10 +490,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("not found"), "{err}");
-        let missing = check_program(&["benchkeep-no-such-program-xyz".to_string()]).unwrap_err();
+        let missing = check_program(&["benchkeep-no-such-program-xyz".to_string()], &path_env()).unwrap_err();
         assert!(missing.to_string().contains("not found"), "{missing}");
-        assert!(check_program(&["/no/such/dir/x".to_string()]).is_err());
-        assert!(check_program(&["sh".to_string()]).is_ok());
-        assert!(check_program(&[]).is_err());
+        assert!(check_program(&["/no/such/dir/x".to_string()], &path_env()).is_err());
+        assert!(check_program(&["sh".to_string()], &path_env()).is_ok());
+        assert!(check_program(&[], &path_env()).is_err());
     }
 }

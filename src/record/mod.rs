@@ -29,7 +29,7 @@ use crate::error::Error;
 use crate::ingest::Format;
 use crate::schema::Metadata;
 use crate::store::{Store, atomic, ids};
-use crate::telemetry::{GpuMode, GpuSampler};
+use crate::telemetry::{GpuMode, GpuSampler, VisibleDevices};
 
 pub use save::OutputState;
 
@@ -50,7 +50,12 @@ pub struct RecordRequest {
     /// `--model-load-time`: overrides the detected time.
     pub model_load_time_s: Option<f64>,
     pub gpu: GpuMode,
+    /// The GPUs `CUDA_VISIBLE_DEVICES` leaves visible (read by the CLI).
+    pub gpu_visible: VisibleDevices,
     pub gpu_interval: Duration,
+    /// The environment the command runs in, as the CLI read it: to find the program on
+    /// `PATH` and the secret values (`*_KEY`, `*_TOKEN`, ...) to cut from its output.
+    pub env: Vec<(String, String)>,
     /// The command and its arguments (never stored or printed unredacted).
     pub command: Vec<String>,
 }
@@ -156,9 +161,9 @@ pub fn record(store: &Store, req: RecordRequest) -> Result<Recorded> {
             req.output.display()
         );
     }
-    child::check_program(&req.command)?;
+    child::check_program(&req.command, &req.env)?;
     let mut secrets = argv::secret_values(&req.command);
-    secrets.extend(argv::env_secret_values());
+    secrets.extend(argv::env_secret_values(&req.env));
     let redactor = lines::Redactor::new(secrets);
     let load = lines::LoadDetector::new(req.load_pattern.clone());
 
@@ -170,10 +175,16 @@ pub fn record(store: &Store, req: RecordRequest) -> Result<Recorded> {
     let started_at = chrono::Utc::now();
     let planned = planned_requests(store, &req, &started_at.format("%Y-%m-%d").to_string());
     let (started, log) = save::start(store, &req, started_at, planned)?;
-    let sampler = GpuSampler::start(req.gpu, req.gpu_interval, Some(started.gpu_path.clone()));
+    let sampler = GpuSampler::start(
+        req.gpu,
+        req.gpu_visible.clone(),
+        req.gpu_interval,
+        Some(started.gpu_path.clone()),
+    );
     let note_pid = |pid| save::note_command_pid(store, &started, pid);
     let finished = match child::run(
         &req.command,
+        &req.env,
         log,
         redactor.clone(),
         load,
@@ -247,7 +258,9 @@ mod tests {
             load_pattern: None,
             model_load_time_s: None,
             gpu: GpuMode::Off,
+            gpu_visible: VisibleDevices::default(),
             gpu_interval: Duration::from_millis(500),
+            env: Vec::new(),
             command: vec!["true".into()],
         };
         assert_eq!(planned_requests(&store, &req, "2024-10-28"), 5000);

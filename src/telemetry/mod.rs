@@ -7,8 +7,9 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use benchkeep::telemetry::{GpuMode, GpuSampler};
-//! let sampler = GpuSampler::start(GpuMode::Auto, Duration::from_millis(500), None);
+//! use benchkeep::telemetry::{GpuMode, GpuSampler, VisibleDevices};
+//! let visible = VisibleDevices::parse(None); // the CLI passes CUDA_VISIBLE_DEVICES
+//! let sampler = GpuSampler::start(GpuMode::Auto, visible, Duration::from_millis(500), None);
 //! // ... the benchmark runs ...
 //! if let Some(summary) = sampler.finish() {
 //!     println!("{:?} W on average", summary.power_avg_w);
@@ -176,11 +177,6 @@ pub struct VisibleDevices {
 }
 
 impl VisibleDevices {
-    /// From the environment.
-    pub fn from_env() -> Self {
-        Self::parse(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref())
-    }
-
     /// From a `CUDA_VISIBLE_DEVICES` value. MIG ids cannot be mapped to a GPU here, so a
     /// list with one keeps every GPU.
     pub fn parse(value: Option<&str>) -> Self {
@@ -224,8 +220,7 @@ impl VisibleDevices {
 }
 
 /// Open the source `mode` asks for. `Err` holds the one-line reason for the note.
-pub fn open_backend(mode: GpuMode) -> Result<Box<dyn Backend>, String> {
-    let visible = VisibleDevices::from_env();
+pub fn open_backend(mode: GpuMode, visible: VisibleDevices) -> Result<Box<dyn Backend>, String> {
     match mode {
         GpuMode::Off => Err("off (--gpu off)".into()),
         GpuMode::Nvml => nvml::Nvml::open(visible).map(|b| Box::new(b) as Box<dyn Backend>),
@@ -272,8 +267,14 @@ impl GpuSampler {
     /// when no source works, one note goes to stderr and [`finish`](Self::finish) gives
     /// `None`. With `series_out`, each reading is appended to that file as a JSON line
     /// (created exclusively; a file that cannot be created only costs the series, with a
-    /// note). Times (`t_s`) count from this call.
-    pub fn start(mode: GpuMode, interval: Duration, series_out: Option<PathBuf>) -> GpuSampler {
+    /// note). Times (`t_s`) count from this call. `visible` is the CLI's reading of
+    /// `CUDA_VISIBLE_DEVICES` (library code never reads the environment).
+    pub fn start(
+        mode: GpuMode,
+        visible: VisibleDevices,
+        interval: Duration,
+        series_out: Option<PathBuf>,
+    ) -> GpuSampler {
         if mode == GpuMode::Off {
             return GpuSampler {
                 stop: None,
@@ -281,7 +282,11 @@ impl GpuSampler {
             };
         }
         Self::spawn(
-            move || open_backend(mode).inspect_err(|reason| note(reason)).ok(),
+            move || {
+                open_backend(mode, visible)
+                    .inspect_err(|reason| note(reason))
+                    .ok()
+            },
             interval,
             series_out,
         )
@@ -572,7 +577,7 @@ mod tests {
 
     #[test]
     fn off_gives_none_at_once() {
-        let s = GpuSampler::start(GpuMode::Off, DEFAULT_INTERVAL, None);
+        let s = GpuSampler::start(GpuMode::Off, VisibleDevices::default(), DEFAULT_INTERVAL, None);
         assert!(s.finish().is_none());
     }
 }
