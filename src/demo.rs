@@ -3,17 +3,13 @@
 //! runs against each through the real `run` path into the store; the comparison of the two
 //! runs is printed. About 10-15 seconds, nothing outside the machine is touched.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use hyper::http::HeaderMap;
-use serde_json::Map;
 
-use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
-use crate::load::driver::{LoadSpec, RunOutcome, RunPlan};
+use crate::client::{Api, BaseUrl};
 use crate::load::source::{Input, Synthetic};
-use crate::metrics::Slo;
+use crate::load::{LoadSpec, RunOutcome, RunPlan};
 use crate::sim::{self, Profile, SimConfig};
 use crate::store::Store;
 
@@ -25,6 +21,8 @@ pub struct DemoOptions {
     pub input_tokens: u32,
     pub output_tokens: u32,
     pub quiet: bool,
+    /// The command line, already redacted, for `source.command`.
+    pub command: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -35,6 +33,7 @@ impl Default for DemoOptions {
             input_tokens: 128,
             output_tokens: 32,
             quiet: false,
+            command: None,
         }
     }
 }
@@ -76,47 +75,30 @@ pub async fn demo(store: &Store, opts: &DemoOptions) -> Result<Vec<RunOutcome>> 
 
 fn plan(platform: &str, model: &str, base_url: &str, opts: &DemoOptions) -> Result<RunPlan> {
     let base = BaseUrl::parse(base_url).map_err(anyhow::Error::msg)?;
-    let mut labels = BTreeMap::new();
-    labels.insert("source".to_string(), "demo".to_string());
-    Ok(RunPlan {
-        platform: platform.to_string(),
-        model: model.to_string(),
+    let input = Input::Synthetic(Synthetic {
+        input_tokens: opts.input_tokens,
+        output_tokens: opts.output_tokens,
+        seed: 0,
+    });
+    let mut plan = RunPlan::new(
+        platform,
+        model,
         base,
-        client: ClientOptions {
-            api: Api::default_for_platform(platform),
-            stream: true,
-            timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(30),
-            headers: HeaderMap::new(),
-            limits: Limits::default(),
-            save_text: false,
-            pool_size: opts.concurrency as usize,
-        },
-        scrubber: Scrubber::default(),
-        input: Input::Synthetic(Synthetic {
-            input_tokens: opts.input_tokens,
-            output_tokens: opts.output_tokens,
-            seed: 0,
-        }),
-        input_file: None,
-        max_tokens: None,
-        load: LoadSpec {
-            concurrency: Some(opts.concurrency),
-            rate: None,
-            num_requests: Some(opts.requests),
-            duration: None,
-            // One warm-up request loads the model, so the comparison is of serving speed.
-            warmup: 1,
-            seed: 0,
-        },
-        slo: Slo::default(),
-        labels,
-        config: Map::new(),
-        command: Some(crate::redact::command_line(
-            &std::env::args().collect::<Vec<_>>(),
-        )),
-        quiet: opts.quiet,
-        grace: Duration::from_secs(3),
-        gpu: None,
-    })
+        Api::default_for_platform(platform),
+        input,
+    )
+    .with_load(LoadSpec {
+        concurrency: Some(opts.concurrency),
+        num_requests: Some(opts.requests),
+        // One warm-up request loads the model, so the comparison is of serving speed.
+        warmup: 1,
+        ..LoadSpec::default()
+    });
+    plan.client.timeout = Duration::from_secs(60);
+    plan.client.idle_timeout = Duration::from_secs(30);
+    plan.labels.insert("source".to_string(), "demo".to_string());
+    plan.command = opts.command.clone();
+    plan.quiet = opts.quiet;
+    plan.grace = Duration::from_secs(3);
+    Ok(plan)
 }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::analyze::{self, AnalyzeRequest, ManualGpu};
 use crate::cli::common::{parse_config, parse_labels};
-use crate::cli::print_out;
+use crate::cli::{parse, print_out};
 use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::ingest::Format;
@@ -43,7 +43,7 @@ pub struct AnalyzeArgs {
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
     /// Force the input format instead of detecting it.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = parse::format)]
     pub format: Option<Format>,
     /// GPU name, for offline runs whose GPU was noted by hand (e.g. "RTX 4080").
     #[arg(long)]
@@ -60,15 +60,6 @@ pub struct AnalyzeArgs {
     /// Treat unparseable lines as an error (nothing is written) instead of a warning.
     #[arg(long)]
     pub strict: bool,
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    Format::from_name(s).ok_or_else(|| {
-        format!(
-            "unknown format {s:?}; one of: {}",
-            Format::ALL.map(|f| f.name()).join(", ")
-        )
-    })
 }
 
 pub fn run(store: &Store, settings: &Settings, args: AnalyzeArgs) -> Result<i32> {

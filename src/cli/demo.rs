@@ -32,6 +32,9 @@ pub fn run(store: &Store, settings: &Settings, args: DemoArgs) -> Result<i32> {
         requests: args.requests,
         concurrency: args.concurrency,
         quiet: args.quiet,
+        command: Some(crate::redact::command_line(
+            &std::env::args().collect::<Vec<_>>(),
+        )),
         ..DemoOptions::default()
     };
     let outcomes = crate::cli::run::runtime()?.block_on(demo(store, &opts))?;

@@ -8,6 +8,7 @@ mod common;
 mod compare;
 mod demo;
 mod export;
+mod parse;
 mod query;
 mod record;
 mod recover;

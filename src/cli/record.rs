@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::common::{parse_config, parse_labels};
+use crate::cli::parse;
 use crate::cli::print_out;
 use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
@@ -14,7 +15,7 @@ use crate::ingest::Format;
 use crate::record::{self, OutputState, RecordRequest, argv};
 use crate::schema::Status;
 use crate::store::Store;
-use crate::telemetry::{self, GpuMode};
+use crate::telemetry::GpuMode;
 
 #[derive(Debug, Args)]
 #[command(
@@ -38,7 +39,7 @@ pub struct RecordArgs {
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
     /// Force the results format instead of detecting it.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", value_parser = parse::format)]
     pub format: Option<Format>,
     /// A regex: model load time = time from start to the first output line that matches.
     /// Default: vLLM's engine-ready line (`init engine ... took`, `Application startup
@@ -50,23 +51,14 @@ pub struct RecordArgs {
     pub model_load_time: Option<f64>,
     /// GPU telemetry source: off, auto (NVML, else nvidia-smi, else rocm-smi), nvml,
     /// nvidia-smi, rocm-smi.
-    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = telemetry::parse_gpu_mode)]
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = parse::gpu_mode)]
     pub gpu: GpuMode,
     /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
-    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = telemetry::parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::interval)]
     pub gpu_interval: Duration,
     /// The command to run and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    Format::from_name(s).ok_or_else(|| {
-        format!(
-            "unknown format {s:?}; one of: {}",
-            Format::ALL.map(|f| f.name()).join(", ")
-        )
-    })
 }
 
 /// Turn the flags and the command line into a validated request.

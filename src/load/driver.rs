@@ -13,7 +13,6 @@
 //! 5. write the final metadata (`completed`, `partial`, `failed`, `interrupted`); the
 //!    caller then refreshes the derived reports ([`crate::derive`]).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -25,74 +24,25 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::plan::{GpuPlan, LoadSpec, RunPlan};
 use super::progress::Progress;
 use super::schedule::{Arrivals, Rate};
 use super::source::{Bodies, Input};
 use super::writer::Writer;
-use crate::client::{BaseUrl, Client, ClientOptions, Scrubber, probe};
-use crate::metrics::{Aggregator, Slo};
+use crate::client::{Client, probe};
+use crate::metrics::Aggregator;
 use crate::schema::{
     HostInfo, Metadata, RequestRecord, Results, SCHEMA_VERSION, ServerInfo, SourceInfo, SourceKind,
     Status, TestInfo, ToolInfo,
 };
 use crate::store::{Store, ids, store_io};
-use crate::telemetry::{GpuMode, GpuSampler as TelemetrySampler, VisibleDevices};
-
-/// How the load is applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadSpec {
-    /// Closed loop with this many requests in flight; with `rate`, a cap on in-flight.
-    pub concurrency: Option<u32>,
-    /// Open loop at this rate.
-    pub rate: Option<Rate>,
-    /// Measured requests to send (`None`: until `duration` ends).
-    pub num_requests: Option<u64>,
-    /// Stop scheduling after this long (requests in flight still finish).
-    pub duration: Option<Duration>,
-    /// Requests sent first and not recorded.
-    pub warmup: u64,
-    /// Seed of the arrival process (and of synthetic prompts).
-    pub seed: u64,
-}
-
-/// GPU telemetry while the measured load runs (the sampler `record` uses too).
-#[derive(Debug, Clone)]
-pub struct GpuPlan {
-    pub mode: GpuMode,
-    /// The GPUs `CUDA_VISIBLE_DEVICES` leaves visible (read by the CLI).
-    pub visible: VisibleDevices,
-    pub interval: Duration,
-}
+use crate::telemetry::GpuSampler as TelemetrySampler;
 
 /// The sampler for the measured phase, writing its series to `raw/<test_id>.gpu.jsonl`.
 struct GpuRun {
     plan: GpuPlan,
     series: PathBuf,
     sampler: Option<TelemetrySampler>,
-}
-
-/// Everything a run needs, validated by the CLI.
-pub struct RunPlan {
-    pub platform: String,
-    pub model: String,
-    pub base: BaseUrl,
-    pub client: ClientOptions,
-    pub scrubber: Scrubber,
-    pub input: Input,
-    /// The input file as the user named it (`None` for synthetic workloads).
-    pub input_file: Option<String>,
-    /// `--max-tokens`: replaces every request's limit.
-    pub max_tokens: Option<u64>,
-    pub load: LoadSpec,
-    pub slo: Slo,
-    pub labels: BTreeMap<String, String>,
-    pub config: Map<String, Value>,
-    /// The command line, already redacted.
-    pub command: Option<String>,
-    pub quiet: bool,
-    /// How long in-flight requests may finish after a stop signal.
-    pub grace: Duration,
-    pub gpu: Option<GpuPlan>,
 }
 
 /// A finished run.

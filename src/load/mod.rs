@@ -1,5 +1,5 @@
-//! Load generation: where requests come from ([`source`]), when they are due
-//! ([`schedule`]), the run itself ([`driver`]), the raw log ([`writer`]), and what the user
+//! Load generation: what a run is ([`plan`]), where requests come from ([`source`]), when
+//! they are due ([`schedule`]), the run itself ([`driver`]), the raw log ([`writer`]), and what the user
 //! sees ([`progress`]; the end-of-run text is [`crate::report::detail::run_summary`]).
 //!
 //! Memory stays bounded in the number of requests and tokens: finished records go straight
@@ -7,9 +7,11 @@
 //! [`crate::metrics::Aggregator`], which bounds its samples.
 
 pub mod driver;
+pub mod plan;
 pub mod progress;
 pub mod schedule;
 pub mod source;
 pub mod writer;
 
-pub use driver::{GpuPlan, LoadSpec, RunOutcome, RunPlan, run};
+pub use driver::{RunOutcome, run};
+pub use plan::{GpuPlan, LoadSpec, RunPlan};

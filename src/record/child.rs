@@ -490,7 +490,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("not found"), "{err}");
-        let missing = check_program(&["benchkeep-no-such-program-xyz".to_string()], &path_env()).unwrap_err();
+        let missing =
+            check_program(&["benchkeep-no-such-program-xyz".to_string()], &path_env()).unwrap_err();
         assert!(missing.to_string().contains("not found"), "{missing}");
         assert!(check_program(&["/no/such/dir/x".to_string()], &path_env()).is_err());
         assert!(check_program(&["sh".to_string()], &path_env()).is_ok());

@@ -69,42 +69,6 @@ impl GpuMode {
     }
 }
 
-/// Parse a `--gpu` value (clap `value_parser`).
-pub fn parse_gpu_mode(s: &str) -> Result<GpuMode, String> {
-    GpuMode::from_name(s).ok_or_else(|| {
-        format!(
-            "unknown GPU source {s:?}; one of: {}",
-            GpuMode::NAMES.join(", ")
-        )
-    })
-}
-
-/// Parse a `--gpu-interval` value (clap `value_parser`): `500ms`, `1s`, `2.5s`, `1m`; a bare
-/// number is seconds. Between [`MIN_INTERVAL`] and one hour.
-pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a duration like 500ms or 1s"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" | "" => value,
-        "m" | "min" => value * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s or m")),
-    };
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
-        return Err(format!("{s:?}: must be between 50ms and 1h"));
-    }
-    let d = Duration::from_secs_f64(seconds);
-    if d < MIN_INTERVAL {
-        return Err(format!("{s:?}: at least 50ms"));
-    }
-    Ok(d)
-}
-
 /// One GPU at one moment. Units are in the names; `None` when the source cannot tell.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GpuReading {
@@ -489,21 +453,6 @@ mod tests {
     }
 
     #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_interval("2.5s"), Ok(Duration::from_millis(2500)));
-        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_interval("10ms").is_err());
-        assert!(parse_interval("0s").is_err());
-        assert!(parse_interval("fast").is_err());
-        assert!(parse_interval("1h").is_err());
-        assert_eq!(parse_gpu_mode("nvidia-smi"), Ok(GpuMode::NvidiaSmi));
-        assert!(parse_gpu_mode("cuda").unwrap_err().contains("nvidia-smi"));
-    }
-
-    #[test]
     fn modes() {
         for n in GpuMode::NAMES {
             assert!(GpuMode::from_name(n).is_some(), "{n}");
@@ -577,7 +526,12 @@ mod tests {
 
     #[test]
     fn off_gives_none_at_once() {
-        let s = GpuSampler::start(GpuMode::Off, VisibleDevices::default(), DEFAULT_INTERVAL, None);
+        let s = GpuSampler::start(
+            GpuMode::Off,
+            VisibleDevices::default(),
+            DEFAULT_INTERVAL,
+            None,
+        );
         assert!(s.finish().is_none());
     }
 }

@@ -1,0 +1,151 @@
+//! The flags of `run`, in groups another command can flatten: the target (server,
+//! credentials, limits), the workload (requests), the load (how they are applied) and the
+//! output (what is recorded). `sweep` reuses the target, workload and output groups.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+use crate::cli::parse;
+use crate::client::Api;
+use crate::load::schedule::Arrival;
+use crate::metrics::Slo;
+use crate::telemetry::GpuMode;
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// The server and how to reach it: platform, URL, model, protocol, credentials, limits.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Platform name: vllm, ollama, vllm-serve, ... (first part of the test id).
+    #[arg(long)]
+    pub platform: String,
+    /// The server: http://127.0.0.1:8000 (vLLM), http://127.0.0.1:11434 (Ollama). A /v1 or
+    /// /api suffix is accepted; user:password@ is sent as Basic auth and never stored.
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+    /// The model as the server names it (`--model` of vllm serve, an Ollama tag).
+    #[arg(long)]
+    pub model: String,
+    /// Protocol: openai-chat, openai-completions, ollama-chat, ollama-generate.
+    /// Default: ollama-chat for --platform ollama*, else openai-chat.
+    #[arg(long, value_name = "API", value_parser = parse::api)]
+    pub api: Option<Api>,
+    /// Environment variable holding the API key, sent as a Bearer token
+    /// (default: OPENAI_API_KEY when it is set). Never stored.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Extra request header 'Name: value' (repeatable). Values are never stored.
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Limit for a whole request, from its send.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse::duration)]
+    pub timeout: Duration,
+    /// Longest silence (no bytes) tolerated within a response.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse::duration)]
+    pub idle_timeout: Duration,
+    /// Ask for whole responses instead of streams (no TTFT or ITL then).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Longest response line (or SSE event) accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, hide = true)]
+    pub max_line_bytes: usize,
+}
+
+/// The requests: a file or synthetic prompts, how many, their output limit.
+#[derive(Debug, Args, Clone)]
+pub struct WorkloadArgs {
+    /// Requests file: OpenAI Batch input lines ({"body": {"messages": ..., "max_tokens": N}},
+    /// like the seed's batch_5k.jsonl) or plain lines with "messages" or "prompt".
+    #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
+    pub input: Option<PathBuf>,
+    /// Generate prompts instead: --input-tokens words each, asking for exactly
+    /// --output-tokens tokens (ignore_eos + min_tokens on vLLM, num_predict on Ollama).
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Prompt length of synthetic requests, in tokens (words).
+    #[arg(long, value_name = "N")]
+    pub input_tokens: Option<u32>,
+    /// Output length of synthetic requests, in tokens.
+    #[arg(long, value_name = "M")]
+    pub output_tokens: Option<u32>,
+    /// Measured requests to send (default: the input file's lines, 100 for --synthetic,
+    /// unlimited with --duration). A file's lines repeat if it has fewer.
+    #[arg(long, value_name = "K")]
+    pub num_requests: Option<u64>,
+    /// Seed of synthetic prompts and of the arrival process.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Output token limit for every request (replaces the input file's max_tokens).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+}
+
+/// How the requests are applied: closed loop, open-loop rate, duration, warm-up.
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// Requests in flight at once (closed loop); with --rate, a cap on in-flight requests.
+    /// Default 1 without --rate.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// Open loop: requests per second, sent on schedule whatever the server does.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Arrival process for --rate: poisson (gamma gaps, see --burstiness) or constant.
+    #[arg(long, value_name = "KIND", value_parser = PossibleValuesParser::new(["poisson", "constant"])
+        .map(|s| if s == "constant" { Arrival::Constant } else { Arrival::Poisson }))]
+    pub arrival: Option<Arrival>,
+    /// Gamma shape of the gaps with --rate: 1 = Poisson, < 1 burstier, > 1 more regular.
+    #[arg(long, value_name = "F")]
+    pub burstiness: Option<f64>,
+    /// Stop sending after this long (30s, 5m, 1h); requests in flight finish.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub duration: Option<Duration>,
+    /// Requests sent first and not counted (they warm caches and load the model).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub warmup: u64,
+    /// After Ctrl-C or SIGTERM, wait this long for requests in flight.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse::duration)]
+    pub grace: Duration,
+}
+
+/// What is recorded with the run: config, labels, SLOs, response text, GPU telemetry, progress.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Server or engine settings to record: a JSON object, or @file.json.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// A key=value label to filter and group by later (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Service-level objectives for goodput: ttft=200ms,tpot=50ms,e2e=10s (a bare
+    /// number is milliseconds).
+    #[arg(long, value_name = "SLOS", value_parser = parse::slo)]
+    pub slo: Option<Slo>,
+    /// Keep each response's text in the raw log (up to 64 KiB per request).
+    #[arg(long)]
+    pub save_text: bool,
+    /// GPU telemetry while the load runs: auto (NVML, else nvidia-smi, else rocm-smi), off,
+    /// nvml, nvidia-smi, rocm-smi. Default: auto when the server is on this host, else off.
+    #[arg(long, value_name = "SOURCE", value_parser = parse::gpu_mode)]
+    pub gpu: Option<GpuMode>,
+    /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::interval)]
+    pub gpu_interval: Duration,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
