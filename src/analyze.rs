@@ -17,9 +17,7 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::ingest::{self, Format};
 use crate::metrics::Aggregator;
-use crate::schema::{
-    GpuInfo, HostInfo, Metadata, SCHEMA_VERSION, SourceInfo, SourceKind, Status, TestInfo, ToolInfo,
-};
+use crate::schema::{GpuInfo, Metadata, SourceKind, Status, TestInfo};
 use crate::store::{Store, atomic, ids, store_io};
 
 /// GPU facts noted by hand (`--gpu-name`, `--vram-total-gb`, ...).
@@ -158,51 +156,43 @@ pub fn build_metadata(req: &AnalyzeRequest) -> Result<Metadata> {
         source: Some("manual".into()),
         ..Default::default()
     });
-    Ok(Metadata {
-        schema_version: SCHEMA_VERSION,
-        test_id: ids::base_test_id(
-            &req.platform,
-            &req.model,
-            num_requests,
-            &now.format("%Y-%m-%d").to_string(),
+    let mut meta = Metadata::new(
+        req.source_kind,
+        scan.format.name(),
+        req.platform.clone(),
+        req.model.clone(),
+        now,
+    );
+    meta.test_id = ids::base_test_id(
+        &req.platform,
+        &req.model,
+        num_requests,
+        &now.format("%Y-%m-%d").to_string(),
+    );
+    meta.gpu = gpu;
+    meta.config = req.config.clone();
+    meta.test = TestInfo {
+        num_requests,
+        input_file: Some(
+            requests
+                .as_ref()
+                .map_or_else(|| input_name.clone(), |(name, _)| name.clone()),
         ),
-        timestamp: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        platform: req.platform.clone(),
-        model: req.model.clone(),
-        gpu,
-        config: req.config.clone(),
-        test: TestInfo {
-            num_requests,
-            input_file: Some(
-                requests
-                    .as_ref()
-                    .map_or_else(|| input_name.clone(), |(name, _)| name.clone()),
-            ),
-            output_file: String::new(),
-            input_sha256: requests.as_ref().map(|(_, sha)| sha.clone()),
-            raw_sha256: Some(scan.sha256.clone()),
-            raw_bytes: Some(scan.bytes),
-            extra: if requests.is_some() {
-                Map::from_iter([("results_file".to_string(), Value::String(input_name))])
-            } else {
-                Map::new()
-            },
+        output_file: String::new(),
+        input_sha256: requests.as_ref().map(|(_, sha)| sha.clone()),
+        raw_sha256: Some(scan.sha256.clone()),
+        raw_bytes: Some(scan.bytes),
+        extra: if requests.is_some() {
+            Map::from_iter([("results_file".to_string(), Value::String(input_name))])
+        } else {
+            Map::new()
         },
-        results,
-        status,
-        tool: ToolInfo::this(),
-        host: HostInfo::this(),
-        labels: req.labels.clone(),
-        source: SourceInfo {
-            kind: req.source_kind,
-            format: scan.format.name().to_string(),
-            command: req.command.clone(),
-            extra: Map::new(),
-        },
-        server: None,
-        pid: None,
-        extra: Map::new(),
-    })
+    };
+    meta.results = results;
+    meta.status = status;
+    meta.labels = req.labels.clone();
+    meta.source.command = req.command.clone();
+    Ok(meta)
 }
 
 /// Put the input into `raw/` (unless it already is there) and publish the metadata under a

@@ -100,6 +100,45 @@ pub struct Metadata {
     pub extra: Map<String, Value>,
 }
 
+impl Metadata {
+    /// A new run's metadata with everything but its identity left empty: status `running`,
+    /// no results, this tool and host, the start time `started` as the timestamp. The
+    /// producer fills in the rest (test, config, labels, server, pid) and the store gives
+    /// it its id.
+    pub fn new(
+        kind: SourceKind,
+        format: impl Into<String>,
+        platform: impl Into<String>,
+        model: impl Into<String>,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Metadata {
+        Metadata {
+            schema_version: SCHEMA_VERSION,
+            test_id: String::new(),
+            timestamp: started.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            platform: platform.into(),
+            model: model.into(),
+            gpu: None,
+            config: Map::new(),
+            test: TestInfo::default(),
+            results: Results::default(),
+            status: Status::Running,
+            tool: ToolInfo::this(),
+            host: HostInfo::this(),
+            labels: BTreeMap::new(),
+            source: SourceInfo {
+                kind,
+                format: format.into(),
+                command: None,
+                extra: Map::new(),
+            },
+            server: None,
+            pid: None,
+            extra: Map::new(),
+        }
+    }
+}
+
 /// The seed's `gpu` block, extended with telemetry aggregates.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct GpuInfo {

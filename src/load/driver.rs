@@ -31,10 +31,7 @@ use super::source::{Bodies, Input};
 use super::writer::Writer;
 use crate::client::{Client, probe};
 use crate::metrics::Aggregator;
-use crate::schema::{
-    HostInfo, Metadata, RequestRecord, Results, SCHEMA_VERSION, ServerInfo, SourceInfo, SourceKind,
-    Status, TestInfo, ToolInfo,
-};
+use crate::schema::{Metadata, RequestRecord, ServerInfo, SourceKind, Status, TestInfo};
 use crate::store::{Store, ids, store_io};
 use crate::telemetry::GpuSampler as TelemetrySampler;
 
@@ -289,38 +286,29 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     if let Input::Synthetic(s) = &plan.input {
         extra.insert("synthetic".into(), super::source::describe(s));
     }
-    Metadata {
-        schema_version: SCHEMA_VERSION,
-        test_id: base_test_id(&plan.platform, &plan.model, l.num_requests),
-        timestamp: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        platform: plan.platform.clone(),
-        model: plan.model.clone(),
-        gpu: None,
-        config: plan.config.clone(),
-        test: TestInfo {
-            num_requests: l.num_requests.unwrap_or(0),
-            input_file: plan.input_file.clone(),
-            output_file: String::new(),
-            input_sha256: Some(plan.input.sha256(l.num_requests, plan.max_tokens)),
-            raw_sha256: None,
-            raw_bytes: None,
-            extra,
-        },
-        results: Results::default(),
-        status: Status::Running,
-        tool: ToolInfo::this(),
-        host: HostInfo::this(),
-        labels: plan.labels.clone(),
-        source: SourceInfo {
-            kind: SourceKind::Run,
-            format: "benchkeep".into(),
-            command: plan.command.clone(),
-            extra: Map::new(),
-        },
-        server: Some(server),
-        pid: Some(std::process::id()),
-        extra: Map::new(),
-    }
+    let mut meta = Metadata::new(
+        SourceKind::Run,
+        "benchkeep",
+        plan.platform.clone(),
+        plan.model.clone(),
+        now,
+    );
+    meta.test_id = base_test_id(&plan.platform, &plan.model, l.num_requests);
+    meta.config = plan.config.clone();
+    meta.test = TestInfo {
+        num_requests: l.num_requests.unwrap_or(0),
+        input_file: plan.input_file.clone(),
+        output_file: String::new(),
+        input_sha256: Some(plan.input.sha256(l.num_requests, plan.max_tokens)),
+        raw_sha256: None,
+        raw_bytes: None,
+        extra,
+    };
+    meta.labels = plan.labels.clone();
+    meta.source.command = plan.command.clone();
+    meta.server = Some(server);
+    meta.pid = Some(std::process::id());
+    meta
 }
 
 struct LoadDone {

@@ -455,7 +455,7 @@ mod tests {
         let text = "\u{feff}{\"prompt\": \"a\", \"max_tokens\": 8}\r\n\n{\"prompt\": \"b\"}";
         f.write_all(text.as_bytes()).unwrap();
         let input = Input::from_file(f.path()).unwrap();
-        let plain = sha256_hex(&text);
+        let plain = sha256_hex(text);
         assert_eq!(input.sha256(Some(2), None), plain, "the file's own sha256");
         let with64 = input.sha256(Some(2), Some(64));
         assert_ne!(with64, plain);

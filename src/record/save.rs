@@ -16,9 +16,7 @@ use super::lines::Redactor;
 use super::{RecordRequest, Recorded};
 use crate::analyze::{self, AnalyzeRequest, ManualGpu};
 use crate::error::{Error, exit};
-use crate::schema::{
-    HostInfo, Metadata, Results, SCHEMA_VERSION, SourceInfo, SourceKind, Status, TestInfo, ToolInfo,
-};
+use crate::schema::{Metadata, Results, SourceKind, Status, TestInfo};
 use crate::store::{Store, atomic, ids, store_io, to_json};
 use crate::telemetry::GpuSummary;
 
@@ -101,44 +99,34 @@ fn running_metadata(req: &RecordRequest, started_at: DateTime<Utc>, planned: u64
     );
     let mut extra = Map::new();
     extra.insert("command".into(), Value::Object(block));
-    Metadata {
-        schema_version: SCHEMA_VERSION,
-        test_id: String::new(),
-        timestamp: started_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        platform: req.platform.clone(),
-        model: req.model.clone(),
-        gpu: None,
-        config: req.config.clone(),
-        test: TestInfo {
-            num_requests: planned,
-            input_file: req.input_file.clone(),
-            output_file: String::new(),
-            // The request file the command reads: runs on the same requests compare head
-            // to head.
-            input_sha256: req.input_file.as_deref().and_then(|input| {
-                crate::digest::sha256_file(Path::new(input))
-                    .ok()
-                    .map(|(sha, _)| sha)
-            }),
-            raw_sha256: None,
-            raw_bytes: None,
-            extra: test_extra,
-        },
-        results: Results::default(),
-        status: Status::Running,
-        tool: ToolInfo::this(),
-        host: HostInfo::this(),
-        labels: req.labels.clone(),
-        source: SourceInfo {
-            kind: SourceKind::Record,
-            format: req.format.map(|f| f.name()).unwrap_or("none").to_string(),
-            command: Some(crate::redact::command_line(&req.command)),
-            extra: Map::new(),
-        },
-        server: None,
-        pid: Some(std::process::id()),
-        extra,
-    }
+    let mut meta = Metadata::new(
+        SourceKind::Record,
+        req.format.map(|f| f.name()).unwrap_or("none"),
+        req.platform.clone(),
+        req.model.clone(),
+        started_at,
+    );
+    meta.config = req.config.clone();
+    meta.test = TestInfo {
+        num_requests: planned,
+        input_file: req.input_file.clone(),
+        output_file: String::new(),
+        // The request file the command reads: runs on the same requests compare head
+        // to head.
+        input_sha256: req.input_file.as_deref().and_then(|input| {
+            crate::digest::sha256_file(Path::new(input))
+                .ok()
+                .map(|(sha, _)| sha)
+        }),
+        raw_sha256: None,
+        raw_bytes: None,
+        extra: test_extra,
+    };
+    meta.labels = req.labels.clone();
+    meta.source.command = Some(crate::redact::command_line(&req.command));
+    meta.pid = Some(std::process::id());
+    meta.extra = extra;
+    meta
 }
 
 /// Before the command starts: reserve a fresh id (`base`, `base-2`, ...) whose metadata,

@@ -213,20 +213,6 @@ fn is_this_host(url: &str) -> bool {
                 .to_ascii_lowercase()
 }
 
-#[cfg(test)]
-mod gpu_tests {
-    use super::is_this_host;
-
-    #[test]
-    fn local_servers_get_gpu_telemetry_by_default() {
-        assert!(is_this_host("http://127.0.0.1:8000/v1"));
-        assert!(is_this_host("http://localhost:11434"));
-        assert!(is_this_host("http://user:pw@[::1]:8000"));
-        assert!(!is_this_host("https://api.openai.com/v1"));
-        assert!(!is_this_host("http://10.0.0.5:8000"));
-    }
-}
-
 /// A tokio runtime for the load: one worker per core this process may use (its CPU
 /// affinity and cgroup quota count: under `taskset -c 0` one worker avoids switching
 /// between two on one core).
@@ -326,4 +312,18 @@ fn not_finalized(test_id: &str, raw: &std::path::Path, requests: u64) -> String 
         "the run {test_id} could not be finalized: its metadata still says `running`. The raw log {} keeps the {requests} finished requests; once space is freed, `benchkeep recover {test_id}` finishes the run",
         raw.display()
     )
+}
+
+#[cfg(test)]
+mod gpu_tests {
+    use super::is_this_host;
+
+    #[test]
+    fn local_servers_get_gpu_telemetry_by_default() {
+        assert!(is_this_host("http://127.0.0.1:8000/v1"));
+        assert!(is_this_host("http://localhost:11434"));
+        assert!(is_this_host("http://user:pw@[::1]:8000"));
+        assert!(!is_this_host("https://api.openai.com/v1"));
+        assert!(!is_this_host("http://10.0.0.5:8000"));
+    }
 }
