@@ -509,6 +509,22 @@ impl RequestRecord {
     }
 }
 
+/// Longest error message kept in a record (bytes, cut at a character boundary), whether
+/// it came from a live server (`client`) or a results file (`ingest`).
+pub const MAX_ERROR_MESSAGE: usize = 1000;
+
+/// Cut `s` to at most `max` bytes on a character boundary, marking the cut with `...`.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
 /// Round to `digits` decimals (stored figures stay readable; raw data keeps full precision).
 pub fn round(x: f64, digits: i32) -> f64 {
     if !x.is_finite() {

@@ -5,8 +5,13 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
+use crate::error::Error;
 use crate::sim::{self, Faults, OutputLen, OutputLenDist, Profile, SimConfig};
+
+/// The most runtime threads `--workers` may ask for.
+const MAX_WORKERS: usize = 256;
 
 /// Flags of `benchkeep simulate`. Timing flags left out take the profile's defaults.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,8 +23,9 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Server to imitate: timing model, version strings and /v1 flavour.
-    #[arg(long, default_value = "vllm", value_parser = ["vllm", "ollama"])]
-    pub profile: String,
+    #[arg(long, default_value = "vllm", value_parser = PossibleValuesParser::new(["vllm", "ollama"])
+        .map(|s| if s == "ollama" { Profile::Ollama } else { Profile::Vllm }))]
+    pub profile: Profile,
     /// Served model name [default: sim-model (vllm), llama3.2:latest (ollama)].
     #[arg(long)]
     pub model: Option<String>,
@@ -63,8 +69,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0.5)]
     pub output_len_spread: f64,
     /// Output length distribution.
-    #[arg(long, default_value = "uniform", value_parser = ["fixed", "uniform", "normal"])]
-    pub output_len_dist: String,
+    #[arg(long, default_value = "uniform", value_parser = PossibleValuesParser::new(["fixed", "uniform", "normal"])
+        .map(|s| match s.as_str() {
+            "fixed" => OutputLenDist::Fixed,
+            "normal" => OutputLenDist::Normal,
+            _ => OutputLenDist::Uniform,
+        }))]
+    pub output_len_dist: OutputLenDist,
     /// Let a drawn "EOS" end a response before max_tokens (unless ignore_eos is set).
     #[arg(long)]
     pub natural_eos: bool,
@@ -107,17 +118,18 @@ pub struct SimulateArgs {
     /// Fault: probability of a stream that ends cleanly without `[DONE]` (or `done: true`).
     #[arg(long, default_value_t = 0.0)]
     pub missing_done_rate: f64,
-    /// Runtime worker threads; 1 runs everything on one thread [default: CPU count].
+    /// Runtime worker threads; 1 runs everything on one thread [default: CPU count; at most 256].
     #[arg(long)]
     pub workers: Option<usize>,
 }
 
 impl SimulateArgs {
-    /// The library configuration these flags describe.
-    pub fn to_config(&self) -> anyhow::Result<SimConfig> {
-        let profile: Profile = self.profile.parse()?;
-        let mut c = SimConfig::for_profile(profile);
-        c.bind = sim::bind_addr(&self.host, self.port)?;
+    /// The library configuration these flags describe; a bad value is a usage error
+    /// (exit 2) that names the flag.
+    pub fn to_config(&self) -> Result<SimConfig, Error> {
+        let mut c = SimConfig::for_profile(self.profile);
+        c.bind =
+            sim::bind_addr(&self.host, self.port).map_err(|e| Error::usage(format!("{e:#}")))?;
         if let Some(m) = &self.model {
             c.model = m.clone();
         }
@@ -141,11 +153,10 @@ impl SimulateArgs {
         t.jitter = self.jitter;
         t.no_delay = self.no_delay;
         c.seed = self.seed;
-        let dist: OutputLenDist = self.output_len_dist.parse()?;
         c.output_len = OutputLen {
             mean: self.output_len_mean,
             spread: self.output_len_spread,
-            dist,
+            dist: self.output_len_dist,
         };
         c.natural_eos = self.natural_eos;
         c.num_gpu_blocks = self.num_gpu_blocks;
@@ -165,7 +176,7 @@ impl SimulateArgs {
             invalid_utf8_rate: self.invalid_utf8_rate,
             missing_done_rate: self.missing_done_rate,
         };
-        c.validate()?;
+        c.validate().map_err(|e| Error::usage(format!("{e:#}")))?;
         Ok(c)
     }
 }
@@ -174,7 +185,12 @@ impl SimulateArgs {
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let config = args.to_config()?;
     let rt = match args.workers {
-        Some(0) => anyhow::bail!("--workers must be at least 1"),
+        Some(n) if n == 0 || n > MAX_WORKERS => {
+            return Err(Error::usage(format!(
+                "--workers {n}: must be between 1 and {MAX_WORKERS}"
+            ))
+            .into());
+        }
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),

@@ -4,8 +4,7 @@
 
 use serde_json::Value;
 
-/// Longest error message kept in a record.
-pub const MAX_MESSAGE: usize = 500;
+pub use crate::schema::{MAX_ERROR_MESSAGE as MAX_MESSAGE, truncate};
 
 /// The message of an error body; `None` when `v` does not look like an error.
 pub fn message_of(v: &Value) -> Option<String> {
@@ -55,18 +54,6 @@ pub fn snippet(body: &[u8]) -> String {
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
     truncate(text.trim(), MAX_MESSAGE)
-}
-
-/// Cut `s` to at most `max` bytes on a character boundary, marking the cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
 }
 
 #[cfg(test)]

@@ -11,8 +11,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// Longest error message kept per record (bytes, cut at a character boundary).
-pub(crate) const MAX_MESSAGE: usize = 1000;
+pub(crate) use crate::schema::MAX_ERROR_MESSAGE as MAX_MESSAGE;
 
 /// Skip the rest of a map without building anything.
 fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
@@ -359,17 +358,14 @@ impl ApiError {
     }
 }
 
-/// Cut a message to [`MAX_MESSAGE`] bytes at a character boundary.
-pub(crate) fn cap_message(mut s: String) -> String {
+/// Cut a message to [`MAX_MESSAGE`] bytes at a character boundary (one rule for every
+/// stored error message: [`crate::schema::truncate`]).
+pub(crate) fn cap_message(s: String) -> String {
     if s.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push_str("...");
+        crate::schema::truncate(&s, MAX_MESSAGE)
+    } else {
+        s
     }
-    s
 }
 
 impl<'de> Deserialize<'de> for ApiError {
