@@ -15,32 +15,22 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{Map, Value, json};
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
-use super::plan::{GpuPlan, LoadSpec, RunPlan};
+use super::loops::{Ctx, GpuRun, LoadDone, Stop, load};
+use super::plan::RunPlan;
 use super::progress::Progress;
-use super::schedule::{Arrivals, Rate};
-use super::source::{Bodies, Input};
+use super::source::Input;
 use super::writer::Writer;
 use crate::client::{Client, probe};
 use crate::metrics::Aggregator;
-use crate::schema::{Metadata, RequestRecord, ServerInfo, SourceKind, Status, TestInfo};
+use crate::schema::{Metadata, ServerInfo, SourceKind, Status, TestInfo};
 use crate::store::{Store, ids, store_io};
-use crate::telemetry::GpuSampler as TelemetrySampler;
-
-/// The sampler for the measured phase, writing its series to `raw/<test_id>.gpu.jsonl`.
-struct GpuRun {
-    plan: GpuPlan,
-    series: PathBuf,
-    sampler: Option<TelemetrySampler>,
-}
 
 /// A finished run.
 #[derive(Debug)]
@@ -56,22 +46,6 @@ pub struct RunOutcome {
     pub metadata_saved: bool,
     /// Warm-up requests that failed.
     pub warmup_failed: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    Run,
-    /// Send nothing new; let requests in flight finish.
-    Drain,
-    /// Drop requests in flight.
-    Abort,
-}
-
-struct Ctx {
-    client: Client,
-    bodies: Bodies,
-    tx: mpsc::Sender<RequestRecord>,
-    limit: Option<u64>,
 }
 
 /// Run a benchmark into `store`.
@@ -309,213 +283,6 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     meta.server = Some(server);
     meta.pid = Some(std::process::id());
     meta
-}
-
-struct LoadDone {
-    warmup_failed: u64,
-    gpu: Option<GpuRun>,
-}
-
-/// Warm-up, then the measured load; returns when every request has finished or the run
-/// was stopped.
-async fn load(
-    ctx: Arc<Ctx>,
-    spec: LoadSpec,
-    stop: watch::Receiver<Stop>,
-    mut gpu: Option<GpuRun>,
-) -> LoadDone {
-    let warmup_failed = if spec.warmup > 0 {
-        warmup(&ctx, &spec, stop.clone()).await
-    } else {
-        0
-    };
-    if stopping(&stop) {
-        return LoadDone { warmup_failed, gpu };
-    }
-    if let Some(g) = gpu.as_mut() {
-        g.sampler = Some(TelemetrySampler::start(
-            g.plan.mode,
-            g.plan.visible.clone(),
-            g.plan.interval,
-            Some(g.series.clone()),
-        ));
-    }
-    let clock = Instant::now();
-    let end = spec.duration.map(|d| clock + d);
-    match spec.rate {
-        None => closed_loop(&ctx, spec.concurrency.unwrap_or(1), clock, end, stop).await,
-        Some(rate) => open_loop(&ctx, &spec, rate, clock, end, stop).await,
-    }
-    LoadDone { warmup_failed, gpu }
-}
-
-/// Whether the run is no longer sending new requests.
-fn stopping(stop: &watch::Receiver<Stop>) -> bool {
-    *stop.borrow() != Stop::Run
-}
-
-/// How long request tasks get, once the run is aborted, to hand over the records of the
-/// requests they stop; then they are dropped.
-const ABORT_WAIT: Duration = Duration::from_secs(5);
-
-/// Wait for every task of `set`. When the run is aborted, the requests in flight stop
-/// themselves (see [`aborted`]) and record it; a task that does not end within
-/// [`ABORT_WAIT`] is dropped.
-async fn join_all(set: &mut JoinSet<()>, stop: &mut watch::Receiver<Stop>) {
-    loop {
-        let aborted = tokio::select! {
-            r = set.join_next() => if r.is_none() { return } else { false },
-            _ = wait_until(stop, |s| *s == Stop::Abort) => true,
-        };
-        if aborted {
-            let give_up = tokio::time::Instant::now() + ABORT_WAIT;
-            while let Ok(Some(_)) = tokio::time::timeout_at(give_up, set.join_next()).await {}
-            set.abort_all();
-            while set.join_next().await.is_some() {}
-            return;
-        }
-    }
-}
-
-/// Completes when the run is aborted (`--grace` expired, a second signal, a store error):
-/// a request still in flight then ends as a failed record of kind `aborted`.
-async fn aborted(mut stop: watch::Receiver<Stop>) {
-    wait_until(&mut stop, |s| *s == Stop::Abort).await
-}
-
-/// Wait until the stop state satisfies `pred` (forever if the run's sender is gone).
-async fn wait_until(stop: &mut watch::Receiver<Stop>, pred: impl FnMut(&Stop) -> bool) {
-    if stop.wait_for(pred).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-async fn warmup(ctx: &Arc<Ctx>, spec: &LoadSpec, mut stop: watch::Receiver<Stop>) -> u64 {
-    let next = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let workers = spec
-        .concurrency
-        .map_or(spec.warmup, |c| spec.warmup.min(c as u64));
-    let mut set = JoinSet::new();
-    for _ in 0..workers.max(1) {
-        let (ctx, next, failed, stop) = (ctx.clone(), next.clone(), failed.clone(), stop.clone());
-        let n = spec.warmup;
-        set.spawn(async move {
-            loop {
-                if stopping(&stop) {
-                    return;
-                }
-                let i = next.fetch_add(1, Relaxed);
-                if i >= n {
-                    return;
-                }
-                let now = Instant::now();
-                let abort = aborted(stop.clone());
-                let r = ctx
-                    .client
-                    .generate_until(ctx.bodies.warmup(i), now, now, abort)
-                    .await;
-                // A warm-up request stopped by the run's abort did not fail.
-                if !r.ok && *stop.borrow() != Stop::Abort {
-                    failed.fetch_add(1, Relaxed);
-                }
-            }
-        });
-    }
-    join_all(&mut set, &mut stop).await;
-    failed.load(Relaxed)
-}
-
-async fn closed_loop(
-    ctx: &Arc<Ctx>,
-    concurrency: u32,
-    clock: Instant,
-    end: Option<Instant>,
-    mut stop: watch::Receiver<Stop>,
-) {
-    let next = Arc::new(AtomicU64::new(0));
-    let mut set = JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (ctx, next, stop) = (ctx.clone(), next.clone(), stop.clone());
-        set.spawn(async move {
-            loop {
-                if stopping(&stop) {
-                    return;
-                }
-                let i = next.fetch_add(1, Relaxed);
-                if ctx.limit.is_some_and(|n| i >= n) {
-                    return;
-                }
-                let scheduled = Instant::now();
-                if end.is_some_and(|e| scheduled >= e) {
-                    return;
-                }
-                let (id, body) = ctx.bodies.get(i);
-                let abort = aborted(stop.clone());
-                let mut rec = ctx
-                    .client
-                    .generate_until(body, scheduled, clock, abort)
-                    .await;
-                rec.id = Some(id);
-                if ctx.tx.send(rec).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    join_all(&mut set, &mut stop).await;
-}
-
-async fn open_loop(
-    ctx: &Arc<Ctx>,
-    spec: &LoadSpec,
-    rate: Rate,
-    clock: Instant,
-    end: Option<Instant>,
-    mut stop: watch::Receiver<Stop>,
-) {
-    let cap = spec
-        .concurrency
-        .map(|c| Arc::new(Semaphore::new(c as usize)));
-    let mut set = JoinSet::new();
-    for (i, at) in Arrivals::new(rate, spec.seed).enumerate() {
-        let i = i as u64;
-        if ctx.limit.is_some_and(|n| i >= n) {
-            break;
-        }
-        let due = clock + Duration::from_secs_f64(at);
-        if end.is_some_and(|e| due >= e) {
-            break;
-        }
-        if due > Instant::now() {
-            tokio::select! {
-                biased;
-                _ = wait_until(&mut stop, |s| *s != Stop::Run) => break,
-                _ = tokio::time::sleep_until(due.into()) => {}
-            }
-        } else if stopping(&stop) {
-            break;
-        }
-        let permit = match &cap {
-            None => None,
-            Some(sem) => tokio::select! {
-                biased;
-                _ = wait_until(&mut stop, |s| *s != Stop::Run) => break,
-                p = sem.clone().acquire_owned() => p.ok(),
-            },
-        };
-        while set.try_join_next().is_some() {}
-        let ctx = ctx.clone();
-        let abort = aborted(stop.clone());
-        set.spawn(async move {
-            let (id, body) = ctx.bodies.get(i);
-            let mut rec = ctx.client.generate_until(body, due, clock, abort).await;
-            drop(permit);
-            rec.id = Some(id);
-            let _ = ctx.tx.send(rec).await;
-        });
-    }
-    join_all(&mut set, &mut stop).await;
 }
 
 /// SIGINT and SIGTERM, as one stream.

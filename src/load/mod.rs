@@ -7,6 +7,7 @@
 //! [`crate::metrics::Aggregator`], which bounds its samples.
 
 pub mod driver;
+mod loops;
 pub mod plan;
 pub mod progress;
 pub mod schedule;
