@@ -12,6 +12,12 @@ use serde_json::{Map, Value};
 /// Version of the metadata layout this build writes. Readers skip files with a higher one.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Version of the raw record line format this build writes (`record_version`, first key of
+/// every line of a `run` raw log). Lines written before the field existed have none and
+/// read as 1. Readers ignore unknown fields, so adding an optional field keeps the version;
+/// renaming a field or changing a meaning or unit bumps it. See `schemas/README.md`.
+pub const RECORD_VERSION: u32 = 1;
+
 /// Where a run came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -439,9 +445,13 @@ impl ServerTimings {
 /// format of `raw/<test_id>.jsonl` for `benchkeep run`.
 ///
 /// Times (`*_s`) are seconds since the run's start on a monotonic clock; latencies are
-/// milliseconds. Fields a source cannot know stay `None`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// milliseconds. Fields a source cannot know stay `None`. The line format is
+/// `schemas/raw-record.schema.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RequestRecord {
+    /// The line format's version ([`RECORD_VERSION`]); 1 when absent (older logs).
+    #[serde(default = "first_record_version")]
+    pub record_version: u32,
     /// Position in the raw log (strictly increasing) or the line number of an imported file.
     pub seq: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -483,6 +493,38 @@ pub struct RequestRecord {
     /// Response text, only with `--save-text` (capped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+fn first_record_version() -> u32 {
+    1
+}
+
+impl Default for RequestRecord {
+    /// An empty record of this build's [`RECORD_VERSION`] (derived `Default` would say 0).
+    fn default() -> Self {
+        RequestRecord {
+            record_version: RECORD_VERSION,
+            seq: 0,
+            id: None,
+            ok: false,
+            error_kind: None,
+            error: None,
+            http_status: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            finish_reason: None,
+            scheduled_s: None,
+            sent_s: None,
+            first_token_s: None,
+            end_s: None,
+            ttft_ms: None,
+            e2e_ms: None,
+            itl_ms: Vec::new(),
+            chunks: None,
+            server: ServerTimings::default(),
+            text: None,
+        }
+    }
 }
 
 impl RequestRecord {
@@ -558,9 +600,18 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(
             s,
-            r#"{"seq":3,"ok":false,"error_kind":"http_status","error":"HTTP 500"}"#
+            r#"{"record_version":1,"seq":3,"ok":false,"error_kind":"http_status","error":"HTTP 500"}"#
         );
         let back: RequestRecord = serde_json::from_str(&s).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn lines_without_a_record_version_read_as_version_1() {
+        let r: RequestRecord = serde_json::from_str(r#"{"seq":1,"ok":true}"#).unwrap();
+        assert_eq!(r.record_version, 1);
+        let r: RequestRecord =
+            serde_json::from_str(r#"{"seq":1,"ok":true,"record_version":7}"#).unwrap();
+        assert_eq!(r.record_version, 7, "a newer version is kept as read");
     }
 }

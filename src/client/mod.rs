@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hyper::http::{HeaderMap, Method, Uri};
 
-use crate::schema::{ErrorKind, RequestRecord};
+use crate::schema::{ErrorKind, RECORD_VERSION, RequestRecord};
 use response::{Acc, Flow};
 
 pub use url::BaseUrl;
@@ -334,6 +334,7 @@ impl Client {
             None => (None, None),
         };
         RequestRecord {
+            record_version: RECORD_VERSION,
             seq: 0,
             id: None,
             ok: error_kind.is_none(),

@@ -3,11 +3,12 @@
 //! stalls the request tasks.
 //!
 //! Each record is one complete JSON line; `seq` is assigned here, in file order (1 = first
-//! line), so it is strictly increasing by construction. Records already queued are joined
-//! into one `write` of complete lines; the file is `sync_data`ed at least every second and
-//! every 256 records, and at the end. A write or sync error stops the writer (no retry of a
-//! failed fsync) and is reported; the file is cut back to its last complete line, and the
-//! records counted are exactly those in it.
+//! line), so it is strictly increasing by construction, and `record_version` is set here to
+//! this build's [`RECORD_VERSION`]. Records already queued are joined into one `write` of
+//! complete lines; the file is `sync_data`ed at least every second and every 256 records,
+//! and at the end. A write or sync error stops the writer (no retry of a failed fsync) and
+//! is reported; the file is cut back to its last complete line, and the records counted are
+//! exactly those in it.
 //! The aggregator lives here too, so statistics are computed off the request path.
 
 use std::fs::File;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::metrics::Aggregator;
-use crate::schema::RequestRecord;
+use crate::schema::{RECORD_VERSION, RequestRecord};
 use crate::store::store_io;
 
 /// Sync at least this often while records arrive.
@@ -116,6 +117,8 @@ impl State {
         }
         buf.clear();
         for r in batch.iter_mut() {
+            // Every line is in this build's format, whoever built the record.
+            r.record_version = RECORD_VERSION;
             r.seq = self.next_seq;
             self.next_seq += 1;
             serde_json::to_writer(&mut *buf, &*r).expect("records serialize");
@@ -266,6 +269,7 @@ mod tests {
         let (sha, _) = crate::digest::sha256_file(&path).unwrap();
         assert_eq!(sha, out.sha256);
         for (i, line) in text.lines().enumerate() {
+            assert!(line.starts_with(r#"{"record_version":1,"seq":"#), "{line}");
             let r: RequestRecord = serde_json::from_str(line).unwrap();
             assert_eq!(r.seq, i as u64 + 1);
         }
