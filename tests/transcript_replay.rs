@@ -33,8 +33,6 @@ fn dir(server: &str) -> PathBuf {
 /// One recorded exchange.
 #[derive(Clone)]
 struct Exchange {
-    name: String,
-    method: String,
     path: String,
     body: Vec<u8>,
     raw: Vec<u8>,
@@ -53,9 +51,7 @@ fn load(server: &str, name: &str) -> Exchange {
     let line = String::from_utf8_lossy(&req[..req.iter().position(|&b| b == b'\n').unwrap()])
         .trim()
         .to_string();
-    let mut parts = line.split(' ');
-    let method = parts.next().unwrap().to_string();
-    let path = parts.next().unwrap().to_string();
+    let path = line.split(' ').nth(1).unwrap().to_string();
     let reads = std::fs::read_to_string(d.join(format!("{name}.timing")))
         .ok()
         .map(|t| parse_timing(&t));
@@ -64,8 +60,6 @@ fn load(server: &str, name: &str) -> Exchange {
         assert_eq!(sum, raw.len(), "{name}: timing does not add up");
     }
     Exchange {
-        name: name.to_string(),
-        method,
         path,
         body: req[head_end..].to_vec(),
         raw,
