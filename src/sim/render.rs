@@ -1,11 +1,11 @@
 //! Wire formats: the bytes each imitated server sends. Streamed chunks are built from
 //! pre-rendered templates with the token spliced in (no per-chunk serialization); whole
-//! responses and error bodies are built with serde_json once per request.
+//! responses and error bodies are built once per request (`whole.rs`).
 //!
-//! Shapes follow FORMATS.md: vLLM 0.32 (§10: role-only first chunk, `finish_reason` on
-//! the last content chunk, `choices: []` usage chunk, `data: [DONE]`), Ollama's `/v1`
-//! layer ≥ 0.32.6 (§1.3/§5.8: role with the first text, a `delta: {}` finish chunk,
-//! `system_fingerprint: "fp_ollama"`), and Ollama's NDJSON (§5).
+//! Shapes follow the recorded real servers (tests/fixtures/transcripts): vLLM 0.32 (a
+//! role-only first chunk, `finish_reason` on the last content chunk, a `choices: []` usage
+//! chunk, `data: [DONE]`), Ollama 0.24's `/v1` layer (the role on every delta, a finish
+//! chunk with an empty content, `system_fingerprint: "fp_ollama"`), and Ollama's NDJSON.
 
 use bytes::BytesMut;
 
