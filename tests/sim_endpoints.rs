@@ -173,7 +173,8 @@ async fn ollama_compat_layer_shape() {
     let (_, _, evs) = stream(&url, &body).await;
     assert_eq!(evs.last().unwrap().data, "[DONE]");
     let chunks: Vec<Value> = evs[..evs.len() - 1].iter().map(Ev::json).collect();
-    assert_eq!(chunks.len(), 4 + 1 + 1);
+    // Real Ollama sends fewer chat chunks than tokens: token 3 rides with token 4.
+    assert_eq!(chunks.len(), 3 + 1 + 1);
     assert!(
         chunks
             .iter()
@@ -184,11 +185,16 @@ async fn ollama_compat_layer_shape() {
         chunk_text(&chunks[0]).is_some(),
         "role comes with the first text"
     );
-    assert!(chunks[1]["choices"][0]["delta"].get("role").is_none());
-    assert_eq!(chunks[4]["choices"][0]["delta"], json!({}));
-    assert_eq!(chunks[4]["choices"][0]["finish_reason"], "length");
-    assert_eq!(chunks[5]["choices"], json!([]));
-    assert_eq!(chunks[5]["usage"]["completion_tokens"], 4);
+    // Real Ollama 0.24.0 (tests/fixtures/transcripts): every delta repeats the role,
+    // and the finish chunk's delta is `{"role":"assistant","content":""}`.
+    assert_eq!(chunks[1]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(
+        chunks[3]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
+    assert_eq!(chunks[3]["choices"][0]["finish_reason"], "length");
+    assert_eq!(chunks[4]["choices"], json!([]));
+    assert_eq!(chunks[4]["usage"]["completion_tokens"], 4);
     assert_eq!(chunks[0]["model"], "llama3.2");
 
     let (st, v) = post_json(&url, &chat("llama3.2:latest", Some(3), false)).await;
@@ -222,11 +228,12 @@ async fn ollama_native_endpoints() {
     let (st, _, evs) = stream(&format!("{base}/api/chat"), &body).await;
     assert_eq!(st, 200);
     let lines: Vec<Value> = evs.iter().map(Ev::json).collect();
-    assert_eq!(lines.len(), 7);
-    assert!(lines[..6].iter().all(|l| l["done"] == false
+    // Real Ollama sends fewer chat chunks than tokens: token 3 rides with token 4.
+    assert_eq!(lines.len(), 6);
+    assert!(lines[..5].iter().all(|l| l["done"] == false
         && l["message"]["role"] == "assistant"
         && !l["message"]["content"].as_str().unwrap().is_empty()));
-    let last = &lines[6];
+    let last = &lines[5];
     assert_eq!(last["done"], true);
     assert_eq!(last["done_reason"], "length");
     assert_eq!(last["eval_count"], 6);
@@ -247,7 +254,11 @@ async fn ollama_native_endpoints() {
         2
     );
     assert_eq!(v["eval_count"], 2);
-    assert!(v.get("load_duration").is_none(), "loaded already: {v}");
+    // Real Ollama reports a small load_duration even when loaded already.
+    assert!(
+        v["load_duration"].as_u64().unwrap() < 5_000_000,
+        "loaded already: {v}"
+    );
 
     // Empty prompt only loads.
     let (_, v) = post_json(
@@ -298,10 +309,7 @@ async fn unknown_models_get_each_servers_404() {
     assert_eq!(post_json(&native, &ok).await.0, 200);
     let (st, e) = post_json(&native, &json!({"model": "llama9", "prompt": "a"})).await;
     assert_eq!(st, 404);
-    assert_eq!(
-        e["error"],
-        "model \"llama9\" not found, try pulling it first"
-    );
+    assert_eq!(e["error"], "model 'llama9' not found");
 
     let o = start(fast(Profile::Ollama)).await;
     let (st, e) = post_json(
@@ -380,7 +388,12 @@ async fn malformed_requests_get_400_in_each_shape() {
         let (st, text) = post(&format!("{base}{path}"), body).await;
         assert_eq!(st, 400, "{body}: {text}");
         let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["error"]["type"], "BadRequestError", "{body}");
+        // pydantic's validation errors are "Bad Request" on real vLLM.
+        let ty = v["error"]["type"].as_str().unwrap_or("");
+        assert!(
+            matches!(ty, "BadRequestError" | "Bad Request"),
+            "{body}: {ty}"
+        );
         assert_eq!(v["error"]["code"], 400);
         assert!(v["error"]["message"].is_string());
     }

@@ -4,6 +4,7 @@
 //! renders as many chunks as are ready into one buffer and sends them as one frame, and
 //! injects the planned fault at its chunk.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ fn cut() -> io::Error {
 pub(crate) enum SimBody {
     /// A complete body (or none).
     Full(Option<Bytes>),
+    /// A complete body sent chunked, without a Content-Length (Ollama's `/api/show`).
+    Chunked(Option<Bytes>),
     /// A token stream.
     Stream(Box<TokenStream>),
     /// A body that misbehaves.
@@ -79,6 +82,10 @@ pub(crate) enum SimBody {
 impl SimBody {
     pub(crate) fn full(b: impl Into<Bytes>) -> Self {
         SimBody::Full(Some(b.into()))
+    }
+
+    pub(crate) fn chunked(b: impl Into<Bytes>) -> Self {
+        SimBody::Chunked(Some(b.into()))
     }
 
     pub(crate) fn empty() -> Self {
@@ -92,7 +99,9 @@ impl Body for SimBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> PollFrame {
         match self.get_mut() {
-            SimBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            SimBody::Full(b) | SimBody::Chunked(b) => {
+                Poll::Ready(b.take().map(|b| Ok(Frame::data(b))))
+            }
             SimBody::Stream(s) => s.poll(cx),
             SimBody::Fault(f) => f.poll(cx),
         }
@@ -274,6 +283,9 @@ pub(crate) enum Source {
     Instant(Inflight),
     /// The engine's channel.
     Engine(mpsc::UnboundedReceiver<Event>),
+    /// The engine's channel, with its first event already received (Ollama writes no
+    /// status line before its first chunk, so the handler waits for it).
+    Primed(Option<Event>, mpsc::UnboundedReceiver<Event>),
     /// Nothing more will come (after a fault).
     Closed,
 }
@@ -301,7 +313,12 @@ impl Source {
                     Poll::Ready(Next::Done(inflight.complete(f)))
                 }
             }
-            Source::Engine(rx) => match ready!(rx.poll_recv(cx)) {
+            Source::Engine(rx) | Source::Primed(None, rx) => match ready!(rx.poll_recv(cx)) {
+                Some(Event::Token) => Poll::Ready(Next::Token),
+                Some(Event::Done(t)) => Poll::Ready(Next::Done(t)),
+                None => Poll::Ready(Next::Gone),
+            },
+            Source::Primed(first, _) => match first.take() {
                 Some(Event::Token) => Poll::Ready(Next::Token),
                 Some(Event::Done(t)) => Poll::Ready(Next::Done(t)),
                 None => Poll::Ready(Next::Gone),
@@ -328,6 +345,13 @@ pub(crate) struct TokenStream {
     buf: BytesMut,
     ts: String,
     metrics: Arc<Metrics>,
+    /// Timed (engine) tokens: every line / event is its own HTTP chunk, as the real
+    /// servers write them. `--no-delay` batches what is ready into big frames.
+    framed: bool,
+    /// Frames still to send, in order.
+    frames: VecDeque<Bytes>,
+    /// Text of tokens held back to go with the next chunk (Ollama's chat).
+    carry: Vec<u8>,
 }
 
 impl std::fmt::Debug for TokenStream {
@@ -347,7 +371,11 @@ impl TokenStream {
         fault: Option<(u32, FaultKind)>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let framed = !matches!(src, Source::Instant(_));
         TokenStream {
+            framed,
+            frames: VecDeque::new(),
+            carry: Vec::new(),
             tpl,
             src,
             text,
@@ -362,6 +390,20 @@ impl TokenStream {
 
     fn take_buf(&mut self) -> Option<Bytes> {
         (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+    }
+
+    /// Move the buffer into `frames`, one frame per line (NDJSON) or event (SSE).
+    fn split_units(&mut self) {
+        let sep: &[u8] = if self.tpl.ctx().wire.is_ndjson() {
+            b"\n"
+        } else {
+            b"\n\n"
+        };
+        while !self.buf.is_empty() {
+            let end =
+                memchr::memmem::find(&self.buf, sep).map_or(self.buf.len(), |i| i + sep.len());
+            self.frames.push_back(self.buf.split_to(end).freeze());
+        }
     }
 
     fn start_fault(&mut self, kind: FaultKind) {
@@ -409,6 +451,9 @@ impl TokenStream {
         let finish = self.tpl.ctx().finish;
         let mut ts_fresh = false;
         loop {
+            if let Some(f) = self.frames.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(f))));
+            }
             match &mut self.state {
                 State::Fault(f) => return f.poll(cx),
                 State::End => return Poll::Ready(self.take_buf().map(|b| Ok(Frame::data(b)))),
@@ -439,9 +484,17 @@ impl TokenStream {
             }
             match next {
                 Next::Token => {
-                    self.tpl
-                        .token(&mut self.buf, self.emitted, &mut self.text, &self.ts);
+                    self.tpl.token(
+                        &mut self.buf,
+                        self.emitted,
+                        &mut self.text,
+                        &self.ts,
+                        &mut self.carry,
+                    );
                     self.emitted += 1;
+                    if self.framed {
+                        self.split_units();
+                    }
                 }
                 Next::Done(t) => {
                     if matches!(self.fault, Some((_, FaultKind::MissingDone))) {
@@ -454,6 +507,11 @@ impl TokenStream {
                         }
                     } else {
                         self.tpl.trailer(&mut self.buf, &t, &self.ts);
+                        // vLLM writes its usage event and `[DONE]` one by one; Ollama's
+                        // `/v1` writes finish, usage and `[DONE]` at once.
+                        if self.framed && self.tpl.ctx().wire.shape() == render::Shape::Vllm {
+                            self.split_units();
+                        }
                     }
                     self.src = Source::Closed;
                     self.state = State::End;

@@ -129,9 +129,6 @@ pub(crate) fn spawn(
         num_blocks: u64::from(cfg.num_gpu_blocks),
     };
     let rng = Rng::new(derive(cfg.seed, 0xE461_4E00));
-    if params.load_s <= 0.0 {
-        metrics.loaded.store(true, Relaxed);
-    }
     let task = tokio::spawn(run(rx, params, rng, metrics));
     (EngineHandle { tx }, task)
 }
@@ -162,6 +159,11 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
             match rx.recv().await {
                 Some(job) => waiting.push_back(new_seq(job)),
                 None => return,
+            }
+            // Without a load time the model counts as loaded once asked for
+            // (`/api/ps` is empty before the first request, as on a fresh Ollama).
+            if loaded {
+                metrics.loaded.store(true, Relaxed);
             }
             clock = clock.max(Instant::now());
         }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde_json::{Value, json};
 
 use super::config::{Profile, SimConfig};
-use super::rng::{hash_bytes, mix64};
+use super::rng::{count_words, hash_bytes, mix64};
 
 /// Ollama's spelling of a model name: a name without a tag means `:latest`.
 pub(crate) fn ollama_name(name: &str) -> String {
@@ -24,34 +24,87 @@ pub(crate) fn version(cfg: &SimConfig) -> Value {
     json!({ "version": cfg.server_version })
 }
 
-fn model_entry(cfg: &SimConfig, created: u64) -> Value {
+/// A JSON object with its keys in the given order (serde_json's `Value` sorts them);
+/// values are JSON texts.
+fn obj(pairs: &[(&str, String)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&js(k));
+        out.push(':');
+        out.push_str(v);
+    }
+    out.push('}');
+    out
+}
+
+fn js(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+fn model_entry(cfg: &SimConfig, id: &str, created: u64) -> String {
+    let n = |x: u64| x.to_string();
+    let f = |b: bool| b.to_string();
     match cfg.profile {
-        Profile::Vllm => json!({
-            "id": cfg.model, "object": "model", "created": created, "owned_by": "vllm",
-            "root": cfg.model, "parent": null, "max_model_len": cfg.max_model_len,
-            "permission": [{
-                "id": format!("modelperm-{:016x}", mix64(created)), "object": "model_permission",
-                "created": created, "allow_create_engine": false, "allow_sampling": true,
-                "allow_logprobs": true, "allow_search_indices": false, "allow_view": true,
-                "allow_fine_tuning": false, "organization": "*", "group": null,
-                "is_blocking": false,
-            }],
-        }),
-        Profile::Ollama => json!({
-            "id": ollama_name(&cfg.model), "object": "model", "created": created,
-            "owned_by": "library",
-        }),
+        Profile::Vllm => {
+            let perm = obj(&[
+                ("id", js(&format!("modelperm-{:016x}", mix64(created)))),
+                ("object", js("model_permission")),
+                ("created", n(created)),
+                ("allow_create_engine", f(false)),
+                ("allow_sampling", f(true)),
+                ("allow_logprobs", f(true)),
+                ("allow_search_indices", f(false)),
+                ("allow_view", f(true)),
+                ("allow_fine_tuning", f(false)),
+                ("organization", js("*")),
+                ("group", "null".into()),
+                ("is_blocking", f(false)),
+            ]);
+            obj(&[
+                ("id", js(id)),
+                ("object", js("model")),
+                ("created", n(created)),
+                ("owned_by", js("vllm")),
+                ("root", js(&cfg.model)),
+                ("parent", "null".into()),
+                ("max_model_len", n(u64::from(cfg.max_model_len))),
+                ("permission", format!("[{perm}]")),
+            ])
+        }
+        Profile::Ollama => obj(&[
+            ("id", js(id)),
+            ("object", js("model")),
+            ("created", n(created)),
+            ("owned_by", js("library")),
+        ]),
     }
 }
 
 /// `GET /v1/models`. vLLM lists `max_model_len`; Ollama's layer does not.
-pub(crate) fn models(cfg: &SimConfig, now: u64) -> Value {
-    json!({"object": "list", "data": [model_entry(cfg, now)]})
+pub(crate) fn models(cfg: &SimConfig, now: u64) -> String {
+    let id = match cfg.profile {
+        Profile::Vllm => cfg.model.clone(),
+        Profile::Ollama => ollama_name(&cfg.model),
+    };
+    // Ollama's `/v1` middleware encodes with a trailing newline.
+    let nl = if cfg.profile == Profile::Ollama {
+        "\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"{{"object":"list","data":[{}]}}{nl}"#,
+        model_entry(cfg, &id, now)
+    )
 }
 
-/// `GET /v1/models/{id}` (Ollama's layer only): the entry, or `None` if unknown.
-pub(crate) fn model(cfg: &SimConfig, id: &str, now: u64) -> Option<Value> {
-    (ollama_name(id) == ollama_name(&cfg.model)).then(|| model_entry(cfg, now))
+/// `GET /v1/models/{id}` (Ollama's layer only): the entry with the id as asked, or
+/// `None` if unknown.
+pub(crate) fn model(cfg: &SimConfig, id: &str, now: u64) -> Option<String> {
+    (ollama_name(id) == ollama_name(&cfg.model)).then(|| model_entry(cfg, id, now) + "\n")
 }
 
 fn digest(cfg: &SimConfig) -> String {
@@ -61,77 +114,169 @@ fn digest(cfg: &SimConfig) -> String {
         .collect()
 }
 
-fn details() -> Value {
-    json!({
-        "parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-        "parameter_size": "3.2B", "quantization_level": "Q4_K_M",
-    })
+fn details() -> String {
+    obj(&[
+        ("parent_model", js("")),
+        ("format", js("gguf")),
+        ("family", js("llama")),
+        ("families", r#"["llama"]"#.into()),
+        ("parameter_size", js("3.2B")),
+        ("quantization_level", js("Q4_K_M")),
+    ])
 }
 
 const MODEL_BYTES: u64 = 2_019_393_189;
 
 /// `GET /api/tags`.
-pub(crate) fn tags(cfg: &SimConfig, modified_at: &str) -> Value {
-    let name = ollama_name(&cfg.model);
-    json!({"models": [{
-        "name": name, "model": name, "modified_at": modified_at, "size": MODEL_BYTES,
-        "digest": digest(cfg), "details": details(),
-    }]})
+pub(crate) fn tags(cfg: &SimConfig, modified_at: &str) -> String {
+    let name = js(&ollama_name(&cfg.model));
+    let m = obj(&[
+        ("name", name.clone()),
+        ("model", name),
+        ("modified_at", js(modified_at)),
+        ("size", MODEL_BYTES.to_string()),
+        ("digest", js(&digest(cfg))),
+        ("details", details()),
+    ]);
+    format!(r#"{{"models":[{m}]}}"#)
 }
 
 /// `GET /api/ps`: the model once it is loaded, with its allocated context.
-pub(crate) fn ps(cfg: &SimConfig, metrics: &super::metrics::Metrics) -> Value {
+pub(crate) fn ps(cfg: &SimConfig, metrics: &super::metrics::Metrics) -> String {
     if !metrics.loaded.load(Relaxed) {
-        return json!({ "models": [] });
+        return r#"{"models":[]}"#.to_string();
     }
-    let name = ollama_name(&cfg.model);
+    let name = js(&ollama_name(&cfg.model));
     let last = metrics.last_used_unix.load(Relaxed) as i64;
     let expires = chrono::DateTime::from_timestamp(last + 300, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let size = MODEL_BYTES + u64::from(cfg.max_model_len) * 114_688;
-    json!({"models": [{
-        "name": name, "model": name, "size": size, "digest": digest(cfg),
-        "details": details(), "expires_at": expires, "size_vram": size,
-        "context_length": cfg.max_model_len,
-    }]})
+    let m = obj(&[
+        ("name", name.clone()),
+        ("model", name),
+        ("size", size.to_string()),
+        ("digest", js(&digest(cfg))),
+        ("details", details()),
+        ("expires_at", js(&expires)),
+        ("size_vram", size.to_string()),
+        ("context_length", cfg.max_model_len.to_string()),
+    ]);
+    format!(r#"{{"models":[{m}]}}"#)
 }
 
-/// `POST /api/show` body → the model's description, or `None` if it names another
-/// model. `Err` carries a 400 message for a malformed body.
+/// The model a `/api/show` body names (`model`, or the older `name`).
+pub(crate) fn requested_name(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    match (v.get("model"), v.get("name")) {
+        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) if !s.is_empty() => {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
+
+/// `POST /api/show` body → the model's description (keys in Ollama's order), or `None`
+/// if it names another model. `Err` carries a 400 message for a malformed body. The
+/// tokenizer arrays are `null` unless `verbose` is set.
 pub(crate) fn show(
     cfg: &SimConfig,
     body: &[u8],
     modified_at: &str,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<String>, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let name = match (v.get("model"), v.get("name")) {
-        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) if !s.is_empty() => s,
-        _ => return Err("model is required".to_string()),
+    let Some(name) = requested_name(body) else {
+        return Err("model is required".to_string());
     };
-    if ollama_name(name) != ollama_name(&cfg.model) {
+    if ollama_name(&name) != ollama_name(&cfg.model) {
         return Ok(None);
     }
+    let verbose = v.get("verbose").and_then(Value::as_bool).unwrap_or(false);
+    let arr = |a: &str| {
+        if verbose {
+            a.to_string()
+        } else {
+            "null".into()
+        }
+    };
     let ctx = cfg.max_model_len.max(131_072);
-    Ok(Some(json!({
-        "license": "benchkeep simulator: no weights",
-        "modelfile": format!("# Modelfile generated by the benchkeep simulator\nFROM {}\n", ollama_name(&cfg.model)),
-        "parameters": format!("num_ctx {}", cfg.max_model_len),
-        "template": "{{ .Prompt }}",
-        "details": details(),
-        "model_info": {
-            "general.architecture": "llama",
-            "general.file_type": 15,
-            "general.parameter_count": 3_212_749_888u64,
-            "llama.context_length": ctx,
-            "llama.embedding_length": 3072,
-            "llama.block_count": 28,
-            "llama.attention.head_count": 24,
-            "llama.attention.head_count_kv": 8,
-        },
-        "capabilities": ["completion"],
-        "modified_at": modified_at,
-    })))
+    let n = |x: u64| x.to_string();
+    let model_info = obj(&[
+        ("general.architecture", js("llama")),
+        ("general.file_type", n(15)),
+        ("general.parameter_count", n(3_212_749_888)),
+        ("llama.attention.head_count", n(24)),
+        ("llama.attention.head_count_kv", n(8)),
+        ("llama.attention.layer_norm_rms_epsilon", "0.00001".into()),
+        ("llama.block_count", n(28)),
+        ("llama.context_length", n(u64::from(ctx))),
+        ("llama.embedding_length", n(3072)),
+        ("llama.feed_forward_length", n(8192)),
+        ("llama.rope.dimension_count", n(128)),
+        ("llama.rope.freq_base", n(500_000)),
+        ("llama.vocab_size", n(128_256)),
+        ("tokenizer.ggml.add_bos_token", "true".into()),
+        ("tokenizer.ggml.bos_token_id", n(128_000)),
+        ("tokenizer.ggml.eos_token_id", n(128_009)),
+        ("tokenizer.ggml.merges", arr(r#"["Ġ Ġ"]"#)),
+        ("tokenizer.ggml.model", js("gpt2")),
+        ("tokenizer.ggml.pre", js("llama-bpe")),
+        ("tokenizer.ggml.token_type", arr("[1]")),
+        ("tokenizer.ggml.tokens", arr(r#"["!"]"#)),
+    ]);
+    let tensor = |name: &str, shape: &str| {
+        obj(&[
+            ("name", js(name)),
+            ("type", js("Q4_K")),
+            ("shape", shape.to_string()),
+        ])
+    };
+    let tensors = format!(
+        "[{},{}]",
+        tensor("token_embd.weight", "[3072,128256]"),
+        tensor("output_norm.weight", "[3072]")
+    );
+    let model = ollama_name(&cfg.model);
+    Ok(Some(obj(&[
+        (
+            "modelfile",
+            js(&format!(
+                "# Modelfile generated by the benchkeep simulator\nFROM {model}\n"
+            )),
+        ),
+        ("parameters", js(&format!("num_ctx {}", cfg.max_model_len))),
+        ("template", js("{{ .Prompt }}")),
+        ("details", details()),
+        ("model_info", model_info),
+        ("tensors", tensors),
+        ("capabilities", r#"["completion"]"#.into()),
+        ("modified_at", js(modified_at)),
+    ])))
+}
+
+/// vLLM `POST /tokenize` (`prompt`, or `messages` with the chat template applied):
+/// `{"count","max_model_len","tokens","token_strs":null}`. Token ids are made up; the
+/// count is the simulator's word count. `Err` is a 400 message.
+pub(crate) fn tokenize(cfg: &SimConfig, body: &[u8]) -> Result<String, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let count = match (v.get("prompt"), v.get("messages")) {
+        (Some(Value::String(p)), _) => count_words(p),
+        (_, Some(Value::Array(ms))) => ms
+            .iter()
+            .filter_map(|m| m.get("content").and_then(Value::as_str))
+            .map(|c| count_words(c) + 2)
+            .sum::<u32>()
+            .saturating_add(2),
+        _ => return Err("either `prompt` or `messages` is required".to_string()),
+    };
+    let tokens: Vec<String> = (0..u64::from(count))
+        .map(|i| (mix64(i) % 1000).to_string())
+        .collect();
+    Ok(format!(
+        r#"{{"count":{count},"max_model_len":{},"tokens":[{}],"token_strs":null}}"#,
+        cfg.max_model_len,
+        tokens.join(",")
+    ))
 }
 
 #[cfg(test)]
@@ -154,7 +299,7 @@ mod tests {
         assert!(show(&cfg, br#"{"model":"x"}"#, "t").unwrap().is_none());
         assert!(show(&cfg, b"{}", "t").is_err());
         assert_eq!(digest(&cfg).len(), 64);
-        let vllm = models(&SimConfig::default(), 5);
+        let vllm: Value = serde_json::from_str(&models(&SimConfig::default(), 5)).unwrap();
         assert_eq!(vllm["data"][0]["max_model_len"], 8192);
     }
 }

@@ -20,12 +20,14 @@
 mod body;
 mod config;
 mod engine;
+mod errors;
 mod info;
 mod metrics;
 mod render;
 mod request;
 mod rng;
 mod server;
+mod whole;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,19 +1,19 @@
 //! Wire formats: the bytes each imitated server sends. Streamed chunks are built from
 //! pre-rendered templates with the token spliced in (no per-chunk serialization); whole
-//! responses and error bodies are built with serde_json once per request.
+//! responses and error bodies are built once per request (`whole.rs`).
 //!
-//! Shapes follow FORMATS.md: vLLM 0.32 (§10: role-only first chunk, `finish_reason` on
-//! the last content chunk, `choices: []` usage chunk, `data: [DONE]`), Ollama's `/v1`
-//! layer ≥ 0.32.6 (§1.3/§5.8: role with the first text, a `delta: {}` finish chunk,
-//! `system_fingerprint: "fp_ollama"`), and Ollama's NDJSON (§5).
-
-use std::time::Duration;
+//! Shapes follow the recorded real servers (tests/fixtures/transcripts): vLLM 0.32 (a
+//! role-only first chunk, `finish_reason` on the last content chunk, a `choices: []` usage
+//! chunk, `data: [DONE]`), Ollama 0.24's `/v1` layer (the role on every delta, a finish
+//! chunk with an empty content, `system_fingerprint: "fp_ollama"`), and Ollama's NDJSON.
 
 use bytes::BytesMut;
 
 use super::engine::Timings;
 use super::request::Finish;
 use super::rng::TextGen;
+use super::whole::ollama_final;
+pub(crate) use super::whole::{full, ollama_load};
 
 /// The six response formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,11 +39,30 @@ impl Wire {
         }
     }
 
+    /// The `Content-Type` the imitated server sends (Ollama's Go handlers: Gin's JSON
+    /// has a charset, its `/v1` layer's does not, nor does its event stream).
     pub(crate) fn content_type(self, stream: bool) -> &'static str {
-        match (stream, self.is_ndjson()) {
-            (false, _) => "application/json",
-            (true, true) => "application/x-ndjson",
-            (true, false) => "text/event-stream; charset=utf-8",
+        match (self.shape(), stream) {
+            (Shape::Vllm, true) => "text/event-stream; charset=utf-8",
+            (Shape::Compat, true) => "text/event-stream",
+            (Shape::Native, true) => "application/x-ndjson",
+            (Shape::Native, false) => NATIVE_JSON,
+            (_, false) => "application/json",
+        }
+    }
+}
+
+/// Ollama's native JSON content type (Gin's `c.JSON`).
+pub(crate) const NATIVE_JSON: &str = "application/json; charset=utf-8";
+
+impl Shape {
+    /// The content type of an error body with `status`. Ollama's `/v1` layer answers a
+    /// request it could not decode through Gin (with a charset), others without.
+    pub(crate) fn error_content_type(self, status: u16) -> &'static str {
+        match self {
+            Shape::Native => NATIVE_JSON,
+            Shape::Compat if status == 400 => NATIVE_JSON,
+            _ => "application/json",
         }
     }
 }
@@ -65,6 +84,8 @@ pub(crate) fn error_body(shape: Shape, status: u16, message: &str, param: Option
     match shape {
         Shape::Vllm => {
             let ty = match status {
+                // FastAPI's request validation (pydantic) errors.
+                400 if param.is_some_and(|p| p.starts_with("body.")) => "Bad Request",
                 400 => "BadRequestError",
                 404 => "NotFoundError",
                 405 => "MethodNotAllowedError",
@@ -86,7 +107,12 @@ pub(crate) fn error_body(shape: Shape, status: u16, message: &str, param: Option
                 404 => "not_found_error",
                 _ => "api_error",
             };
-            format!(r#"{{"error":{{"message":{message},"type":"{ty}","param":null,"code":null}}}}"#)
+            // A body Ollama's `/v1` middleware encodes ends in a newline; a request Gin
+            // could not decode (400) is answered by Gin, without one.
+            let nl = if status == 400 { "" } else { "\n" };
+            format!(
+                r#"{{"error":{{"message":{message},"type":"{ty}","param":null,"code":null}}}}{nl}"#
+            )
         }
         Shape::Native => format!(r#"{{"error":{message}}}"#),
     }
@@ -108,6 +134,11 @@ pub(crate) struct Ctx {
     pub completion_tokens: u32,
     pub finish: Finish,
     pub fingerprint: String,
+    /// Ollama profile: report a warm `load_duration` (the scheduler's 1-3 ms) carved
+    /// out of the prompt evaluation, as the real server has one in every answer.
+    pub warm_load: bool,
+    /// Ollama profile, chat: merge some tokens into one chunk (see [`Stream::token`]).
+    pub merge_chat: bool,
 }
 
 /// Pre-rendered chunk templates of one streamed response.
@@ -128,7 +159,7 @@ pub(crate) struct Stream {
     last_post: Vec<u8>,
 }
 
-fn js(s: &str) -> String {
+pub(crate) fn js(s: &str) -> String {
     serde_json::to_string(s).expect("string serializes")
 }
 
@@ -158,7 +189,13 @@ impl Stream {
                             + "\n\n",
                     ),
                     b(format!(
-                        r#""}},"logprobs":null,"finish_reason":"{finish}","stop_reason":null,"token_ids":null}}]}}"#
+                        r#""}},"logprobs":null,"finish_reason":"{finish}","stop_reason":null,"token_ids":null}}]{}}}"#,
+                        // The fingerprint goes on the usage chunk when there is one.
+                        if ctx.include_usage {
+                            String::new()
+                        } else {
+                            format!(r#","system_fingerprint":{}"#, js(&ctx.fingerprint))
+                        }
                     ) + "\n\n"),
                 )
             }
@@ -172,12 +209,12 @@ impl Stream {
                     b(pre),
                     None,
                     b(
-                        r#"","logprobs":null,"finish_reason":null,"stop_reason":null}]}"#
+                        r#"","logprobs":null,"finish_reason":null,"stop_reason":null,"prompt_token_ids":null,"token_ids":null}]}"#
                             .to_string()
                             + "\n\n",
                     ),
                     b(format!(
-                        r#"","logprobs":null,"finish_reason":"{finish}","stop_reason":null}}]}}"#
+                        r#"","logprobs":null,"finish_reason":"{finish}","stop_reason":null,"prompt_token_ids":null,"token_ids":null}}]}}"#
                     ) + "\n\n"),
                 )
             }
@@ -185,26 +222,31 @@ impl Stream {
                 let common = format!(
                     r#"data: {{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"system_fingerprint":"fp_ollama","choices":[{{"index":0,"delta":"#
                 );
+                // Ollama: no role-only chunk; every delta repeats the role.
+                let pre = format!(r#"{common}{{"role":"assistant","content":""#);
                 let post = r#""},"finish_reason":null}]}"#.to_string() + "\n\n";
                 (
                     none(),
-                    b(format!(r#"{common}{{"role":"assistant","content":""#)),
-                    b(format!(r#"{common}{{"content":""#)),
+                    b(pre.clone()),
+                    b(pre),
                     None,
                     b(post.clone()),
                     b(post),
                 )
             }
             Wire::CompatCompletion => {
+                // Ollama's completion chunk: `choices` before `model`.
                 let pre = format!(
-                    r#"data: {{"id":{id},"object":"text_completion","created":{created},"model":{model},"system_fingerprint":"fp_ollama","choices":[{{"text":""#
+                    r#"data: {{"id":{id},"object":"text_completion","created":{created},"choices":[{{"text":""#
                 );
                 let zero = if ctx.include_usage {
                     r#","usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}"#
                 } else {
                     ""
                 };
-                let post = format!(r#"","index":0,"finish_reason":null}}]{zero}}}"#) + "\n\n";
+                let post = format!(
+                    r#"","index":0,"finish_reason":null}}],"model":{model},"system_fingerprint":"fp_ollama"{zero}}}"#
+                ) + "\n\n";
                 (
                     none(),
                     b(pre.clone()),
@@ -256,9 +298,31 @@ impl Stream {
         self.ts_mid.is_some()
     }
 
-    /// Append the chunk of token `index` (0-based).
+    /// Ollama's chat sends fewer chunks than tokens (11 for 16): every third token is
+    /// held back and goes out with the next one.
+    fn holds(&self, index: u32) -> bool {
+        self.ctx.merge_chat && index % 3 == 2 && index + 1 < self.ctx.completion_tokens
+    }
+
+    /// Append the chunk of token `index` (0-based), with the text of held-back tokens
+    /// (`carry`) before its own; a held-back token only adds its text to `carry`.
     #[inline]
-    pub(crate) fn token(&self, out: &mut BytesMut, index: u32, text: &mut TextGen, ts: &str) {
+    pub(crate) fn token(
+        &self,
+        out: &mut BytesMut,
+        index: u32,
+        text: &mut TextGen,
+        ts: &str,
+        carry: &mut Vec<u8>,
+    ) {
+        if self.holds(index) {
+            let (space, word) = text.next_word();
+            if space {
+                carry.push(b' ');
+            }
+            carry.extend_from_slice(word.as_bytes());
+            return;
+        }
         if index == 0 {
             out.extend_from_slice(&self.head);
             out.extend_from_slice(&self.first_pre);
@@ -269,6 +333,8 @@ impl Stream {
             out.extend_from_slice(ts.as_bytes());
             out.extend_from_slice(mid);
         }
+        out.extend_from_slice(carry);
+        carry.clear();
         let (space, word) = text.next_word();
         if space {
             out.extend_from_slice(b" ");
@@ -334,26 +400,27 @@ impl Stream {
                     r#"{{"id":{id},"object":"chat.completion.chunk","created":{created},"model":{model},"system_fingerprint":"fp_ollama","choices":"#
                 );
                 events.push(format!(
-                    r#"{head}[{{"index":0,"delta":{{}},"finish_reason":"{finish}"}}]}}"#
+                    r#"{head}[{{"index":0,"delta":{{"role":"assistant","content":""}},"finish_reason":"{finish}"}}]}}"#
                 ));
                 if c.include_usage {
-                    events.push(format!(r#"{head}[],"usage":{usage}}}"#));
+                    events.push(format!(r#"{head}[],"usage":{}}}"#, compat_usage(c)));
                 }
             }
             Wire::CompatCompletion => {
                 let head = format!(
-                    r#"{{"id":{id},"object":"text_completion","created":{created},"model":{model},"system_fingerprint":"fp_ollama","choices":"#
+                    r#"{{"id":{id},"object":"text_completion","created":{created},"choices":"#
                 );
+                let tail = format!(r#""model":{model},"system_fingerprint":"fp_ollama""#);
                 let zero = if c.include_usage {
                     r#","usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}"#
                 } else {
                     ""
                 };
                 events.push(format!(
-                    r#"{head}[{{"text":"","index":0,"finish_reason":"{finish}"}}]{zero}}}"#
+                    r#"{head}[{{"text":"","index":0,"finish_reason":"{finish}"}}],{tail}{zero}}}"#
                 ));
                 if c.include_usage {
-                    events.push(format!(r#"{head}[],"usage":{usage}}}"#));
+                    events.push(format!(r#"{head}[],{tail},"usage":{}}}"#, compat_usage(c)));
                 }
             }
         }
@@ -399,77 +466,17 @@ impl Stream {
     }
 }
 
+/// Ollama's usage object (`prompt, completion, total`; vLLM puts `total` second).
+fn compat_usage(c: &Ctx) -> String {
+    let (p, n) = (c.prompt_tokens, c.completion_tokens);
+    format!(
+        r#"{{"prompt_tokens":{p},"completion_tokens":{n},"total_tokens":{}}}"#,
+        u64::from(p) + u64::from(n)
+    )
+}
+
 /// The non-JSON line the garbage fault sends.
 pub(crate) const GARBAGE_LINE: &str = "{\"id\": <html>502 Bad Gateway</html> not json\n";
-
-fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Ollama's final object (`done: true`) with its durations; zero values are omitted
-/// like Go's `omitempty`.
-fn ollama_final(c: &Ctx, text: &str, t: &Timings, ts: &str) -> String {
-    let mut v = ollama_head(c.wire, &c.model, text, ts);
-    v.push_str(r#","done":true,"done_reason":""#);
-    v.push_str(c.finish.as_str());
-    v.push('"');
-    for (k, n) in [
-        ("total_duration", ns(t.total)),
-        ("load_duration", ns(t.load)),
-        ("prompt_eval_count", u64::from(c.prompt_tokens)),
-        ("prompt_eval_duration", ns(t.prefill)),
-        ("eval_count", u64::from(c.completion_tokens)),
-        ("eval_duration", ns(t.decode)),
-    ] {
-        if n > 0 {
-            v.push_str(&format!(r#","{k}":{n}"#));
-        }
-    }
-    v.push('}');
-    v
-}
-
-/// `{"model":..,"created_at":..,"message":{..}` (chat) or `..,"response":..` (generate),
-/// without the closing brace.
-fn ollama_head(wire: Wire, model: &str, text: &str, ts: &str) -> String {
-    let (model, text, ts) = (js(model), js(text), js(ts));
-    if wire == Wire::OllamaChat {
-        format!(
-            r#"{{"model":{model},"created_at":{ts},"message":{{"role":"assistant","content":{text}}}"#
-        )
-    } else {
-        format!(r#"{{"model":{model},"created_at":{ts},"response":{text}"#)
-    }
-}
-
-/// Ollama's answer to a request that only loads the model (`done_reason: "load"`).
-pub(crate) fn ollama_load(wire: Wire, model: &str, ts: &str) -> String {
-    ollama_head(wire, model, "", ts) + r#","done":true,"done_reason":"load"}"#
-}
-
-/// A whole (non-streamed) response.
-pub(crate) fn full(c: &Ctx, text: &str, t: &Timings, ts: &str) -> String {
-    let (id, model, created) = (js(&c.id), js(&c.model), c.created);
-    let (p, n) = (c.prompt_tokens, c.completion_tokens);
-    let total = u64::from(p) + u64::from(n);
-    let finish = c.finish.as_str();
-    let content = js(text);
-    match c.wire {
-        Wire::VllmChat => format!(
-            r#"{{"id":{id},"object":"chat.completion","created":{created},"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":{content},"refusal":null,"annotations":null,"audio":null,"function_call":null,"tool_calls":[],"reasoning":null}},"logprobs":null,"finish_reason":"{finish}","stop_reason":null,"token_ids":null}}],"service_tier":null,"system_fingerprint":null,"usage":{{"prompt_tokens":{p},"total_tokens":{total},"completion_tokens":{n},"prompt_tokens_details":null}},"prompt_logprobs":null,"prompt_token_ids":null,"kv_transfer_params":null}}"#
-        ),
-        Wire::VllmCompletion => format!(
-            r#"{{"id":{id},"object":"text_completion","created":{created},"model":{model},"choices":[{{"index":0,"text":{content},"logprobs":null,"finish_reason":"{finish}","stop_reason":null,"token_ids":null,"prompt_logprobs":null,"prompt_token_ids":null}}],"service_tier":null,"system_fingerprint":null,"usage":{{"prompt_tokens":{p},"total_tokens":{total},"completion_tokens":{n},"prompt_tokens_details":null}},"kv_transfer_params":null}}"#
-        ),
-        Wire::CompatChat => format!(
-            r#"{{"id":{id},"object":"chat.completion","created":{created},"model":{model},"system_fingerprint":"fp_ollama","choices":[{{"index":0,"message":{{"role":"assistant","content":{content}}},"finish_reason":"{finish}"}}],"usage":{{"prompt_tokens":{p},"completion_tokens":{n},"total_tokens":{total}}}}}"#
-        ),
-        Wire::CompatCompletion => format!(
-            r#"{{"id":{id},"object":"text_completion","created":{created},"model":{model},"system_fingerprint":"fp_ollama","choices":[{{"text":{content},"index":0,"finish_reason":"{finish}"}}],"usage":{{"prompt_tokens":{p},"completion_tokens":{n},"total_tokens":{total}}}}}"#
-        ),
-        Wire::OllamaChat | Wire::OllamaGenerate => ollama_final(c, text, t, ts),
-    }
-}
 
 /// RFC 3339 UTC timestamp with nanoseconds, as Ollama's `created_at`.
 pub(crate) fn now_rfc3339() -> String {
@@ -488,6 +495,7 @@ pub(crate) fn unix_now() -> u64 {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+    use std::time::Duration;
 
     fn ctx(wire: Wire, include_usage: bool) -> Ctx {
         Ctx {
@@ -500,6 +508,8 @@ mod tests {
             completion_tokens: 3,
             finish: Finish::Length,
             fingerprint: "vllm-test".into(),
+            warm_load: false,
+            merge_chat: false,
         }
     }
 
@@ -520,7 +530,13 @@ mod tests {
         let mut out = BytesMut::new();
         let mut g = TextGen::new(1);
         for i in 0..3 {
-            s.token(&mut out, i, &mut g, "2026-01-01T00:00:00.000000001Z");
+            s.token(
+                &mut out,
+                i,
+                &mut g,
+                "2026-01-01T00:00:00.000000001Z",
+                &mut Vec::new(),
+            );
         }
         s.trailer(&mut out, &t(), "2026-01-01T00:00:00.000000002Z");
         String::from_utf8(out.to_vec()).unwrap()
@@ -555,7 +571,10 @@ mod tests {
         );
         assert!(!vllm.contains("\"choices\":[]"));
         let compat = render(Wire::CompatChat, false);
-        assert!(compat.contains(r#""delta":{},"finish_reason":"length""#));
+        assert!(
+            compat
+                .contains(r#""delta":{"role":"assistant","content":""},"finish_reason":"length""#)
+        );
         for wire in [Wire::OllamaChat, Wire::OllamaGenerate] {
             let text = render(wire, false);
             let lines: Vec<Value> = text
@@ -567,7 +586,7 @@ mod tests {
             assert_eq!(last["done"], true);
             assert_eq!(last["eval_count"], 3);
             assert_eq!(last["total_duration"], 6_000_000);
-            assert!(last.get("load_duration").is_none());
+            assert!(last["load_duration"].as_u64().unwrap() > 0);
         }
     }
 }

@@ -107,7 +107,7 @@ pub(crate) fn parse(api: Api, body: &[u8], profile: Profile) -> Result<GenReques
         }));
     }
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad(format!("JSON decode error: {e}")))?;
+        .map_err(|e| super::errors::json_error(native || profile == Profile::Ollama, body, &e))?;
     let Value::Object(obj) = value else {
         return Err(ApiError::bad(
             "the request body must be a JSON object (Input should be a valid dictionary)",
@@ -267,7 +267,7 @@ pub(crate) fn plan(req: &GenRequest, cfg: &SimConfig, rng: &mut Rng) -> Result<P
                     "max_tokens",
                     format!(
                         "max_tokens={m} cannot be greater than max_model_len={ctx}. \
-                         Please request fewer output tokens."
+                         Please request fewer output tokens. (parameter=max_tokens, value={m})"
                     ),
                 ));
             }

@@ -43,7 +43,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(cfg: SimConfig, metrics: Arc<Metrics>, engine: Option<EngineHandle>) -> Self {
-        let fingerprint = format!("vllm-{}", cfg.server_version);
+        // vLLM: `vllm-<version>-<8 hex digits of its build>`.
+        let build = super::rng::hash_bytes(cfg.server_version.as_bytes()) as u32;
+        let fingerprint = format!("vllm-{}-{build:08x}", cfg.server_version);
         Shared {
             cfg,
             metrics,
@@ -124,9 +126,18 @@ fn json_response(status: u16, v: &Value) -> Response<SimBody> {
     respond(status, "application/json", SimBody::full(v.to_string()))
 }
 
+/// Ollama's native endpoints: JSON with a charset.
+fn native_json(status: u16, body: String) -> Response<SimBody> {
+    respond(status, render::NATIVE_JSON, SimBody::full(body))
+}
+
 fn error_response(shape: Shape, e: &ApiError) -> Response<SimBody> {
     let body = error_body(shape, e.status, &e.message, e.param.as_deref());
-    respond(e.status, "application/json", SimBody::full(body))
+    respond(
+        e.status,
+        shape.error_content_type(e.status),
+        SimBody::full(body),
+    )
 }
 
 fn not_found(path: &str, profile: Profile) -> Response<SimBody> {
@@ -143,6 +154,7 @@ const KNOWN_PATHS: &[&str] = &[
     "/ping",
     "/version",
     "/metrics",
+    "/tokenize",
     "/v1/models",
     "/v1/chat/completions",
     "/v1/completions",
@@ -164,41 +176,55 @@ async fn route(sh: &Arc<Shared>, req: Request<Incoming>) -> Response<SimBody> {
             "text/plain; charset=utf-8",
             SimBody::full("Ollama is running"),
         ),
-        (Method::GET, "/health" | "/ping") => respond(200, "application/json", SimBody::empty()),
-        (Method::GET, "/version" | "/api/version") => json_response(200, &info::version(cfg)),
+        // vLLM: an empty 200 without a content type.
+        (Method::GET, "/health" | "/ping") => Response::new(SimBody::empty()),
+        (Method::GET, "/version") => json_response(200, &info::version(cfg)),
+        (Method::GET, "/api/version") => native_json(200, info::version(cfg).to_string()),
         (Method::GET, "/metrics") => respond(
             200,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "text/plain; version=1.0.0; charset=utf-8",
             SimBody::full(sh.metrics.render(cfg)),
         ),
-        (Method::GET, "/v1/models") => json_response(200, &info::models(cfg, unix_now())),
+        (Method::GET, "/v1/models") => respond(
+            200,
+            "application/json",
+            SimBody::full(info::models(cfg, unix_now())),
+        ),
         (Method::GET, p) if p.starts_with("/v1/models/") && cfg.profile == Profile::Ollama => {
             let id = &p["/v1/models/".len()..];
             match info::model(cfg, id, unix_now()) {
-                Some(v) => json_response(200, &v),
-                None => error_response(
-                    Shape::Compat,
-                    &ApiError::status(404, format!("model \"{id}\" not found")),
-                ),
+                Some(v) => respond(200, "application/json", SimBody::full(v)),
+                None => error_response(Shape::Compat, &not_found_model(id)),
             }
         }
         (Method::POST, "/v1/chat/completions") => generate(sh, Api::Chat, req).await,
         (Method::POST, "/v1/completions") => generate(sh, Api::Completion, req).await,
         (Method::POST, "/api/chat") => generate(sh, Api::OllamaChat, req).await,
         (Method::POST, "/api/generate") => generate(sh, Api::OllamaGenerate, req).await,
-        (Method::GET, "/api/tags") => json_response(200, &info::tags(cfg, &sh.started_at)),
-        (Method::GET, "/api/ps") => json_response(200, &info::ps(cfg, &sh.metrics)),
+        (Method::POST, "/tokenize") if cfg.profile == Profile::Vllm => {
+            let body = match read_body(req, cfg.max_body_bytes).await {
+                Ok(b) => b,
+                Err(e) => return error_response(Shape::Vllm, &e),
+            };
+            match info::tokenize(cfg, &body) {
+                Ok(v) => respond(200, "application/json", SimBody::full(v)),
+                Err(m) => error_response(Shape::Vllm, &ApiError::bad(m)),
+            }
+        }
+        (Method::GET, "/api/tags") => native_json(200, info::tags(cfg, &sh.started_at)),
+        (Method::GET, "/api/ps") => native_json(200, info::ps(cfg, &sh.metrics)),
         (Method::POST, "/api/show") => {
             let body = match read_body(req, cfg.max_body_bytes).await {
                 Ok(b) => b,
                 Err(e) => return error_response(Shape::Native, &e),
             };
             match info::show(cfg, &body, &sh.started_at) {
-                Ok(Some(v)) => json_response(200, &v),
-                Ok(None) => error_response(
-                    Shape::Native,
-                    &ApiError::status(404, "model not found".to_string()),
-                ),
+                // Ollama streams /api/show (chunked, no Content-Length).
+                Ok(Some(v)) => respond(200, render::NATIVE_JSON, SimBody::chunked(v)),
+                Ok(None) => {
+                    let name = info::requested_name(&body).unwrap_or_default();
+                    error_response(Shape::Native, &not_found_model(&name))
+                }
                 Err(m) => error_response(Shape::Native, &ApiError::bad(m)),
             }
         }
@@ -247,6 +273,11 @@ fn wire_for(api: Api, profile: Profile) -> Wire {
     }
 }
 
+/// Ollama's "unknown model" error (its `/v1` layer wraps the same message).
+fn not_found_model(name: &str) -> ApiError {
+    ApiError::status(404, format!("model '{name}' not found"))
+}
+
 /// The model name to echo, or the imitated server's "unknown model" error.
 fn check_model(cfg: &SimConfig, wire: Wire, req: &GenRequest) -> Result<String, ApiError> {
     if wire.shape() == Shape::Vllm {
@@ -255,17 +286,17 @@ fn check_model(cfg: &SimConfig, wire: Wire, req: &GenRequest) -> Result<String, 
         }
         return Err(ApiError {
             status: 404,
-            message: format!("The model `{}` does not exist.", req.model),
+            message: format!(
+                "The model `{}` does not exist. Valid aliases: {}.",
+                req.model, cfg.model
+            ),
             param: Some("model".to_string()),
         });
     }
     if info::ollama_name(&req.model) == info::ollama_name(&cfg.model) {
         Ok(req.model.clone())
     } else {
-        Err(ApiError::status(
-            404,
-            format!("model \"{}\" not found, try pulling it first", req.model),
-        ))
+        Err(not_found_model(&req.model))
     }
 }
 
@@ -315,6 +346,7 @@ async fn generate(sh: &Arc<Shared>, api: Api, req: Request<Incoming>) -> Respons
     };
     let greq = match request::parse(api, &body, cfg.profile) {
         Ok(g) => g,
+        Err(e) if shape == Shape::Vllm => return reject(super::errors::vllm_validation(e, &body)),
         Err(e) => return reject(e),
     };
     let model = match check_model(cfg, wire, &greq) {
@@ -360,8 +392,20 @@ async fn generate(sh: &Arc<Shared>, api: Api, req: Request<Incoming>) -> Respons
         completion_tokens: plan.tokens,
         finish: plan.finish,
         fingerprint: sh.fingerprint.clone(),
+        warm_load: cfg.profile == Profile::Ollama,
+        // A planned fault counts content chunks: keep one chunk per token then.
+        merge_chat: cfg.profile == Profile::Ollama
+            && matches!(wire, Wire::OllamaChat | Wire::CompatChat)
+            && fault.is_none(),
     };
     let src = match &sh.engine {
+        // Ollama writes its status line with the first chunk: a queued request sees
+        // nothing (not even headers) until its first token.
+        Some(engine) if greq.stream && cfg.profile == Profile::Ollama => {
+            let mut rx = engine.submit(greq.prompt_tokens, plan.tokens, plan.finish);
+            let first = rx.recv().await;
+            Source::Primed(first, rx)
+        }
         Some(engine) => Source::Engine(engine.submit(greq.prompt_tokens, plan.tokens, plan.finish)),
         None => {
             metrics.loaded.store(true, Relaxed);
@@ -429,13 +473,14 @@ async fn whole(
                 }
             }
         }
-        Source::Closed => return engine_dead(),
+        Source::Closed | Source::Primed(..) => return engine_dead(),
     };
     let content = text.text(total);
     let body = render::full(&ctx, &content, &timings, &now_rfc3339());
     let Some(kind) = fault.filter(|k| *k != FaultKind::MissingDone) else {
-        return respond(200, "application/json", SimBody::full(body));
+        return respond(200, ctx.wire.content_type(false), SimBody::full(body));
     };
+    let json = ctx.wire.content_type(false);
     metrics.fault(kind);
     let faulty = match kind {
         FaultKind::Drop => {
@@ -443,7 +488,7 @@ async fn whole(
             FaultBody::truncate(Some(Bytes::from(body).slice(..half)))
         }
         FaultKind::Garbage => {
-            return respond(200, "application/json", SimBody::full(GARBAGE_LINE));
+            return respond(200, json, SimBody::full(GARBAGE_LINE));
         }
         FaultKind::Stall => FaultBody::stall(None),
         FaultKind::InvalidUtf8 => {
@@ -451,14 +496,14 @@ async fn whole(
             if let Some(first) = find(&bytes, content.as_bytes()) {
                 bytes[first] = 0xff;
             }
-            return respond(200, "application/json", SimBody::full(bytes));
+            return respond(200, json, SimBody::full(bytes));
         }
         _ => FaultBody::Endless {
             pending: Some(Bytes::from_static(b"{\"id\":\"")),
             fill: &LINE_FILL,
         },
     };
-    respond(200, "application/json", SimBody::Fault(faulty))
+    respond(200, json, SimBody::Fault(faulty))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -478,10 +523,6 @@ async fn load_only(sh: &Arc<Shared>, wire: Wire, req: &GenRequest) -> Response<S
         }
         None => sh.metrics.loaded.store(true, Relaxed),
     }
-    let v = render::ollama_load(wire, &req.model, &now_rfc3339());
-    if req.stream {
-        respond(200, wire.content_type(true), SimBody::full(v + "\n"))
-    } else {
-        respond(200, "application/json", SimBody::full(v))
-    }
+    // Ollama answers with one JSON body even when streaming was asked (or defaulted).
+    native_json(200, render::ollama_load(wire, &req.model, &now_rfc3339()))
 }
