@@ -2,7 +2,12 @@
 //! normalized per-request record every source is turned into.
 //!
 //! Every struct keeps unknown keys in an `extra` map, so a file written by a newer benchkeep
-//! (or edited by hand) survives a read-modify-write without losing a field.
+//! (or edited by hand) survives a read-modify-write without losing a field. The metadata is
+//! here; the per-request record is in [`record`].
+
+mod record;
+
+pub use record::{ErrorKind, RequestRecord, ServerTimings};
 
 use std::collections::BTreeMap;
 
@@ -377,180 +382,6 @@ pub struct ServerInfo {
     pub details: Map<String, Value>,
 }
 
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// Could not connect.
-    Connect,
-    /// The whole request took longer than `--timeout`.
-    Timeout,
-    /// No bytes for longer than `--idle-timeout`.
-    IdleTimeout,
-    /// A non-2xx HTTP status (or a batch line whose `status_code` was not 200).
-    HttpStatus,
-    /// HTTP 200, then an error event in the stream, or an `{"error": ...}` result line.
-    StreamError,
-    /// The stream ended without its final chunk / `[DONE]` / `done: true`.
-    CutShort,
-    /// A body or chunk that was not valid JSON.
-    InvalidJson,
-    /// Exceeded a size limit (line, event, body).
-    TooLarge,
-    /// A finished request the server marked as aborted or errored (`finish_reason`).
-    Aborted,
-    /// Anything else (also any kind written by a newer benchkeep).
-    #[serde(other)]
-    Other,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::IdleTimeout => "idle_timeout",
-            ErrorKind::HttpStatus => "http_status",
-            ErrorKind::StreamError => "stream_error",
-            ErrorKind::CutShort => "cut_short",
-            ErrorKind::InvalidJson => "invalid_json",
-            ErrorKind::TooLarge => "too_large",
-            ErrorKind::Aborted => "aborted",
-            ErrorKind::Other => "other",
-        }
-    }
-}
-
-/// Server-side timings reported per request (Ollama's nanosecond durations, or the
-/// per-request metrics of a vLLM offline dump converted to nanoseconds).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ServerTimings {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_duration_ns: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_duration_ns: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_eval_duration_ns: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval_duration_ns: Option<u64>,
-}
-
-impl ServerTimings {
-    pub fn is_empty(&self) -> bool {
-        self == &ServerTimings::default()
-    }
-}
-
-/// One request, normalized: what every parser and the live client produce, and the line
-/// format of `raw/<test_id>.jsonl` for `benchkeep run`.
-///
-/// Times (`*_s`) are seconds since the run's start on a monotonic clock; latencies are
-/// milliseconds. Fields a source cannot know stay `None`. The line format is
-/// `schemas/raw-record.schema.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RequestRecord {
-    /// The line format's version ([`RECORD_VERSION`]); 1 when absent (older logs).
-    #[serde(default = "first_record_version")]
-    pub record_version: u32,
-    /// Position in the raw log (strictly increasing) or the line number of an imported file.
-    pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_kind: Option<ErrorKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sent_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_token_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_s: Option<f64>,
-    /// Time to first token, from the scheduled send time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttft_ms: Option<f64>,
-    /// End-to-end latency, from the scheduled send time to the last byte.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub e2e_ms: Option<f64>,
-    /// Gaps between successive content chunks.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub itl_ms: Vec<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chunks: Option<u64>,
-    #[serde(default, skip_serializing_if = "ServerTimings::is_empty")]
-    pub server: ServerTimings,
-    /// Response text, only with `--save-text` (capped).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-}
-
-fn first_record_version() -> u32 {
-    1
-}
-
-impl Default for RequestRecord {
-    /// An empty record of this build's [`RECORD_VERSION`] (derived `Default` would say 0).
-    fn default() -> Self {
-        RequestRecord {
-            record_version: RECORD_VERSION,
-            seq: 0,
-            id: None,
-            ok: false,
-            error_kind: None,
-            error: None,
-            http_status: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            finish_reason: None,
-            scheduled_s: None,
-            sent_s: None,
-            first_token_s: None,
-            end_s: None,
-            ttft_ms: None,
-            e2e_ms: None,
-            itl_ms: Vec::new(),
-            chunks: None,
-            server: ServerTimings::default(),
-            text: None,
-        }
-    }
-}
-
-impl RequestRecord {
-    /// Time per output token after the first: (e2e - ttft) / (completion_tokens - 1).
-    pub fn tpot_ms(&self) -> Option<f64> {
-        let (e2e, ttft, n) = (self.e2e_ms?, self.ttft_ms?, self.completion_tokens?);
-        (n > 1).then(|| (e2e - ttft) / (n - 1) as f64)
-    }
-
-    /// How late the request was sent compared with its schedule.
-    pub fn lag_ms(&self) -> Option<f64> {
-        Some((self.sent_s? - self.scheduled_s?) * 1000.0)
-    }
-
-    /// A failed record of the given kind.
-    pub fn failed(seq: u64, kind: ErrorKind, message: impl Into<String>) -> Self {
-        RequestRecord {
-            seq,
-            ok: false,
-            error_kind: Some(kind),
-            error: Some(message.into()),
-            ..Default::default()
-        }
-    }
-}
-
 /// Longest error message kept in a record (bytes, cut at a character boundary), whether
 /// it came from a live server (`client`) or a results file (`ingest`).
 pub const MAX_ERROR_MESSAGE: usize = 1000;
@@ -574,44 +405,4 @@ pub fn round(x: f64, digits: i32) -> f64 {
     }
     let f = 10f64.powi(digits);
     (x * f).round() / f
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tpot_needs_two_tokens() {
-        let mut r = RequestRecord {
-            ok: true,
-            ttft_ms: Some(100.0),
-            e2e_ms: Some(500.0),
-            completion_tokens: Some(5),
-            ..Default::default()
-        };
-        assert_eq!(r.tpot_ms(), Some(100.0));
-        r.completion_tokens = Some(1);
-        assert_eq!(r.tpot_ms(), None);
-    }
-
-    #[test]
-    fn record_round_trips_and_omits_empty_fields() {
-        let r = RequestRecord::failed(3, ErrorKind::HttpStatus, "HTTP 500");
-        let s = serde_json::to_string(&r).unwrap();
-        assert_eq!(
-            s,
-            r#"{"record_version":1,"seq":3,"ok":false,"error_kind":"http_status","error":"HTTP 500"}"#
-        );
-        let back: RequestRecord = serde_json::from_str(&s).unwrap();
-        assert_eq!(back, r);
-    }
-
-    #[test]
-    fn lines_without_a_record_version_read_as_version_1() {
-        let r: RequestRecord = serde_json::from_str(r#"{"seq":1,"ok":true}"#).unwrap();
-        assert_eq!(r.record_version, 1);
-        let r: RequestRecord =
-            serde_json::from_str(r#"{"seq":1,"ok":true,"record_version":7}"#).unwrap();
-        assert_eq!(r.record_version, 7, "a newer version is kept as read");
-    }
 }
