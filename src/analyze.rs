@@ -1,5 +1,7 @@
 //! Importing a results file into the store: scan, copy into `raw/`, write metadata,
 //! and leave the derived files to the caller ([`crate::derive`]). Used by `analyze` and `record`.
+//! A whole document (one file, several runs: [`analyze_document`]) is stored once in `raw/`
+//! and gets one metadata file per run.
 //!
 //! Order matters for "nothing is ever lost": the input is fully scanned before anything is
 //! written (bad input writes nothing); the copy is made into a temp file in `raw/` and
@@ -503,5 +505,59 @@ pub fn copy_to_temp(
             let _ = fs::remove_file(&tmp);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = r#"{"backend":"openai-chat","model_id":"m","duration":2.0,"completed":2,"failed":0,"total_input_tokens":20,"total_output_tokens":8,"request_throughput":1.0,"output_throughput":4.0,"mean_ttft_ms":10.0,"latencies":[0.5,0.7]}"#;
+
+    fn request(input: &Path) -> AnalyzeRequest {
+        AnalyzeRequest {
+            platform: "p".into(),
+            model: "m".into(),
+            input: input.to_path_buf(),
+            requests: None,
+            format: None,
+            config: Map::new(),
+            labels: BTreeMap::new(),
+            total_time_s: None,
+            model_load_time_s: None,
+            gpu: ManualGpu::default(),
+            strict: false,
+            source_kind: SourceKind::Analyze,
+            command: None,
+        }
+    }
+
+    #[test]
+    fn a_document_that_cannot_be_used_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("runs.jsonl");
+        // The second run has neither a duration nor per-request times.
+        let second = RUN.replace(r#""duration":2.0,"#, r#""duration":null,"#);
+        let second = second.replace(r#","latencies":[0.5,0.7]"#, "");
+        std::fs::write(&input, format!("{RUN}\n{second}")).unwrap();
+        let doc = ingest::read_document(&input).unwrap().unwrap();
+        assert_eq!(doc.runs.len(), 2);
+        let store = Store::new(dir.path().join("store"));
+        let err = analyze_document(&store, &request(&input), &doc).unwrap_err();
+        assert!(format!("{err:#}").contains("--total-time"), "{err:#}");
+        assert!(!store.root().exists());
+        // With --total-time both runs are stored, sharing one raw copy.
+        let mut req = request(&input);
+        req.total_time_s = Some(3.0);
+        let done = analyze_document(&store, &req, &doc).unwrap();
+        assert_eq!(done.len(), 2);
+        let (a, b) = (&done[0].metadata, &done[1].metadata);
+        assert_ne!(a.test_id, b.test_id);
+        assert_eq!(a.test.output_file, b.test.output_file);
+        assert_eq!(a.results.total_time_seconds, 2.0);
+        assert_eq!(b.results.total_time_seconds, 3.0);
+        assert_eq!(b.results.success_count, 2);
+        assert_eq!(b.results.total_completion_tokens, 8);
+        assert_eq!(std::fs::read_dir(store.raw_dir()).unwrap().count(), 1);
     }
 }
