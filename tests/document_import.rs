@@ -132,6 +132,11 @@ fn detailed_file_gives_records_in_ms_and_the_failure() {
     );
     assert_eq!(m["test"]["raw_bytes"], bytes.len() as u64);
     verify_clean(store.path());
+    bk(store.path())
+        .args(["query", "--metric", "imported.median_ttft_ms"])
+        .assert()
+        .code(0)
+        .stdout(contains("123"));
 }
 
 #[test]
