@@ -10,7 +10,7 @@ use crate::cli::common::{parse_config, parse_labels};
 use crate::cli::{parse, print_out};
 use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
-use crate::ingest::Format;
+use crate::ingest::{self, Input, InputFormat};
 use crate::schema::{SourceKind, Status};
 use crate::store::Store;
 
@@ -42,9 +42,12 @@ pub struct AnalyzeArgs {
     /// A key=value label to filter and group by later (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// Force the input format instead of detecting it.
-    #[arg(long, value_name = "FORMAT", value_parser = parse::format)]
-    pub format: Option<Format>,
+    /// Force the input format instead of detecting it: a line format (openai,
+    /// openai-batch, ollama, vllm-offline, benchkeep), or a whole-document format
+    /// (vllm-bench-serve: `vllm bench serve --save-result` / `--append-result` JSON, one file
+    /// holding one or several runs, each imported as its own run).
+    #[arg(long, value_name = "FORMAT", value_parser = input_format)]
+    pub format: Option<InputFormat>,
     /// GPU name, for offline runs whose GPU was noted by hand (e.g. "RTX 4080").
     #[arg(long)]
     pub gpu_name: Option<String>,
@@ -101,39 +104,76 @@ pub fn run(store: &Store, settings: &Settings, args: AnalyzeArgs) -> Result<i32>
         vram_used_gb: args.vram_used_gb,
         utilization_percent: args.gpu_util,
     };
+    let input = ingest::detect_input(&args.input, args.format)?;
     let argv: Vec<String> = std::env::args().collect();
-    let imported = analyze::analyze_file(
-        store,
-        AnalyzeRequest {
-            platform: args.platform,
-            model: args.model,
-            input: args.input,
-            requests: args.requests,
-            format: args.format,
-            config,
-            labels,
-            total_time_s: args.total_time,
-            model_load_time_s: args.model_load_time,
-            gpu,
-            strict: args.strict,
-            source_kind: SourceKind::Analyze,
-            command: Some(crate::redact::command_line(&argv)),
+    let req = AnalyzeRequest {
+        platform: args.platform,
+        model: args.model,
+        input: args.input,
+        requests: args.requests,
+        format: match &input {
+            Input::Lines(f) => Some(*f),
+            Input::Document(_) => None,
         },
-    )?;
+        config,
+        labels,
+        total_time_s: args.total_time,
+        model_load_time_s: args.model_load_time,
+        gpu,
+        strict: args.strict,
+        source_kind: SourceKind::Analyze,
+        command: Some(crate::redact::command_line(&argv)),
+    };
+    let imported = match &input {
+        Input::Lines(_) => vec![analyze::analyze_file(store, req.clone())?],
+        Input::Document(doc) => analyze::analyze_document(store, &req, doc)?,
+    };
     let derived = derive::refresh(store, settings);
-    let m = &imported.metadata;
-    let text = crate::report::detail::seed_summary(m, &imported.metadata_path);
+    let mut text = String::new();
+    for (i, run) in imported.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(&crate::report::detail::seed_summary(
+            &run.metadata,
+            &run.metadata_path,
+        ));
+    }
+    if let Input::Document(_) = input {
+        let n = imported.len();
+        text.push_str(&format!(
+            "\nImported {n} run{} from {}\n",
+            if n == 1 { "" } else { "s" },
+            req.input.display()
+        ));
+    }
     print_out(&text)?;
     if let Err(e) = derived {
         eprintln!("warning: the run is saved, but regenerating the reports failed: {e:#}");
         return Ok(exit::STORE_IO);
     }
-    if m.status == Status::Failed {
-        eprintln!(
-            "error: every request in {} failed; the run is saved with status `failed`",
-            m.test.input_file.as_deref().unwrap_or("the input")
-        );
+    if imported.iter().all(|r| r.metadata.status == Status::Failed) {
+        match input {
+            Input::Lines(_) => eprintln!(
+                "error: every request in {} failed; the run is saved with status `failed`",
+                imported[0]
+                    .metadata
+                    .test
+                    .input_file
+                    .as_deref()
+                    .unwrap_or("the input")
+            ),
+            Input::Document(_) => eprintln!(
+                "error: every request of every run in {} failed; the runs are saved with status `failed`",
+                req.input.display()
+            ),
+        }
         return Ok(exit::FAILURE);
     }
     Ok(exit::OK)
+}
+
+/// `--format`: a line format or a whole-document format.
+fn input_format(s: &str) -> Result<InputFormat, String> {
+    parse::named("format", s, &InputFormat::names(), InputFormat::from_name)
 }

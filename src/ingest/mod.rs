@@ -15,6 +15,7 @@
 mod batch;
 mod benchkeep;
 mod detect;
+mod document;
 mod lenient;
 mod line;
 mod ollama;
@@ -31,6 +32,11 @@ use anyhow::Result;
 use crate::error::Error;
 use crate::schema::RequestRecord;
 use line::strip_bom;
+
+pub use document::{
+    Document, DocumentFormat, DocumentRun, Input, InputFormat, Load, MAX_DOCUMENT_BYTES, Totals,
+    detect_input, parse_document, read_document, read_document_as, read_document_capped,
+};
 
 /// Lines longer than this are unparseable and skipped without being buffered whole.
 pub const MAX_LINE_BYTES: usize = 64 << 20;

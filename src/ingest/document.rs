@@ -1,0 +1,456 @@
+//! Whole-document formats, beside the line readers: one file that holds one or several
+//! benchmark runs of another tool (summary figures, and sometimes per-request arrays).
+//!
+//! A line reader turns one file into one run, a line at a time. A document reader reads the
+//! file whole (at most [`MAX_DOCUMENT_BYTES`]), as one JSON object or as JSON Lines of
+//! objects, and turns each object into one or more [`DocumentRun`]s. Formats are told apart
+//! by content ([`DocumentFormat::claims`]), never by file name: the first object decides,
+//! and later objects the format does not claim are unparseable.
+//!
+//! Memory: the file's bytes (at most the cap) plus one parsed object at a time, plus the
+//! runs read so far.
+
+mod vllm_serve;
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::ingest::line::{is_blank, json_reason, strip_bom};
+use crate::ingest::{Format, MAX_REPORTED_UNPARSEABLE, Unparseable, detect, open_input};
+use crate::schema::RequestRecord;
+
+/// Files larger than this are refused by the document readers (they are read whole).
+pub const MAX_DOCUMENT_BYTES: u64 = 256 << 20;
+
+/// A whole-document format benchkeep reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentFormat {
+    /// `vllm bench serve --save-result` (with or without `--save-detailed`), and
+    /// `--append-result` files (one run per line).
+    VllmBenchServe,
+}
+
+impl DocumentFormat {
+    /// Every document format, in the order they are asked to claim a file.
+    pub const ALL: [DocumentFormat; 1] = [DocumentFormat::VllmBenchServe];
+
+    /// The name used by `--format` and in metadata (`source.format`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentFormat::VllmBenchServe => "vllm-bench-serve",
+        }
+    }
+
+    /// Parse a `--format` value.
+    pub fn from_name(name: &str) -> Option<DocumentFormat> {
+        DocumentFormat::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The tool that writes this format, as people call it.
+    pub fn tool(self) -> &'static str {
+        match self {
+            DocumentFormat::VllmBenchServe => "vllm bench serve",
+        }
+    }
+
+    /// Whether one top-level JSON value of a file is in this format (content only).
+    pub fn claims(self, value: &Value) -> bool {
+        match self {
+            DocumentFormat::VllmBenchServe => vllm_serve::claims(value),
+        }
+    }
+
+    /// The tool's version, when the object records it.
+    pub fn tool_version(self, value: &Value) -> Option<String> {
+        match self {
+            DocumentFormat::VllmBenchServe => vllm_serve::tool_version(value),
+        }
+    }
+
+    /// The runs in one claimed object. `locator` says where the object is in the file
+    /// (`line 2`); the runs' own locators refine it when an object holds several. An error
+    /// is the reason the object cannot be used.
+    pub fn read(self, value: Value, locator: &str) -> Result<Vec<DocumentRun>, String> {
+        match self {
+            DocumentFormat::VllmBenchServe => vllm_serve::read(value, locator),
+        }
+    }
+}
+
+/// The load a run was measured under, as the tool set it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Load {
+    /// Most requests in flight at once (`--max-concurrency`), when limited.
+    pub max_concurrency: Option<u64>,
+    /// Requests per second; `f64::INFINITY` when unlimited (`"inf"`).
+    pub request_rate: Option<f64>,
+    /// Burstiness of arrivals (1.0 is Poisson), when the tool records it.
+    pub burstiness: Option<f64>,
+}
+
+impl Load {
+    /// As JSON, with an unlimited rate written `"inf"` (JSON has no infinity).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(c) = self.max_concurrency {
+            m.insert("max_concurrency".into(), c.into());
+        }
+        if let Some(r) = self.request_rate {
+            let v = if r.is_finite() {
+                r.into()
+            } else {
+                "inf".into()
+            };
+            m.insert("request_rate".into(), v);
+        }
+        if let Some(b) = self.burstiness {
+            m.insert("burstiness".into(), b.into());
+        }
+        Value::Object(m)
+    }
+}
+
+/// The tool's own request totals, when it wrote them (used when per-request data is
+/// missing or carries no token counts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub completed: Option<u64>,
+    pub failed: Option<u64>,
+    /// Prompt tokens of successful requests.
+    pub input_tokens: Option<u64>,
+    /// Output tokens of successful requests.
+    pub output_tokens: Option<u64>,
+}
+
+/// One benchmark run found in a document.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentRun {
+    /// Where the run is in the file: `line 2`, `whole file`, `line 1: benchmarks[3]`.
+    pub locator: String,
+    /// One record per request, in the tool's order, when the file has per-request data
+    /// (empty when it has none).
+    pub records: Vec<RequestRecord>,
+    /// Whether `records` carry token counts (else the tool's [`Totals`] are the tokens).
+    pub records_have_tokens: bool,
+    /// The tool's wall time of the measured run, in seconds.
+    pub duration_s: Option<f64>,
+    /// When the run started, as the tool wrote it (vLLM: local `YYYYMMDD-HHMMSS`, no zone).
+    pub started: Option<String>,
+    /// The model as the tool named it.
+    pub model: Option<String>,
+    pub load: Load,
+    pub totals: Totals,
+    /// The tool's own summary figures under their own names (their definitions can differ
+    /// from benchkeep's).
+    pub figures: Map<String, Value>,
+    /// Other scalar values the tool wrote about the run (backend, label, user metadata,
+    /// sweep overrides), under their own names.
+    pub notes: Map<String, Value>,
+    /// Things a reader noticed that do not stop the import.
+    pub warnings: Vec<String>,
+}
+
+/// A file read whole by a document format.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub format: DocumentFormat,
+    /// The tool that wrote it (`vllm bench serve`).
+    pub tool: String,
+    pub tool_version: Option<String>,
+    pub runs: Vec<DocumentRun>,
+    /// Lines (or the whole file) that could not be used, with reasons; counted in
+    /// `unparseable`, the first [`MAX_REPORTED_UNPARSEABLE`] kept.
+    pub unparseable: u64,
+    pub first_unparseable: Vec<Unparseable>,
+    pub bytes: u64,
+    /// Lowercase hex sha256 of the whole file.
+    pub sha256: String,
+}
+
+/// A format named with `--format`: a line format or a document format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Lines(Format),
+    Document(DocumentFormat),
+}
+
+impl InputFormat {
+    /// Every `--format` name: the line formats, then the document formats.
+    pub fn names() -> Vec<&'static str> {
+        let lines = Format::ALL.into_iter().map(Format::name);
+        lines
+            .chain(DocumentFormat::ALL.into_iter().map(DocumentFormat::name))
+            .collect()
+    }
+
+    pub fn from_name(name: &str) -> Option<InputFormat> {
+        Format::from_name(name)
+            .map(InputFormat::Lines)
+            .or_else(|| DocumentFormat::from_name(name).map(InputFormat::Document))
+    }
+}
+
+/// What an input file turned out to be.
+#[derive(Debug)]
+pub enum Input {
+    /// A line format: scan it with [`crate::ingest::scan_file`].
+    Lines(Format),
+    /// A document, already read.
+    Document(Document),
+}
+
+/// Decide how to read `path`: a forced format, else the line detection, else (when no line
+/// format fits) the document formats. When none claims the file the line detection's error
+/// stands (exit code 2), unless the file is too large to be read as a document.
+pub fn detect_input(path: &Path, forced: Option<InputFormat>) -> Result<Input> {
+    match forced {
+        Some(InputFormat::Lines(f)) => Ok(Input::Lines(f)),
+        Some(InputFormat::Document(f)) => match read_document_as(path, Some(f))? {
+            Some(doc) => Ok(Input::Document(doc)),
+            None => Err(Error::input(
+                path,
+                format!(
+                    "is not a {} file (no object in it looks like one); check the file, or drop --format to detect it",
+                    f.name()
+                ),
+            )
+            .into()),
+        },
+        None => {
+            let line_error = match detect::detect(path, open_input(path)?) {
+                Ok(f) => return Ok(Input::Lines(f)),
+                Err(e) => e,
+            };
+            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if len > MAX_DOCUMENT_BYTES {
+                return Err(too_large(path, len).into());
+            }
+            match read_document(path) {
+                Ok(Some(doc)) => Ok(Input::Document(doc)),
+                _ => Err(line_error),
+            }
+        }
+    }
+}
+
+/// Read `path` whole as a document: `None` when no document format claims it.
+pub fn read_document(path: &Path) -> Result<Option<Document>> {
+    read_document_as(path, None)
+}
+
+/// [`read_document`] with the format given (`None`: ask each format in turn).
+pub fn read_document_as(path: &Path, format: Option<DocumentFormat>) -> Result<Option<Document>> {
+    read_document_capped(path, format, MAX_DOCUMENT_BYTES)
+}
+
+fn too_large(path: &Path, len: u64) -> Error {
+    Error::input(
+        path,
+        format!(
+            "is {:.1} MiB, over the {} MiB limit for whole-document formats (JSON files of other tools, read whole); \
+             split it (one run per line of JSON Lines) or import its runs separately",
+            len as f64 / (1u64 << 20) as f64,
+            MAX_DOCUMENT_BYTES >> 20
+        ),
+    )
+}
+
+/// [`read_document_as`] with the size limit given (tests use a small one).
+pub fn read_document_capped(
+    path: &Path,
+    format: Option<DocumentFormat>,
+    cap: u64,
+) -> Result<Option<Document>> {
+    let file = open_input(path)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > cap {
+        return Err(too_large(path, len).into());
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::input(path, format!("could not be read: {e}")))?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(path, bytes.len() as u64).into());
+    }
+    Ok(parse_document(&bytes, format))
+}
+
+/// Read a document from its bytes: one JSON value, or JSON Lines.
+pub fn parse_document(bytes: &[u8], format: Option<DocumentFormat>) -> Option<Document> {
+    let mut doc = Reading::new(format);
+    let body = strip_bom(bytes);
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => {
+            let one_line = body.split(|b| *b == b'\n').filter(|l| !is_blank(l)).count() <= 1;
+            doc.object(value, if one_line { "line 1" } else { "whole file" }, 1);
+        }
+        Err(_) => {
+            for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+                if is_blank(line) {
+                    continue;
+                }
+                let n = i as u64 + 1;
+                match serde_json::from_slice::<Value>(line) {
+                    Ok(value) => doc.object(value, &format!("line {n}"), n),
+                    Err(e) => doc.bad(n, json_reason(&e, "JSON")),
+                }
+                if doc.format.is_none() && doc.seen_object {
+                    return None; // the first object decided: no document format
+                }
+            }
+        }
+    }
+    let format = doc.format?;
+    Some(Document {
+        format,
+        tool: format.tool().to_string(),
+        tool_version: doc.version,
+        runs: doc.runs,
+        unparseable: doc.unparseable,
+        first_unparseable: doc.first_unparseable,
+        bytes: bytes.len() as u64,
+        sha256: crate::digest::sha256_hex(bytes),
+    })
+}
+
+/// The state of one document being read.
+struct Reading {
+    format: Option<DocumentFormat>,
+    forced: bool,
+    seen_object: bool,
+    version: Option<String>,
+    runs: Vec<DocumentRun>,
+    unparseable: u64,
+    first_unparseable: Vec<Unparseable>,
+}
+
+impl Reading {
+    fn new(format: Option<DocumentFormat>) -> Self {
+        Reading {
+            format,
+            forced: format.is_some(),
+            seen_object: false,
+            version: None,
+            runs: Vec::new(),
+            unparseable: 0,
+            first_unparseable: Vec::new(),
+        }
+    }
+
+    fn bad(&mut self, line: u64, reason: String) {
+        self.unparseable += 1;
+        if self.first_unparseable.len() < MAX_REPORTED_UNPARSEABLE {
+            self.first_unparseable.push(Unparseable { line, reason });
+        }
+    }
+
+    fn object(&mut self, value: Value, locator: &str, line: u64) {
+        if !value.is_object() {
+            self.bad(line, "not a JSON object".into());
+            return;
+        }
+        let first = !self.seen_object;
+        self.seen_object = true;
+        if first && !self.forced {
+            self.format = DocumentFormat::ALL.into_iter().find(|f| f.claims(&value));
+        }
+        let Some(format) = self.format else { return };
+        if !format.claims(&value) {
+            if first {
+                // A forced format that does not fit the first object: not this format.
+                self.format = None;
+            } else {
+                self.bad(line, format!("not a {} object", format.name()));
+            }
+            return;
+        }
+        if self.version.is_none() {
+            self.version = format.tool_version(&value);
+        }
+        match format.read(value, locator) {
+            Ok(runs) => self.runs.extend(runs),
+            Err(reason) => self.bad(line, reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = r#"{"date":"20260301-101500","backend":"openai-chat","model_id":"m","duration":2.0,"completed":2,"failed":0,"total_input_tokens":20,"total_output_tokens":8,"request_throughput":1.0,"output_throughput":4.0,"mean_ttft_ms":10.0,"latencies":[0.5,0.7],"request_rate":"inf","max_concurrency":2}"#;
+
+    #[test]
+    fn one_object_or_lines_with_a_cut_tail() {
+        let doc = parse_document(RUN.as_bytes(), None).unwrap();
+        assert_eq!(doc.format, DocumentFormat::VllmBenchServe);
+        assert_eq!(doc.runs.len(), 1);
+        assert_eq!(doc.runs[0].locator, "line 1");
+        let text = format!("{RUN}\n{RUN}\n{}", &RUN[..40]);
+        let doc = parse_document(text.as_bytes(), None).unwrap();
+        assert_eq!(doc.runs.len(), 2);
+        assert_eq!(doc.runs[1].locator, "line 2");
+        assert_eq!(doc.unparseable, 1);
+        assert_eq!(doc.first_unparseable[0].line, 3);
+        assert!(doc.first_unparseable[0].reason.contains("truncated"));
+    }
+
+    #[test]
+    fn pretty_printed_object_is_the_whole_file() {
+        let v: Value = serde_json::from_str(RUN).unwrap();
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        let doc = parse_document(format!("\u{feff}{text}").as_bytes(), None).unwrap();
+        assert_eq!(doc.runs[0].locator, "whole file");
+    }
+
+    #[test]
+    fn not_claimed() {
+        assert!(parse_document(br#"{"a":1}"#, None).is_none());
+        assert!(parse_document(b"[1,2]", None).is_none());
+        assert!(parse_document(b"not json", None).is_none());
+        assert!(parse_document(b"", None).is_none());
+        let forced = Some(DocumentFormat::VllmBenchServe);
+        assert!(parse_document(br#"{"a":1}"#, forced).is_none());
+        // A later object that is not a run is unparseable, not the end.
+        let text = format!("{RUN}\n{{\"a\":1}}\n");
+        let doc = parse_document(text.as_bytes(), None).unwrap();
+        assert_eq!((doc.runs.len(), doc.unparseable), (1, 1));
+    }
+
+    #[test]
+    fn names_cover_both_kinds() {
+        assert_eq!(
+            InputFormat::from_name("vllm-bench-serve"),
+            Some(InputFormat::Document(DocumentFormat::VllmBenchServe))
+        );
+        assert_eq!(
+            InputFormat::from_name("ollama"),
+            Some(InputFormat::Lines(Format::Ollama))
+        );
+        assert!(InputFormat::names().contains(&"vllm-bench-serve"));
+        assert_eq!(InputFormat::from_name("nope"), None);
+    }
+
+    #[test]
+    fn the_cap_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.json");
+        std::fs::write(&path, RUN).unwrap();
+        let err = read_document_capped(&path, None, 10).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("big.json") && text.contains("limit"),
+            "{text}"
+        );
+        assert!(
+            read_document_capped(&path, None, 1 << 20)
+                .unwrap()
+                .is_some()
+        );
+    }
+}
