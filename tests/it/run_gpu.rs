@@ -2,14 +2,12 @@
 //! first on PATH fills the `gpu` block and writes `raw/<id>.gpu.jsonl`; `--gpu off`
 //! samples nothing.
 
-mod run_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::run::*;
 use benchkeep::sim::{self, Profile};
-use run_support::*;
 use serde_json::Value;
 
 fn fake_smi_path(root: &Path) -> String {

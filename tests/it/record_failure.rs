@@ -1,11 +1,8 @@
 //! A command that fails, is killed, or leaves no results is still recorded: status
 //! `failed`, its exit code or signal, the tail of its log, and whatever it wrote.
 
-#[path = "fixtures/record/support.rs"]
-mod support;
-
+use crate::support::record::*;
 use serde_json::Value;
-use support::*;
 
 fn record(store: &std::path::Path, out: &std::path::Path, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = benchkeep(store);

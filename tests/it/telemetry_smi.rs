@@ -2,13 +2,10 @@
 //! machine, so `--gpu auto` must fail over to nvidia-smi quickly; `--gpu nvidia-smi` forces
 //! it. The `gpu` block is filled and `raw/<id>.gpu.jsonl` written.
 
-#[path = "fixtures/record/support.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::record::*;
 use serde_json::Value;
-use support::*;
 
 /// A directory holding only the fake `nvidia-smi` (copied, so it is surely executable).
 fn fake_smi_dir(root: &Path) -> PathBuf {

@@ -1,14 +1,12 @@
 //! `benchkeep run` as a user runs it: exit codes and messages for bad flags, an
 //! unreachable server, an unwritable store, no secret anywhere, and Ctrl-C.
 
-mod run_support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::run::*;
 use benchkeep::schema::Status;
 use benchkeep::sim::{self, Profile};
-use run_support::*;
 
 const BASE: [&str; 6] = [
     "--platform",

@@ -1,13 +1,11 @@
 //! Every simulator endpoint, in both profiles: response shapes, token accounting,
 //! error shapes, malformed requests, body limits and determinism under a seed.
 
-mod sim_support;
-
 use std::io::{Read, Write};
 
+use crate::support::sim::*;
 use benchkeep::sim::{self, Profile, SimConfig};
 use serde_json::{Value, json};
-use sim_support::*;
 
 #[tokio::test]
 async fn vllm_chat_stream_has_vllm_shape() {

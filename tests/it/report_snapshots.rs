@@ -2,10 +2,8 @@
 //! reduced to their texts), the chart files COMPARISON.md links, summary.json's
 //! head-to-head, and export.
 
-mod report_support;
-
+use crate::support::report::*;
 use benchkeep::report::{self, h2h::Settings};
-use report_support::*;
 
 #[test]
 fn comparison_markdown() {

@@ -2,11 +2,9 @@
 //! families streamed and not, timing against the configured latencies (firm lower bounds,
 //! loose upper bounds), every fault mode as its error kind, open-loop rates.
 
-mod run_support;
-
+use crate::support::run::*;
 use benchkeep::schema::{ErrorKind, Status};
 use benchkeep::sim::Profile;
-use run_support::*;
 
 fn synthetic(base: &str, platform: &str, model: &str, n: &str, out: &str) -> Vec<String> {
     [

@@ -2,14 +2,12 @@
 //! a request the server finished (except those in flight); a torn tail is moved aside,
 //! never deleted; corruption in the middle is reported, not cut.
 
-mod run_support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::run::*;
 use benchkeep::schema::{Metadata, Status};
 use benchkeep::sim::{self, Profile};
-use run_support::*;
 
 fn write_meta(path: &std::path::Path, m: &Metadata) {
     std::fs::write(path, serde_json::to_vec_pretty(m).unwrap()).unwrap();

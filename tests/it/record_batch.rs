@@ -1,10 +1,7 @@
 //! `benchkeep record` around a command that writes OpenAI Batch output, as `vllm run-batch`
 //! does: metadata, measured time, load time, log, raw copy, defaults from the command line.
 
-#[path = "fixtures/record/support.rs"]
-mod support;
-
-use support::*;
+use crate::support::record::*;
 
 #[test]
 fn records_a_batch_run_with_its_time_log_and_results() {

@@ -1,14 +1,11 @@
 //! Ctrl-C and SIGTERM sent to `benchkeep record` reach the command, and the run is recorded
 //! as `interrupted` with what the command saved.
 
-#[path = "fixtures/record/support.rs"]
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::record::*;
 
 fn wait_for(path: &Path, limit: Duration) {
     let start = Instant::now();

@@ -2,13 +2,11 @@
 //! serial slots and one-time load, jitter, and `--no-delay`. Latencies are checked with
 //! a firm lower bound (the simulated clock never runs early) and a loose upper bound.
 
-mod sim_support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::sim::*;
 use benchkeep::sim::{Profile, SimStats};
 use serde_json::{Value, json};
-use sim_support::*;
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)

@@ -1,10 +1,8 @@
 //! Strings from users and servers (model names, labels, config values, errors) appear in
 //! the HTML, the Markdown and the charts only escaped: no element or attribute is injected.
 
-mod report_support;
-
+use crate::support::report::*;
 use benchkeep::report::{self, h2h::Settings};
-use report_support::*;
 use serde_json::json;
 
 /// Elements the page and plotters' SVG may contain; anything else was injected.

@@ -1,12 +1,10 @@
 //! The binary: `report`, `compare --baseline` (deltas, flags, exit codes, no colour when
 //! piped) and `export`.
 
-mod report_support;
-
+use crate::support::report::*;
 use assert_cmd::Command;
 use benchkeep::report::deltas;
 use predicates::prelude::*;
-use report_support::*;
 
 fn bk(dir: &std::path::Path) -> Command {
     let mut c = Command::cargo_bin("benchkeep").unwrap();

@@ -1,10 +1,7 @@
 //! Secrets in the recorded command line (and in the environment the command prints) never
 //! reach the store, and benchkeep never prints them itself (RELIABILITY.md P9).
 
-#[path = "fixtures/record/support.rs"]
-mod support;
-
-use support::*;
+use crate::support::record::*;
 
 #[test]
 fn canaries_never_reach_the_store_or_benchkeeps_own_output() {

@@ -2,14 +2,12 @@
 //! garbage chunk and endless line, in SSE, NDJSON and non-streamed responses; each is
 //! counted in `/metrics`, and the server stays healthy afterwards.
 
-mod sim_support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::sim::*;
 use benchkeep::sim::{Faults, Profile, SimConfig};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use sim_support::*;
 
 #[derive(Debug, PartialEq)]
 enum End {

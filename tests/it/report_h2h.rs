@@ -1,10 +1,8 @@
 //! The head-to-head groups like for like and computes ratios to the baseline platform.
 
-mod report_support;
-
+use crate::support::report::*;
 use benchkeep::report::Derived;
 use benchkeep::report::h2h::{self, InputKey, Settings};
-use report_support::*;
 
 fn idx(runs: &[benchkeep::schema::Metadata], id: &str) -> usize {
     runs.iter().position(|m| m.test_id == id).unwrap()
