@@ -1,74 +1,22 @@
 //! Binary-level tests of the foundation: analyze, compare, show, query, verify, the store.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-const SEED_CONFIG: &str = r#"{"max_model_len": 4096, "gpu_memory_utilization": 0.90}"#;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/foundation")
-        .join(name)
-}
-
-fn bk(store: &Path) -> Command {
-    let mut c = Command::cargo_bin("benchkeep").unwrap();
-    c.arg("--store")
-        .arg(store)
-        .env_remove("BENCHKEEP_STORE")
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn analyze(store: &Path, platform: &str, model: &str, input: &Path) -> assert_cmd::assert::Assert {
-    bk(store)
-        .args([
-            "analyze",
-            "--platform",
-            platform,
-            "--model",
-            model,
-            "--input",
-        ])
-        .arg(input)
-        .args(["--config", SEED_CONFIG, "--total-time", "10"])
-        .assert()
-}
-
-fn metadata_files(store: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(store.join("metadata"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
-}
-
-fn today() -> String {
-    chrono::Utc::now().format("%Y-%m-%d").to_string()
-}
+use crate::support::cmd::{SEED_CONFIG, analyze, analyze_cmd, populated_store};
+use crate::support::store::{metadata_files, read_json, today};
+use crate::support::{bk, bk_no_store, bk_std, fixture};
 
 #[test]
 fn seed_step_3_command_line_works_and_saves_everything() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("benchmarks");
-    let input = fixture("chat_ok_and_error.jsonl");
-    bk(&store)
-        .args([
-            "analyze",
-            "--platform",
-            "vllm-offline",
-            "--model",
-            "gemma3-4b",
-            "--input",
-        ])
+    let input = fixture("foundation/chat_ok_and_error.jsonl");
+    analyze_cmd(&store, "vllm-offline", "gemma3-4b")
+        .arg("--input")
         .arg(&input)
         .args([
             "--config",
@@ -144,7 +92,7 @@ fn seed_step_3_command_line_works_and_saves_everything() {
 fn same_day_runs_get_new_ids_and_nothing_is_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let input = fixture("chat_ok_and_error.jsonl");
+    let input = fixture("foundation/chat_ok_and_error.jsonl");
     for _ in 0..3 {
         analyze(&store, "vllm-offline", "google/gemma-3-4b-it", &input).success();
     }
@@ -174,7 +122,7 @@ fn ollama_responses_count_as_successes() {
         &store,
         "ollama",
         "gemma3:12b",
-        &fixture("ollama_chat.jsonl"),
+        &fixture("foundation/ollama_chat.jsonl"),
     )
     .success()
     .stdout(predicate::str::contains("Requests: 3/3"));
@@ -196,7 +144,7 @@ fn ollama_responses_count_as_successes() {
 fn bad_input_is_a_clear_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let ok = fixture("chat_ok_and_error.jsonl");
+    let ok = fixture("foundation/chat_ok_and_error.jsonl");
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![
@@ -210,7 +158,7 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         (
             vec![
                 "--input".into(),
-                fixture("empty.jsonl").display().to_string(),
+                fixture("foundation/empty.jsonl").display().to_string(),
                 "--total-time".into(),
                 "1".into(),
             ],
@@ -219,7 +167,9 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         (
             vec![
                 "--input".into(),
-                fixture("unknown_format.jsonl").display().to_string(),
+                fixture("foundation/unknown_format.jsonl")
+                    .display()
+                    .to_string(),
                 "--total-time".into(),
                 "1".into(),
             ],
@@ -289,8 +239,7 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         ),
     ];
     for (extra, needle) in cases {
-        bk(&store)
-            .args(["analyze", "--platform", "p", "--model", "m"])
+        analyze_cmd(&store, "p", "m")
             .args(&extra)
             .assert()
             .code(2)
@@ -306,19 +255,9 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
 fn truncated_line_is_counted_and_strict_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let input = fixture("truncated.jsonl");
-    bk(&store)
-        .args([
-            "analyze",
-            "--platform",
-            "p",
-            "--model",
-            "m",
-            "--total-time",
-            "1",
-            "--strict",
-            "--input",
-        ])
+    let input = fixture("foundation/truncated.jsonl");
+    analyze_cmd(&store, "p", "m")
+        .args(["--total-time", "1", "--strict", "--input"])
         .arg(&input)
         .assert()
         .code(2)
@@ -337,9 +276,14 @@ fn truncated_line_is_counted_and_strict_refuses() {
 fn all_failed_is_never_a_success() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    analyze(&store, "vllm-serve", "m", &fixture("all_failed.jsonl"))
-        .code(1)
-        .stderr(predicate::str::contains("every request"));
+    analyze(
+        &store,
+        "vllm-serve",
+        "m",
+        &fixture("foundation/all_failed.jsonl"),
+    )
+    .code(1)
+    .stderr(predicate::str::contains("every request"));
     let meta = read_json(&metadata_files(&store)[0]);
     assert_eq!(meta["status"], "failed");
     assert_eq!(meta["results"]["success_count"], 0);
@@ -349,8 +293,7 @@ fn all_failed_is_never_a_success() {
 fn store_location_from_env_then_flag() {
     let dir = tempfile::tempdir().unwrap();
     let env_store = dir.path().join("from-env");
-    Command::cargo_bin("benchkeep")
-        .unwrap()
+    bk_no_store()
         .current_dir(dir.path())
         .env("BENCHKEEP_STORE", &env_store)
         .args([
@@ -363,12 +306,11 @@ fn store_location_from_env_then_flag() {
             "1",
             "--input",
         ])
-        .arg(fixture("ollama_chat.jsonl"))
+        .arg(fixture("foundation/ollama_chat.jsonl"))
         .assert()
         .success();
     assert_eq!(metadata_files(&env_store).len(), 1);
-    Command::cargo_bin("benchkeep")
-        .unwrap()
+    bk_no_store()
         .current_dir(dir.path())
         .env_remove("BENCHKEEP_STORE")
         .args([
@@ -381,45 +323,10 @@ fn store_location_from_env_then_flag() {
             "1",
             "--input",
         ])
-        .arg(fixture("ollama_chat.jsonl"))
+        .arg(fixture("foundation/ollama_chat.jsonl"))
         .assert()
         .success();
     assert_eq!(metadata_files(&dir.path().join("benchmarks")).len(), 1);
-}
-
-fn populated_store(dir: &Path) -> PathBuf {
-    let store = dir.join("s");
-    analyze(
-        &store,
-        "vllm-offline",
-        "gemma3-4b",
-        &fixture("chat_ok_and_error.jsonl"),
-    )
-    .success();
-    analyze(
-        &store,
-        "ollama",
-        "gemma3:12b",
-        &fixture("ollama_chat.jsonl"),
-    )
-    .success();
-    bk(&store)
-        .args([
-            "analyze",
-            "--platform",
-            "ollama",
-            "--model",
-            "gemma3:12b",
-            "--total-time",
-            "2",
-            "--label",
-            "gpu=rtx4080",
-            "--input",
-        ])
-        .arg(fixture("ollama_chat.jsonl"))
-        .assert()
-        .success();
-    store
 }
 
 #[test]
@@ -680,13 +587,10 @@ fn verify_finds_each_problem_and_changes_nothing() {
 fn eight_concurrent_analyze_get_eight_ids() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let bin = assert_cmd::cargo::cargo_bin("benchkeep");
-    let input = fixture("chat_ok_and_error.jsonl");
+    let input = fixture("foundation/chat_ok_and_error.jsonl");
     let children: Vec<_> = (0..8)
         .map(|_| {
-            std::process::Command::new(&bin)
-                .arg("--store")
-                .arg(&store)
+            bk_std(&store)
                 .args([
                     "analyze",
                     "--platform",
@@ -747,7 +651,7 @@ fn input_already_in_raw_is_not_copied() {
     let store = dir.path().join("s");
     fs::create_dir_all(store.join("raw")).unwrap();
     let inside = store.join("raw/batch_results.jsonl");
-    fs::copy(fixture("chat_ok_and_error.jsonl"), &inside).unwrap();
+    fs::copy(fixture("foundation/chat_ok_and_error.jsonl"), &inside).unwrap();
     analyze(&store, "vllm-offline", "m", &inside).success();
     let meta = read_json(&metadata_files(&store)[0]);
     assert_eq!(meta["test"]["output_file"], "raw/batch_results.jsonl");
@@ -761,7 +665,7 @@ fn hostile_model_names_stay_inside_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     for model in ["../x", "/etc/passwd", "a/b", &"m".repeat(10_000)] {
-        analyze(&store, "p", model, &fixture("ollama_chat.jsonl")).success();
+        analyze(&store, "p", model, &fixture("foundation/ollama_chat.jsonl")).success();
     }
     for entry in fs::read_dir(&store).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -786,20 +690,15 @@ fn requests_file_makes_imported_runs_comparable() {
     let requests = dir.path().join("batch_5k.jsonl");
     fs::write(&requests, "{\"custom_id\":\"r0\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}\n").unwrap();
     for (platform, model, file) in [
-        ("vllm-offline", "gemma3:12b", "chat_ok_and_error.jsonl"),
-        ("ollama", "gemma3:12b", "ollama_chat.jsonl"),
+        (
+            "vllm-offline",
+            "gemma3:12b",
+            "foundation/chat_ok_and_error.jsonl",
+        ),
+        ("ollama", "gemma3:12b", "foundation/ollama_chat.jsonl"),
     ] {
-        bk(&store)
-            .args([
-                "analyze",
-                "--platform",
-                platform,
-                "--model",
-                model,
-                "--total-time",
-                "10",
-                "--input",
-            ])
+        analyze_cmd(&store, platform, model)
+            .args(["--total-time", "10", "--input"])
             .arg(fixture(file))
             .arg("--requests")
             .arg(&requests)
@@ -830,20 +729,15 @@ fn requests_file_makes_imported_runs_comparable() {
     );
     let md = fs::read_to_string(store.join("reports/COMPARISON.md")).unwrap();
     assert!(md.contains("x ollama"), "no head-to-head ratio in:\n{md}");
-    bk(&store)
+    analyze_cmd(&store, "p", "m")
         .args([
-            "analyze",
-            "--platform",
-            "p",
-            "--model",
-            "m",
             "--total-time",
             "1",
             "--requests",
             "/nonexistent/req.jsonl",
             "--input",
         ])
-        .arg(fixture("ollama_chat.jsonl"))
+        .arg(fixture("foundation/ollama_chat.jsonl"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--requests"));
@@ -856,7 +750,7 @@ fn seed_step_3_file_already_in_raw_keeps_its_name_as_id() {
     fs::create_dir_all(store.join("raw")).unwrap();
     let name = "vllm-offline-gemma3-4b-5000-2024-10-28";
     let raw = store.join(format!("raw/{name}.jsonl"));
-    fs::copy(fixture("chat_ok_and_error.jsonl"), &raw).unwrap();
+    fs::copy(fixture("foundation/chat_ok_and_error.jsonl"), &raw).unwrap();
     analyze(&store, "vllm-offline", "gemma3-4b", &raw).success();
     let meta = read_json(&store.join(format!("metadata/{name}.json")));
     assert_eq!(meta["test_id"], name);
@@ -884,7 +778,13 @@ fn export_to_a_bare_file_name_in_the_current_directory() {
 fn query_does_not_answer_from_a_run_in_progress() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    analyze(&store, "vllm-serve", "m", &fixture("ollama_chat.jsonl")).success();
+    analyze(
+        &store,
+        "vllm-serve",
+        "m",
+        &fixture("foundation/ollama_chat.jsonl"),
+    )
+    .success();
     let path = metadata_files(&store).pop().unwrap();
     let mut meta = read_json(&path);
     meta["status"] = "running".into();
@@ -985,8 +885,8 @@ fn verify_reports_a_corrupt_line_inside_a_run_log() {
         )
     };
     fs::write(&log, format!("{}{}garbage\n{}", rec(1), rec(2), rec(3))).unwrap();
-    bk(&store)
-        .args(["analyze", "--platform", "vllm", "--model", "m", "--input"])
+    analyze_cmd(&store, "vllm", "m")
+        .arg("--input")
         .arg(&log)
         .assert()
         .success();
@@ -1007,12 +907,18 @@ fn query_a_figure_some_runs_lack() {
         "{\"seq\":1,\"ok\":true,\"prompt_tokens\":4,\"completion_tokens\":8,\"scheduled_s\":0.0,\"end_s\":0.5,\"ttft_ms\":10.0,\"e2e_ms\":500.0}\n",
     )
     .unwrap();
-    bk(&store)
-        .args(["analyze", "--platform", "vllm", "--model", "m", "--input"])
+    analyze_cmd(&store, "vllm", "m")
+        .arg("--input")
         .arg(&log)
         .assert()
         .success();
-    analyze(&store, "vllm", "m", &fixture("ollama_chat.jsonl")).success();
+    analyze(
+        &store,
+        "vllm",
+        "m",
+        &fixture("foundation/ollama_chat.jsonl"),
+    )
+    .success();
     bk(&store)
         .args([
             "query",

@@ -1,15 +1,13 @@
 //! `benchkeep demo`: two in-process simulators, the same workload through the real `run`
 //! path, and the comparison printed; the store honours `--store`.
 
-use std::process::Command;
+use crate::support::bk_std;
 
 #[test]
 fn demo_runs_both_servers_and_prints_the_comparison() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("bench");
-    let o = Command::new(env!("CARGO_BIN_EXE_benchkeep"))
-        .arg("--store")
-        .arg(&store)
+    let o = bk_std(&store)
         .args(["demo", "--requests", "4", "--concurrency", "2", "--quiet"])
         .output()
         .unwrap();

@@ -1,54 +1,24 @@
 //! `benchkeep analyze` end to end with each reader: what lands in the metadata, and that
 //! bad input exits 2 and writes nothing.
 
-use std::path::{Path, PathBuf};
-
-use assert_cmd::Command;
 use predicates::str::contains;
-use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ingest")
-        .join(name)
-}
-
-fn benchkeep(store: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("benchkeep").unwrap();
-    cmd.arg("--store").arg(store).env_remove("BENCHKEEP_STORE");
-    cmd
-}
-
-fn metadata(store: &Path) -> Vec<Value> {
-    let Ok(dir) = std::fs::read_dir(store.join("metadata")) else {
-        return Vec::new();
-    };
-    dir.map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-        .collect()
-}
+use crate::support::cmd::analyze_cmd;
+use crate::support::fixture;
+use crate::support::store::all_metadata;
 
 #[test]
 fn ollama_responses_count_as_successes() {
     let store = tempfile::tempdir().unwrap();
-    benchkeep(store.path())
-        .args([
-            "analyze",
-            "--platform",
-            "ollama",
-            "--model",
-            "gemma3:12b",
-            "--config",
-            "{}",
-        ])
+    analyze_cmd(store.path(), "ollama", "gemma3:12b")
+        .args(["--config", "{}"])
         .args(["--total-time", "10", "--input"])
-        .arg(fixture("ollama_chat.jsonl"))
+        .arg(fixture("ingest/ollama_chat.jsonl"))
         .assert()
         .success()
         .stdout(contains("Requests: 4/5"))
         .stdout(contains("Format: ollama"));
-    let m = &metadata(store.path())[0];
+    let m = &all_metadata(store.path())[0];
     let r = &m["results"];
     assert_eq!(r["success_count"], 4);
     assert_eq!(r["failure_count"], 1);
@@ -62,7 +32,7 @@ fn ollama_responses_count_as_successes() {
         .join(m["test"]["output_file"].as_str().unwrap());
     assert_eq!(
         std::fs::read(raw).unwrap(),
-        std::fs::read(fixture("ollama_chat.jsonl")).unwrap()
+        std::fs::read(fixture("ingest/ollama_chat.jsonl")).unwrap()
     );
     assert_eq!(m["test"]["raw_sha256"].as_str().unwrap().len(), 64);
 }
@@ -70,19 +40,12 @@ fn ollama_responses_count_as_successes() {
 #[test]
 fn vllm_offline_timings_give_latencies_and_total_time() {
     let store = tempfile::tempdir().unwrap();
-    benchkeep(store.path())
-        .args([
-            "analyze",
-            "--platform",
-            "vllm-offline",
-            "--model",
-            "qwen",
-            "--input",
-        ])
-        .arg(fixture("vllm_offline.jsonl"))
+    analyze_cmd(store.path(), "vllm-offline", "qwen")
+        .arg("--input")
+        .arg(fixture("ingest/vllm_offline.jsonl"))
         .assert()
         .success();
-    let m = &metadata(store.path())[0];
+    let m = &all_metadata(store.path())[0];
     let r = &m["results"];
     assert_eq!(r["success_count"], 3);
     assert_eq!(r["errors_by_kind"]["aborted"], 1);
@@ -99,22 +62,14 @@ fn batch_and_openai_files_import() {
         ("benchkeep_raw.jsonl", "benchkeep", 2, 4),
     ] {
         let store = tempfile::tempdir().unwrap();
-        benchkeep(store.path())
-            .args([
-                "analyze",
-                "--platform",
-                "vllm-serve",
-                "--model",
-                "tiny",
-                "--total-time",
-                "5",
-            ])
+        analyze_cmd(store.path(), "vllm-serve", "tiny")
+            .args(["--total-time", "5"])
             .arg("--input")
-            .arg(fixture(name))
+            .arg(fixture(&format!("ingest/{name}")))
             .assert()
             .success()
             .stdout(contains(format!("Requests: {ok}/{total}")));
-        let m = &metadata(store.path())[0];
+        let m = &all_metadata(store.path())[0];
         assert_eq!(m["source"]["format"], format);
         assert_eq!(m["test"]["num_requests"], total);
     }
@@ -129,25 +84,16 @@ fn bad_input_exits_2_and_writes_nothing() {
     for (input, message) in [
         (dir.path().join("missing.jsonl"), "does not exist"),
         (empty, "is empty"),
-        (fixture("unknown.jsonl"), "--format"),
+        (fixture("ingest/unknown.jsonl"), "--format"),
     ] {
-        benchkeep(store.path())
-            .args([
-                "analyze",
-                "--platform",
-                "p",
-                "--model",
-                "m",
-                "--total-time",
-                "1",
-                "--input",
-            ])
+        analyze_cmd(store.path(), "p", "m")
+            .args(["--total-time", "1", "--input"])
             .arg(&input)
             .assert()
             .code(2)
             .stderr(contains(message));
     }
-    assert!(metadata(store.path()).is_empty());
+    assert!(all_metadata(store.path()).is_empty());
     assert!(
         !store.path().join("raw").exists()
             || std::fs::read_dir(store.path().join("raw"))
@@ -160,37 +106,17 @@ fn bad_input_exits_2_and_writes_nothing() {
 #[test]
 fn forced_format_flag() {
     let store = tempfile::tempdir().unwrap();
-    benchkeep(store.path())
-        .args([
-            "analyze",
-            "--platform",
-            "p",
-            "--model",
-            "m",
-            "--total-time",
-            "1",
-            "--format",
-            "ollama",
-        ])
+    analyze_cmd(store.path(), "p", "m")
+        .args(["--total-time", "1", "--format", "ollama"])
         .arg("--input")
-        .arg(fixture("ollama_stream.jsonl"))
+        .arg(fixture("ingest/ollama_stream.jsonl"))
         .assert()
         .success()
         .stdout(contains("Requests: 1/3"));
-    benchkeep(store.path())
-        .args([
-            "analyze",
-            "--platform",
-            "p",
-            "--model",
-            "m",
-            "--total-time",
-            "1",
-            "--format",
-            "csv",
-        ])
+    analyze_cmd(store.path(), "p", "m")
+        .args(["--total-time", "1", "--format", "csv"])
         .arg("--input")
-        .arg(fixture("ollama_stream.jsonl"))
+        .arg(fixture("ingest/ollama_stream.jsonl"))
         .assert()
         .code(2)
         .stderr(contains("openai-batch"));

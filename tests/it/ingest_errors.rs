@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use benchkeep::error::{exit, exit_code_for};
-use benchkeep::ingest::{Format, MAX_LINE_BYTES, Scan, scan_file};
-use benchkeep::schema::RequestRecord;
+use crate::support::api::error::{exit, exit_code_for};
+use crate::support::api::ingest::{Format, MAX_LINE_BYTES, Scan, scan_file};
+use crate::support::api::schema::RequestRecord;
 
 const CHAT: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
 

@@ -2,16 +2,11 @@
 //! a success, a failure of which kind, and where tokens and timings come from.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use benchkeep::ingest::{Format, Scan, scan_file};
-use benchkeep::schema::{ErrorKind, RequestRecord};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ingest")
-        .join(name)
-}
+use crate::support::api::ingest::{Format, Scan, scan_file};
+use crate::support::api::schema::{ErrorKind, RequestRecord};
+use crate::support::fixture;
 
 fn scan(path: &Path, forced: Option<Format>) -> (Scan, Vec<RequestRecord>) {
     let mut records = Vec::new();
@@ -34,7 +29,7 @@ fn by_seq(records: &[RequestRecord], seq: u64) -> &RequestRecord {
 
 #[test]
 fn openai_lines_responses_and_error_bodies() {
-    let (scan, records) = scan(&fixture("openai_chat.jsonl"), None);
+    let (scan, records) = scan(&fixture("ingest/openai_chat.jsonl"), None);
     assert_eq!(scan.format, Format::OpenAi);
     assert_eq!((scan.records, scan.unparseable, scan.skipped), (12, 0, 0));
     assert_eq!(records.iter().filter(|r| r.ok).count(), 6);
@@ -82,7 +77,7 @@ fn openai_lines_responses_and_error_bodies() {
 
 #[test]
 fn vllm_run_batch_output() {
-    let (scan, records) = scan(&fixture("openai_batch.jsonl"), None);
+    let (scan, records) = scan(&fixture("ingest/openai_batch.jsonl"), None);
     assert_eq!(scan.format, Format::OpenAiBatch);
     assert_eq!((scan.records, scan.unparseable), (7, 0));
     let ok: Vec<&str> = records
@@ -125,7 +120,7 @@ fn vllm_run_batch_output() {
 
 #[test]
 fn ollama_model_dump_responses() {
-    let (scan, records) = scan(&fixture("ollama_chat.jsonl"), None);
+    let (scan, records) = scan(&fixture("ingest/ollama_chat.jsonl"), None);
     assert_eq!(scan.format, Format::Ollama);
     // The `done_reason: "load"` line is not a request.
     assert_eq!((scan.records, scan.unparseable, scan.skipped), (5, 0, 1));
@@ -147,7 +142,7 @@ fn ollama_model_dump_responses() {
 
 #[test]
 fn ollama_stream_chunks_fold_into_requests() {
-    let (scan, records) = scan(&fixture("ollama_stream.jsonl"), None);
+    let (scan, records) = scan(&fixture("ingest/ollama_stream.jsonl"), None);
     assert_eq!(scan.format, Format::Ollama);
     assert_eq!((scan.records, scan.unparseable, scan.skipped), (3, 0, 5));
     let summary: Vec<(u64, bool, Option<ErrorKind>)> = records
@@ -167,7 +162,7 @@ fn ollama_stream_chunks_fold_into_requests() {
 
 #[test]
 fn vllm_offline_dumps() {
-    let (scan, records) = scan(&fixture("vllm_offline.jsonl"), None);
+    let (scan, records) = scan(&fixture("ingest/vllm_offline.jsonl"), None);
     assert_eq!(scan.format, Format::VllmOffline);
     assert_eq!((scan.records, scan.unparseable), (4, 0));
     let r = &records[0];
@@ -200,7 +195,7 @@ fn vllm_offline_dumps() {
 
 #[test]
 fn benchkeep_raw_records_round_trip() {
-    let (scan, records) = scan(&fixture("benchkeep_raw.jsonl"), None);
+    let (scan, records) = scan(&fixture("ingest/benchkeep_raw.jsonl"), None);
     assert_eq!(scan.format, Format::Benchkeep);
     assert_eq!((scan.records, scan.unparseable), (4, 0));
     assert_eq!(records[0].itl_ms, vec![12.5, 13.0, 12.8]);
@@ -219,8 +214,8 @@ fn crlf_bom_and_blank_lines_change_nothing() {
         ("vllm_offline.jsonl", Format::VllmOffline),
         ("benchkeep_raw.jsonl", Format::Benchkeep),
     ] {
-        let original = std::fs::read_to_string(fixture(name)).unwrap();
-        let (plain, plain_records) = scan(&fixture(name), None);
+        let original = std::fs::read_to_string(fixture(&format!("ingest/{name}"))).unwrap();
+        let (plain, plain_records) = scan(&fixture(&format!("ingest/{name}")), None);
         // BOM, CRLF endings, whitespace-only lines between records, no final newline.
         let mut text = String::from("\u{feff}");
         for line in original.lines() {
@@ -252,7 +247,10 @@ fn crlf_bom_and_blank_lines_change_nothing() {
 #[test]
 fn forced_format_skips_detection() {
     // An openai file read as openai-batch: no line is a batch line.
-    let (scan_forced, records) = scan(&fixture("openai_chat.jsonl"), Some(Format::OpenAiBatch));
+    let (scan_forced, records) = scan(
+        &fixture("ingest/openai_chat.jsonl"),
+        Some(Format::OpenAiBatch),
+    );
     assert_eq!(scan_forced.format, Format::OpenAiBatch);
     assert_eq!(scan_forced.records + scan_forced.unparseable, 12);
     assert!(records.iter().all(|r| !r.ok));
@@ -266,7 +264,7 @@ fn forced_format_skips_detection() {
     assert_eq!((s.format, s.records), (Format::OpenAi, 2));
     assert_eq!(records[0].error.as_deref(), Some("boom"));
     // Unknown keys under a forced format are unparseable, with the keys named.
-    let (s, _) = scan(&fixture("unknown.jsonl"), Some(Format::Ollama));
+    let (s, _) = scan(&fixture("ingest/unknown.jsonl"), Some(Format::Ollama));
     assert_eq!((s.records, s.unparseable), (0, 2));
     assert!(
         s.first_unparseable[0].reason.contains("\"answer\""),
@@ -279,7 +277,7 @@ fn forced_format_skips_detection() {
 fn detection_passes_over_error_and_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mixed.jsonl");
-    let ollama = std::fs::read_to_string(fixture("ollama_chat.jsonl")).unwrap();
+    let ollama = std::fs::read_to_string(fixture("ingest/ollama_chat.jsonl")).unwrap();
     std::fs::write(
         &path,
         format!("not json at all\n{{\"error\": \"first\"}}\n\n{ollama}"),
@@ -295,8 +293,8 @@ fn detection_passes_over_error_and_bad_lines() {
 
 #[test]
 fn sha256_and_size_of_the_whole_file() {
-    let (s, _) = scan(&fixture("openai_batch.jsonl"), None);
-    let bytes = std::fs::read(fixture("openai_batch.jsonl")).unwrap();
+    let (s, _) = scan(&fixture("ingest/openai_batch.jsonl"), None);
+    let bytes = std::fs::read(fixture("ingest/openai_batch.jsonl")).unwrap();
     assert_eq!(s.bytes, bytes.len() as u64);
     use sha2::Digest;
     let want: String = sha2::Sha256::digest(&bytes)

@@ -3,12 +3,12 @@
 //! panic; every non-blank line is counted exactly once (record, skipped or unparseable);
 //! and lines that were left intact give exactly the records they gave before.
 
-use std::path::Path;
-
-use benchkeep::error::{exit, exit_code_for};
-use benchkeep::ingest::{Format, Scan, scan_file};
-use benchkeep::schema::RequestRecord;
 use proptest::prelude::*;
+
+use crate::support::api::error::{exit, exit_code_for};
+use crate::support::api::ingest::{Format, Scan, scan_file};
+use crate::support::api::schema::{ErrorKind, RequestRecord};
+use crate::support::fixture;
 
 /// `*` is every other fixture concatenated: a multi-format file, read as `openai` (its
 /// first line's format), where the other formats' lines are unparseable.
@@ -22,15 +22,16 @@ const FIXTURES: [(&str, Format); 7] = [
     ("benchkeep_raw.jsonl", Format::Benchkeep),
 ];
 
-fn fixture(i: usize) -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ingest");
+/// The bytes of fixture `i` of [`FIXTURES`].
+fn fixture_bytes(i: usize) -> Vec<u8> {
+    let read = |name: &str| std::fs::read(fixture(&format!("ingest/{name}"))).unwrap();
     if FIXTURES[i].0 == "*" {
         return FIXTURES[1..]
             .iter()
-            .flat_map(|(name, _)| std::fs::read(dir.join(name)).unwrap())
+            .flat_map(|(name, _)| read(name))
             .collect();
     }
-    std::fs::read(dir.join(FIXTURES[i].0)).unwrap()
+    read(FIXTURES[i].0)
 }
 
 /// Non-blank lines as benchkeep defines them, counted independently of the reader.
@@ -78,7 +79,7 @@ proptest! {
 
     #[test]
     fn cut_at_any_byte(which in 0..FIXTURES.len(), cut_frac in 0.0f64..=1.0, detect in any::<bool>()) {
-        let full = fixture(which);
+        let full = fixture_bytes(which);
         let format = FIXTURES[which].1;
         let (_, full_records) = scan_bytes(&full, Some(format)).unwrap();
         let cut = ((full.len() as f64) * cut_frac) as usize;
@@ -107,11 +108,11 @@ proptest! {
                     let complete = bytes.iter().filter(|b| **b == b'\n').count() as u64 + 1;
                     let ended: Vec<_> = before(&full_records, complete)
                         .into_iter()
-                        .filter(|r| r.error_kind != Some(benchkeep::schema::ErrorKind::CutShort))
+                        .filter(|r| r.error_kind != Some(ErrorKind::CutShort))
                         .collect();
                     let got: Vec<_> = before(&records, complete)
                         .into_iter()
-                        .filter(|r| r.error_kind != Some(benchkeep::schema::ErrorKind::CutShort))
+                        .filter(|r| r.error_kind != Some(ErrorKind::CutShort))
                         .collect();
                     prop_assert_eq!(got, ended);
                 }
@@ -125,7 +126,7 @@ proptest! {
         flips in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 1..8),
         detect in any::<bool>(),
     ) {
-        let full = fixture(which);
+        let full = fixture_bytes(which);
         let format = FIXTURES[which].1;
         let (_, full_records) = scan_bytes(&full, Some(format)).unwrap();
         let mut bytes = full.clone();

@@ -1,7 +1,11 @@
 //! `benchkeep record` around a command that writes OpenAI Batch output, as `vllm run-batch`
 //! does: metadata, measured time, load time, log, raw copy, defaults from the command line.
 
-use crate::support::record::*;
+use crate::support::bk;
+use crate::support::cmd::{fake_batch, record_cmd};
+use crate::support::store::{
+    all_metadata, assert_no_temp_files, only_metadata, raw_names, read_rel,
+};
 
 #[test]
 fn records_a_batch_run_with_its_time_log_and_results() {
@@ -12,13 +16,8 @@ fn records_a_batch_run_with_its_time_log_and_results() {
     let batch = dir.path().join("batch.jsonl");
     std::fs::write(&batch, "{\"custom_id\":\"1\"}\n{}\n\n{}\n{}\n").unwrap();
     let batch = batch.to_str().unwrap();
-    let mut cmd = benchkeep(&store);
+    let mut cmd = record_cmd(&store, "vllm-offline", "gemma3-4b");
     cmd.args([
-        "record",
-        "--platform",
-        "vllm-offline",
-        "--model",
-        "gemma3-4b",
         "--output",
         out.to_str().unwrap(),
         "--config",
@@ -136,7 +135,7 @@ fn takes_output_model_platform_and_engine_flags_from_a_run_batch_command() {
     // the actual count.
     let batch = dir.path().join("batch_5k.jsonl");
     std::fs::write(&batch, "{}\n{}\n{}\n{}\n{}").unwrap();
-    let mut cmd = benchkeep(&store);
+    let mut cmd = bk(&store);
     cmd.current_dir(dir.path());
     cmd.args(["record", "--gpu", "off", "--"]);
     // `run-batch` in the command line marks it as vLLM's (the fake ignores the word).
@@ -181,19 +180,8 @@ fn a_second_run_gets_a_fresh_id_and_nothing_is_overwritten() {
     let store = dir.path().join("store");
     let out = dir.path().join("out.jsonl");
     for _ in 0..2 {
-        let mut cmd = benchkeep(&store);
-        cmd.args([
-            "record",
-            "--platform",
-            "p",
-            "--model",
-            "m",
-            "--gpu",
-            "off",
-            "--load-pattern",
-            "Loading weights",
-            "--",
-        ]);
+        let mut cmd = record_cmd(&store, "p", "m");
+        cmd.args(["--gpu", "off", "--load-pattern", "Loading weights", "--"]);
         cmd.args(fake_batch(&[
             "-o",
             out.to_str().unwrap(),
@@ -223,13 +211,8 @@ fn model_load_time_flag_overrides_and_bad_flags_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let out = dir.path().join("out.jsonl");
-    let mut cmd = benchkeep(&store);
+    let mut cmd = record_cmd(&store, "p", "m");
     cmd.args([
-        "record",
-        "--platform",
-        "p",
-        "--model",
-        "m",
         "--gpu",
         "off",
         "--model-load-time",
@@ -251,51 +234,27 @@ fn model_load_time_flag_overrides_and_bad_flags_are_usage_errors() {
 
     let empty = dir.path().join("empty-store");
     // No output anywhere: a usage error before anything runs.
-    benchkeep(&empty)
-        .args(["record", "--platform", "p", "--model", "m", "--", "true"])
+    record_cmd(&empty, "p", "m")
+        .args(["--", "true"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--output"));
-    benchkeep(&empty)
+    bk(&empty)
         .args(["record", "--model", "m", "--output", "o", "--", "true"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--platform"));
-    benchkeep(&empty)
-        .args(["record", "--platform", "p", "--model", "m", "--output", "o"])
+    record_cmd(&empty, "p", "m")
+        .args(["--output", "o"])
         .assert()
         .code(2);
-    benchkeep(&empty)
-        .args([
-            "record",
-            "--platform",
-            "p",
-            "--model",
-            "m",
-            "--output",
-            "o",
-            "--load-pattern",
-            "(",
-            "--",
-            "true",
-        ])
+    record_cmd(&empty, "p", "m")
+        .args(["--output", "o", "--load-pattern", "(", "--", "true"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--load-pattern"));
-    benchkeep(&empty)
-        .args([
-            "record",
-            "--platform",
-            "p",
-            "--model",
-            "m",
-            "--output",
-            "o",
-            "--gpu-interval",
-            "1ms",
-            "--",
-            "true",
-        ])
+    record_cmd(&empty, "p", "m")
+        .args(["--output", "o", "--gpu-interval", "1ms", "--", "true"])
         .assert()
         .code(2);
     assert!(!empty.join("metadata").exists());
@@ -311,17 +270,8 @@ fn results_written_straight_into_raw_keep_their_name_and_are_never_overwritten()
     let rel = format!("raw/p-m-4-{today}.jsonl");
     let out = store.join(&rel);
     let run = || {
-        let mut cmd = benchkeep(&store);
-        cmd.args([
-            "record",
-            "--platform",
-            "p",
-            "--model",
-            "m",
-            "--gpu",
-            "off",
-            "--",
-        ]);
+        let mut cmd = record_cmd(&store, "p", "m");
+        cmd.args(["--gpu", "off", "--"]);
         cmd.args(fake_batch(&[
             "-o",
             out.to_str().unwrap(),

@@ -1,23 +1,17 @@
 //! A command that fails, is killed, or leaves no results is still recorded: status
 //! `failed`, its exit code or signal, the tail of its log, and whatever it wrote.
 
-use crate::support::record::*;
 use serde_json::Value;
 
+use crate::support::bk;
+use crate::support::cmd::{fake_batch, record_cmd};
+use crate::support::store::{
+    all_metadata, assert_no_temp_files, only_metadata, raw_names, read_rel,
+};
+
 fn record(store: &std::path::Path, out: &std::path::Path, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = benchkeep(store);
-    cmd.args([
-        "record",
-        "--platform",
-        "vllm-offline",
-        "--model",
-        "gemma3-4b",
-        "--gpu",
-        "off",
-        "--output",
-        out.to_str().unwrap(),
-        "--",
-    ]);
+    let mut cmd = record_cmd(store, "vllm-offline", "gemma3-4b");
+    cmd.args(["--gpu", "off", "--output", out.to_str().unwrap(), "--"]);
     cmd.args(fake_batch(&["-o", out.to_str().unwrap()]));
     cmd.args(args);
     cmd
@@ -157,13 +151,8 @@ fn an_unreadable_results_file_is_kept_as_is() {
 fn a_command_that_cannot_start_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    benchkeep(&store)
+    record_cmd(&store, "p", "m")
         .args([
-            "record",
-            "--platform",
-            "p",
-            "--model",
-            "m",
             "--gpu",
             "off",
             "--output",
@@ -206,13 +195,8 @@ fn exit_codes_of_the_command_and_of_benchkeep_are_told_apart_by_the_error_line()
     let not_a_dir = dir.path().join("file");
     std::fs::write(&not_a_dir, "x").unwrap();
     let marker = dir.path().join("ran");
-    let assert = benchkeep(&not_a_dir)
+    let assert = record_cmd(&not_a_dir, "p", "m")
         .args([
-            "record",
-            "--platform",
-            "p",
-            "--model",
-            "m",
             "--gpu",
             "off",
             "--output",
@@ -228,10 +212,7 @@ fn exit_codes_of_the_command_and_of_benchkeep_are_told_apart_by_the_error_line()
     assert!(!marker.exists(), "the command ran against a broken store");
 
     // Both are documented in --help.
-    let assert = benchkeep(&store)
-        .args(["record", "--help"])
-        .assert()
-        .success();
+    let assert = bk(&store).args(["record", "--help"]).assert().success();
     let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(
         help.contains("Exit status: the command's own exit code is passed through"),

@@ -1,14 +1,16 @@
 //! Secrets in the recorded command line (and in the environment the command prints) never
 //! reach the store, and benchkeep never prints them itself (RELIABILITY.md P9).
 
-use crate::support::record::*;
+use crate::support::cmd::{fake_batch, python};
+use crate::support::store::{all_files, all_metadata, only_metadata, read_rel};
+use crate::support::{bk, fixture};
 
 #[test]
 fn canaries_never_reach_the_store_or_benchkeeps_own_output() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let out = dir.path().join("out.jsonl");
-    let mut cmd = benchkeep(&store);
+    let mut cmd = bk(&store);
     cmd.env("BENCH_API_KEY", "CANARY-env-only-0000")
         .args([
             "record",
@@ -54,7 +56,7 @@ fn canaries_never_reach_the_store_or_benchkeeps_own_output() {
         "the command's output is passed through"
     );
 
-    let files = files_under(&store);
+    let files = all_files(&store);
     assert!(files.len() >= 3, "{files:?}");
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
@@ -97,7 +99,7 @@ fn canaries_inside_shell_command_strings_never_reach_the_store() {
     let fake = format!(
         "'{}' '{}'",
         python(),
-        fixture("fake_run_batch.py").display()
+        fixture("record/fake_run_batch.py").display()
     );
     let out = |n: u32| dir.path().join(format!("out{n}.jsonl"));
     let o = |n: u32| out(n).display().to_string();
@@ -128,7 +130,7 @@ fn canaries_inside_shell_command_strings_never_reach_the_store() {
         ),
     ];
     for (n, (shell, script, kept)) in runs.iter().enumerate() {
-        let assert = benchkeep(&store)
+        let assert = bk(&store)
             .env("PATH", &path)
             .args([
                 "record",
@@ -193,7 +195,7 @@ fn canaries_inside_shell_command_strings_never_reach_the_store() {
     );
 
     // grep -r CANARY over the store finds nothing.
-    let files = files_under(&store);
+    let files = all_files(&store);
     assert!(files.len() >= 9, "{files:?}");
     for f in &files {
         let bytes = std::fs::read(f).unwrap();

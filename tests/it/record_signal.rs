@@ -2,10 +2,12 @@
 //! as `interrupted` with what the command saved.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::record::*;
+use crate::support::cmd::fake_batch;
+use crate::support::store::{all_files, assert_no_temp_files, only_metadata, raw_names};
+use crate::support::{bk, bk_std, fixture};
 
 fn wait_for(path: &Path, limit: Duration) {
     let start = Instant::now();
@@ -37,10 +39,7 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::
 /// command is ready, send `sig` to benchkeep (not to the command), and return benchkeep's
 /// exit status and the marker directory.
 fn interrupt(sig: libc::c_int, store: &Path, markers: &Path, out: &Path) -> i32 {
-    let mut child = Command::new(bin())
-        .env_remove("BENCHKEEP_STORE")
-        .arg("--store")
-        .arg(store)
+    let mut child = bk_std(store)
         .args([
             "record",
             "--platform",
@@ -169,7 +168,7 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
     // A fake nvidia-smi first on PATH, so that a GPU series is written too.
     let fakebin = dir.path().join("fakebin");
     std::fs::create_dir(&fakebin).unwrap();
-    std::fs::copy(fixture("nvidia-smi"), fakebin.join("nvidia-smi")).unwrap();
+    std::fs::copy(fixture("record/nvidia-smi"), fakebin.join("nvidia-smi")).unwrap();
     std::fs::set_permissions(
         fakebin.join("nvidia-smi"),
         std::fs::Permissions::from_mode(0o755),
@@ -181,12 +180,9 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
         std::env::var("PATH").unwrap_or_default()
     );
 
-    let mut bk = Command::new(bin())
-        .env_remove("BENCHKEEP_STORE")
+    let mut bk_child = bk_std(&store)
         .env_remove("CUDA_VISIBLE_DEVICES")
         .env("PATH", path)
-        .arg("--store")
-        .arg(&store)
         .args([
             "record",
             "--platform",
@@ -224,7 +220,7 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let bk_pid = bk.id();
+    let bk_pid = bk_child.id();
 
     // The run is published as `running` before the command starts.
     let m = wait_metadata(&store, Duration::from_secs(20));
@@ -252,8 +248,8 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
         .unwrap();
 
     // kill -9 benchkeep, then the command it left behind.
-    bk.kill().unwrap();
-    let status = bk.wait().unwrap();
+    bk_child.kill().unwrap();
+    let status = bk_child.wait().unwrap();
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9)
@@ -288,7 +284,7 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
         [format!("{id}.gpu.jsonl"), format!("{id}.log")]
     );
     assert_no_temp_files(&store);
-    for f in files_under(&store) {
+    for f in all_files(&store) {
         let bytes = std::fs::read(&f).unwrap();
         assert!(
             memchr::memmem::find(&bytes, b"CANARY").is_none(),
@@ -298,7 +294,7 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
     }
 
     // verify: one problem, the dead running run, fixed by `benchkeep recover <id>`.
-    let assert = benchkeep(&store).arg("verify").assert().code(1);
+    let assert = bk(&store).arg("verify").assert().code(1);
     let report = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(
         report.contains(&format!(
@@ -320,7 +316,7 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
     };
     std::fs::write(&out, format!("{}{}", chat(1), chat(2))).unwrap();
     let log_before = std::fs::read(&log).unwrap();
-    benchkeep(&store).args(["recover", &id]).assert().success();
+    bk(&store).args(["recover", &id]).assert().success();
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(store.join(format!("metadata/{id}.json"))).unwrap())
             .unwrap();
@@ -339,5 +335,5 @@ fn kill_9_of_benchkeep_leaves_a_running_run_that_verify_reports() {
         log_before,
         "the log is never cut"
     );
-    benchkeep(&store).arg("verify").assert().success();
+    bk(&store).arg("verify").assert().success();
 }

@@ -5,9 +5,12 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::run::*;
-use benchkeep::schema::{Metadata, Status};
-use benchkeep::sim::{self, Profile};
+use crate::support::api::schema::{Metadata, Status};
+use crate::support::api::sim::Profile;
+use crate::support::cmd::run_synthetic;
+use crate::support::sim::{fast_exact, start_blocking, timed};
+use crate::support::store::{find_raw, line_count, only_run, raw_path, records};
+use crate::support::{bk_std, out, wait_until};
 
 fn write_meta(path: &std::path::Path, m: &Metadata) {
     std::fs::write(path, serde_json::to_vec_pretty(m).unwrap()).unwrap();
@@ -16,28 +19,11 @@ fn write_meta(path: &std::path::Path, m: &Metadata) {
 #[test]
 fn kill_9_then_recover_keeps_every_finished_request() {
     let concurrency = 4u64;
-    let sim = sim::start_blocking(timed(Profile::Vllm, 5.0, 15.0)).unwrap();
+    let sim = start_blocking(timed(Profile::Vllm, 5.0, 15.0));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let mut child = bk(&store)
-        .args([
-            "run",
-            "--platform",
-            "vllm",
-            "--model",
-            "sim-model",
-            "--base-url",
-            &sim.base_url(),
-            "--synthetic",
-            "--input-tokens",
-            "4",
-            "--output-tokens",
-            "8",
-            "--num-requests",
-            "1000",
-            "--concurrency",
-            "4",
-        ])
+    let mut child = run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "8")
+        .args(["--num-requests", "1000", "--concurrency", "4"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -51,7 +37,7 @@ fn kill_9_then_recover_keeps_every_finished_request() {
     std::thread::sleep(Duration::from_millis(200));
     let finished_by_server = sim.stats().completed;
 
-    let (meta_path, m) = only_metadata(&store);
+    let (meta_path, m) = only_run(&store);
     assert_eq!(
         m.status,
         Status::Running,
@@ -67,11 +53,11 @@ fn kill_9_then_recover_keeps_every_finished_request() {
     std::fs::write(&raw, &with_tail).unwrap();
 
     // verify sees the dead run and names the fix
-    let (code, vout, _) = out(bk(&store).arg("verify"));
+    let (code, vout, _) = out(bk_std(&store).arg("verify"));
     assert_ne!(code, 0);
     assert!(vout.contains("benchkeep recover"), "{vout}");
 
-    let (code, stdout, err) = out(bk(&store).arg("recover"));
+    let (code, stdout, err) = out(bk_std(&store).arg("recover"));
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(
         stdout.contains("Recovered:") && stdout.contains("Torn tail:"),
@@ -106,49 +92,37 @@ fn kill_9_then_recover_keeps_every_finished_request() {
     assert!(store.join("reports/COMPARISON.md").is_file());
 
     // the store is clean now, and a second recover has nothing to do
-    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    let (code, vout, verr) = out(bk_std(&store).arg("verify"));
     assert_eq!(code, 0, "{vout}{verr}");
-    let (code, stdout, _) = out(bk(&store).arg("recover"));
+    let (code, stdout, _) = out(bk_std(&store).arg("recover"));
     assert_eq!(code, 0);
     assert!(stdout.contains("Nothing to recover"), "{stdout}");
-    let (code, _, err) = out(bk(&store).args(["recover", &m.test_id]));
+    let (code, _, err) = out(bk_std(&store).args(["recover", &m.test_id]));
     assert_eq!(code, 2);
     assert!(err.contains("already finished"), "{err}");
 }
 
 #[test]
 fn corruption_in_the_middle_is_reported_not_cut_and_live_runs_are_left_alone() {
-    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let sim = start_blocking(fast_exact(Profile::Vllm));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let (code, _, err) = out(bk(&store).args([
-        "run",
-        "--platform",
-        "vllm",
-        "--model",
-        "sim-model",
-        "--base-url",
-        &sim.base_url(),
-        "--synthetic",
-        "--input-tokens",
-        "4",
-        "--output-tokens",
-        "4",
-        "--num-requests",
-        "5",
-    ]));
+    let (code, _, err) = out(
+        run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "4")
+            .args(["--num-requests", "5"]),
+    );
     assert_eq!(code, 0, "{err}");
-    let (meta_path, mut m) = only_metadata(&store);
+    let (meta_path, mut m) = only_run(&store);
     let raw = raw_path(&store, &m);
 
     // A run whose process is alive (this test's own pid) is not touched.
     m.status = Status::Running;
     m.pid = Some(std::process::id());
     write_meta(&meta_path, &m);
-    let (code, stdout, _) = out(bk(&store).arg("recover"));
+    let (code, stdout, _) = out(bk_std(&store).arg("recover"));
     assert_eq!(code, 0);
     assert!(stdout.contains("Nothing to recover"), "{stdout}");
-    let (code, _, err) = out(bk(&store).args(["recover", &m.test_id]));
+    let (code, _, err) = out(bk_std(&store).args(["recover", &m.test_id]));
     assert_eq!(code, 2);
     assert!(err.contains("still running"), "{err}");
 
@@ -160,7 +134,7 @@ fn corruption_in_the_middle_is_reported_not_cut_and_live_runs_are_left_alone() {
     lines[2] = "#### damaged ####".into();
     let damaged = format!("{}\n", lines.join("\n"));
     std::fs::write(&raw, &damaged).unwrap();
-    let (code, stdout, err) = out(bk(&store).args(["recover", &m.test_id[..12]]));
+    let (code, stdout, err) = out(bk_std(&store).args(["recover", &m.test_id[..12]]));
     assert_eq!(code, 1, "{stdout}{err}");
     assert!(
         err.contains(":3 (byte") && err.contains("left in place"),

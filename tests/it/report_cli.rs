@@ -1,18 +1,11 @@
 //! The binary: `report`, `compare --baseline` (deltas, flags, exit codes, no colour when
 //! piped) and `export`.
 
-use crate::support::report::*;
-use assert_cmd::Command;
-use benchkeep::report::deltas;
 use predicates::prelude::*;
 
-fn bk(dir: &std::path::Path) -> Command {
-    let mut c = Command::cargo_bin("benchkeep").unwrap();
-    c.arg("--store")
-        .arg(dir)
-        .env_remove("BENCHKEEP_BASELINE_PLATFORM");
-    c
-}
+use crate::support::api::report::deltas;
+use crate::support::bk;
+use crate::support::report::*;
 
 #[test]
 fn report_writes_every_derived_file() {
@@ -74,7 +67,9 @@ fn compare_baseline_flags_and_gates_regressions() {
     let dir = tempfile::tempdir().unwrap();
     let (_, f) = demo_like_store(dir.path());
     // vllm_a (410 tok/s, TTFT 85) against vllm_a_old (380, 95): better, no regression.
+    // No colour although NO_COLOR is unset: stdout is a pipe.
     bk(dir.path())
+        .env_remove("NO_COLOR")
         .args([
             "compare",
             "--baseline",

@@ -1,10 +1,12 @@
 //! The head-to-head groups like for like and computes ratios to the baseline platform.
 
+use crate::support::api::report::Derived;
+use crate::support::api::report::h2h::{self, InputKey, Settings};
+use crate::support::api::schema::Metadata;
+use crate::support::api::store::Store;
 use crate::support::report::*;
-use benchkeep::report::Derived;
-use benchkeep::report::h2h::{self, InputKey, Settings};
 
-fn idx(runs: &[benchkeep::schema::Metadata], id: &str) -> usize {
+fn idx(runs: &[Metadata], id: &str) -> usize {
     runs.iter().position(|m| m.test_id == id).unwrap()
 }
 
@@ -96,7 +98,7 @@ fn runs_on_different_inputs_or_models_never_share_a_ratio() {
 #[test]
 fn baseline_platform_and_label_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    let store = benchkeep::store::Store::new(dir.path());
+    let store = Store::new(dir.path());
     store.ensure_layout().unwrap();
     // Different spellings of one model, and an explicit family label on another name.
     publish(

@@ -1,9 +1,11 @@
 //! Strings from users and servers (model names, labels, config values, errors) appear in
 //! the HTML, the Markdown and the charts only escaped: no element or attribute is injected.
 
-use crate::support::report::*;
-use benchkeep::report::{self, h2h::Settings};
 use serde_json::json;
+
+use crate::support::api::report::{self, h2h::Settings};
+use crate::support::api::store::Store;
+use crate::support::report::*;
 
 /// Elements the page and plotters' SVG may contain; anything else was injected.
 const ALLOWED: &[&str] = &[
@@ -116,7 +118,7 @@ fn assert_no_injection(what: &str, doc: &str) {
 #[test]
 fn payloads_appear_only_escaped() {
     let dir = tempfile::tempdir().unwrap();
-    let store = benchkeep::store::Store::new(dir.path());
+    let store = Store::new(dir.path());
     store.ensure_layout().unwrap();
     let model = format!("gemma3:4b{PAYLOAD}");
     let mut a = Spec::new("ollama", &model, "2024-10-28T08:00:00Z", 120.0);
@@ -197,7 +199,7 @@ fn payloads_appear_only_escaped() {
 #[test]
 fn hostile_metadata_paths_stay_inside_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = benchkeep::store::Store::new(dir.path());
+    let store = Store::new(dir.path());
     store.ensure_layout().unwrap();
     let mut s = Spec::new("ollama", "gemma3:4b", "2024-10-28T08:00:00Z", 10.0);
     s.ttft_p50 = Some(100.0);

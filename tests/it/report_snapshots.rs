@@ -2,8 +2,8 @@
 //! reduced to their texts), the chart files COMPARISON.md links, summary.json's
 //! head-to-head, and export.
 
+use crate::support::api::report::{self, h2h::Settings};
 use crate::support::report::*;
-use benchkeep::report::{self, h2h::Settings};
 
 #[test]
 fn comparison_markdown() {

@@ -4,9 +4,14 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::run::*;
-use benchkeep::schema::Status;
-use benchkeep::sim::{self, Profile};
+use crate::support::api::client::base64;
+use crate::support::api::schema::{ErrorKind, Metadata, Status};
+use crate::support::api::sim::Profile;
+use crate::support::cmd::run_synthetic;
+use crate::support::hostile::{Hostile, hostile};
+use crate::support::sim::{fast_exact, start_blocking, timed};
+use crate::support::store::{all_files, find_raw, line_count, only_run, raw_path, records};
+use crate::support::{bk_std, out, wait_until};
 
 const BASE: [&str; 6] = [
     "--platform",
@@ -45,21 +50,21 @@ fn bad_flags_name_the_flag_and_exit_2() {
         (vec!["--config", "{bad"], "--config: not valid JSON"),
     ];
     for (extra, want) in cases {
-        let (code, _, err) = out(bk(&store).arg("run").args(BASE).args(syn).args(&extra));
+        let (code, _, err) = out(bk_std(&store).arg("run").args(BASE).args(syn).args(&extra));
         assert_eq!(code, 2, "{extra:?}: {err}");
         assert!(err.contains(want), "{extra:?}: {err}");
     }
-    let (code, _, err) = out(bk(&store).arg("run").args(BASE));
+    let (code, _, err) = out(bk_std(&store).arg("run").args(BASE));
     assert_eq!(code, 2);
     assert!(
         err.contains("--input FILE") && err.contains("--synthetic"),
         "{err}"
     );
-    let (code, _, err) = out(bk(&store).arg("run").args(BASE).args(["--synthetic"]));
+    let (code, _, err) = out(bk_std(&store).arg("run").args(BASE).args(["--synthetic"]));
     assert_eq!(code, 2);
     assert!(err.contains("--input-tokens"), "{err}");
     let missing = dir.path().join("nope.jsonl");
-    let (code, _, err) = out(bk(&store)
+    let (code, _, err) = out(bk_std(&store)
         .arg("run")
         .args(BASE)
         .arg("--input")
@@ -80,20 +85,7 @@ fn unreachable_server_is_exit_5_and_writes_nothing() {
         .unwrap()
         .port();
     let url = format!("http://user:CANARY-url@127.0.0.1:{port}");
-    let (code, stdout, err) = out(bk(&store).args([
-        "run",
-        "--platform",
-        "vllm",
-        "--model",
-        "m",
-        "--base-url",
-        &url,
-        "--synthetic",
-        "--input-tokens",
-        "4",
-        "--output-tokens",
-        "4",
-    ]));
+    let (code, stdout, err) = out(&mut run_synthetic(&store, "vllm", "m", &url, "4", "4"));
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("cannot reach"), "{err}");
     assert!(!format!("{stdout}{err}").contains("CANARY"), "{err}");
@@ -102,26 +94,20 @@ fn unreachable_server_is_exit_5_and_writes_nothing() {
 
 #[test]
 fn unwritable_store_fails_before_any_request() {
-    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let sim = start_blocking(fast_exact(Profile::Vllm));
     let dir = tempfile::tempdir().unwrap();
     // A store below a regular file can never be created (root ignores mode bits).
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
     let store = blocker.join("store");
-    let (code, _, err) = out(bk(&store).args([
-        "run",
-        "--platform",
+    let (code, _, err) = out(&mut run_synthetic(
+        &store,
         "vllm",
-        "--model",
         "sim-model",
-        "--base-url",
         &sim.base_url(),
-        "--synthetic",
-        "--input-tokens",
         "4",
-        "--output-tokens",
         "4",
-    ]));
+    ));
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("cannot create directory"), "{err}");
     assert_eq!(sim.stats().requests, 0, "no generation request was sent");
@@ -131,11 +117,11 @@ fn unwritable_store_fails_before_any_request() {
 /// stdout or stderr.
 #[test]
 fn secrets_never_written() {
-    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let sim = start_blocking(fast_exact(Profile::Vllm));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     let url = format!("http://user:CANARY-url@{}", sim.addr());
-    let (code, stdout, err) = out(bk(&store)
+    let (code, stdout, err) = out(bk_std(&store)
         .env("OPENAI_API_KEY", "sk-CANARY-env")
         .env("BENCHKEEP_TEST_KEY", "sk-CANARY-var")
         .args([
@@ -162,7 +148,7 @@ fn secrets_never_written() {
         ]));
     assert_eq!(code, 0, "{err}");
     // a failing run prints error messages too
-    let (code2, stdout2, err2) = out(bk(&store).env("OPENAI_API_KEY", "sk-CANARY-env").args([
+    let (code2, stdout2, err2) = out(bk_std(&store).env("OPENAI_API_KEY", "sk-CANARY-env").args([
         "run",
         "--platform",
         "vllm",
@@ -191,7 +177,7 @@ fn secrets_never_written() {
             f.display()
         );
     }
-    let (_, m) = only_metadata(&store);
+    let (_, m) = only_run(&store);
     let cmd = m.source.command.unwrap();
     assert!(
         cmd.contains("X-Api-Token: ***") && cmd.contains("***@"),
@@ -202,28 +188,11 @@ fn secrets_never_written() {
 /// SIGINT: stop scheduling, let requests in flight finish, save everything, exit 130.
 #[test]
 fn sigint_finishes_as_interrupted_with_every_request_kept() {
-    let sim = sim::start_blocking(timed(Profile::Vllm, 5.0, 20.0)).unwrap();
+    let sim = start_blocking(timed(Profile::Vllm, 5.0, 20.0));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let child = bk(&store)
-        .args([
-            "run",
-            "--platform",
-            "vllm",
-            "--model",
-            "sim-model",
-            "--base-url",
-            &sim.base_url(),
-            "--synthetic",
-            "--input-tokens",
-            "4",
-            "--output-tokens",
-            "10",
-            "--num-requests",
-            "1000",
-            "--concurrency",
-            "4",
-        ])
+    let child = run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "10")
+        .args(["--num-requests", "1000", "--concurrency", "4"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -237,7 +206,7 @@ fn sigint_finishes_as_interrupted_with_every_request_kept() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("Interrupted"), "{err}");
-    let (_, m) = only_metadata(&store);
+    let (_, m) = only_run(&store);
     assert_eq!(m.status, Status::Interrupted);
     assert_eq!(m.pid, None);
     let recs = records(&raw_path(&store, &m));
@@ -253,33 +222,22 @@ fn sigint_finishes_as_interrupted_with_every_request_kept() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("Status: interrupted"), "{stdout}");
     // verify finds nothing wrong
-    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    let (code, vout, verr) = out(bk_std(&store).arg("verify"));
     assert_eq!(code, 0, "{vout}{verr}");
 }
 
 #[test]
 fn summary_and_exit_code_of_a_failed_run() {
-    let mut c = fast(Profile::Vllm);
+    let mut c = fast_exact(Profile::Vllm);
     c.faults.error_rate = 1.0;
-    let sim = sim::start_blocking(c).unwrap();
+    let sim = start_blocking(c);
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let (code, stdout, err) = out(bk(&store).args([
-        "run",
-        "--platform",
-        "vllm",
-        "--model",
-        "sim-model",
-        "--base-url",
-        &sim.base_url(),
-        "--synthetic",
-        "--input-tokens",
-        "4",
-        "--output-tokens",
-        "4",
-        "--num-requests",
-        "4",
-    ]));
+    let (code, stdout, err) =
+        out(
+            run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "4")
+                .args(["--num-requests", "4"]),
+        );
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("every request failed (most often: http_status)"),
@@ -290,7 +248,7 @@ fn summary_and_exit_code_of_a_failed_run() {
         "{stdout}"
     );
     assert!(stdout.contains("Errors: http_status: 4"), "{stdout}");
-    let (_, m) = only_metadata(&store);
+    let (_, m) = only_run(&store);
     assert_eq!(m.status, Status::Failed);
 }
 
@@ -299,10 +257,10 @@ fn summary_and_exit_code_of_a_failed_run() {
 #[test]
 fn file_size_limit_stops_the_run_with_a_clean_prefix() {
     use std::os::unix::process::CommandExt;
-    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let sim = start_blocking(fast_exact(Profile::Vllm));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let mut cmd = bk(&store);
+    let mut cmd = bk_std(&store);
     cmd.args([
         "run",
         "--platform",
@@ -335,7 +293,7 @@ fn file_size_limit_stops_the_run_with_a_clean_prefix() {
     let (code, stdout, err) = out(&mut cmd);
     assert_eq!(code, 4, "{stdout}{err}");
     assert!(err.contains("file size limit"), "{err}");
-    let (_, m) = only_metadata(&store);
+    let (_, m) = only_run(&store);
     assert_eq!(m.status, Status::Interrupted);
     let raw = raw_path(&store, &m);
     let recs = records(&raw);
@@ -345,37 +303,20 @@ fn file_size_limit_stops_the_run_with_a_clean_prefix() {
         m.test.raw_bytes,
         Some(std::fs::metadata(&raw).unwrap().len())
     );
-    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    let (code, vout, verr) = out(bk_std(&store).arg("verify"));
     assert_eq!(code, 0, "{vout}{verr}");
 }
 
 /// Several runs into one store at once: distinct ids, every file whole, each run listed once.
 #[test]
 fn concurrent_runs_into_one_store() {
-    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let sim = start_blocking(fast_exact(Profile::Vllm));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     let children: Vec<_> = (0..4)
         .map(|_| {
-            bk(&store)
-                .args([
-                    "run",
-                    "--platform",
-                    "vllm",
-                    "--model",
-                    "sim-model",
-                    "--base-url",
-                    &sim.base_url(),
-                    "--synthetic",
-                    "--input-tokens",
-                    "4",
-                    "--output-tokens",
-                    "4",
-                    "--num-requests",
-                    "20",
-                    "--concurrency",
-                    "2",
-                ])
+            run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "4")
+                .args(["--num-requests", "20", "--concurrency", "2"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -393,7 +334,7 @@ fn concurrent_runs_into_one_store() {
     }
     let mut ids = Vec::new();
     for f in std::fs::read_dir(store.join("metadata")).unwrap() {
-        let m: benchkeep::schema::Metadata =
+        let m: Metadata =
             serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
         assert_eq!(records(&raw_path(&store, &m)).len(), 20);
         ids.push(m.test_id);
@@ -401,7 +342,7 @@ fn concurrent_runs_into_one_store() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 4, "{ids:?}");
-    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    let (code, vout, verr) = out(bk_std(&store).arg("verify"));
     assert_eq!(code, 0, "{vout}{verr}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(store.join("analysis/summary.json")).unwrap())
@@ -450,16 +391,18 @@ fn basic_auth_echoed_in_an_error_body_is_scrubbed() {
         "--gpu",
         "off",
     ];
-    let (code, stdout, err) = out(bk(&store).args(args));
+    let (code, stdout, err) = out(bk_std(&store).args(args));
     assert_eq!(code, 1, "every request gets a 400: {err}");
     assert!(!err.contains("warning: several credentials"), "{err}");
-    let (code2, stdout2, err2) = out(bk(&store).env("OPENAI_API_KEY", "sk-CANARYENV").args(args));
+    let (code2, stdout2, err2) = out(bk_std(&store)
+        .env("OPENAI_API_KEY", "sk-CANARYENV")
+        .args(args));
     assert_eq!(code2, 1, "{err2}");
     let printed = format!("{stdout}{err}{stdout2}{err2}");
     // The echo reached the raw logs, scrubbed.
     let raws: Vec<_> = all_files(&store.join("raw"));
     assert_eq!(raws.len(), 2, "{raws:?}");
-    let b64 = benchkeep::client::url::base64(b"u:CANARYPW2");
+    let b64 = base64(b"u:CANARYPW2");
     assert_nowhere(&store, &printed, &b64);
     assert_nowhere(&store, &printed, "CANARY");
     for raw in &raws {
@@ -483,38 +426,19 @@ fn query_secret_in_base_url_is_never_echoed() {
         "http://127.0.0.1:44469/v1?api-key=CANARYQS1",
         "http://u:CANARYPW@127.0.0.1:44469/v1?CANARYQS2#CANARYFR",
     ] {
-        let (code, stdout, err) = out(bk(&store).args([
-            "run",
-            "--platform",
-            "vllm",
-            "--model",
-            "m",
-            "--base-url",
-            url,
-            "--synthetic",
-            "--input-tokens",
-            "4",
-            "--output-tokens",
-            "4",
-        ]));
+        let (code, stdout, err) = out(&mut run_synthetic(&store, "vllm", "m", url, "4", "4"));
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("must not have a query"), "{err}");
         assert!(!format!("{stdout}{err}").contains("CANARY"), "{err}");
     }
-    let (_, _, err) = out(bk(&store).args([
-        "run",
-        "--platform",
+    let (_, _, err) = out(&mut run_synthetic(
+        &store,
         "vllm",
-        "--model",
         "m",
-        "--base-url",
         "http://127.0.0.1:44469/v1?api-key=CANARYQS1",
-        "--synthetic",
-        "--input-tokens",
         "4",
-        "--output-tokens",
         "4",
-    ]));
+    ));
     assert!(
         err.contains("http://127.0.0.1:44469/v1?api-key=***"),
         "{err}"
@@ -527,30 +451,11 @@ fn query_secret_in_base_url_is_never_echoed() {
 /// the raw log keeps every request and `recover` finishes the run afterwards.
 #[test]
 fn failed_final_metadata_write_is_not_reported_as_saved() {
-    let sim = sim::start_blocking(timed(Profile::Vllm, 1.0, 20.0)).unwrap();
+    let sim = start_blocking(timed(Profile::Vllm, 1.0, 20.0));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let child = bk(&store)
-        .args([
-            "run",
-            "--platform",
-            "vllm",
-            "--model",
-            "sim-model",
-            "--base-url",
-            &sim.base_url(),
-            "--synthetic",
-            "--input-tokens",
-            "4",
-            "--output-tokens",
-            "10",
-            "--num-requests",
-            "6",
-            "--concurrency",
-            "1",
-            "--gpu",
-            "off",
-        ])
+    let child = run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "10")
+        .args(["--num-requests", "6", "--concurrency", "1", "--gpu", "off"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -570,7 +475,7 @@ fn failed_final_metadata_write_is_not_reported_as_saved() {
     assert!(!stdout.contains("Status:"), "{stdout}");
     std::fs::remove_file(&meta_dir).unwrap();
     std::fs::rename(&moved, &meta_dir).unwrap();
-    let (_, m) = only_metadata(&store);
+    let (_, m) = only_run(&store);
     assert_eq!(m.status, Status::Running, "the file on disk");
     assert!(err.contains("could not be finalized"), "{err}");
     assert!(err.contains("keeps the 6 finished requests"), "{err}");
@@ -579,9 +484,9 @@ fn failed_final_metadata_write_is_not_reported_as_saved() {
         "{err}"
     );
     assert_eq!(records(&raw_path(&store, &m)).len(), 6);
-    let (code, rout, rerr) = out(bk(&store).args(["recover", &m.test_id]));
+    let (code, rout, rerr) = out(bk_std(&store).args(["recover", &m.test_id]));
     assert_eq!(code, 0, "{rout}{rerr}");
-    let (_, m) = only_metadata(&store);
+    let (_, m) = only_run(&store);
     assert_eq!(m.status, Status::Interrupted);
     assert_eq!(m.test.num_requests, 6);
 }
@@ -590,23 +495,11 @@ fn failed_final_metadata_write_is_not_reported_as_saved() {
 /// timing known so far: every request sent has its record.
 #[test]
 fn requests_in_flight_after_grace_are_recorded_as_aborted() {
-    let sim = sim::start_blocking(timed(Profile::Vllm, 5.0, 50.0)).unwrap();
+    let sim = start_blocking(timed(Profile::Vllm, 5.0, 50.0));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    let child = bk(&store)
+    let child = run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "400")
         .args([
-            "run",
-            "--platform",
-            "vllm",
-            "--model",
-            "sim-model",
-            "--base-url",
-            &sim.base_url(),
-            "--synthetic",
-            "--input-tokens",
-            "4",
-            "--output-tokens",
-            "400",
             "--num-requests",
             "50",
             "--concurrency",
@@ -629,7 +522,7 @@ fn requests_in_flight_after_grace_are_recorded_as_aborted() {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
-    let (_, m) = only_metadata(&store);
+    let (_, m) = only_run(&store);
     assert_eq!(m.status, Status::Interrupted);
     let recs = records(&raw_path(&store, &m));
     assert_eq!(recs.len(), 3, "one record per request sent: {recs:?}");
@@ -639,7 +532,7 @@ fn requests_in_flight_after_grace_are_recorded_as_aborted() {
     assert_eq!(m.results.errors_by_kind.get("aborted"), Some(&3));
     for r in &recs {
         assert!(!r.ok);
-        assert_eq!(r.error_kind, Some(benchkeep::schema::ErrorKind::Aborted));
+        assert_eq!(r.error_kind, Some(ErrorKind::Aborted));
         assert_eq!(
             r.error.as_deref(),
             Some("stopped by signal before it finished")
@@ -648,7 +541,7 @@ fn requests_in_flight_after_grace_are_recorded_as_aborted() {
         assert!(r.first_token_s.is_some(), "tokens had arrived: {r:?}");
         assert!(r.chunks.unwrap_or(0) > 0, "{r:?}");
     }
-    let (code, vout, verr) = out(bk(&store).arg("verify"));
+    let (code, vout, verr) = out(bk_std(&store).arg("verify"));
     assert_eq!(code, 0, "{vout}{verr}");
 }
 
@@ -678,7 +571,11 @@ fn oversized_input_files_are_refused_with_exit_2() {
         (&big, "larger than 1 GiB".to_string()),
         (&long, "line 2: longer than 64 MiB".to_string()),
     ] {
-        let (code, _, err) = out(bk(&store).arg("run").args(BASE).arg("--input").arg(file));
+        let (code, _, err) = out(bk_std(&store)
+            .arg("run")
+            .args(BASE)
+            .arg("--input")
+            .arg(file));
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(&file.display().to_string()), "{err}");
         assert!(err.contains(&want), "{err}");

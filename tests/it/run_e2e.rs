@@ -2,42 +2,21 @@
 //! families streamed and not, timing against the configured latencies (firm lower bounds,
 //! loose upper bounds), every fault mode as its error kind, open-loop rates.
 
-use crate::support::run::*;
-use benchkeep::schema::{ErrorKind, Status};
-use benchkeep::sim::Profile;
-
-fn synthetic(base: &str, platform: &str, model: &str, n: &str, out: &str) -> Vec<String> {
-    [
-        "--platform",
-        platform,
-        "--base-url",
-        base,
-        "--model",
-        model,
-        "--synthetic",
-        "--input-tokens",
-        "16",
-        "--output-tokens",
-        out,
-        "--num-requests",
-        n,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
+use crate::support::api::import::hex;
+use crate::support::api::schema::{ErrorKind, Status};
+use crate::support::api::sim::{Profile, SimConfig};
+use crate::support::cmd::{refs, run_in_process, synthetic_args};
+use crate::support::hostile::{Hostile, hostile};
+use crate::support::sim::{fast_exact, start, timed};
+use crate::support::store::{raw_path, records};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_chat_streamed_timing_matches_the_simulator() {
     let (prefill, itl, out) = (30.0, 10.0, 12u64);
     let sim = start(timed(Profile::Vllm, prefill, itl)).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = synthetic(&sim.base_url(), "vllm", "sim-model", "3", &out.to_string());
-    let o = run(dir.path(), &refs(&args)).await.unwrap();
+    let args = synthetic_args(&sim.base_url(), "vllm", "sim-model", "3", &out.to_string());
+    let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
     let m = &o.metadata;
     assert_eq!(m.status, Status::Completed);
     assert!(!o.interrupted && o.store_error.is_none());
@@ -97,7 +76,7 @@ async fn openai_chat_streamed_timing_matches_the_simulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_streamed_and_whole() {
     for profile in [Profile::Vllm, Profile::Ollama] {
-        let sim = start(fast(profile)).await;
+        let sim = start(fast_exact(profile)).await;
         let model = if profile == Profile::Vllm {
             "sim-model"
         } else {
@@ -111,12 +90,12 @@ async fn every_api_streamed_and_whole() {
         ] {
             for stream in [true, false] {
                 let dir = tempfile::tempdir().unwrap();
-                let mut args = synthetic(&sim.base_url(), "p", model, "2", "5");
+                let mut args = synthetic_args(&sim.base_url(), "p", model, "2", "5");
                 args.extend(["--api".to_string(), api.to_string(), "--save-text".into()]);
                 if !stream {
                     args.push("--no-stream".into());
                 }
-                let o = run(dir.path(), &refs(&args)).await.unwrap();
+                let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
                 let what = format!("{profile:?} {api} stream={stream}");
                 assert_eq!(o.metadata.status, Status::Completed, "{what}");
                 let recs = records(&raw_path(dir.path(), &o.metadata));
@@ -153,8 +132,8 @@ async fn ollama_native_timing() {
     let (prefill, itl, out) = (20.0, 10.0, 8u64);
     let sim = start(timed(Profile::Ollama, prefill, itl)).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = synthetic(&sim.base_url(), "ollama", "llama3.2", "2", &out.to_string());
-    let o = run(dir.path(), &refs(&args)).await.unwrap();
+    let args = synthetic_args(&sim.base_url(), "ollama", "llama3.2", "2", &out.to_string());
+    let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
     assert_eq!(
         o.metadata.server.as_ref().unwrap().api,
         "ollama-chat",
@@ -173,7 +152,7 @@ async fn ollama_native_timing() {
 /// Each fault mode yields its error kind, and the run still finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_modes_become_error_kinds() {
-    type Setup = fn(&mut benchkeep::sim::SimConfig);
+    type Setup = fn(&mut SimConfig);
     let cases: Vec<(&str, Setup, &[&str], ErrorKind)> = vec![
         (
             "error-rate",
@@ -217,11 +196,11 @@ async fn fault_modes_become_error_kinds() {
         (Profile::Ollama, "llama3.2", "ollama-chat"),
     ] {
         for (name, setup, extra, kind) in &cases {
-            let mut c = fast(profile);
+            let mut c = fast_exact(profile);
             setup(&mut c);
             let sim = start(c).await;
             let dir = tempfile::tempdir().unwrap();
-            let mut args = synthetic(&sim.base_url(), "p", model, "3", "8");
+            let mut args = synthetic_args(&sim.base_url(), "p", model, "3", "8");
             args.extend([
                 "--api".to_string(),
                 api.to_string(),
@@ -229,7 +208,7 @@ async fn fault_modes_become_error_kinds() {
                 "3".into(),
             ]);
             args.extend(extra.iter().map(|s| s.to_string()));
-            let o = run(dir.path(), &refs(&args)).await.unwrap();
+            let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
             let what = format!("{api} {name}");
             let m = &o.metadata;
             assert_eq!(m.status, Status::Failed, "{what}: every request failed");
@@ -253,13 +232,13 @@ async fn fault_modes_become_error_kinds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn some_failures_make_a_partial_run_and_whole_request_timeout() {
-    let mut c = fast(Profile::Vllm);
+    let mut c = fast_exact(Profile::Vllm);
     c.faults.error_rate = 0.5;
     c.seed = 3;
     let sim = start(c).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = synthetic(&sim.base_url(), "vllm", "sim-model", "20", "4");
-    let o = run(dir.path(), &refs(&args)).await.unwrap();
+    let args = synthetic_args(&sim.base_url(), "vllm", "sim-model", "20", "4");
+    let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
     let r = &o.metadata.results;
     assert_eq!(r.success_count + r.failure_count, 20);
     assert!(r.success_count > 0 && r.failure_count > 0, "{r:?}");
@@ -268,17 +247,17 @@ async fn some_failures_make_a_partial_run_and_whole_request_timeout() {
     // --timeout bounds the whole request, even while bytes keep coming
     let sim = start(timed(Profile::Vllm, 1.0, 50.0)).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut args = synthetic(&sim.base_url(), "vllm", "sim-model", "1", "40");
+    let mut args = synthetic_args(&sim.base_url(), "vllm", "sim-model", "1", "40");
     args.extend(["--timeout".into(), "300ms".into()]);
-    let o = run(dir.path(), &refs(&args)).await.unwrap();
+    let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
     assert_eq!(o.metadata.results.errors_by_kind.get("timeout"), Some(&1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_rate_keeps_its_schedule() {
-    let sim = start(fast(Profile::Vllm)).await;
+    let sim = start(fast_exact(Profile::Vllm)).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut args = synthetic(&sim.base_url(), "vllm", "sim-model", "10", "2");
+    let mut args = synthetic_args(&sim.base_url(), "vllm", "sim-model", "10", "2");
     args.extend([
         "--rate".into(),
         "50".into(),
@@ -287,7 +266,7 @@ async fn open_loop_rate_keeps_its_schedule() {
         "--slo".into(),
         "ttft=10s".into(),
     ]);
-    let o = run(dir.path(), &refs(&args)).await.unwrap();
+    let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
     let mut sched: Vec<f64> = records(&raw_path(dir.path(), &o.metadata))
         .iter()
         .map(|r| r.scheduled_s.unwrap())
@@ -307,7 +286,7 @@ async fn open_loop_rate_keeps_its_schedule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_file_lines_repeat_and_warmup_is_not_counted() {
-    let sim = start(fast(Profile::Vllm)).await;
+    let sim = start(fast_exact(Profile::Vllm)).await;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("batch.jsonl");
     std::fs::write(
@@ -339,7 +318,7 @@ async fn input_file_lines_repeat_and_warmup_is_not_counted() {
         "--concurrency",
         "2",
     ];
-    let o = run(&store, &args).await.unwrap();
+    let o = run_in_process(&store, &args).await.unwrap();
     let m = &o.metadata;
     assert_eq!(m.results.success_count, 5);
     assert_eq!(m.test.input_file.as_deref(), Some(input_s.as_str()));
@@ -360,7 +339,7 @@ async fn input_file_lines_repeat_and_warmup_is_not_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duration_runs_are_open_ended() {
-    let sim = start(fast(Profile::Vllm)).await;
+    let sim = start(fast_exact(Profile::Vllm)).await;
     let dir = tempfile::tempdir().unwrap();
     let base = sim.base_url();
     let args = [
@@ -380,7 +359,7 @@ async fn duration_runs_are_open_ended() {
         "--concurrency",
         "2",
     ];
-    let o = run(dir.path(), &args).await.unwrap();
+    let o = run_in_process(dir.path(), &args).await.unwrap();
     let m = &o.metadata;
     assert_eq!(m.status, Status::Completed);
     assert!(m.results.success_count > 2, "{}", m.results.success_count);
@@ -418,9 +397,9 @@ async fn hostile_servers_fail_requests_with_a_named_reason() {
     for (mode, extra, kind) in cases {
         let addr = hostile(mode).await;
         let dir = tempfile::tempdir().unwrap();
-        let mut args = synthetic(&format!("http://{addr}"), "x", "m", "2", "4");
+        let mut args = synthetic_args(&format!("http://{addr}"), "x", "m", "2", "4");
         args.extend(extra.iter().map(|s| s.to_string()));
-        let o = run(dir.path(), &refs(&args)).await.unwrap();
+        let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
         let r = &o.metadata.results;
         assert_eq!(
             r.errors_by_kind.get(kind.as_str()),
@@ -437,15 +416,15 @@ async fn hostile_servers_fail_requests_with_a_named_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_sha256_changes_with_max_tokens() {
     use sha2::Digest;
-    let sim = start(fast(Profile::Vllm)).await;
+    let sim = start(fast_exact(Profile::Vllm)).await;
     let dir = tempfile::tempdir().unwrap();
     let base = sim.base_url();
     let sha_of = |extra: &[&str], n: usize| {
-        let mut args = synthetic(&base, "vllm", "sim-model", "2", "8");
+        let mut args = synthetic_args(&base, "vllm", "sim-model", "2", "8");
         args.extend(extra.iter().map(|s| s.to_string()));
         let store = dir.path().join(format!("s{n}"));
         async move {
-            let o = run(&store, &refs(&args)).await.unwrap();
+            let o = run_in_process(&store, &refs(&args)).await.unwrap();
             assert_eq!(o.metadata.status, Status::Completed);
             o.metadata.test.input_sha256.unwrap()
         }
@@ -481,11 +460,11 @@ async fn input_sha256_changes_with_max_tokens() {
         .collect();
         let store = dir.path().join(format!("f{n}"));
         async move {
-            let o = run(&store, &refs(&args)).await.unwrap();
+            let o = run_in_process(&store, &refs(&args)).await.unwrap();
             o.metadata.test.input_sha256.unwrap()
         }
     };
-    let own = benchkeep::import::hex(&sha2::Sha256::digest(text.as_bytes()));
+    let own = hex(&sha2::Sha256::digest(text.as_bytes()));
     assert_eq!(file_sha(&[], 0).await, own, "the file's own sha256");
     let with = file_sha(&["--max-tokens", "4"], 1).await;
     assert_ne!(with, own);

@@ -4,21 +4,19 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
-use crate::support::run::*;
-use benchkeep::sim::{self, Profile};
 use serde_json::Value;
+
+use crate::support::api::sim::Profile;
+use crate::support::sim::{fast_exact, start_blocking, timed};
+use crate::support::store::{metadata_files, read_json};
+use crate::support::{bk_std, fixture};
 
 fn fake_smi_path(root: &Path) -> String {
     let dir = root.join("fakebin");
     std::fs::create_dir_all(&dir).unwrap();
     let dst = dir.join("nvidia-smi");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/record/nvidia-smi"),
-        &dst,
-    )
-    .unwrap();
+    std::fs::copy(fixture("record/nvidia-smi"), &dst).unwrap();
     std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
     format!(
         "{}:{}",
@@ -27,13 +25,11 @@ fn fake_smi_path(root: &Path) -> String {
     )
 }
 
+/// The store's one metadata file (`metadata/` holds nothing else), parsed.
 fn only_metadata(store: &Path) -> Value {
-    let mut files: Vec<_> = std::fs::read_dir(store.join("metadata"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files = metadata_files(store);
     assert_eq!(files.len(), 1, "{files:?}");
-    serde_json::from_slice(&std::fs::read(files.pop().unwrap()).unwrap()).unwrap()
+    read_json(&files[0])
 }
 
 fn run_args<'a>(url: &'a str, gpu: &'a [&'a str]) -> Vec<&'a str> {
@@ -64,13 +60,11 @@ fn run_args<'a>(url: &'a str, gpu: &'a [&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn run_fills_the_gpu_block_from_nvidia_smi() {
-    let sim = sim::start_blocking(timed(Profile::Vllm, 2.0, 2.0)).unwrap();
+    let sim = start_blocking(timed(Profile::Vllm, 2.0, 2.0));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     let url = format!("http://{}", sim.addr());
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(&store)
+    let out = bk_std(&store)
         .env("PATH", fake_smi_path(dir.path()))
         .env_remove("CUDA_VISIBLE_DEVICES")
         .args(run_args(&url, &["--gpu", "nvidia-smi"]))
@@ -94,12 +88,7 @@ fn run_fills_the_gpu_block_from_nvidia_smi() {
     for l in lines.lines() {
         serde_json::from_str::<Value>(l).unwrap();
     }
-    let verify = Command::new(BIN)
-        .arg("--store")
-        .arg(&store)
-        .arg("verify")
-        .output()
-        .unwrap();
+    let verify = bk_std(&store).arg("verify").output().unwrap();
     assert!(
         verify.status.success(),
         "{}",
@@ -111,13 +100,11 @@ fn run_fills_the_gpu_block_from_nvidia_smi() {
 fn gpu_off_samples_nothing() {
     // (Which servers count as local, so that `auto` is the default, is unit-tested in
     // src/cli/run.rs: every test server here is on loopback.)
-    let sim = sim::start_blocking(fast(Profile::Vllm)).unwrap();
+    let sim = start_blocking(fast_exact(Profile::Vllm));
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     let url = format!("http://{}", sim.addr());
-    let out = Command::new(BIN)
-        .arg("--store")
-        .arg(&store)
+    let out = bk_std(&store)
         .env("PATH", fake_smi_path(dir.path()))
         .args(run_args(&url, &["--gpu", "off"]))
         .output()

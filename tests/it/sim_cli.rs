@@ -6,9 +6,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_benchkeep"))
-}
+use crate::support::benchkeep;
 
 fn http(addr: &str, request: &str) -> String {
     let mut conn = TcpStream::connect(addr).unwrap();
@@ -22,7 +20,7 @@ fn http(addr: &str, request: &str) -> String {
 
 #[test]
 fn prints_address_and_serves() {
-    let mut child = bin()
+    let mut child = benchkeep()
         .args([
             "simulate",
             "--port",
@@ -89,7 +87,7 @@ fn bad_flags_name_the_flag() {
         (vec!["--max-num-seqs", "0"], "--max-num-seqs"),
         (vec!["--workers", "0"], "--workers"),
     ] {
-        let out = bin()
+        let out = benchkeep()
             .arg("simulate")
             .args(["--port", "0"])
             .args(&args)

@@ -3,9 +3,10 @@
 
 use std::io::{Read, Write};
 
-use crate::support::sim::*;
-use benchkeep::sim::{self, Profile, SimConfig};
 use serde_json::{Value, json};
+
+use crate::support::api::sim::{Profile, SimConfig};
+use crate::support::sim::*;
 
 #[tokio::test]
 async fn vllm_chat_stream_has_vllm_shape() {
@@ -412,7 +413,7 @@ async fn malformed_requests_get_400_in_each_shape() {
 fn oversized_bodies_get_413() {
     let mut c = fast(Profile::Vllm);
     c.max_body_bytes = 2048;
-    let s = sim::start_blocking(c).unwrap();
+    let s = start_blocking(c);
     // Declared too large: answered before the body is read.
     let mut conn = std::net::TcpStream::connect(s.addr()).unwrap();
     write!(
@@ -491,7 +492,7 @@ async fn same_seed_same_outputs() {
 fn blocking_server_for_sync_callers() {
     let mut c = SimConfig::default();
     c.timing.no_delay = true;
-    let s = sim::start_blocking(c).unwrap();
+    let s = start_blocking(c);
     let mut conn = std::net::TcpStream::connect(s.addr()).unwrap();
     write!(
         conn,

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::sim::*;
-use benchkeep::sim::{Faults, Profile, SimConfig};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+
+use crate::support::api::sim::{Faults, Profile, SimConfig, SimServer, SimStats};
+use crate::support::sim::*;
 
 #[derive(Debug, PartialEq)]
 enum End {
@@ -76,7 +77,7 @@ async fn metric(base: &str, kind: &str) -> String {
 }
 
 /// The server still answers, and no request is left running.
-async fn healthy(s: &benchkeep::sim::SimServer) {
+async fn healthy(s: &SimServer) {
     let base = s.base_url();
     assert_eq!(get(&format!("{base}/health")).await.0, 200);
     assert_eq!(get(&format!("{base}/v1/models")).await.0, 200);
@@ -193,7 +194,7 @@ async fn stream_error_after_200() {
     assert_eq!(metric(&base, "stream_error").await, "3.0");
     // The engine notices an abandoned request at its next step (unless, on a busy
     // machine, it had already produced every token before the fault fired).
-    let settled = |st: benchkeep::sim::SimStats| st.aborted + st.completed == 3;
+    let settled = |st: SimStats| st.aborted + st.completed == 3;
     let deadline = Instant::now() + Duration::from_secs(5);
     while !settled(s.stats()) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::sim::*;
-use benchkeep::sim::{Profile, SimStats};
 use serde_json::{Value, json};
+
+use crate::support::api::sim::{Profile, SimStats};
+use crate::support::sim::*;
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)

@@ -2,34 +2,21 @@
 //! atomic write, a file-size limit, an unwritable store location.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::process::Command;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/foundation")
-        .join(name)
-}
+use crate::support::cmd::analyze_cmd;
+use crate::support::{BIN, bk, clean_env, fixture};
 
-fn analyze(store: &Path) -> Command {
-    let mut c = Command::cargo_bin("benchkeep").unwrap();
-    c.arg("--store")
-        .arg(store)
-        .env_remove("BENCHKEEP_CRASH_AT")
-        .args([
-            "analyze",
-            "--platform",
-            "vllm-serve",
-            "--model",
-            "m",
-            "--total-time",
-            "5",
-            "--input",
-        ])
-        .arg(fixture("chat_ok_and_error.jsonl"));
+/// `analyze` of the foundation's chat results (5 requests) into `store`; no crash hook
+/// unless the test sets `BENCHKEEP_CRASH_AT`.
+fn analyze(store: &Path) -> assert_cmd::Command {
+    let mut c = analyze_cmd(store, "vllm-serve", "m");
+    c.args(["--total-time", "5", "--input"])
+        .arg(fixture("foundation/chat_ok_and_error.jsonl"));
     c
 }
 
@@ -80,13 +67,7 @@ fn crash_at_every_step_leaves_old_or_new_files_never_a_part() {
         }
         // The store still works, and verify names any leftover of the crash.
         analyze(&store).assert().success();
-        let verify = Command::cargo_bin("benchkeep")
-            .unwrap()
-            .arg("--store")
-            .arg(&store)
-            .arg("verify")
-            .output()
-            .unwrap();
+        let verify = bk(&store).arg("verify").output().unwrap();
         let text = String::from_utf8_lossy(&verify.stdout);
         if !verify.status.success() {
             assert!(
@@ -104,15 +85,14 @@ fn file_size_limit_is_a_store_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     fs::create_dir_all(&store).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("benchkeep");
     // 1 KiB limit: the 2 KB input cannot be copied into raw/.
-    let out = std::process::Command::new("bash")
+    let out = clean_env(&mut Command::new("bash"))
         .arg("-c")
         .arg(format!(
             "ulimit -f 1; exec '{}' --store '{}' analyze --platform p --model m --total-time 1 --input '{}'",
-            bin.display(),
+            BIN,
             store.display(),
-            fixture("chat_ok_and_error.jsonl").display()
+            fixture("foundation/chat_ok_and_error.jsonl").display()
         ))
         .output()
         .unwrap();

@@ -4,8 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::record::*;
 use serde_json::Value;
+
+use crate::support::api::telemetry::Nvml;
+use crate::support::cmd::fake_batch;
+use crate::support::store::{assert_no_temp_files, only_metadata, read_rel};
+use crate::support::{bk, fixture};
 
 /// A directory holding only the fake `nvidia-smi` (copied, so it is surely executable).
 fn fake_smi_dir(root: &Path) -> PathBuf {
@@ -13,19 +17,19 @@ fn fake_smi_dir(root: &Path) -> PathBuf {
     let dir = root.join("fakebin");
     std::fs::create_dir_all(&dir).unwrap();
     let dst = dir.join("nvidia-smi");
-    std::fs::copy(fixture("nvidia-smi"), &dst).unwrap();
+    std::fs::copy(fixture("record/nvidia-smi"), &dst).unwrap();
     std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
 
 fn nvml_here() -> bool {
-    benchkeep::telemetry::nvml::Nvml::open(Default::default()).is_ok()
+    Nvml::open(Default::default()).is_ok()
 }
 
 fn record_with_gpu(root: &Path, mode: &str, path: &str) -> (Value, String) {
     let store = root.join("store");
     let out = root.join("out.jsonl");
-    let mut cmd = benchkeep(&store);
+    let mut cmd = bk(&store);
     cmd.env("PATH", path)
         .env_remove("CUDA_VISIBLE_DEVICES")
         .args([

@@ -1,14 +1,13 @@
 //! Shared fixtures for the report tests: stores built from fixed metadata values (written
 //! with `Store::publish_new`, not via `analyze`) and deterministic raw logs.
 
-#![allow(dead_code)]
-
 use std::fmt::Write as _;
 use std::path::Path;
 
-use benchkeep::schema::Metadata;
-use benchkeep::store::Store;
 use serde_json::{Value, json};
+
+use super::api::schema::Metadata;
+use super::api::store::{Store, file_safe};
 
 pub const SHA_A: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
 pub const SHA_B: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
@@ -128,8 +127,8 @@ pub fn publish(store: &Store, s: &Spec) -> String {
     let mut m = metadata(s);
     let base = format!(
         "{}-{}-{}-{}",
-        benchkeep::store::ids::file_safe(s.platform),
-        benchkeep::store::ids::file_safe(&s.model),
+        file_safe(s.platform),
+        file_safe(&s.model),
         s.success + s.failure,
         &s.timestamp[..10]
     );

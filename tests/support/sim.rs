@@ -1,15 +1,16 @@
-//! Helpers shared by the simulator tests: start a server, send JSON, and read SSE or
-//! NDJSON streams with a receive time per event.
-#![allow(dead_code)]
+//! Simulator helpers: configs with small latencies, a starter, and an HTTP client that
+//! sends JSON and reads SSE or NDJSON streams with a receive time per event.
 
 use std::time::{Duration, Instant};
 
-use benchkeep::sim::{self, SimConfig, SimServer};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-/// A fast, fault-free config of `profile` (small latencies, so tests stay quick).
-pub fn fast(profile: sim::Profile) -> SimConfig {
+use super::api::sim::{self, Profile, SimConfig, SimServer};
+
+/// A fast, fault-free config of `profile` (small latencies, so tests stay quick); the
+/// profile's jitter and parallelism are kept.
+pub fn fast(profile: Profile) -> SimConfig {
     let mut c = SimConfig::for_profile(profile);
     c.timing.prefill_base_ms = 2.0;
     c.timing.prefill_tok_s = 100_000.0;
@@ -19,8 +20,32 @@ pub fn fast(profile: sim::Profile) -> SimConfig {
     c
 }
 
+/// A fault-free config with small, exact latencies (no jitter) and 8 parallel slots.
+pub fn timed(profile: Profile, prefill_ms: f64, itl_ms: f64) -> SimConfig {
+    let mut c = SimConfig::for_profile(profile);
+    c.timing.prefill_base_ms = prefill_ms;
+    c.timing.prefill_tok_s = 10_000_000.0;
+    c.timing.itl_ms = itl_ms;
+    c.timing.itl_per_seq_ms = 0.0;
+    c.timing.load_ms = 0.0;
+    c.timing.jitter = 0.0;
+    c.num_parallel = 8;
+    c
+}
+
+/// [`timed`] with 1 ms steps.
+pub fn fast_exact(profile: Profile) -> SimConfig {
+    timed(profile, 1.0, 1.0)
+}
+
+/// Start a simulator on 127.0.0.1 (port 0) in the current runtime.
 pub async fn start(c: SimConfig) -> SimServer {
     sim::start(c).await.expect("simulator starts")
+}
+
+/// Start a simulator on its own runtime, for tests without one.
+pub fn start_blocking(c: SimConfig) -> SimServer {
+    sim::start_blocking(c).expect("simulator starts")
 }
 
 thread_local! {
