@@ -38,9 +38,13 @@ pub fn fast_exact(profile: Profile) -> SimConfig {
     timed(profile, 1.0, 1.0)
 }
 
-/// Start a simulator on 127.0.0.1 (port 0) in the current runtime.
+/// Start a simulator on 127.0.0.1 (port 0) in the current runtime. This thread's HTTP
+/// client ([`client`]) is built now: building one takes tens of milliseconds (TLS roots),
+/// which must not fall inside a test's timing windows.
 pub async fn start(c: SimConfig) -> SimServer {
-    sim::start(c).await.expect("simulator starts")
+    let s = sim::start(c).await.expect("simulator starts");
+    drop(client());
+    s
 }
 
 /// Start a simulator on its own runtime, for tests without one.
