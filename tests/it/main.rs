@@ -5,12 +5,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod cli_foundation;
+mod analyze_cli;
 mod demo_cli;
 mod ingest_analyze;
 mod ingest_errors;
 mod ingest_formats;
 mod ingest_proptest;
+mod query_cli;
 mod record_batch;
 mod record_failure;
 mod record_secrets;
@@ -23,9 +24,12 @@ mod report_snapshots;
 mod run_cli;
 mod run_e2e;
 mod run_gpu;
+mod run_interrupt;
+mod run_secrets;
 mod sim_cli;
 mod sim_endpoints;
 mod sim_faults;
 mod sim_timing;
+mod store_cli;
 mod store_faults;
 mod telemetry_smi;
