@@ -1,0 +1,40 @@
+//! benchkeep's integration tests, as one test binary (`cargo test --test it`): one crate to
+//! build and link instead of one per file. Each module is one area; `crate::support` (in
+//! tests/support/) is the harness they share.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod analyze_cli;
+mod demo_cli;
+mod document_import;
+mod ingest_analyze;
+mod ingest_errors;
+mod ingest_formats;
+mod ingest_proptest;
+mod layers;
+mod query_cli;
+mod record_batch;
+mod record_failure;
+mod record_secrets;
+mod record_signal;
+mod recover_cli;
+mod report_cli;
+mod report_h2h;
+mod report_injection;
+mod report_snapshots;
+mod run_cli;
+mod run_e2e;
+mod run_gpu;
+mod run_interrupt;
+mod run_secrets;
+mod schema_contract;
+mod sim_cli;
+mod sim_endpoints;
+mod sim_faults;
+mod sim_fidelity;
+mod sim_timing;
+mod store_cli;
+mod store_faults;
+mod telemetry_smi;
+mod transcript_replay;

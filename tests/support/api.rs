@@ -1,0 +1,57 @@
+//! Every library (`benchkeep::`) path the integration tests use, re-exported in one place:
+//! the tests import from here, so when src/ moves or renames an item, this file is the one
+//! to fix. Grouped as the library groups them.
+
+pub mod cli {
+    pub use benchkeep::cli::run::plan as plan_run;
+    pub use benchkeep::cli::{Cli, Command as CliCommand};
+}
+
+pub mod client {
+    pub use benchkeep::client::url::base64;
+}
+
+pub mod error {
+    pub use benchkeep::error::{exit, exit_code_for};
+}
+
+pub mod derive {
+    pub use benchkeep::derive::{Settings, refresh, refresh_with, write_report};
+}
+
+pub mod digest {
+    pub use benchkeep::digest::hex;
+}
+
+pub mod ingest {
+    pub use benchkeep::ingest::{Format, MAX_LINE_BYTES, Scan, scan_file};
+}
+
+pub mod load {
+    pub use benchkeep::load::{RunOutcome, run};
+}
+
+pub mod report {
+    pub use benchkeep::report::{
+        CHARTS_DIR, COMPARISON_PATH, Derived, HTML_PATH, SUMMARY_PATH, deltas, export, h2h,
+    };
+}
+
+pub mod schema {
+    pub use benchkeep::schema::{ErrorKind, Metadata, RequestRecord, Status};
+}
+
+pub mod sim {
+    pub use benchkeep::sim::{
+        Faults, Profile, SimConfig, SimServer, SimStats, start, start_blocking,
+    };
+}
+
+pub mod store {
+    pub use benchkeep::store::Store;
+    pub use benchkeep::store::ids::file_safe;
+}
+
+pub mod telemetry {
+    pub use benchkeep::telemetry::nvml::Nvml;
+}
