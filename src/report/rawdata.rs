@@ -267,13 +267,32 @@ pub fn has_latency(m: &Metadata) -> bool {
 pub fn read_latency(store: &Store, m: &Metadata) -> anyhow::Result<Latency> {
     let path = log_path(store, m)
         .ok_or_else(|| anyhow::anyhow!("{}: raw file path is outside raw/", m.test_id))?;
-    let format = Format::from_name(&m.source.format).unwrap_or(Format::Benchkeep);
     let rel = path
         .strip_prefix(store.root())
         .unwrap_or(&path)
         .display()
         .to_string();
     let mut c = Collector::default();
+    // A run imported from a whole document (one file, several runs): its records are the
+    // ones at its locator in that file.
+    if let Some(doc_format) = ingest::DocumentFormat::from_name(&m.source.format) {
+        let locator = m.source.extra.get("locator").and_then(Value::as_str);
+        let doc = ingest::read_document_as(&path, Some(doc_format))?
+            .ok_or_else(|| anyhow::anyhow!("{rel} is no longer a {} file", doc_format.name()))?;
+        for run in doc
+            .runs
+            .iter()
+            .filter(|r| Some(r.locator.as_str()) == locator)
+        {
+            for r in &run.records {
+                let kind = r.error_kind.map(|k| k.as_str()).unwrap_or("other");
+                let err = r.error.as_deref().map(|e| (kind, e));
+                c.push(r.ok, r.ttft_ms, r.e2e_ms, r.completion_tokens, err);
+            }
+        }
+        return Ok(c.finish());
+    }
+    let format = Format::from_name(&m.source.format).unwrap_or(Format::Benchkeep);
     if format == Format::Benchkeep {
         let file = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {

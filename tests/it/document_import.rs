@@ -8,20 +8,11 @@ use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/document")
-        .join(name)
-}
+use crate::support::api::digest::sha256_hex;
+use crate::support::{self, bk, store::all_metadata};
 
-fn bk(store: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("benchkeep").unwrap();
-    cmd.arg("--store")
-        .arg(store)
-        .env_remove("BENCHKEEP_STORE")
-        .env_remove("BENCHKEEP_BASELINE_PLATFORM")
-        .env("NO_COLOR", "1");
-    cmd
+fn fixture(name: &str) -> PathBuf {
+    support::fixture(&format!("document/{name}"))
 }
 
 fn analyze(store: &Path, input: &Path) -> Command {
@@ -34,18 +25,7 @@ fn analyze(store: &Path, input: &Path) -> Command {
 
 /// Every run's metadata, oldest id first.
 fn runs(store: &Path) -> Vec<Value> {
-    let Ok(dir) = std::fs::read_dir(store.join("metadata")) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<PathBuf> = dir
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-        .collect()
+    all_metadata(store)
 }
 
 fn raw_files(store: &Path) -> Vec<PathBuf> {
@@ -126,10 +106,7 @@ fn detailed_file_gives_records_in_ms_and_the_failure() {
         .join(m["test"]["output_file"].as_str().unwrap());
     let bytes = std::fs::read(&input).unwrap();
     assert_eq!(std::fs::read(&raw).unwrap(), bytes);
-    assert_eq!(
-        m["test"]["raw_sha256"],
-        benchkeep::digest::sha256_hex(&bytes)
-    );
+    assert_eq!(m["test"]["raw_sha256"], sha256_hex(&bytes));
     assert_eq!(m["test"]["raw_bytes"], bytes.len() as u64);
     verify_clean(store.path());
     bk(store.path())
@@ -137,6 +114,17 @@ fn detailed_file_gives_records_in_ms_and_the_failure() {
         .assert()
         .code(0)
         .stdout(contains("123"));
+    // The HTML report reads the run's requests back from the shared raw copy at the run's
+    // locator: its latency distribution is drawn.
+    bk(store.path()).arg("report").assert().code(0);
+    let charts: Vec<String> = std::fs::read_dir(store.path().join("reports/charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        charts.iter().any(|n| n.starts_with("latency-")),
+        "no latency chart: {charts:?}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub mod derive {
 }
 
 pub mod digest {
-    pub use benchkeep::digest::hex;
+    pub use benchkeep::digest::{hex, sha256_hex};
 }
 
 pub mod ingest {
