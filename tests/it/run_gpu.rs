@@ -2,25 +2,20 @@
 //! first on PATH fills the `gpu` block and writes `raw/<id>.gpu.jsonl`; `--gpu off`
 //! samples nothing.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde_json::Value;
 
 use crate::support::api::sim::Profile;
+use crate::support::bk_std;
+use crate::support::cmd::fake_smi_dir;
 use crate::support::sim::{fast_exact, start_blocking, timed};
 use crate::support::store::{metadata_files, read_json};
-use crate::support::{bk_std, fixture};
 
 fn fake_smi_path(root: &Path) -> String {
-    let dir = root.join("fakebin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let dst = dir.join("nvidia-smi");
-    std::fs::copy(fixture("record/nvidia-smi"), &dst).unwrap();
-    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
     format!(
         "{}:{}",
-        dir.display(),
+        fake_smi_dir(root).display(),
         std::env::var("PATH").unwrap_or_default()
     )
 }

@@ -8,11 +8,15 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use benchkeep::sim::{self, Profile, SimConfig};
 use jsonschema::Validator;
 use serde_json::{Value, json};
+
+use crate::support::api::sim::{self, Profile};
+use crate::support::cmd::{fake_smi_dir, python};
+use crate::support::sim::timed;
+use crate::support::{bk, bk_std, wait_until};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 const INGEST_FIXTURES: &str = "tests/fixtures/ingest";
@@ -183,71 +187,6 @@ fn check_store(s: &Schemas, store: &Path) -> Checked {
     c
 }
 
-/// `benchkeep --store STORE` with a clean environment.
-fn bk(store: &Path) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("benchkeep").unwrap();
-    c.env("NO_COLOR", "1")
-        .env_remove("BENCHKEEP_STORE")
-        .env_remove("BENCHKEEP_BASELINE_PLATFORM")
-        .env_remove("OPENAI_API_KEY")
-        .arg("--store")
-        .arg(store);
-    c
-}
-
-/// The same, as a plain child process (to be killed).
-fn bk_child(store: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_benchkeep"));
-    c.env("NO_COLOR", "1")
-        .env_remove("BENCHKEEP_STORE")
-        .env_remove("BENCHKEEP_BASELINE_PLATFORM")
-        .env_remove("OPENAI_API_KEY")
-        .arg("--store")
-        .arg(store);
-    c
-}
-
-/// A simulator with small exact latencies.
-fn sim_config(profile: Profile) -> SimConfig {
-    let mut c = SimConfig::for_profile(profile);
-    c.timing.prefill_base_ms = 2.0;
-    c.timing.prefill_tok_s = 10_000_000.0;
-    c.timing.itl_ms = 2.0;
-    c.timing.itl_per_seq_ms = 0.0;
-    c.timing.load_ms = 0.0;
-    c.timing.jitter = 0.0;
-    c.num_parallel = 8;
-    c
-}
-
-/// A directory holding only the fake `nvidia-smi` (two GPUs), for `--gpu nvidia-smi`.
-fn fake_smi_dir(root: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = root.join("fakebin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let dst = dir.join("nvidia-smi");
-    std::fs::copy(repo(&format!("{RECORD_FIXTURES}/nvidia-smi")), &dst).unwrap();
-    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
-/// The python3 interpreter's full path (the record test runs with a bare PATH).
-fn python() -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 is needed to record a command");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Lines in the one `*.jsonl` raw log of `store` (0 before it exists).
 fn raw_lines(store: &Path) -> usize {
     let Ok(dir) = std::fs::read_dir(store.join("raw")) else {
@@ -273,7 +212,7 @@ fn run_output_matches_the_schemas() {
     let store = dir.path().join("store");
 
     // vLLM-like, with failures, GPU telemetry (fake nvidia-smi), SLOs, labels, config, text.
-    let mut faulty = sim_config(Profile::Vllm);
+    let mut faulty = timed(Profile::Vllm, 2.0, 2.0);
     faulty.faults.error_rate = 0.25;
     faulty.faults.stream_error_rate = 0.25;
     let vllm = sim::start_blocking(faulty).unwrap();
@@ -293,7 +232,7 @@ fn run_output_matches_the_schemas() {
         .success();
 
     // Ollama-like, open loop, not streamed, no GPU.
-    let ollama = sim::start_blocking(sim_config(Profile::Ollama)).unwrap();
+    let ollama = sim::start_blocking(timed(Profile::Ollama, 2.0, 2.0)).unwrap();
     bk(&store)
         .args(["run", "--platform", "ollama", "--model", "llama3.2:latest"])
         .args(["--base-url", &ollama.base_url(), "--synthetic"])
@@ -399,10 +338,10 @@ fn analyze_output_matches_the_schemas() {
 #[test]
 fn recover_output_matches_the_schemas() {
     let s = schemas();
-    let server = sim::start_blocking(sim_config(Profile::Vllm)).unwrap();
+    let server = sim::start_blocking(timed(Profile::Vllm, 2.0, 2.0)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let mut child = bk_child(&store)
+    let mut child = bk_std(&store)
         .args(["run", "--platform", "vllm", "--model", "sim-model"])
         .args(["--base-url", &server.base_url(), "--synthetic"])
         .args(["--input-tokens", "4", "--output-tokens", "8"])

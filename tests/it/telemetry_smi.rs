@@ -2,25 +2,15 @@
 //! machine, so `--gpu auto` must fail over to nvidia-smi quickly; `--gpu nvidia-smi` forces
 //! it. The `gpu` block is filled and `raw/<id>.gpu.jsonl` written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::support::api::telemetry::Nvml;
+use crate::support::bk;
 use crate::support::cmd::fake_batch;
+use crate::support::cmd::fake_smi_dir;
 use crate::support::store::{assert_no_temp_files, only_metadata, read_rel};
-use crate::support::{bk, fixture};
-
-/// A directory holding only the fake `nvidia-smi` (copied, so it is surely executable).
-fn fake_smi_dir(root: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = root.join("fakebin");
-    std::fs::create_dir_all(&dir).unwrap();
-    let dst = dir.join("nvidia-smi");
-    std::fs::copy(fixture("record/nvidia-smi"), &dst).unwrap();
-    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
 
 fn nvml_here() -> bool {
     Nvml::open(Default::default()).is_ok()

@@ -171,3 +171,15 @@ pub fn fake_batch(args: &[&str]) -> Vec<String> {
     v.extend(args.iter().map(|s| s.to_string()));
     v
 }
+
+/// A directory holding only the fake `nvidia-smi` (two GPUs; copied, so it is surely
+/// executable): put it first on `PATH` for `--gpu nvidia-smi`.
+pub fn fake_smi_dir(root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = root.join("fakebin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dst = dir.join("nvidia-smi");
+    std::fs::copy(fixture("record/nvidia-smi"), &dst).unwrap();
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
