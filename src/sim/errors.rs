@@ -232,7 +232,7 @@ fn type_issue(kind: Kind, v: &Value) -> Option<(&'static str, &'static str)> {
             "int_parsing",
             "Input should be a valid integer, unable to parse string as an integer",
         )),
-        (Kind::Bool, Value::Number(n)) if n.as_u64().is_some_and(|n| n <= 1) => None,
+        (Kind::Bool, Value::Number(n)) if lax_bool_number(n).is_some() => None,
         (Kind::Bool, Value::String(_) | Value::Number(_)) => Some((
             "bool_parsing",
             "Input should be a valid boolean, unable to interpret input",
@@ -250,6 +250,15 @@ pub(crate) fn lax_bool(s: &str) -> Option<bool> {
     match s.to_ascii_lowercase().as_str() {
         "0" | "off" | "f" | "false" | "n" | "no" => Some(false),
         "1" | "on" | "t" | "true" | "y" | "yes" => Some(true),
+        _ => None,
+    }
+}
+
+/// pydantic's lax reading of a number as a boolean: 0, 1, 0.0 and 1.0.
+fn lax_bool_number(n: &serde_json::Number) -> Option<bool> {
+    match n.as_f64() {
+        Some(0.0) => Some(false),
+        Some(1.0) => Some(true),
         _ => None,
     }
 }
@@ -274,8 +283,10 @@ pub(crate) fn pydantic_lax(api: Api, obj: &mut Map<String, Value>) {
                 *v = Value::Bool(b);
             }
         }
-        (Kind::Bool, Value::Number(n)) if n.as_u64().is_some_and(|n| n <= 1) => {
-            *v = Value::Bool(n.as_u64() == Some(1));
+        (Kind::Bool, Value::Number(n)) => {
+            if let Some(b) = lax_bool_number(n) {
+                *v = Value::Bool(b);
+            }
         }
         _ => {}
     };
