@@ -2,7 +2,9 @@
 //! body Ollama cannot decode, and pydantic's validation report that vLLM (FastAPI)
 //! answers with `"type": "Bad Request"` and a `body.*` param.
 
-use super::request::ApiError;
+use serde_json::{Map, Value};
+
+use super::request::{Api, ApiError};
 
 /// What Go's decoder says about `body` (which serde_json refused): `unexpected EOF`
 /// for a truncated body, else `invalid character 'x' looking for ...`.
@@ -157,45 +159,222 @@ pub(crate) fn vllm_json_error(body: &[u8], e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// vLLM: a missing or mistyped field as pydantic reports it (the simulator reports the
-/// first problem only). `obj_len` is the number of keys of the request object.
-pub(crate) fn vllm_validation(e: ApiError, body: &[u8]) -> ApiError {
-    let Some(field) = e.param.clone() else {
+/// The kind a field of vLLM's request models must have.
+#[derive(Clone, Copy)]
+enum Kind {
+    List,
+    Str,
+    Int,
+    Bool,
+    Dict,
+}
+
+/// The top-level fields the simulator reads, in the order of vLLM's pydantic models
+/// (`ChatCompletionRequest`, `CompletionRequest`), which is the order pydantic reports
+/// them in; `true` marks a required field.
+const CHAT_FIELDS: &[(&str, Kind, bool)] = &[
+    ("messages", Kind::List, true),
+    ("model", Kind::Str, false),
+    ("max_tokens", Kind::Int, false),
+    ("max_completion_tokens", Kind::Int, false),
+    ("n", Kind::Int, false),
+    ("seed", Kind::Int, false),
+    ("stream", Kind::Bool, false),
+    ("stream_options", Kind::Dict, false),
+    ("ignore_eos", Kind::Bool, false),
+    ("min_tokens", Kind::Int, false),
+];
+const COMPLETION_FIELDS: &[(&str, Kind, bool)] = &[
+    ("model", Kind::Str, false),
+    ("max_tokens", Kind::Int, false),
+    ("n", Kind::Int, false),
+    ("seed", Kind::Int, false),
+    ("stream", Kind::Bool, false),
+    ("stream_options", Kind::Dict, false),
+    ("ignore_eos", Kind::Bool, false),
+    ("min_tokens", Kind::Int, false),
+];
+
+/// Python's `repr` of a JSON value as pydantic's report shows an input (an object as
+/// vLLM abbreviates it: `'<dict of N items>'`).
+fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".to_string(),
+        Value::Bool(true) => "True".to_string(),
+        Value::Bool(false) => "False".to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) if s.contains('\'') && !s.contains('"') => format!("\"{s}\""),
+        Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!("'<dict of {} items>'", o.len()),
+    }
+}
+
+/// pydantic's (type, msg) for `v` in a field of `kind`, or `None` when lax mode
+/// accepts it (an integral float for an int; 0/1 and the usual words for a bool).
+fn type_issue(kind: Kind, v: &Value) -> Option<(&'static str, &'static str)> {
+    match (kind, v) {
+        (Kind::List, Value::Array(_))
+        | (Kind::Str, Value::String(_))
+        | (Kind::Dict, Value::Object(_))
+        | (Kind::Bool, Value::Bool(_)) => None,
+        (Kind::Int, Value::Number(n)) => match n.as_f64() {
+            _ if n.is_i64() || n.is_u64() => None,
+            Some(f) if f.fract() == 0.0 => None,
+            _ => Some((
+                "int_from_float",
+                "Input should be a valid integer, got a number with a fractional part",
+            )),
+        },
+        (Kind::Int, Value::String(t)) if t.trim().parse::<i64>().is_ok() => None,
+        (Kind::Bool, Value::String(t)) if lax_bool(t).is_some() => None,
+        (Kind::Int, Value::String(_)) => Some((
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )),
+        (Kind::Bool, Value::Number(n)) if lax_bool_number(n).is_some() => None,
+        (Kind::Bool, Value::String(_) | Value::Number(_)) => Some((
+            "bool_parsing",
+            "Input should be a valid boolean, unable to interpret input",
+        )),
+        (Kind::List, _) => Some(("list_type", "Input should be a valid list")),
+        (Kind::Str, _) => Some(("string_type", "Input should be a valid string")),
+        (Kind::Int, _) => Some(("int_type", "Input should be a valid integer")),
+        (Kind::Bool, _) => Some(("bool_type", "Input should be a valid boolean")),
+        (Kind::Dict, _) => Some(("dict_type", "Input should be a valid dictionary")),
+    }
+}
+
+/// pydantic's lax reading of a string as a boolean.
+pub(crate) fn lax_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "0" | "off" | "f" | "false" | "n" | "no" => Some(false),
+        "1" | "on" | "t" | "true" | "y" | "yes" => Some(true),
+        _ => None,
+    }
+}
+
+/// pydantic's lax reading of a number as a boolean: 0, 1, 0.0 and 1.0.
+fn lax_bool_number(n: &serde_json::Number) -> Option<bool> {
+    match n.as_f64() {
+        Some(0.0) => Some(false),
+        Some(1.0) => Some(true),
+        _ => None,
+    }
+}
+
+/// Rewrite the values of `obj`'s known fields that pydantic's lax mode accepts (an
+/// integer in a string, `"yes"`, `1`, ...) into their plain JSON form, so that `parse`
+/// reads them as vLLM does.
+pub(crate) fn pydantic_lax(api: Api, obj: &mut Map<String, Value>) {
+    let fields = match api {
+        Api::Chat => CHAT_FIELDS,
+        Api::Completion => COMPLETION_FIELDS,
+        Api::OllamaChat | Api::OllamaGenerate => return,
+    };
+    let fix = |kind: Kind, v: &mut Value| match (kind, &*v) {
+        (Kind::Int, Value::String(t)) => {
+            if let Ok(i) = t.trim().parse::<i64>() {
+                *v = Value::from(i);
+            }
+        }
+        (Kind::Bool, Value::String(t)) => {
+            if let Some(b) = lax_bool(t) {
+                *v = Value::Bool(b);
+            }
+        }
+        (Kind::Bool, Value::Number(n)) => {
+            if let Some(b) = lax_bool_number(n) {
+                *v = Value::Bool(b);
+            }
+        }
+        _ => {}
+    };
+    for &(name, kind, _) in fields {
+        if let Some(v) = obj.get_mut(name) {
+            fix(kind, v);
+            if let Value::Object(so) = v
+                && let Some(u) = so.get_mut("include_usage")
+            {
+                fix(Kind::Bool, u);
+            }
+        }
+    }
+}
+
+/// Every missing or mistyped top-level field of a vLLM request body (and
+/// `stream_options.include_usage`), in pydantic's order, as `(loc, report line)`.
+fn field_issues(api: Api, obj: &Map<String, Value>) -> Vec<(String, String)> {
+    let fields = match api {
+        Api::Chat => CHAT_FIELDS,
+        Api::Completion => COMPLETION_FIELDS,
+        Api::OllamaChat | Api::OllamaGenerate => return Vec::new(),
+    };
+    let check = |loc: String, kind: Kind, v: &Value| {
+        type_issue(kind, v).map(|(ty, msg)| {
+            let input = py_repr(v);
+            let line =
+                format!("{{'type': '{ty}', 'loc': '{loc}', 'msg': '{msg}', 'input': {input}}}");
+            (loc, line)
+        })
+    };
+    let mut out = Vec::new();
+    for &(name, kind, required) in fields {
+        match obj.get(name) {
+            None if required => {
+                let loc = format!("body.{name}");
+                let n = obj.len();
+                out.push((
+                    loc.clone(),
+                    format!(
+                        "{{'type': 'missing', 'loc': '{loc}', 'msg': 'Field required', 'input': '<dict of {n} items>'}}"
+                    ),
+                ));
+            }
+            // Optional fields accept null; a required list does not.
+            None => {}
+            Some(Value::Null) if !required => {}
+            Some(v) => {
+                out.extend(check(format!("body.{name}"), kind, v));
+                if let (Some(Value::Object(so)), "stream_options") = (Some(v), name)
+                    && let Some(u) = so.get("include_usage").filter(|u| !u.is_null())
+                {
+                    out.extend(check(
+                        "body.stream_options.include_usage".to_string(),
+                        Kind::Bool,
+                        u,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// vLLM: a request pydantic refuses, reported as FastAPI's handler words it:
+/// `N validation error(s):` and one line per invalid field, every field at once (as
+/// pydantic validates the whole model before any check of values), `"type": "Bad
+/// Request"` and the first field as `param`. `e` is the first problem `parse` met; it is
+/// answered as it is when no top-level field is missing or mistyped (a problem inside
+/// `messages`, or a check of values).
+pub(crate) fn vllm_validation(api: Api, e: ApiError, body: &[u8]) -> ApiError {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
         return e;
     };
-    let obj: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let report = if e.message == format!("{field}: Field required") {
-        let n = obj.as_object().map_or(0, serde_json::Map::len);
-        format!(
-            "{{'type': 'missing', 'loc': 'body.{field}', 'msg': 'Field required', 'input': '<dict of {n} items>'}}"
-        )
-    } else if let Some(what) = e
-        .message
-        .strip_prefix(&format!("{field}: Input should be "))
-    {
-        let ty = match what {
-            "a valid list" => "list_type",
-            "a valid integer" => "int_parsing",
-            "a valid boolean" => "bool_parsing",
-            "a valid string" => "string_type",
-            "a valid dictionary" => "dict_type",
-            _ => return e,
-        };
-        let input = match obj.get(&field) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-            None => String::new(),
-        };
-        format!(
-            "{{'type': '{ty}', 'loc': 'body.{field}', 'msg': 'Input should be {what}', 'input': '{input}'}}"
-        )
-    } else {
+    let issues = field_issues(api, &obj);
+    let Some((first, _)) = issues.first() else {
         return e;
     };
+    let n = issues.len();
+    let lines: Vec<&str> = issues.iter().map(|(_, l)| l.as_str()).collect();
     ApiError {
         status: 400,
-        message: format!("1 validation error:\n  {report}"),
-        param: Some(format!("body.{field}")),
+        message: format!(
+            "{n} validation error{}:\n  {}",
+            if n == 1 { "" } else { "s" },
+            lines.join("\n  ")
+        ),
+        param: Some(first.clone()),
     }
 }
 
@@ -224,5 +403,39 @@ mod tests {
             go(r#"{"a":1 "b":2}"#),
             "invalid character '\"' after object key:value pair"
         );
+    }
+
+    fn vllm(api: Api, body: &str) -> ApiError {
+        vllm_validation(api, ApiError::bad("first"), body.as_bytes())
+    }
+
+    #[test]
+    fn every_invalid_field_in_model_order() {
+        let e = vllm(
+            Api::Chat,
+            r#"{"stream":"sure","max_tokens":1.5,"model":5,"stream_options":{"include_usage":2}}"#,
+        );
+        assert_eq!(e.param.as_deref(), Some("body.messages"));
+        assert_eq!(
+            e.message,
+            "5 validation errors:\n  \
+             {'type': 'missing', 'loc': 'body.messages', 'msg': 'Field required', 'input': '<dict of 4 items>'}\n  \
+             {'type': 'string_type', 'loc': 'body.model', 'msg': 'Input should be a valid string', 'input': 5}\n  \
+             {'type': 'int_from_float', 'loc': 'body.max_tokens', 'msg': 'Input should be a valid integer, got a number with a fractional part', 'input': 1.5}\n  \
+             {'type': 'bool_parsing', 'loc': 'body.stream', 'msg': 'Input should be a valid boolean, unable to interpret input', 'input': 'sure'}\n  \
+             {'type': 'bool_parsing', 'loc': 'body.stream_options.include_usage', 'msg': 'Input should be a valid boolean, unable to interpret input', 'input': 2}"
+        );
+        // A problem that is not a top-level type stays as parse worded it.
+        let e = vllm(Api::Chat, r#"{"messages":[],"max_tokens":3}"#);
+        assert_eq!(e.message, "first");
+        let e = vllm(Api::Completion, r#"{"model":"m","prompt":"p","n":[1]}"#);
+        assert_eq!(e.param.as_deref(), Some("body.n"));
+        assert!(
+            e.message
+                .starts_with("1 validation error:\n  {'type': 'int_type'"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.ends_with("'input': [1]}"), "{}", e.message);
     }
 }

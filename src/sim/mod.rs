@@ -23,6 +23,7 @@ mod engine;
 mod errors;
 mod info;
 mod metrics;
+mod plan;
 mod render;
 mod request;
 mod rng;

@@ -1,12 +1,13 @@
-//! Request parsing and planning: turns an OpenAI or Ollama request body into a
-//! [`GenRequest`] (prompt tokens, limits, streaming options), validates it the way the
-//! imitated server would, and decides each response's length and finish reason. Errors
-//! are [`ApiError`]s that `server.rs` renders in the right server's shape.
+//! Request parsing: turns an OpenAI or Ollama request body into a [`GenRequest`]
+//! (prompt tokens and characters, limits, streaming options) and validates it the way
+//! the imitated server would. Errors are [`ApiError`]s that `server.rs` renders in the
+//! right server's shape (vLLM's pydantic report of every invalid field: `errors.rs`).
+//! Deciding the response's length is `plan.rs`.
 
 use serde_json::{Map, Value};
 
-use super::config::{Profile, SimConfig};
-use super::rng::{Rng, count_words, hash_bytes};
+use super::config::Profile;
+use super::rng::count_words;
 
 /// The four generation endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl ApiError {
         }
     }
 
-    fn field(param: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(param: &str, message: impl Into<String>) -> Self {
         ApiError {
             status: 400,
             message: message.into(),
@@ -68,6 +69,11 @@ pub(crate) struct GenRequest {
     /// The model name as the client sent it (echoed by Ollama).
     pub model: String,
     pub prompt_tokens: u32,
+    /// The length in characters (Unicode scalar values, as Python counts) of the prompt
+    /// text vLLM renders: for chat, every message as `{role}: {content}\n` followed by
+    /// `assistant:` (the template the recorded server applied, see `too_long.req`); for
+    /// completions the prompt string. `None` for a prompt of token ids.
+    pub prompt_chars: Option<u64>,
     pub stream: bool,
     pub include_usage: bool,
     /// The output limit the imitated server honours for this endpoint.
@@ -108,11 +114,14 @@ pub(crate) fn parse(api: Api, body: &[u8], profile: Profile) -> Result<GenReques
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| super::errors::json_error(native || profile == Profile::Ollama, body, &e))?;
-    let Value::Object(obj) = value else {
+    let Value::Object(mut obj) = value else {
         return Err(ApiError::bad(
             "the request body must be a JSON object (Input should be a valid dictionary)",
         ));
     };
+    if !native && profile == Profile::Vllm {
+        super::errors::pydantic_lax(api, &mut obj);
+    }
     let model = match obj.get("model") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         None | Some(Value::Null) => {
@@ -133,6 +142,7 @@ pub(crate) fn parse(api: Api, body: &[u8], profile: Profile) -> Result<GenReques
         api,
         model,
         prompt_tokens: 0,
+        prompt_chars: None,
         stream: get_bool(&obj, "stream")?.unwrap_or(native),
         include_usage: false,
         max_tokens: None,
@@ -158,7 +168,9 @@ pub(crate) fn parse(api: Api, body: &[u8], profile: Profile) -> Result<GenReques
                 ));
             }
             req.load_only = native && messages.is_empty();
-            req.prompt_tokens = count_messages(messages, native)?;
+            let (tokens, chars) = count_messages(messages, native)?;
+            req.prompt_tokens = tokens;
+            req.prompt_chars = Some(chars);
         }
         Api::Completion => {
             req.prompt_tokens = match obj.get("prompt") {
@@ -166,6 +178,11 @@ pub(crate) fn parse(api: Api, body: &[u8], profile: Profile) -> Result<GenReques
                     return Err(ApiError::field("prompt", "prompt: Field required"));
                 }
                 Some(p) => count_prompt(p)?,
+            };
+            req.prompt_chars = match obj.get("prompt") {
+                Some(Value::String(s)) => Some(chars(s)),
+                Some(Value::Array(items)) => items.first().and_then(Value::as_str).map(chars),
+                _ => None,
             };
         }
         Api::OllamaGenerate => {
@@ -247,83 +264,26 @@ pub(crate) fn parse(api: Api, body: &[u8], profile: Profile) -> Result<GenReques
     Ok(req)
 }
 
-/// The response's length and finish reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Plan {
-    pub tokens: u32,
-    pub finish: Finish,
+/// Characters as Python's `len` counts them.
+fn chars(s: &str) -> u64 {
+    s.chars().count() as u64
 }
 
-/// Decide the output length: the request's limit, the context left, and (when no limit
-/// is given, or with `natural_eos`) a draw from the output-length distribution.
-pub(crate) fn plan(req: &GenRequest, cfg: &SimConfig, rng: &mut Rng) -> Result<Plan, ApiError> {
-    let ctx = cfg.max_model_len;
-    let p = req.prompt_tokens;
-    let vllm_checks = cfg.profile == Profile::Vllm && !req.api.is_native_ollama();
-    if vllm_checks {
-        if let Some(m) = req.max_tokens {
-            if m > ctx {
-                return Err(ApiError::field(
-                    "max_tokens",
-                    format!(
-                        "max_tokens={m} cannot be greater than max_model_len={ctx}. \
-                         Please request fewer output tokens. (parameter=max_tokens, value={m})"
-                    ),
-                ));
-            }
-            if u64::from(p) + u64::from(m) > u64::from(ctx) {
-                return Err(ApiError::bad(format!(
-                    "This model's maximum context length is {ctx} tokens. However, you \
-                     requested {} tokens ({p} in the messages, {m} in the completion). \
-                     Please reduce the length of the messages or completion.",
-                    u64::from(p) + u64::from(m)
-                )));
-            }
-        } else if p >= ctx {
-            return Err(ApiError::bad(format!(
-                "This model's maximum context length is {ctx} tokens. However, your \
-                 request has {p} input tokens. Please reduce the length of the input \
-                 messages."
-            )));
-        }
-    }
-    // Room left in the context (Ollama cuts the output there instead of failing).
-    let room = ctx.saturating_sub(p).max(1);
-    let natural = rng.output_len(&cfg.output_len).max(req.min_tokens).max(1);
-    let (limit, exact) = match req.max_tokens {
-        Some(m) => (m.min(room), req.ignore_eos || !cfg.natural_eos),
-        None => (room, false),
-    };
-    if exact || natural >= limit {
-        Ok(Plan {
-            tokens: limit,
-            finish: Finish::Length,
-        })
-    } else {
-        Ok(Plan {
-            tokens: natural,
-            finish: Finish::Stop,
-        })
-    }
-}
+/// The generation prompt the recorded vLLM template ends with.
+const GENERATION_PROMPT: &str = "assistant:";
 
-/// A per-request seed: from the request's own `seed` when given (so a client can pin a
-/// response), else from the order of arrival.
-pub(crate) fn request_seed(server_seed: u64, req: &GenRequest, arrival_index: u64) -> u64 {
-    match req.seed {
-        Some(s) => super::rng::derive(server_seed ^ 0xA5A5_5A5A, s ^ hash_bytes(b"seed")),
-        None => super::rng::derive(server_seed, arrival_index),
-    }
-}
-
-fn count_messages(messages: &[Value], native: bool) -> Result<u32, ApiError> {
+/// The prompt tokens (words) of `messages`, and the characters of the rendered prompt
+/// (see [`GenRequest::prompt_chars`]; the text parts of a content array are joined with
+/// a newline, as vLLM does).
+fn count_messages(messages: &[Value], native: bool) -> Result<(u32, u64), ApiError> {
     let mut total: u32 = 0;
+    let mut rendered = chars(GENERATION_PROMPT);
     for (i, m) in messages.iter().enumerate() {
         let Value::Object(m) = m else {
             return Err(type_error(&format!("messages.{i}"), "a valid dictionary"));
         };
         match m.get("role") {
-            Some(Value::String(_)) => {}
+            Some(Value::String(role)) => rendered += chars(role) + 3, // ": " and "\n"
             None if native => {}
             None => {
                 return Err(ApiError::field(
@@ -335,22 +295,28 @@ fn count_messages(messages: &[Value], native: bool) -> Result<u32, ApiError> {
         }
         match m.get("content") {
             None | Some(Value::Null) => {}
-            Some(Value::String(s)) => total = total.saturating_add(count_words(s)),
+            Some(Value::String(s)) => {
+                total = total.saturating_add(count_words(s));
+                rendered += chars(s);
+            }
             Some(Value::Array(parts)) if !native => {
-                for part in parts {
-                    match part {
-                        Value::String(s) => total = total.saturating_add(count_words(s)),
-                        Value::Object(p) => {
-                            if let Some(Value::String(s)) = p.get("text") {
-                                total = total.saturating_add(count_words(s));
-                            }
-                        }
+                for (j, part) in parts.iter().enumerate() {
+                    let text = match part {
+                        Value::String(s) => Some(s),
+                        Value::Object(p) => match p.get("text") {
+                            Some(Value::String(s)) => Some(s),
+                            _ => None,
+                        },
                         _ => {
                             return Err(type_error(
                                 &format!("messages.{i}.content"),
                                 "a string or a list of content parts",
                             ));
                         }
+                    };
+                    if let Some(s) = text {
+                        total = total.saturating_add(count_words(s));
+                        rendered += chars(s) + u64::from(j > 0);
                     }
                 }
             }
@@ -366,7 +332,7 @@ fn count_messages(messages: &[Value], native: bool) -> Result<u32, ApiError> {
             }
         }
     }
-    Ok(total)
+    Ok((total, rendered))
 }
 
 fn count_prompt(p: &Value) -> Result<u32, ApiError> {
@@ -506,7 +472,7 @@ mod tests {
             ),
             (
                 Api::Chat,
-                r#"{"model":"m","messages":[{"role":"u"}],"stream":"yes"}"#,
+                r#"{"model":"m","messages":[{"role":"u"}],"stream":"sure"}"#,
             ),
             (Api::Completion, r#"{"model":"m"}"#),
             (Api::Completion, r#"{"model":"m","prompt":{}}"#),
@@ -542,57 +508,5 @@ mod tests {
         .unwrap();
         assert_eq!(r.max_tokens, None);
         assert!(!r.ignore_eos);
-    }
-
-    #[test]
-    fn planning() {
-        let cfg = SimConfig {
-            max_model_len: 100,
-            ..SimConfig::default()
-        };
-        let mut rng = Rng::new(1);
-        let mut r = p(
-            Api::Chat,
-            r#"{"model":"m","messages":[{"role":"u","content":"a b"}],"max_tokens":10}"#,
-        )
-        .unwrap();
-        let pl = plan(&r, &cfg, &mut rng).unwrap();
-        assert_eq!(
-            pl,
-            Plan {
-                tokens: 10,
-                finish: Finish::Length
-            }
-        );
-        r.max_tokens = Some(99);
-        let e = plan(&r, &cfg, &mut rng).unwrap_err();
-        assert!(
-            e.message.contains("maximum context length is 100"),
-            "{}",
-            e.message
-        );
-        r.max_tokens = Some(101);
-        assert!(
-            plan(&r, &cfg, &mut rng)
-                .unwrap_err()
-                .message
-                .contains("max_model_len=100")
-        );
-        r.max_tokens = None;
-        let pl = plan(&r, &cfg, &mut rng).unwrap();
-        assert!(pl.tokens <= 98);
-        let natural = SimConfig {
-            natural_eos: true,
-            ..cfg.clone()
-        };
-        r.max_tokens = Some(50);
-        r.min_tokens = 0;
-        for _ in 0..50 {
-            let pl = plan(&r, &natural, &mut rng).unwrap();
-            assert!(pl.tokens <= 50);
-            assert_eq!(pl.finish == Finish::Length, pl.tokens == 50);
-        }
-        r.ignore_eos = true;
-        assert_eq!(plan(&r, &natural, &mut rng).unwrap().tokens, 50);
     }
 }

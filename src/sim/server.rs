@@ -346,14 +346,16 @@ async fn generate(sh: &Arc<Shared>, api: Api, req: Request<Incoming>) -> Respons
     };
     let greq = match request::parse(api, &body, cfg.profile) {
         Ok(g) => g,
-        Err(e) if shape == Shape::Vllm => return reject(super::errors::vllm_validation(e, &body)),
+        Err(e) if shape == Shape::Vllm => {
+            return reject(super::errors::vllm_validation(api, e, &body));
+        }
         Err(e) => return reject(e),
     };
     let model = match check_model(cfg, wire, &greq) {
         Ok(m) => m,
         Err(e) => return reject(e),
     };
-    let seed = request::request_seed(cfg.seed, &greq, sh.arrivals.fetch_add(1, Relaxed));
+    let seed = super::plan::request_seed(cfg.seed, &greq, sh.arrivals.fetch_add(1, Relaxed));
     let mut len_rng = Rng::new(derive(seed, 1));
     let text = TextGen::new(derive(seed, 2));
     let mut fault_rng = Rng::new(derive(seed, 3));
@@ -362,7 +364,7 @@ async fn generate(sh: &Arc<Shared>, api: Api, req: Request<Incoming>) -> Respons
     if greq.load_only {
         return load_only(sh, wire, &greq).await;
     }
-    let plan = match request::plan(&greq, cfg, &mut len_rng) {
+    let plan = match super::plan::plan(&greq, cfg, &mut len_rng) {
         Ok(p) => p,
         Err(e) => return reject(e),
     };

@@ -374,7 +374,7 @@ async fn malformed_requests_get_400_in_each_shape() {
         ),
         (
             "/v1/chat/completions",
-            r#"{"model":"sim-model","messages":[{"role":"user","content":"x"}],"stream":1}"#,
+            r#"{"model":"sim-model","messages":[{"role":"user","content":"x"}],"stream":"sure"}"#,
         ),
         (
             "/v1/chat/completions",

@@ -521,6 +521,7 @@ async fn vllm_errors_and_info_match() {
         "malformed_json",
         "missing_messages",
         "wrong_type",
+        "too_long",
     ] {
         let (real, sim) = check(&s, "vllm", name).await;
         let msg = |r: &Resp| -> serde_json::Value {
@@ -530,11 +531,9 @@ async fn vllm_errors_and_info_match() {
         assert_eq!(sv["error"]["type"], rv["error"]["type"], "{name}");
         assert_eq!(sv["error"]["param"], rv["error"]["param"], "{name}");
         assert_eq!(sv["error"]["code"], rv["error"]["code"], "{name}");
-        // wrong_type: vLLM reports both bad fields, the simulator only the first; its
-        // type, param and code still match.
-        if name != "wrong_type" {
-            assert_eq!(sv, rv, "{name}: error body");
-        }
+        // Byte for byte: too_long's character count (15017 = the content's 15000 plus
+        // "user: ", "\n" and "assistant:") and wrong_type's two errors included.
+        assert_eq!(body_str(&sim), body_str(&real), "{name}: error body");
     }
     for name in ["version", "health", "models", "tokenize", "tokenize_chat"] {
         check(&s, "vllm", name).await;
@@ -570,4 +569,127 @@ async fn vllm_metrics_histograms_match() {
         assert!(sb.contains(&format!("# TYPE {h} histogram")), "{h} in sim");
         assert_eq!(buckets(&sb), buckets(&rb), "{h}: buckets");
     }
+}
+
+/// `s` with every run of digits replaced by `#`.
+fn digits_out(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
+/// A request of the recorded kind with other values: its error must follow the recorded
+/// message's pattern (`loc`/count/limit numbers and `input` values aside).
+#[tokio::test]
+async fn vllm_error_messages_follow_the_recorded_patterns() {
+    let s = vllm().await;
+    let post = |body: String| {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let error = |r: &Resp| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&r.body()).unwrap()["error"].clone()
+    };
+    let real = |name: &str| Resp::parse(&fixture("vllm", name, "raw"));
+    let addr = s.addr();
+    let ask = |body: String| {
+        let req = post(body);
+        async move { Resp::parse(&send(addr, req.as_bytes()).await.0) }
+    };
+
+    // Over the character bound with two messages: 7000 + 3000 characters of content,
+    // "system: " + "\n" + "user: " + "\n" + "assistant:" = 26 more.
+    let sim = ask(format!(
+        r#"{{"model":"tiny","messages":[{{"role":"system","content":"{}"}},{{"role":"user","content":"{}"}}],"max_tokens":4}}"#,
+        "y".repeat(7000),
+        "z".repeat(3000)
+    ))
+    .await;
+    let rec = real("too_long");
+    compare("too_long (10026 characters)", &rec, &sim);
+    let (re, se) = (error(&rec), error(&sim));
+    assert_eq!(se["type"], re["type"]);
+    assert_eq!(se["param"], re["param"]);
+    let msg = se["message"].as_str().unwrap();
+    assert_eq!(digits_out(msg), digits_out(re["message"].as_str().unwrap()));
+    assert!(
+        msg.contains("contains 10026 characters (more than 6144 "),
+        "{msg}"
+    );
+    // Under the bound the token-based checks answer as before.
+    let sim = ask(format!(
+        r#"{{"model":"tiny","messages":[{{"role":"user","content":"{}"}}],"max_tokens":4}}"#,
+        "a ".repeat(1500)
+    ))
+    .await;
+    assert_eq!(sim.status, 400);
+    let msg = error(&sim)["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("However, you requested 1504 tokens"), "{msg}");
+
+    // Three invalid fields: each listed, in the model's field order, the first as param.
+    let sim = ask(
+        r#"{"stream": "maybe", "max_tokens": "y", "messages": "other", "model": "tiny"}"#
+            .to_string(),
+    )
+    .await;
+    let rec = real("wrong_type");
+    compare("wrong_type (3 fields)", &rec, &sim);
+    let (re, se) = (error(&rec), error(&sim));
+    assert_eq!(se["type"], re["type"]);
+    assert_eq!(se["param"], re["param"]);
+    let lines = |m: &serde_json::Value| -> Vec<String> {
+        m["message"]
+            .as_str()
+            .unwrap()
+            .split('\n')
+            .map(|l| l.split("'input': ").next().unwrap().to_string())
+            .collect()
+    };
+    let (rl, sl) = (lines(&re), lines(&se));
+    assert_eq!(sl[0], "3 validation errors:");
+    assert_eq!(digits_out(&sl[0]), digits_out(&rl[0]).replace("2", "#"));
+    assert_eq!(sl[1..3], rl[1..3], "messages and max_tokens lines");
+    assert_eq!(
+        sl[3],
+        "  {'type': 'bool_parsing', 'loc': 'body.stream', 'msg': 'Input should be a valid \
+         boolean, unable to interpret input', "
+    );
+    let m = se["message"].as_str().unwrap();
+    assert!(
+        m.contains("'input': 'other'}") && m.contains("'input': 'maybe'}"),
+        "{m}"
+    );
+
+    // Missing messages in a larger body, malformed JSON cut at another offset.
+    let sim = ask(r#"{"model": "tiny", "max_tokens": 3}"#.to_string()).await;
+    let rec = real("missing_messages");
+    compare("missing_messages (2 keys)", &rec, &sim);
+    assert_eq!(
+        error(&sim)["message"],
+        error(&rec)["message"]
+            .as_str()
+            .unwrap()
+            .replace("<dict of 1 items>", "<dict of 2 items>")
+    );
+    let sim = ask(r#"{"model": "tiny",   "messages": ["#.to_string()).await;
+    let rec = real("malformed_json");
+    compare("malformed_json (offset 33)", &rec, &sim);
+    let (re, se) = (error(&rec), error(&sim));
+    assert_eq!(se["param"], "body.33");
+    assert_eq!(
+        se["message"],
+        re["message"]
+            .as_str()
+            .unwrap()
+            .replace("body.31", "body.33")
+    );
 }
