@@ -217,15 +217,16 @@ pub fn build(store: &Store, m: &Metadata, known: &[String]) -> Result<Vec<Bundle
     let r = &m.results;
     let total = r.success_count + r.failure_count;
     let failures = match m.source.kind {
-        SourceKind::Run => {
-            let path = store.resolve(&m.test.output_file);
-            Some(read_failures(&path, known).unwrap_or_default())
-        }
+        SourceKind::Run => Some(
+            super::rawdata::log_path(store, m)
+                .and_then(|p| read_failures(&p, known).ok())
+                .unwrap_or_default(),
+        ),
         _ => None,
     };
     let log_tail = match m.source.kind {
-        SourceKind::Record => {
-            let path = store.resolve(&format!("raw/{}.log", m.test_id));
+        SourceKind::Record if crate::store::ids::file_safe(&m.test_id) == m.test_id => {
+            let path = store.raw_dir().join(format!("{}.log", m.test_id));
             tail_lines(&path, LOG_TAIL_LINES)
                 .ok()
                 .map(|t| redact_text(&t, known))
@@ -269,6 +270,18 @@ pub fn build(store: &Store, m: &Metadata, known: &[String]) -> Result<Vec<Bundle
             r.unparseable_lines
         ));
     }
+    if let Some(Value::Object(c)) = m.extra.get("command") {
+        let num = |k: &str| c.get(k).filter(|v| !v.is_null()).map(crate::catalog::plain);
+        if let Some(code) = num("exit_code") {
+            md.push_str(&format!(" The command exited with code {code}."));
+        }
+        if let Some(sig) = num("signal") {
+            md.push_str(&format!(" It was ended by signal {sig}."));
+        }
+        if let Some(out) = num("output") {
+            md.push_str(&format!(" Its results file: {}.", redact_text(&out, known)));
+        }
+    }
     md.push_str("\n\n");
     if !r.errors_by_kind.is_empty() {
         md.push_str("| error kind | requests | sample message |\n|---|---:|---|\n");
@@ -298,8 +311,16 @@ pub fn build(store: &Store, m: &Metadata, known: &[String]) -> Result<Vec<Bundle
         md.push_str(&fenced(&serde_json::to_string_pretty(first)?, "json"));
     }
     md.push_str("\n## Expected behaviour\n\n");
+    if m.source.kind == SourceKind::Record {
+        md.push_str("The command exits with code 0 and writes its results file, ");
+    }
+    let all = if total > 0 {
+        format!("all {total} requests complete")
+    } else {
+        "every request completes".to_string()
+    };
     md.push_str(&format!(
-        "All {total} requests complete successfully (status `completed`), as they do for the same workload on the other platforms benchmarked with benchkeep.\n"
+        "{all} successfully (status `completed`), as for the same workload on the other platforms benchmarked with benchkeep.\n"
     ));
     if let Some(t) = &log_tail {
         md.push_str(&format!(

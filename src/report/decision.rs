@@ -105,9 +105,18 @@ pub fn build(runs: &[Metadata], h2h: &HeadToHead, settings: &Settings) -> Decisi
         .iter()
         .map(|g| group(runs, h2h, g, settings))
         .collect();
+    // A platform's newer failed run in a group is that group's caveat, not a mismatch.
+    let in_group = |u: &super::h2h::Unpaired| {
+        h2h.groups.iter().any(|g| {
+            g.family == u.family
+                && u.input.as_ref() == Some(&g.input)
+                && g.entries.iter().any(|e| e.platform == u.platform)
+        })
+    };
     let not_like_for_like = h2h
         .unpaired
         .iter()
+        .filter(|u| !in_group(u))
         .map(|u| {
             let id = &runs[u.run].test_id;
             NotCompared {
@@ -289,7 +298,7 @@ fn figure(g: &Group, k: usize) -> Option<Figure> {
     let v = |x: f64| format!("{}{unit}", fmt_value(def, x));
     let sentence = if tie {
         format!(
-            "{name}: a tie, {} and {} both at {} ({noise_text}).",
+            "{name}: a tie, {} and {} both at {}.",
             best.platform,
             second.platform,
             v(bv)
@@ -440,7 +449,12 @@ fn cost_sentences(platforms: &[PlatformRun]) -> Vec<String> {
         .iter()
         .filter_map(|p| {
             let c = p.cost.as_ref()?;
-            Some(format!("Cost of {}: {}.", p.platform, cost::describe(c)))
+            let what = if c.gpu_hourly_usd.is_some() {
+                "Cost"
+            } else {
+                "Energy"
+            };
+            Some(format!("{what} of {}: {}.", p.platform, cost::describe(c)))
         })
         .collect();
     let mut priced: Vec<(&str, f64)> = platforms

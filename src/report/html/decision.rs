@@ -26,11 +26,14 @@ pub(super) fn decision(o: &mut String, full: &Full) {
         o.push_str("<div class=\"scroll\"><table class=\"decision\">\n<tr><th>Figure</th><th>Winner</th><th>Winner's value</th><th>Runner-up</th><th>By</th><th>Noise</th></tr>\n");
         for f in &g.figures {
             let def = METRICS.iter().find(|m| m.key == f.key).expect("metric");
+            let tie = f.winner.is_none();
             let noise_class = match f.noise {
+                _ if tie => "",
                 Noise::BeyondSpread => "good",
                 Noise::WithinSpread => "bad",
                 Noise::SingleRun => "",
             };
+            let noise = if tie { "-" } else { f.noise_text.as_str() };
             let by = if f.winner.is_none() {
                 "tie".to_string()
             } else if f.factor.is_finite() {
@@ -40,14 +43,15 @@ pub(super) fn decision(o: &mut String, full: &Full) {
             };
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td><b>{}</b></td><td class=\"n\">{}</td><td>{} <span class=\"r\">{}</span></td><td class=\"n\">{}</td><td class=\"{noise_class}\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"{}\">{}</td><td class=\"n\">{}</td><td>{} <span class=\"r\">{}</span></td><td class=\"n\">{}</td><td class=\"{noise_class}\">{}</td></tr>",
                 esc(f.label),
+                if tie { "" } else { "good" },
                 esc(f.winner.as_deref().unwrap_or("tie")),
                 fmt_value(def, f.winner_value),
                 esc(&f.runner_up),
                 fmt_value(def, f.runner_up_value),
                 by,
-                esc(&f.noise_text)
+                esc(noise)
             );
         }
         o.push_str("</table></div>\n");
