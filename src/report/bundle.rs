@@ -264,6 +264,9 @@ pub fn build(store: &Store, m: &Metadata, known: &[String]) -> Result<Vec<Bundle
         "The benchmark run `{}` ({}) ended with status **{}**: {} of {total} requests succeeded, {} failed.",
         m.test_id, m.timestamp, m.status.as_str(), r.success_count, r.failure_count
     ));
+    if let Some(load) = super::decision::load_of(m) {
+        md.push_str(&format!(" The load: {load}."));
+    }
     if r.unparseable_lines > 0 {
         md.push_str(&format!(
             " {} line(s) of the results could not be read.",
@@ -311,13 +314,15 @@ pub fn build(store: &Store, m: &Metadata, known: &[String]) -> Result<Vec<Bundle
         md.push_str(&fenced(&serde_json::to_string_pretty(first)?, "json"));
     }
     md.push_str("\n## Expected behaviour\n\n");
-    if m.source.kind == SourceKind::Record {
+    let record = m.source.kind == SourceKind::Record;
+    if record {
         md.push_str("The command exits with code 0 and writes its results file, ");
     }
-    let all = if total > 0 {
-        format!("all {total} requests complete")
-    } else {
-        "every request completes".to_string()
+    let all = match (total > 0, record) {
+        (true, false) => format!("All {total} requests complete"),
+        (true, true) => format!("all {total} requests complete"),
+        (false, false) => "Every request completes".to_string(),
+        (false, true) => "every request completes".to_string(),
     };
     md.push_str(&format!(
         "{all} successfully (status `completed`), as for the same workload on the other platforms benchmarked with benchkeep.\n"
