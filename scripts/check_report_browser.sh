@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the HTML report in a real browser: builds a demo-like store, runs
-# `benchkeep report`, renders reports/index.html in headless Chromium to a PNG, and fails
-# unless the picture is not blank and the page loaded nothing from outside.
+# `benchkeep report --gpu-hourly-usd 2.50`, renders reports/index.html in headless
+# Chromium to a PNG, and fails unless the picture is not blank, the page loaded nothing
+# from outside, and the rendered DOM holds the decision summary.
 #
 # Usage: scripts/check_report_browser.sh [SCREENSHOT.png]
 #   Installs Debian's chromium when it is missing (needs root, as in CI). The screenshot
@@ -87,7 +88,11 @@ PY
     cp "$work/gpu.jsonl" "$store/raw/$(basename "$latest" .json).gpu.jsonl"
 fi
 
-"$bin" --store "$store" report >/dev/null
+if "$bin" decide --help >/dev/null 2>&1; then
+    "$bin" --store "$store" report --gpu-hourly-usd 2.50 >/dev/null
+else
+    "$bin" --store "$store" report >/dev/null
+fi
 html="$store/reports/index.html"
 test -s "$html"
 
@@ -195,6 +200,34 @@ png="$work/report.png"
 render "file://$html" "$png" "$work/netlog.json"
 test -s "$png" || { echo "FAIL: no screenshot" >&2; exit 1; }
 python3 "$work/check.py" page "$png" "$work/netlog.json"
+
+# 3. The decision summary is in the DOM Chromium built (first section, with its verdict,
+#    a figure table and the sweep note).
+if "$bin" decide --help >/dev/null 2>&1; then
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$(mktemp -d -p "$work")" --dump-dom "file://$html" \
+        >"$work/dom.html" 2>"$work/chromium-dom.log" || {
+        echo "FAIL: chromium --dump-dom failed:" >&2
+        tail -20 "$work/chromium-dom.log" >&2
+        exit 1
+    }
+    python3 - "$work/dom.html" <<'PY'
+import re, sys
+dom = open(sys.argv[1]).read()
+main = dom.find("<main>")
+first = re.search(r'<section id="([^"]+)"', dom[main:])
+if not first or first.group(1) != "decision":
+    sys.exit("FAIL: the decision summary is not the first section of the rendered page")
+sec = dom[main + first.start():]
+sec = sec[:sec.find("</section>")]
+for want in ("<h2>Decision summary</h2>", 'class="verdict"', " wins ", 'class="decision"',
+             "Output tok/s", "Sweeps: no sweep data.", "Cost formula:"):
+    if want not in sec:
+        sys.exit("FAIL: the rendered decision summary lacks %r" % want)
+print("decision summary rendered: %s" % re.sub(r"<[^>]+>", "", re.search(r'<p class="verdict">.*?</p>', sec).group(0)))
+PY
+fi
 
 if [[ -n "$out_png" ]]; then
     cp "$png" "$out_png"

@@ -71,7 +71,10 @@ pub fn write_report(store: &Store, runs: &Runs, settings: &Settings) -> Result<R
 /// The settings that shape the derived files are part of what they were built from.
 fn stamp(runs: &Runs, settings: &Settings) -> String {
     let baseline = settings.baseline_platform.clone().unwrap_or_default();
-    format!("{:016x} baseline={baseline:?}\n", runs.fingerprint)
+    format!(
+        "{:016x} baseline={baseline:?} gpu_hourly_usd={:?}\n",
+        runs.fingerprint, settings.gpu_hourly_usd
+    )
 }
 
 fn write_stamp(store: &Store, stamp: &str) -> Result<()> {

@@ -36,6 +36,19 @@ impl FilterArgs {
     }
 }
 
+/// `--gpu-hourly-usd 2.50` (or `$2.50`): a finite price above zero.
+pub fn gpu_price(arg: Option<&str>) -> Result<Option<f64>, Error> {
+    let Some(arg) = arg.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    match arg.trim_start_matches('$').parse::<f64>() {
+        Ok(v) if crate::report::cost::valid_price(v) => Ok(Some(v)),
+        _ => Err(Error::usage(format!(
+            "--gpu-hourly-usd {arg:?}: expected the price of one GPU hour in US dollars, a number above zero, e.g. --gpu-hourly-usd 2.50"
+        ))),
+    }
+}
+
 /// `--config '{"max_model_len": 4096}'` or `--config @file.json`: must be a JSON object.
 pub fn parse_config(arg: Option<&str>) -> Result<Map<String, Value>, Error> {
     let Some(arg) = arg else {
@@ -128,6 +141,16 @@ mod tests {
         assert!(e.to_string().contains("expected a JSON object"), "{e}");
         let e = parse_config(Some("@/nonexistent/c.json")).unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn prices() {
+        assert_eq!(gpu_price(Some("2.50")).unwrap(), Some(2.5));
+        assert_eq!(gpu_price(Some("$3")).unwrap(), Some(3.0));
+        assert_eq!(gpu_price(None).unwrap(), None);
+        for bad in ["0", "-1", "nan", "inf", "cheap"] {
+            assert!(gpu_price(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

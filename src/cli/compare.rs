@@ -118,6 +118,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     let filter = args.filter.to_filter()?;
     let settings = Settings {
         baseline_platform: args.baseline_platform.clone(),
+        ..Settings::default()
     };
     let all = store.load_all()?;
     all.warn_skipped();

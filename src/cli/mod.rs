@@ -4,8 +4,10 @@
 //! prints. [`main`] prints the error chain and maps it to the documented exit code.
 
 mod analyze;
+mod bundle;
 mod common;
 mod compare;
+mod decide;
 mod demo;
 mod export;
 mod parse;
@@ -29,6 +31,10 @@ use crate::store::Store;
 
 /// The environment variable that sets the baseline platform for every derived file.
 pub const BASELINE_ENV: &str = "BENCHKEEP_BASELINE_PLATFORM";
+
+/// The environment variable that sets the price of one GPU hour (US dollars) for the cost
+/// figures of every derived file.
+pub const PRICE_ENV: &str = "BENCHKEEP_GPU_HOURLY_USD";
 
 /// Run, record, analyze and compare LLM inference benchmarks, and never lose a result.
 #[derive(Debug, Parser)]
@@ -55,6 +61,17 @@ pub struct Cli {
     )]
     pub baseline_platform: Option<String>,
 
+    /// The price of one GPU hour for the cost figures of the derived files that every
+    /// command refreshes (`report` and `decide` also take --gpu-hourly-usd).
+    #[arg(
+        long = "derived-gpu-hourly-usd",
+        global = true,
+        hide = true,
+        env = PRICE_ENV,
+        value_name = "USD"
+    )]
+    pub gpu_hourly_usd: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -73,6 +90,12 @@ pub enum Command {
     /// Rebuild every derived file, including the self-contained HTML report
     /// (reports/index.html) with charts.
     Report(report::ReportArgs),
+    /// The decision summary: per like-for-like group, who wins each figure, by how much,
+    /// how sure, at what cost, and the caveats (exit 3 when nothing is comparable).
+    Decide(decide::DecideArgs),
+    /// An upstream bug report for one run: ISSUE.md, metadata, config, failing requests,
+    /// log tail, secrets redacted; a folder and a .tar.gz.
+    Bundle(bundle::BundleArgs),
     /// One flat row per run (every metadata field, dotted names) as CSV or JSON Lines.
     Export(export::ExportArgs),
     /// One run in full.
@@ -119,12 +142,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.store);
     let settings = Settings {
         baseline_platform: cli.baseline_platform.filter(|s| !s.trim().is_empty()),
+        // An invalid value is refused by `report` and `decide`; elsewhere it is ignored.
+        gpu_hourly_usd: common::gpu_price(cli.gpu_hourly_usd.as_deref())
+            .ok()
+            .flatten(),
     };
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, &settings, args),
         Command::Record(args) => record::run(&store, &settings, args),
         Command::Compare(args) => compare::run(&store, args),
         Command::Report(args) => report::run(&store, args),
+        Command::Decide(args) => decide::run(&store, args),
+        Command::Bundle(args) => bundle::run(&store, args),
         Command::Export(args) => export::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),

@@ -4,8 +4,9 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::BASELINE_ENV;
+use crate::cli::common::gpu_price;
 use crate::cli::print_out;
+use crate::cli::{BASELINE_ENV, PRICE_ENV};
 use crate::derive::{self, Settings};
 use crate::error::exit;
 use crate::report;
@@ -17,15 +18,22 @@ pub struct ReportArgs {
     /// alphabetically first platform of each group).
     #[arg(long, value_name = "NAME", env = BASELINE_ENV)]
     pub baseline_platform: Option<String>,
+    /// Price of one GPU hour in US dollars: adds cost per 1M output tokens and per 1,000
+    /// requests to the decision summary (overrides a run's label or config value
+    /// gpu_hourly_usd).
+    #[arg(long, value_name = "USD", env = PRICE_ENV, allow_hyphen_values = true)]
+    pub gpu_hourly_usd: Option<String>,
 }
 
 pub fn run(store: &Store, args: ReportArgs) -> Result<i32> {
+    let price = gpu_price(args.gpu_hourly_usd.as_deref())?;
     store.ensure_layout()?;
     let _lock = store.lock()?;
     let runs = store.load_all()?;
     runs.warn_skipped();
     let settings = Settings {
         baseline_platform: args.baseline_platform,
+        gpu_hourly_usd: price,
     };
     let written = derive::write_report(store, &runs, &settings)?;
     for w in &written.warnings {

@@ -59,6 +59,9 @@ pub fn comparison(model: &Derived) -> String {
     if rows.is_empty() {
         out.push_str("No benchmarks yet. Add one with `benchkeep analyze`, `benchkeep run` or `benchkeep record`.\n");
     } else {
+        let decision = crate::report::decision::build(runs, &model.h2h, &model.settings);
+        out.push_str(&crate::report::decision::markdown(&decision));
+        out.push_str("\n## All runs\n\n");
         out.push_str(&table(&rows));
         head_to_head(&mut out, model);
         trends(&mut out, model);

@@ -14,7 +14,10 @@
 //! Renderers take a finished model and return bytes; nothing inside reads the clock or
 //! writes a file: [`crate::derive`] decides when to render and writes what comes back.
 
+pub mod bundle;
 pub mod charts;
+pub mod cost;
+pub mod decision;
 pub mod deltas;
 pub mod detail;
 pub mod export;

@@ -6,6 +6,8 @@
 mod support;
 
 mod analyze_cli;
+mod bundle;
+mod decide;
 mod demo_cli;
 mod document_import;
 mod ingest_analyze;

@@ -149,6 +149,7 @@ fn baseline_platform_and_label_overrides() {
         &runs,
         Settings {
             baseline_platform: Some("vllm-serve".into()),
+            ..Settings::default()
         },
     );
     let gemma = d

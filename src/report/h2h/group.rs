@@ -14,6 +14,9 @@ use crate::schema::Metadata;
 pub struct Settings {
     /// The platform ratios are computed against (per group, when present in it).
     pub baseline_platform: Option<String>,
+    /// Price of one GPU hour in US dollars (`--gpu-hourly-usd`): overrides a run's label or
+    /// config value `gpu_hourly_usd` in the cost figures.
+    pub gpu_hourly_usd: Option<f64>,
 }
 
 /// The spread of one figure over a platform's runs in a group.
@@ -370,10 +373,12 @@ mod tests {
         assert_eq!(choose_baseline(&["vllm-serve", "sglang"], &s).0, 1);
         let s = Settings {
             baseline_platform: Some("VLLM".into()),
+            ..Settings::default()
         };
         assert_eq!(choose_baseline(&["ollama", "vllm"], &s), (1, None));
         let s = Settings {
             baseline_platform: Some("tgi".into()),
+            ..Settings::default()
         };
         let (i, note) = choose_baseline(&["ollama", "vllm"], &s);
         assert_eq!(i, 0);

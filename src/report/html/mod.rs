@@ -10,11 +10,13 @@ use std::fmt::Write;
 use crate::report::Full;
 
 mod charts;
+mod decision;
 mod head_to_head;
 mod runs;
 mod style;
 
 use charts::{latency, trends};
+use decision::decision;
 use head_to_head::head_to_head;
 use runs::all_runs;
 use style::STYLE;
@@ -72,7 +74,8 @@ pub fn render(full: &Full) -> String {
         esc(latest),
         env!("CARGO_PKG_VERSION")
     );
-    o.push_str("<nav><a href=\"#head-to-head\">Head-to-head</a><a href=\"#latency\">Latency</a><a href=\"#trends\">Trends</a><a href=\"#runs\">Runs</a></nav>\n</header>\n<main>\n");
+    o.push_str("<nav><a href=\"#decision\">Decision</a><a href=\"#head-to-head\">Head-to-head</a><a href=\"#latency\">Latency</a><a href=\"#trends\">Trends</a><a href=\"#runs\">Runs</a></nav>\n</header>\n<main>\n");
+    decision(&mut o, full);
     head_to_head(&mut o, full);
     latency(&mut o, full);
     trends(&mut o, full);

@@ -39,5 +39,9 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; font-
 dt { color: #4a5562; }
 dd { margin: 0; word-break: break-word; }
 pre { background: #f6f7f9; border: 1px solid #e6e9ed; padding: 8px; font-size: 12px; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+p.verdict { font-size: 15px; font-weight: 600; margin: 4px 0; }
+ul.caveats { margin: 6px 0; padding-left: 20px; color: #7a4a00; font-size: 13px; }
+p.caveat { color: #7a4a00; }
+p.cost { font-size: 14px; margin: 4px 0; }
 footer { text-align: center; color: #6b7582; font-size: 12px; padding: 10px; }
 "#;
