@@ -23,6 +23,7 @@ mod report_cli;
 mod report_h2h;
 mod report_injection;
 mod report_snapshots;
+mod run_bounds;
 mod run_cli;
 mod run_e2e;
 mod run_gpu;

@@ -38,7 +38,9 @@ pub mod report {
 }
 
 pub mod schema {
-    pub use benchkeep::schema::{ErrorKind, Metadata, RequestRecord, Status};
+    pub use benchkeep::schema::{
+        ErrorKind, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES, Metadata, RequestRecord, Status,
+    };
 }
 
 pub mod sim {
