@@ -58,7 +58,7 @@ impl Stalls {
             let start = s.last_tick;
             s.windows.push_back((start, now));
         }
-        s.last_tick = s.last_tick.max(now);
+        s.last_tick = now;
     }
 
     /// How long the client was stalled between `from` and `to`, ms (`None` when never).
@@ -104,9 +104,10 @@ mod tests {
         s.tick(late);
         let ms = |a: u64| t0 + Duration::from_millis(a);
         // a request over the whole stall, one half in it, one before it
-        assert_eq!(s.within(ms(0), ms(20_000), ms(20_000)), Some(10_000.0));
-        assert_eq!(s.within(ms(5_010), ms(20_000), ms(20_000)), Some(5_000.0));
-        assert_eq!(s.within(ms(0), ms(9), ms(20_000)), None);
+        let now = ms(10_015);
+        assert_eq!(s.within(ms(0), now, now), Some(10_000.0));
+        assert_eq!(s.within(ms(5_010), now, now), Some(5_000.0));
+        assert_eq!(s.within(ms(0), ms(9), now), None);
         // a stall the monitor has not seen yet (it has not run since)
         let open = Stalls::new();
         open.tick(t0);

@@ -6,6 +6,7 @@
 mod support;
 
 mod analyze_cli;
+mod client_fuzz;
 mod demo_cli;
 mod document_import;
 mod ingest_analyze;

@@ -276,3 +276,37 @@ async fn input_fields_are_sent_as_given() {
     assert_eq!(sent["max_tokens"], 3);
     assert!(sent.get("custom_id").is_none() && sent.get("url").is_none());
 }
+
+/// The client paused (SIGSTOP) while requests are in flight: their records say how long
+/// (`client_stall_ms`), and the results count them, instead of blaming the server.
+#[test]
+fn a_paused_client_marks_the_requests_in_flight() {
+    use crate::support::sim::timed;
+    let sim = start_blocking(timed(Profile::Vllm, 1.0, 50.0));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let mut child = run_synthetic(&store, "vllm", "sim-model", &sim.base_url(), "4", "40")
+        .args(["--num-requests", "2", "--concurrency", "2", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // the raw log exists just before the first request is sent
+    crate::support::wait_until(std::time::Duration::from_secs(20), "the run starts", || {
+        crate::support::store::find_raw(&store).is_some()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: pausing and resuming our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+    assert!(child.wait().unwrap().success());
+    let (_, m) = only_run(&store);
+    let recs = records(&raw_path(&store, &m));
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        let stall = r.client_stall_ms.expect("the pause is on the record");
+        assert!((800.0..5000.0).contains(&stall), "{stall}");
+    }
+    assert_eq!(m.results.client_stalled_requests, 2);
+}

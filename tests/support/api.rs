@@ -8,7 +8,13 @@ pub mod cli {
 }
 
 pub mod client {
+    pub use benchkeep::client::events::EventReader;
+    pub use benchkeep::client::lines::LineSplitter;
+    pub use benchkeep::client::response::{Acc, Flow};
+    pub use benchkeep::client::scan::{Memo, openai_chunk};
+    pub use benchkeep::client::sse::SseAssembler;
     pub use benchkeep::client::url::base64;
+    pub use benchkeep::client::{ollama, openai};
 }
 
 pub mod error {
