@@ -101,12 +101,19 @@ pub fn slo(s: &str) -> Result<Slo, String> {
             .filter(|x| *x > 0.0)
             .ok_or_else(|| format!("{v:?} is not a positive time; write e.g. 200ms or 10s"))?
             * 1000.0;
-        match k.trim() {
-            "ttft" => slo.ttft_ms = Some(ms),
-            "tpot" => slo.tpot_ms = Some(ms),
-            "e2e" => slo.e2e_ms = Some(ms),
+        let key = k.trim();
+        let field = match key {
+            "ttft" => &mut slo.ttft_ms,
+            "tpot" => &mut slo.tpot_ms,
+            "e2e" => &mut slo.e2e_ms,
             other => return Err(format!("unknown SLO {other:?}; use ttft, tpot or e2e")),
+        };
+        if field.is_some() {
+            return Err(format!(
+                "the SLO {key:?} is given twice; give each of ttft, tpot, e2e at most once"
+            ));
         }
+        *field = Some(ms);
     }
     if slo.is_empty() {
         return Err("no SLO given; write e.g. ttft=200ms,tpot=50ms,e2e=10s".into());
@@ -132,6 +139,7 @@ mod tests {
         assert_eq!(s.e2e_ms, Some(10_000.0));
         assert!(slo("ttfb=1s").unwrap_err().contains("unknown SLO"));
         assert!(slo("ttft").is_err());
+        assert!(slo("ttft=1s,ttft=2s").unwrap_err().contains("twice"));
     }
 
     #[test]

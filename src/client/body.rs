@@ -75,7 +75,29 @@ pub struct GenRequest {
     /// `min_tokens`; Ollama has only `num_predict`, an upper limit).
     pub exact: bool,
     pub sampling: Sampling,
+    /// Every other field of the input's body, sent as given (`n`, `tools`,
+    /// `response_format`, `logprobs`, Ollama's `options` and `format`, ...). The fields the
+    /// run controls are never in it (see [`RUN_CONTROLLED`]); a field the rendering sets
+    /// wins over one of these.
+    pub extra: serde_json::Map<String, Value>,
 }
+
+/// Fields of an input body that the rendering sets itself: the model and streaming are the
+/// run's; the prompt, the token limit and the sampling settings are read from the input
+/// (and rendered for the API), `max_tokens` replaced by `--max-tokens`.
+pub const RUN_CONTROLLED: &[&str] = &[
+    "model",
+    "stream",
+    "stream_options",
+    "messages",
+    "prompt",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "stop",
+];
 
 #[derive(Serialize)]
 struct StreamOptions {
@@ -157,7 +179,28 @@ pub fn render(api: Api, model: &str, stream: bool, req: &GenRequest) -> Bytes {
             })
         }
     };
-    Bytes::from(bytes.expect("request bodies serialize"))
+    let bytes = bytes.expect("request bodies serialize");
+    if req.extra.is_empty() {
+        return Bytes::from(bytes);
+    }
+    // The input's other fields, as given; what the rendering set wins. Ollama's `options`
+    // are merged key by key (its `num_predict` and sampling keys win).
+    let mut body: serde_json::Map<String, Value> =
+        serde_json::from_slice(&bytes).expect("a rendered body is an object");
+    for (k, v) in &req.extra {
+        match (body.get_mut(k), v) {
+            (None, _) => {
+                body.insert(k.clone(), v.clone());
+            }
+            (Some(Value::Object(ours)), Value::Object(theirs)) if k == "options" => {
+                for (ok, ov) in theirs {
+                    ours.entry(ok.clone()).or_insert_with(|| ov.clone());
+                }
+            }
+            (Some(_), _) => {}
+        }
+    }
+    Bytes::from(serde_json::to_vec(&body).expect("request bodies serialize"))
 }
 
 #[cfg(test)]
@@ -173,7 +216,28 @@ mod tests {
                 temperature: Some(0.0),
                 ..Default::default()
             },
+            extra: Default::default(),
         }
+    }
+
+    #[test]
+    fn input_fields_are_sent_as_given() {
+        let mut r = req();
+        r.exact = false;
+        let extra = json!({"n": 2, "tools": [{"type": "function"}], "logprobs": true,
+            "options": {"num_ctx": 4096, "num_predict": 99}});
+        r.extra = extra.as_object().unwrap().clone();
+        let b: Value = serde_json::from_slice(&render(Api::OpenAiChat, "m", true, &r)).unwrap();
+        assert_eq!(b["n"], 2);
+        assert_eq!(b["tools"][0]["type"], "function");
+        assert_eq!(b["logprobs"], true);
+        assert_eq!(b["model"], "m");
+        assert_eq!(b["stream"], true);
+        assert_eq!(b["max_tokens"], 8);
+        let b: Value = serde_json::from_slice(&render(Api::OllamaChat, "m", false, &r)).unwrap();
+        assert_eq!(b["options"]["num_ctx"], 4096);
+        assert_eq!(b["options"]["num_predict"], 8, "the run's limit wins");
+        assert_eq!(b["stream"], false);
     }
 
     #[test]

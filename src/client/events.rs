@@ -75,6 +75,9 @@ impl EventReader {
     /// complete).
     pub fn finish(&mut self, mut on: impl FnMut(&[u8]) -> Flow) -> Result<Flow, String> {
         if let Some(rest) = self.lines.finish() {
+            if rest.len() > self.cap {
+                return Err(super::lines::LineTooLong { cap: self.cap }.to_string());
+            }
             let flow = if self.ndjson {
                 on(&rest)
             } else {

@@ -36,6 +36,9 @@ enum Inner {
 /// A response head and its body, not yet read.
 pub struct Response {
     pub status: u16,
+    /// The `Content-Type` header's media type, lowercased, without parameters (`None`
+    /// when absent or not text).
+    pub content_type: Option<String>,
     pub body: Body,
 }
 
@@ -100,6 +103,7 @@ impl Transport {
                 match client.request(req).await {
                     Ok(resp) => Ok(Response {
                         status: resp.status().as_u16(),
+                        content_type: media_type(resp.headers()),
                         body: Body::Hyper(resp.into_body()),
                     }),
                     Err(e) if e.is_connect() => Err(SendError::Connect(chain(&e))),
@@ -116,6 +120,7 @@ impl Transport {
                 match req.send().await {
                     Ok(resp) => Ok(Response {
                         status: resp.status().as_u16(),
+                        content_type: media_type(resp.headers()),
                         body: Body::Reqwest(resp),
                     }),
                     Err(e) if e.is_connect() => Err(SendError::Connect(chain(&e.without_url()))),
@@ -146,6 +151,14 @@ impl Body {
             Body::Reqwest(r) => r.chunk().await.map_err(|e| chain(&e.without_url())),
         }
     }
+}
+
+/// The media type of a `Content-Type` header: `text/event-stream; charset=utf-8` ->
+/// `text/event-stream`.
+fn media_type(h: &HeaderMap) -> Option<String> {
+    let v = h.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let t = v.split(';').next()?.trim().to_ascii_lowercase();
+    (!t.is_empty()).then_some(t)
 }
 
 /// An error and its causes as one line (`client error (Connect): tcp connect error: ...`).

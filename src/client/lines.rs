@@ -118,6 +118,10 @@ impl LineSplitter {
                 }
                 let blank_follows = !self.skip_lf && self.cur.get(self.pos) == Some(&b'\n');
                 if self.carry.is_empty() {
+                    // A line within one read is capped too (a read may be large).
+                    if end - start > self.cap {
+                        return Err(LineTooLong { cap: self.cap });
+                    }
                     Ok(Some(Line {
                         bytes: &self.cur[start..end],
                         blank_follows,

@@ -16,6 +16,7 @@ pub mod lines;
 pub mod ollama;
 pub mod openai;
 pub mod probe;
+mod reader;
 pub mod response;
 pub mod scan;
 pub mod sse;
@@ -26,7 +27,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hyper::http::{HeaderMap, Method, Uri};
 
-use crate::schema::{ErrorKind, RECORD_VERSION, RequestRecord};
+use crate::schema::{ErrorKind, MAX_FINISH_REASON_BYTES, RECORD_VERSION, RequestRecord};
+use reader::Reader;
 use response::{Acc, Flow};
 
 pub use url::BaseUrl;
@@ -298,6 +300,30 @@ impl Client {
                         ErrorKind::HttpStatus,
                         format!("HTTP {}: {}", resp.status, apierror::snippet(&body)),
                     );
+                } else if self.opts.stream
+                    && let Some(t) = resp
+                        .content_type
+                        .as_deref()
+                        .filter(|t| !is_stream_type(t, self.opts.api.is_ollama()))
+                {
+                    let limit = self.opts.limits.max_error_bytes;
+                    let body = self
+                        .read_body(&mut resp.body, deadline, limit, false)
+                        .await
+                        .unwrap_or_else(|(_, _, partial)| partial);
+                    acc.fail(
+                        ErrorKind::NotAStream,
+                        format!(
+                            "HTTP {} answered the streaming request with Content-Type {t}, not a stream ({} expected): {}",
+                            resp.status,
+                            if self.opts.api.is_ollama() {
+                                "application/x-ndjson"
+                            } else {
+                                "text/event-stream"
+                            },
+                            apierror::snippet(&body)
+                        ),
+                    );
                 } else if self.opts.stream {
                     end = self.read_stream(&mut resp.body, deadline, acc).await;
                 } else {
@@ -343,7 +369,9 @@ impl Client {
             http_status,
             prompt_tokens: acc.prompt_tokens,
             completion_tokens: acc.completion_tokens,
-            finish_reason: acc.finish_reason,
+            finish_reason: acc
+                .finish_reason
+                .map(|f| cap_str(f, MAX_FINISH_REASON_BYTES)),
             scheduled_s: Some(secs_since(clock, scheduled)),
             sent_s: Some(secs_since(clock, sent)),
             first_token_s: acc.first.map(|t| secs_since(clock, t)),
@@ -351,7 +379,9 @@ impl Client {
             ttft_ms: acc.first.map(since_sched),
             e2e_ms: Some(since_sched(end)),
             itl_ms: acc.itl_ms,
+            itl_overflow: acc.itl_overflow,
             chunks: self.opts.stream.then_some(acc.chunks),
+            client_stall_ms: None,
             server: acc.server,
             text: acc.text.map(|t| self.scrubber.scrub(&t)),
         }
@@ -454,85 +484,34 @@ impl Client {
     }
 }
 
-/// Reads body chunks under the whole-request deadline and the idle timeout. The idle timer
-/// is re-armed lazily (only when it fires), so a fast stream costs no timer work per read.
-struct Reader {
-    idle: Duration,
-    timeout: Duration,
-    deadline: Instant,
-    last_byte: Instant,
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+/// Whether a 2xx response's media type can carry the stream asked for: SSE for the OpenAI
+/// APIs, NDJSON for Ollama's native API (which also answers `application/json`), and the
+/// untyped `application/octet-stream`. A response without a `Content-Type` is read as a
+/// stream too (its bytes decide).
+pub fn is_stream_type(media_type: &str, ndjson: bool) -> bool {
+    match media_type {
+        "text/event-stream" | "application/octet-stream" => true,
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines"
+        | "application/json-seq" => true,
+        "application/json" => ndjson,
+        _ => false,
+    }
 }
 
-impl Reader {
-    fn new(idle: Duration, timeout: Duration, deadline: Instant) -> Reader {
-        let now = Instant::now();
-        Reader {
-            idle,
-            timeout,
-            deadline,
-            last_byte: now,
-            timer: Box::pin(tokio::time::sleep_until((deadline.min(now + idle)).into())),
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn cap_str(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
         }
+        s.truncate(end);
     }
-
-    async fn next(&mut self, body: &mut http::Body) -> Result<Option<Bytes>, (ErrorKind, String)> {
-        loop {
-            tokio::select! {
-                biased;
-                r = body.chunk() => {
-                    return match r {
-                        Ok(Some(c)) => {
-                            self.last_byte = Instant::now();
-                            // A server that always has bytes ready never lets the timer
-                            // run: check the whole-request limit here too.
-                            if self.last_byte >= self.deadline {
-                                return Err((ErrorKind::Timeout, format!(
-                                    "the response took longer than --timeout {}",
-                                    fmt_duration(self.timeout)
-                                )));
-                            }
-                            Ok(Some(c))
-                        }
-                        Ok(None) => Ok(None),
-                        Err(e) => Err((
-                            ErrorKind::CutShort,
-                            format!("the connection broke mid-response: {e}"),
-                        )),
-                    };
-                }
-                _ = self.timer.as_mut() => {
-                    let now = Instant::now();
-                    if now >= self.deadline {
-                        return Err((ErrorKind::Timeout, format!(
-                            "the response took longer than --timeout {}",
-                            fmt_duration(self.timeout)
-                        )));
-                    }
-                    if now.saturating_duration_since(self.last_byte) >= self.idle {
-                        return Err((ErrorKind::IdleTimeout, format!(
-                            "no bytes for --idle-timeout {}",
-                            fmt_duration(self.idle)
-                        )));
-                    }
-                    let next = self.deadline.min(self.last_byte + self.idle);
-                    self.timer.as_mut().reset(next.into());
-                }
-            }
-        }
-    }
-
-    /// Read and discard up to `limit` more bytes, so a finished response frees its
-    /// connection for reuse. Errors and timeouts are ignored.
-    async fn drain(&mut self, body: &mut http::Body, limit: usize) {
-        let mut seen = 0;
-        while seen <= limit {
-            match self.next(body).await {
-                Ok(Some(c)) => seen += c.len(),
-                _ => return,
-            }
-        }
-    }
+    s
 }
 
 /// A duration as a user would write it (`30s`, `250ms`, `1.5s`).
@@ -561,6 +540,17 @@ mod tests {
         }
         assert_eq!(Api::default_for_platform("ollama"), Api::OllamaChat);
         assert_eq!(Api::default_for_platform("vllm-serve"), Api::OpenAiChat);
+    }
+
+    #[test]
+    fn stream_media_types() {
+        assert!(is_stream_type("text/event-stream", false));
+        assert!(is_stream_type("application/x-ndjson", true));
+        assert!(is_stream_type("application/json", true));
+        assert!(!is_stream_type("application/json", false));
+        assert!(!is_stream_type("text/html", false));
+        assert!(!is_stream_type("text/html", true));
+        assert_eq!(cap_str("héllo".into(), 2), "h");
     }
 
     #[test]

@@ -20,8 +20,11 @@ use crate::schema::ServerInfo;
 
 /// Time allowed for each probe request.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest probe response read.
-const PROBE_MAX_BYTES: usize = 8 << 20;
+/// Most of a probe response kept (server info is a few KiB; a longer body is cut here).
+pub const PROBE_MAX_BYTES: usize = 1 << 20;
+/// Most read past it and thrown away, so a body that is a little long frees its
+/// connection; a longer one loses the connection instead.
+const PROBE_DISCARD_BYTES: usize = 4 << 20;
 
 /// The answer to one probe request.
 enum Answer {
@@ -55,9 +58,12 @@ impl Prober<'_> {
                     SendError::Connect(m) | SendError::Other(m) => m,
                 })?;
             let mut buf = Vec::new();
+            let mut discarded = 0usize;
             while let Some(chunk) = resp.body.chunk().await? {
-                buf.extend_from_slice(&chunk);
-                if buf.len() > PROBE_MAX_BYTES {
+                let room = PROBE_MAX_BYTES - buf.len();
+                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                discarded += chunk.len().saturating_sub(room);
+                if discarded > PROBE_DISCARD_BYTES {
                     break;
                 }
             }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
 
-use crate::schema::{ErrorKind, ServerTimings};
+use crate::schema::{ErrorKind, ItlOverflow, MAX_ITL_GAPS, ServerTimings};
 
 /// Whether the parser wants more of the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Acc {
     pub last: Option<Instant>,
     /// Gaps between successive content chunks, ms (microsecond precision).
     pub itl_ms: Vec<f64>,
+    /// Gaps beyond [`MAX_ITL_GAPS`], summarized (RELIABILITY P8).
+    pub itl_overflow: Option<ItlOverflow>,
     /// Chunks that carried content.
     pub chunks: u64,
     pub prompt_tokens: Option<u64>,
@@ -58,12 +60,25 @@ impl Acc {
     #[inline]
     pub fn content(&mut self, at: Instant, text: &str) {
         match self.last {
-            Some(last) => self.itl_ms.push(ms(at.saturating_duration_since(last))),
+            Some(last) => self.gap(ms(at.saturating_duration_since(last))),
             None => self.first = Some(at),
         }
         self.last = Some(at);
         self.chunks += 1;
         self.append_text(text);
+    }
+
+    /// Keep a gap, or past the cap, count it in the overflow summary.
+    #[inline]
+    fn gap(&mut self, g: f64) {
+        if self.itl_ms.len() < MAX_ITL_GAPS {
+            self.itl_ms.push(g);
+            return;
+        }
+        let o = self.itl_overflow.get_or_insert_with(ItlOverflow::default);
+        o.gaps += 1;
+        o.sum_ms = ((o.sum_ms + g) * 1000.0).round() / 1000.0;
+        o.max_ms = o.max_ms.max(g);
     }
 
     /// Add text without a timing (a non-streamed body).
@@ -220,6 +235,14 @@ mod tests {
         assert_eq!(acc.itl_ms, vec![1.5]);
         assert_eq!(acc.chunks, 2);
         assert_eq!(acc.text.as_deref(), Some("abcd"));
+        let mut many = Acc::new(None);
+        for i in 0..MAX_ITL_GAPS + 11 {
+            many.content(t0 + Duration::from_millis(i as u64), "");
+        }
+        assert_eq!(many.itl_ms.len(), MAX_ITL_GAPS);
+        let o = many.itl_overflow.unwrap();
+        assert_eq!((o.gaps, o.sum_ms, o.max_ms), (10, 10.0, 1.0));
+        assert_eq!(many.chunks, MAX_ITL_GAPS as u64 + 11);
         acc.fail(ErrorKind::CutShort, "a");
         acc.fail(ErrorKind::Timeout, "b");
         assert_eq!(acc.failure.unwrap().0, ErrorKind::CutShort);

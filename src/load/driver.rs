@@ -107,6 +107,7 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
         bodies,
         tx: writer.tx.clone(),
         limit: plan.load.num_requests,
+        stalls: super::stall::Stalls::new(),
     });
     let series_rel = format!("raw/{}.gpu.jsonl", meta.test_id);
     let gpu = plan.gpu.map(|p| GpuRun {

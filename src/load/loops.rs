@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use super::plan::{GpuPlan, LoadSpec};
 use super::schedule::{Arrivals, Rate};
 use super::source::Bodies;
+use super::stall::Stalls;
 use crate::client::Client;
 use crate::schema::RequestRecord;
 use crate::telemetry::GpuSampler as TelemetrySampler;
@@ -40,6 +41,17 @@ pub(super) struct Ctx {
     pub(super) bodies: Bodies,
     pub(super) tx: mpsc::Sender<RequestRecord>,
     pub(super) limit: Option<u64>,
+    /// Times the client itself was stalled (see [`super::stall`]).
+    pub(super) stalls: Stalls,
+}
+
+impl Ctx {
+    /// Mark a finished record with the client stall time while it was in flight (from its
+    /// due time until now).
+    fn mark_stall(&self, rec: &mut RequestRecord, due: Instant) {
+        let now = Instant::now();
+        rec.client_stall_ms = self.stalls.within(due, now, now);
+    }
 }
 
 pub(super) struct LoadDone {
@@ -73,10 +85,12 @@ pub(super) async fn load(
     }
     let clock = Instant::now();
     let end = spec.duration.map(|d| clock + d);
+    let monitor = ctx.stalls.spawn_monitor();
     match spec.rate {
         None => closed_loop(&ctx, spec.concurrency.unwrap_or(1), clock, end, stop).await,
         Some(rate) => open_loop(&ctx, &spec, rate, clock, end, stop).await,
     }
+    monitor.abort();
     LoadDone { warmup_failed, gpu }
 }
 
@@ -170,7 +184,11 @@ pub(super) async fn closed_loop(
 ) {
     let next = Arc::new(AtomicU64::new(0));
     let mut set = JoinSet::new();
-    for _ in 0..concurrency.max(1) {
+    // Workers by what runs: never more than the requests to send.
+    let workers = ctx
+        .limit
+        .map_or(concurrency as u64, |n| n.min(concurrency as u64));
+    for _ in 0..workers.max(1) {
         let (ctx, next, stop) = (ctx.clone(), next.clone(), stop.clone());
         set.spawn(async move {
             loop {
@@ -191,6 +209,7 @@ pub(super) async fn closed_loop(
                     .client
                     .generate_until(body, scheduled, clock, abort)
                     .await;
+                ctx.mark_stall(&mut rec, scheduled);
                 rec.id = Some(id);
                 if ctx.tx.send(rec).await.is_err() {
                     return;
@@ -246,6 +265,7 @@ pub(super) async fn open_loop(
             let (id, body) = ctx.bodies.get(i);
             let mut rec = ctx.client.generate_until(body, due, clock, abort).await;
             drop(permit);
+            ctx.mark_stall(&mut rec, due);
             rec.id = Some(id);
             let _ = ctx.tx.send(rec).await;
         });

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod progress;
 pub mod schedule;
 pub mod source;
+pub mod stall;
 pub mod writer;
 
 pub use driver::{RunOutcome, run};

@@ -24,6 +24,18 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long requests in flight may finish after a stop signal, by default.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// The largest `--concurrency` accepted: more requests in flight than this is a mistake
+/// (no server takes them, and each costs a task, a socket and buffers).
+pub const MAX_CONCURRENCY: u32 = 100_000;
+
+/// Connections worth keeping for `load`: what can be in flight at once, never more than
+/// the requests planned.
+pub fn pool_size(load: &LoadSpec) -> usize {
+    let c = load.concurrency.unwrap_or(256) as u64;
+    let c = load.num_requests.map_or(c, |n| c.min(n.max(1)));
+    c.max(1) as usize
+}
+
 /// How the load is applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadSpec {
@@ -132,7 +144,7 @@ impl RunPlan {
     /// The same plan under another load (a sweep's point): the connection pool follows the
     /// concurrency.
     pub fn with_load(mut self, load: LoadSpec) -> RunPlan {
-        self.client.pool_size = load.concurrency.unwrap_or(256) as usize;
+        self.client.pool_size = pool_size(&load);
         self.load = load;
         self
     }

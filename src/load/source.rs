@@ -102,6 +102,7 @@ impl Synthetic {
             max_tokens: Some(self.output_tokens as u64),
             exact: true,
             sampling: Sampling::default(),
+            extra: Default::default(),
         }
     }
 
@@ -378,6 +379,19 @@ fn parse_line(line: &str) -> Result<Item, String> {
         seed: body.get("seed").and_then(Value::as_i64),
         stop: body.get("stop").filter(|s| !s.is_null()).cloned(),
     };
+    // Everything else is sent as given (the batch line's own fields are not the body's).
+    let wrapper: &[&str] = if std::ptr::eq(body, &top) {
+        &["custom_id", "method", "url"]
+    } else {
+        &[]
+    };
+    let extra = body
+        .iter()
+        .filter(|(k, _)| {
+            !body::RUN_CONTROLLED.contains(&k.as_str()) && !wrapper.contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Ok(Item {
         custom_id,
         request: GenRequest {
@@ -385,6 +399,7 @@ fn parse_line(line: &str) -> Result<Item, String> {
             max_tokens,
             exact: false,
             sampling,
+            extra,
         },
     })
 }

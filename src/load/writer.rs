@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::metrics::Aggregator;
-use crate::schema::{RECORD_VERSION, RequestRecord};
+use crate::schema::{MAX_RAW_LINE_BYTES, RECORD_VERSION, RequestRecord};
 use crate::store::store_io;
 
 /// Sync at least this often while records arrive.
@@ -121,8 +121,14 @@ impl State {
             r.record_version = RECORD_VERSION;
             r.seq = self.next_seq;
             self.next_seq += 1;
+            let start = buf.len();
             serde_json::to_writer(&mut *buf, &*r).expect("records serialize");
             buf.push(b'\n');
+            // At most MAX_RAW_LINE_BYTES: every line re-reads (RELIABILITY P13).
+            if buf.len() - start > MAX_RAW_LINE_BYTES {
+                buf.truncate(start);
+                buf.extend_from_slice(&r.fit());
+            }
         }
         if let Err(e) = self.file.write_all(buf) {
             // A write cut short (disk full, file size limit) may have left part of a line:

@@ -94,6 +94,8 @@ pub struct Aggregator {
     completion_tokens: u64,
     completion_known: u64,
     errors_by_kind: BTreeMap<String, u64>,
+    errors_by_status: BTreeMap<u16, u64>,
+    client_stalled: u64,
     ttft: Samples,
     tpot: Samples,
     itl: Samples,
@@ -167,10 +169,16 @@ impl Aggregator {
         if let Some(lag) = r.lag_ms() {
             self.lag.push(lag);
         }
+        if r.client_stall_ms.is_some_and(|ms| ms > 0.0) {
+            self.client_stalled += 1;
+        }
         if !r.ok {
             self.failure += 1;
             let kind = r.error_kind.map(|k| k.as_str()).unwrap_or("other");
             *self.errors_by_kind.entry(kind.to_string()).or_default() += 1;
+            if let Some(status) = r.http_status.filter(|s| !(200..300).contains(s)) {
+                *self.errors_by_status.entry(status).or_default() += 1;
+            }
             return;
         }
         self.success += 1;
@@ -273,6 +281,12 @@ impl Aggregator {
             unparseable_lines,
             skipped_lines: 0,
             errors_by_kind: self.errors_by_kind,
+            errors_by_status: self
+                .errors_by_status
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            client_stalled_requests: self.client_stalled,
             latency_ms: (!latencies.is_empty()).then_some(latencies),
             server_timings: self.server.summary(),
             goodput,
@@ -335,6 +349,28 @@ mod tests {
         assert_eq!(r.errors_by_kind.get("http_status"), Some(&1));
         assert_eq!(r.unparseable_lines, 1);
         assert!(r.latency_ms.is_none());
+    }
+
+    #[test]
+    fn failures_by_status_and_client_stalls() {
+        let mut a = Aggregator::new();
+        for status in [429, 500, 500, 429, 429] {
+            let mut r = RequestRecord::failed(1, ErrorKind::HttpStatus, "x");
+            r.http_status = Some(status);
+            a.push(&r);
+        }
+        let mut cut = RequestRecord::failed(1, ErrorKind::CutShort, "x");
+        cut.http_status = Some(200);
+        a.push(&cut);
+        let mut stalled = ok(1, 1);
+        stalled.client_stall_ms = Some(10_000.0);
+        a.push(&stalled);
+        let r = a.finish(1.0, 0);
+        let want: BTreeMap<String, u64> = [("429".to_string(), 3), ("500".to_string(), 2)].into();
+        assert_eq!(r.errors_by_status, want);
+        assert_eq!(r.client_stalled_requests, 1);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["errors_by_status"]["429"], 3);
     }
 
     #[test]

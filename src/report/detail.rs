@@ -53,6 +53,16 @@ pub fn seed_summary(m: &Metadata, saved: &std::path::Path) -> String {
             .collect();
         let _ = writeln!(s, "  Errors: {}", kinds.join(", "));
     }
+    if !r.errors_by_status.is_empty() {
+        let _ = writeln!(s, "  Errors by HTTP status: {}", by_status(r));
+    }
+    if r.client_stalled_requests > 0 {
+        let _ = writeln!(
+            s,
+            "  Client stalls: {} request(s) were in flight while benchkeep itself was paused; their latencies include that time",
+            r.client_stalled_requests
+        );
+    }
     if r.skipped_lines > 0 {
         let _ = writeln!(
             s,
@@ -160,6 +170,19 @@ pub fn render(m: &Metadata) -> String {
             let _ = writeln!(s, "  {k:<13} {n}");
         }
     }
+    if !r.errors_by_status.is_empty() {
+        let _ = writeln!(s, "\nErrors by HTTP status");
+        for (k, n) in &r.errors_by_status {
+            let _ = writeln!(s, "  {:<13} {n}", clean(k));
+        }
+    }
+    if r.client_stalled_requests > 0 {
+        let _ = writeln!(
+            s,
+            "\nClient stalls  {} request(s) in flight while benchkeep was paused",
+            r.client_stalled_requests
+        );
+    }
     if let Some(l) = &r.latency_ms {
         let _ = writeln!(
             s,
@@ -230,6 +253,15 @@ fn indent_json(v: &Value) -> String {
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `429: 3, 500: 7`.
+fn by_status(r: &crate::schema::Results) -> String {
+    r.errors_by_status
+        .iter()
+        .map(|(k, n)| format!("{}: {n}", clean(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// No control characters (terminal escape sequences) from stored strings reach the screen.

@@ -7,7 +7,10 @@
 
 mod record;
 
-pub use record::{ErrorKind, RequestRecord, ServerTimings};
+pub use record::{
+    ErrorKind, ItlOverflow, MAX_FINISH_REASON_BYTES, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES,
+    RequestRecord, ServerTimings,
+};
 
 use std::collections::BTreeMap;
 
@@ -300,6 +303,14 @@ pub struct Results {
     pub skipped_lines: u64,
     #[serde(default)]
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Failed requests by the HTTP status of their response (`{"429": 3, "500": 7}`),
+    /// for those that got a non-2xx status.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors_by_status: BTreeMap<String, u64>,
+    /// Requests in flight while the client itself was stalled (its latencies include time
+    /// that is not the server's).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub client_stalled_requests: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<Latencies>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

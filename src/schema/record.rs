@@ -27,6 +27,9 @@ pub enum ErrorKind {
     TooLarge,
     /// A finished request the server marked as aborted or errored (`finish_reason`).
     Aborted,
+    /// A streaming request answered by a 2xx response that is not a stream (an HTML page,
+    /// a whole JSON body): its `Content-Type` is neither `text/event-stream` nor NDJSON.
+    NotAStream,
     /// Anything else (also any kind written by a newer benchkeep).
     #[serde(other)]
     Other,
@@ -44,9 +47,38 @@ impl ErrorKind {
             ErrorKind::InvalidJson => "invalid_json",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Aborted => "aborted",
+            ErrorKind::NotAStream => "not_a_stream",
             ErrorKind::Other => "other",
         }
     }
+}
+
+/// Most gaps one record keeps in `itl_ms`: a stream of endless tiny events must not grow a
+/// request's memory or its raw line without bound (RELIABILITY P8, P13). The gaps after
+/// these are summarized in [`ItlOverflow`].
+pub const MAX_ITL_GAPS: usize = 32_768;
+
+/// Longest raw line benchkeep writes (the JSON of one record and its newline): far under
+/// every reader's limit (the report's 16 MiB, `analyze`'s 64 MiB), so whatever benchkeep
+/// writes it reads back (RELIABILITY P13). A record within the other caps is far smaller
+/// (about 1 MiB at most); [`RequestRecord::fit`] enforces it for any record.
+pub const MAX_RAW_LINE_BYTES: usize = 4 << 20;
+
+/// What [`RequestRecord::fit`] keeps of a string that made the line too long.
+const FIT_STRING_BYTES: usize = 4096;
+
+/// Longest `finish_reason` kept (it comes from the server).
+pub const MAX_FINISH_REASON_BYTES: usize = 256;
+
+/// The gaps of a request beyond [`MAX_ITL_GAPS`]: counted and summarized, not kept.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ItlOverflow {
+    /// Gaps not kept in `itl_ms`.
+    pub gaps: u64,
+    /// Their sum, ms.
+    pub sum_ms: f64,
+    /// The largest of them, ms.
+    pub max_ms: f64,
 }
 
 /// Server-side timings reported per request (Ollama's nanosecond durations, or the
@@ -114,13 +146,33 @@ pub struct RequestRecord {
     /// Gaps between successive content chunks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub itl_ms: Vec<f64>,
+    /// Gaps beyond [`MAX_ITL_GAPS`] (the record's `itl_ms` holds only the first ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_overflow: Option<ItlOverflow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunks: Option<u64>,
+    /// How long the client itself was stalled (its runtime did not run: the process was
+    /// paused, the machine swapped) while this request was in flight, ms. Its latencies
+    /// include that time, which is not the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_stall_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "ServerTimings::is_empty")]
     pub server: ServerTimings,
     /// Response text, only with `--save-text` (capped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+/// Cut `s` to at most `max` bytes at a character boundary, marking the cut.
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
 }
 
 fn first_record_version() -> u32 {
@@ -148,7 +200,9 @@ impl Default for RequestRecord {
             ttft_ms: None,
             e2e_ms: None,
             itl_ms: Vec::new(),
+            itl_overflow: None,
             chunks: None,
+            client_stall_ms: None,
             server: ServerTimings::default(),
             text: None,
         }
@@ -165,6 +219,46 @@ impl RequestRecord {
     /// How late the request was sent compared with its schedule.
     pub fn lag_ms(&self) -> Option<f64> {
         Some((self.sent_s? - self.scheduled_s?) * 1000.0)
+    }
+
+    /// The record as one JSON line (with its newline) of at most [`MAX_RAW_LINE_BYTES`]:
+    /// when it would be longer, the saved text, then the kept gaps (summarized into
+    /// `itl_overflow`), then long strings (`error`, `id`, `finish_reason`) are cut until it
+    /// fits. Counts, times and token figures are never cut.
+    pub fn fit(&mut self) -> Vec<u8> {
+        let line = |r: &RequestRecord| {
+            let mut v = serde_json::to_vec(r).expect("records serialize");
+            v.push(b'\n');
+            v
+        };
+        let mut v = line(self);
+        if v.len() <= MAX_RAW_LINE_BYTES {
+            return v;
+        }
+        if let Some(t) = &mut self.text {
+            cut(t, FIT_STRING_BYTES);
+            v = line(self);
+        }
+        if v.len() > MAX_RAW_LINE_BYTES && !self.itl_ms.is_empty() {
+            let o = self.itl_overflow.get_or_insert_with(ItlOverflow::default);
+            for g in self.itl_ms.drain(..) {
+                o.gaps += 1;
+                o.sum_ms += g;
+                o.max_ms = o.max_ms.max(g);
+            }
+            o.sum_ms = (o.sum_ms * 1000.0).round() / 1000.0;
+            v = line(self);
+        }
+        if v.len() > MAX_RAW_LINE_BYTES {
+            for s in [&mut self.error, &mut self.id, &mut self.finish_reason]
+                .into_iter()
+                .flatten()
+            {
+                cut(s, FIT_STRING_BYTES);
+            }
+            v = line(self);
+        }
+        v
     }
 
     /// A failed record of the given kind.
@@ -207,6 +301,32 @@ mod tests {
         );
         let back: RequestRecord = serde_json::from_str(&s).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn fit_keeps_every_line_under_the_cap() {
+        let mut r = RequestRecord {
+            ok: true,
+            id: Some("i".repeat(6 << 20)),
+            text: Some("\u{1}".repeat(1 << 20)),
+            itl_ms: vec![123_456.789; 1 << 20],
+            chunks: Some(1 << 20),
+            ..Default::default()
+        };
+        let line = r.fit();
+        assert!(line.len() <= MAX_RAW_LINE_BYTES, "{}", line.len());
+        assert_eq!(line.last(), Some(&b'\n'));
+        let back: RequestRecord = serde_json::from_slice(&line).unwrap();
+        assert!(back.itl_ms.is_empty());
+        assert_eq!(back.itl_overflow.unwrap().gaps, 1 << 20);
+        assert_eq!(back.chunks, Some(1 << 20));
+        let mut small = RequestRecord::failed(1, ErrorKind::Other, "x");
+        let before = small.clone();
+        assert_eq!(
+            small.fit(),
+            [serde_json::to_vec(&before).unwrap(), b"\n".to_vec()].concat()
+        );
+        assert_eq!(small, before);
     }
 
     #[test]

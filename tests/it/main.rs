@@ -7,6 +7,7 @@ mod support;
 
 mod analyze_cli;
 mod bundle;
+mod client_fuzz;
 mod decide;
 mod demo_cli;
 mod document_import;
@@ -25,6 +26,7 @@ mod report_cli;
 mod report_h2h;
 mod report_injection;
 mod report_snapshots;
+mod run_bounds;
 mod run_cli;
 mod run_e2e;
 mod run_gpu;

@@ -392,7 +392,7 @@ async fn hostile_servers_fail_requests_with_a_named_reason() {
         ),
         (Hostile::BadUtf8, &[], ErrorKind::InvalidJson),
         (Hostile::HugeBody, &["--no-stream"], ErrorKind::TooLarge),
-        (Hostile::JsonInsteadOfStream, &[], ErrorKind::CutShort),
+        (Hostile::JsonInsteadOfStream, &[], ErrorKind::NotAStream),
     ];
     for (mode, extra, kind) in cases {
         let addr = hostile(mode).await;

@@ -8,7 +8,13 @@ pub mod cli {
 }
 
 pub mod client {
+    pub use benchkeep::client::events::EventReader;
+    pub use benchkeep::client::lines::LineSplitter;
+    pub use benchkeep::client::response::{Acc, Flow};
+    pub use benchkeep::client::scan::{Memo, openai_chunk};
+    pub use benchkeep::client::sse::SseAssembler;
     pub use benchkeep::client::url::base64;
+    pub use benchkeep::client::{ollama, openai};
 }
 
 pub mod error {
@@ -38,7 +44,9 @@ pub mod report {
 }
 
 pub mod schema {
-    pub use benchkeep::schema::{ErrorKind, Metadata, RequestRecord, Status};
+    pub use benchkeep::schema::{
+        ErrorKind, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES, Metadata, RequestRecord, Status,
+    };
 }
 
 pub mod sim {

@@ -17,6 +17,10 @@ pub enum Hostile {
     /// HTTP 400 whose error message echoes every request header, Python-dict style
     /// (`{'authorization': 'Basic ...'}`), as some proxies and frameworks do.
     EchoHeaders400,
+    /// HTTP 200 with an HTML page (a proxy's login or error page) to a streaming request.
+    Html200,
+    /// JSON error bodies with statuses 429, 500, 429, 500, ... (one per connection).
+    Statuses,
 }
 
 /// A raw HTTP/1.1 server on 127.0.0.1:0 that misbehaves as `mode` says; every other path
@@ -26,10 +30,13 @@ pub async fn hostile(mode: Hostile) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
+        let mut n = 0u64;
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
+            n += 1;
+            let nth = n;
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -123,6 +130,29 @@ pub async fn hostile(mode: Hostile) -> std::net::SocketAddr {
                         .to_string();
                         let head = format!(
                             "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = sock.write_all(head.as_bytes()).await;
+                        let _ = sock.write_all(body.as_bytes()).await;
+                    }
+                    Hostile::Html200 => {
+                        let page = "<!DOCTYPE html><html><body><h1>Sign in to the proxy</h1></body></html>";
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            page.len()
+                        );
+                        let _ = sock.write_all(head.as_bytes()).await;
+                        let _ = sock.write_all(page.as_bytes()).await;
+                    }
+                    Hostile::Statuses => {
+                        let status = if nth % 2 == 1 {
+                            "429 Too Many Requests"
+                        } else {
+                            "500 Internal Server Error"
+                        };
+                        let body = r#"{"error":{"message":"no","type":"Error"}}"#;
+                        let head = format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                             body.len()
                         );
                         let _ = sock.write_all(head.as_bytes()).await;

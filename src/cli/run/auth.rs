@@ -61,6 +61,20 @@ fn hide_header_value(h: &str) -> String {
 }
 
 /// Headers and the secrets to scrub from messages.
+/// Headers that frame the HTTP exchange: the transport sets them, and a user's value would
+/// break every request (a wrong length, a second host, a closed connection).
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+];
+
 pub fn build_headers(
     args: &TargetArgs,
     keys: &EnvKeys,
@@ -80,6 +94,12 @@ pub fn build_headers(
                 name.trim()
             ))
         })?;
+        if FRAMING_HEADERS.contains(&name.as_str()) {
+            return Err(Error::usage(format!(
+                "--header {name}: benchkeep sets this header itself (it frames the HTTP \
+                 request; a different value would break every request); drop the flag"
+            )));
+        }
         let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
             Error::usage(format!(
                 "--header {name}: the value is not a valid header value (value not shown)"

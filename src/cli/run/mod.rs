@@ -50,6 +50,14 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
     {
         return Err(Error::usage("--concurrency 0: must be at least 1"));
     }
+    if let Some(c) = args.load.concurrency
+        && c > load::plan::MAX_CONCURRENCY
+    {
+        return Err(Error::usage(format!(
+            "--concurrency {c}: at most {} requests can be in flight; use a smaller value",
+            load::plan::MAX_CONCURRENCY
+        )));
+    }
     if args.workload.num_requests == Some(0) {
         return Err(Error::usage("--num-requests 0: must be at least 1"));
     }
@@ -139,6 +147,14 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
     let (headers, secrets) = build_headers(&args.target, keys, &base)?;
     let config = parse_config(args.output.config.as_deref())?;
     let labels = parse_labels(&args.output.labels)?;
+    let load = LoadSpec {
+        concurrency,
+        rate,
+        num_requests,
+        duration: args.load.duration,
+        warmup: args.load.warmup,
+        seed: args.workload.seed,
+    };
     let limits = Limits {
         max_line_bytes: args.target.max_line_bytes.max(1024),
         ..Limits::default()
@@ -154,21 +170,14 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
             headers,
             limits,
             save_text: args.output.save_text,
-            pool_size: concurrency.unwrap_or(256) as usize,
+            pool_size: load::plan::pool_size(&load),
         },
         base,
         scrubber: Scrubber::new(secrets),
         input,
         input_file,
         max_tokens: args.workload.max_tokens,
-        load: LoadSpec {
-            concurrency,
-            rate,
-            num_requests,
-            duration: args.load.duration,
-            warmup: args.load.warmup,
-            seed: args.workload.seed,
-        },
+        load,
         slo: args.output.slo.clone().unwrap_or_default(),
         labels,
         config,

@@ -185,6 +185,20 @@ fn run_details(o: &mut String, full: &Full, i: usize, m: &Metadata) {
         }
         o.push_str("</table>\n");
     }
+    if !r.errors_by_status.is_empty() {
+        o.push_str("<h4>Errors by HTTP status</h4><table><tr><th>Status</th><th>Count</th></tr>");
+        for (k, n) in &r.errors_by_status {
+            let _ = write!(o, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", esc(k));
+        }
+        o.push_str("</table>\n");
+    }
+    if r.client_stalled_requests > 0 {
+        let _ = writeln!(
+            o,
+            "<p class=\"note\">{} request(s) were in flight while benchkeep itself was stalled (paused, swapped): their latencies include time that is not the server's.</p>",
+            r.client_stalled_requests
+        );
+    }
     if let Some(l) = full.latency.get(&i) {
         error_examples(o, l);
     }
