@@ -17,6 +17,7 @@ mod query_cli;
 mod record_batch;
 mod record_failure;
 mod record_secrets;
+mod record_secrets_forms;
 mod record_signal;
 mod recover_cli;
 mod report_cli;
