@@ -359,8 +359,18 @@ pub fn parse_metadata(bytes: &[u8]) -> std::result::Result<Metadata, String> {
 }
 
 /// Serialize metadata as pretty JSON with a final newline.
+///
+/// Refuses metadata that would not read back: serde_json writes a non-finite number
+/// (infinity, NaN) as `null`, which no reader takes where a number belongs.
 pub fn to_json(meta: &Metadata) -> Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(meta).context("serializing metadata")?;
+    if let Err(e) = serde_json::from_slice::<Metadata>(&bytes) {
+        return Err(crate::error::Error::usage(format!(
+            "run {}: a figure is not a finite number (infinite or NaN), so its metadata would not read back ({e}); nothing was written: check the numbers given (e.g. --total-time)",
+            meta.test_id
+        ))
+        .into());
+    }
     bytes.push(b'\n');
     Ok(bytes)
 }
