@@ -2,7 +2,9 @@
 //! lookup of a figure by name, shared by `compare`, `query` and `export`.
 
 use std::collections::BTreeMap;
+use std::sync::Once;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use crate::schema::Metadata;
@@ -18,8 +20,39 @@ pub struct Filter {
     pub models: Vec<String>,
     /// Every label must be present with this value.
     pub labels: BTreeMap<String, String>,
-    /// Runs whose timestamp is at or after this date or timestamp.
+    /// Runs whose timestamp is at or after this date (midnight UTC) or timestamp (any UTC
+    /// offset): instants are compared, not text. A run whose timestamp cannot be read is
+    /// treated as older than any date.
     pub since: Option<String>,
+}
+
+/// A `--since` value or a metadata timestamp as an instant: an RFC 3339 timestamp with any
+/// offset (`T`/`Z` in either case), or a date (`2024-10-28`, midnight UTC). `None` when it
+/// is neither.
+pub fn instant(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    }
+    DateTime::parse_from_rfc3339(&s.to_ascii_uppercase())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A run's timestamp as an instant; `None` (unknown, older than any date) when it cannot
+/// be read, with a warning the first time.
+pub fn run_instant(m: &Metadata) -> Option<DateTime<Utc>> {
+    static WARNED: Once = Once::new();
+    let t = instant(&m.timestamp);
+    if t.is_none() {
+        WARNED.call_once(|| {
+            eprintln!(
+                "warning: run {} has a timestamp that is no date ({:?}): treated as unknown, older than every other run",
+                m.test_id, m.timestamp
+            );
+        });
+    }
+    t
 }
 
 impl Filter {
@@ -38,10 +71,13 @@ impl Filter {
             .labels
             .iter()
             .all(|(k, v)| m.labels.get(k).is_some_and(|have| have == v));
-        let since_ok = self
-            .since
-            .as_deref()
-            .is_none_or(|since| m.timestamp.as_str() >= since);
+        let since_ok = self.since.as_deref().is_none_or(|since| {
+            match (instant(since), run_instant(m)) {
+                (Some(since), Some(at)) => at >= since,
+                // An unknown time is older than any date.
+                _ => false,
+            }
+        });
         platform_ok && model_ok && labels_ok && since_ok
     }
 
@@ -89,7 +125,7 @@ pub enum SortKey {
 pub fn sort(runs: &mut [Metadata], key: SortKey) {
     let desc = |a: f64, b: f64| b.total_cmp(&a);
     match key {
-        SortKey::Date => runs.sort_by(|a, b| a.timestamp.cmp(&b.timestamp)),
+        SortKey::Date => runs.sort_by_cached_key(run_instant),
         SortKey::Platform => runs.sort_by(|a, b| a.platform.cmp(&b.platform)),
         SortKey::Model => runs.sort_by(|a, b| a.model.cmp(&b.model)),
         SortKey::Throughput => runs.sort_by(|a, b| {
@@ -182,5 +218,58 @@ pub fn plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => "null".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod since_tests {
+    use super::*;
+
+    fn run(ts: &str) -> Metadata {
+        let mut m = Metadata::new(
+            crate::schema::SourceKind::Analyze,
+            "f",
+            "p",
+            "m",
+            Utc::now(),
+        );
+        m.timestamp = ts.into();
+        m
+    }
+
+    #[test]
+    fn since_compares_instants() {
+        let f = |s: &str| Filter {
+            since: Some(s.into()),
+            ..Default::default()
+        };
+        // 08:00Z is 10:00+02:00: the same instant.
+        assert!(f("2024-10-28T10:00:00+02:00").matches(&run("2024-10-28T08:00:00Z")));
+        assert!(!f("2024-10-28T10:00:01+02:00").matches(&run("2024-10-28T08:00:00Z")));
+        // As text "2024-10-28T09:00:00-05:00" < "2024-10-28T10"; as instants it is later.
+        assert!(f("2024-10-28T10:00:00Z").matches(&run("2024-10-28T09:00:00-05:00")));
+        assert!(f("2024-10-28t08:00:00z").matches(&run("2024-10-28T08:00:00Z")));
+        assert!(f("2024-10-28").matches(&run("2024-10-28T00:00:00Z")));
+        assert!(!f("2024-10-28").matches(&run("2024-10-27T23:59:59Z")));
+        assert!(!f("2000-01-01").matches(&run("not a date")));
+    }
+
+    #[test]
+    fn unknown_timestamps_sort_oldest() {
+        let mut runs = vec![
+            run("not a date"),
+            run("2024-10-28T08:00:00Z"),
+            run("2024-10-28T09:00:00+02:00"),
+        ];
+        sort(&mut runs, SortKey::Date);
+        let ts: Vec<&str> = runs.iter().map(|m| m.timestamp.as_str()).collect();
+        assert_eq!(
+            ts,
+            [
+                "not a date",
+                "2024-10-28T09:00:00+02:00",
+                "2024-10-28T08:00:00Z"
+            ]
+        );
     }
 }

@@ -94,15 +94,15 @@ pub fn parse_label(arg: &str) -> Result<(String, String), Error> {
     }
 }
 
-/// `--since 2024-10-28` (or a full RFC 3339 timestamp): the comparable timestamp prefix.
+/// `--since 2024-10-28` (midnight UTC) or a full RFC 3339 timestamp with any UTC offset
+/// (`2024-10-28T09:38:12+02:00`; `t`/`z` in either case): checked here, compared as an
+/// instant by [`Filter`].
 pub fn parse_since(arg: &str) -> Result<String, Error> {
-    if chrono::NaiveDate::parse_from_str(arg, "%Y-%m-%d").is_ok()
-        || chrono::DateTime::parse_from_rfc3339(arg).is_ok()
-    {
-        Ok(arg.to_string())
+    if crate::catalog::instant(arg).is_some() {
+        Ok(arg.trim().to_string())
     } else {
         Err(Error::usage(format!(
-            "--since {arg:?}: expected a date like 2024-10-28 or a timestamp like 2024-10-28T07:38:12Z"
+            "--since {arg:?}: expected a date like 2024-10-28 or a timestamp like 2024-10-28T07:38:12Z (any UTC offset)"
         )))
     }
 }

@@ -36,6 +36,7 @@ mod sim_endpoints;
 mod sim_faults;
 mod sim_fidelity;
 mod sim_timing;
+mod since_and_labels;
 mod store_cli;
 mod store_faults;
 mod telemetry_smi;
