@@ -69,6 +69,21 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     } else {
         vec![*matching.last().expect("not empty")]
     };
+    // `--model` folds case and `:`/`/`: say which model answered when it is not the one
+    // written.
+    if !filter.models.is_empty() {
+        let inexact: BTreeSet<&str> = chosen
+            .iter()
+            .map(|m| m.model.as_str())
+            .filter(|model| !filter.models.iter().any(|w| w == model))
+            .collect();
+        for model in inexact {
+            eprintln!(
+                "note: --model {} matched model {model:?} (case, `:` and `/` are folded)",
+                filter.models.join(", --model ")
+            );
+        }
+    }
     let values: Vec<Value> = chosen
         .iter()
         .map(|m| serde_json::to_value(m).expect("metadata serializes"))

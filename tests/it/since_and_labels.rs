@@ -68,3 +68,72 @@ fn since_compares_instants_and_unknown_times_are_oldest() {
     let (out, _) = query(&store, &["--json"]);
     assert!(out.contains(&ids[0]), "{out}");
 }
+
+#[test]
+fn label_keys_with_dots_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    for cmd in [
+        &["query", "--label", "a.b=1"][..],
+        &["compare", "--label", "gpu.x=1"],
+    ] {
+        let out = bk(&store).args(cmd).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("may not contain a dot"), "{err}");
+    }
+}
+
+#[test]
+fn a_folded_model_match_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    let (_, err) = query(&store, &["--model", "GEMMA3-12B"]);
+    assert!(err.contains("matched model \"gemma3:12b\""), "{err}");
+    let (_, err) = query(&store, &["--model", "gemma3:12b"]);
+    assert!(!err.contains("matched model"), "{err}");
+}
+
+#[test]
+fn compare_in_a_machine_format_with_no_match_prints_an_empty_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    let out = bk(&store)
+        .args(["compare", "--format", "json", "--platform", "nope"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[]\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No runs match"));
+    let out = bk(&store)
+        .args(["compare", "--format", "csv", "--platform", "nope"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 1, "header only: {csv}");
+    assert!(!csv.contains("No runs"), "{csv}");
+}
+
+#[test]
+fn record_refuses_an_output_inside_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    fs::create_dir_all(store.join("raw")).unwrap();
+    let out = bk(&store)
+        .args([
+            "record",
+            "--platform",
+            "p",
+            "--model",
+            "m",
+            "--gpu",
+            "off",
+            "--output",
+        ])
+        .arg(store.join("raw/x.log"))
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inside the store"));
+}
