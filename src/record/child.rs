@@ -384,6 +384,20 @@ pub fn run(
         }
     }
     let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+    if drained < pumps {
+        // A process the command started (`server &`) still holds its output: say so, in
+        // the log and on stderr, rather than lose that output without a word.
+        let note = format!(
+            "[benchkeep: the command exited, but a process it started still holds its output {}s later; output after this point is not kept (command.log_cut_after_exit)]",
+            DRAIN_GRACE.as_secs()
+        );
+        let t = sink.t0.elapsed().as_secs_f64();
+        sink.piece(t, note.as_bytes(), Piece::Line);
+        eprintln!(
+            "benchkeep: warning: command pid {} exited, but a process it started (still running, in its process group) keeps its output open; later output is not in the log. End it yourself if it should not outlive the command.",
+            child.id()
+        );
+    }
     sink.close();
     Ok(Finished {
         elapsed,

@@ -99,3 +99,25 @@ fn every_form_is_cut_from_the_log() {
     let tail = m["command"]["log_tail"].to_string();
     assert!(!tail.contains("CANARY"), "{tail}");
 }
+
+/// A process the recorded command leaves behind (holding its output) is reported in the
+/// log, on stderr and in the metadata, never dropped without a word (issue 10 #13).
+#[test]
+fn a_forked_child_that_outlives_the_command_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = dir.path().join("out.jsonl");
+    let a = bk(&store)
+        .args(["record", "--platform", "p", "--model", "m", "--gpu", "off"])
+        .args(["--output", out.to_str().unwrap(), "--"])
+        .args(["sh", "-c", "echo first; (sleep 4; echo late) &"])
+        .assert();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("keeps its output open"), "{err}");
+    let m = only_metadata(&store);
+    assert_eq!(m["command"]["log_cut_after_exit"], true, "{m}");
+    let id = m["test_id"].as_str().unwrap();
+    let log = String::from_utf8(read_rel(&store, &format!("raw/{id}.log"))).unwrap();
+    assert!(log.contains("first"), "{log}");
+    assert!(log.contains("still holds its output"), "{log}");
+}
