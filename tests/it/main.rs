@@ -11,6 +11,7 @@ mod document_import;
 mod ingest_analyze;
 mod ingest_errors;
 mod ingest_formats;
+mod ingest_fuzz;
 mod ingest_hostile;
 mod ingest_proptest;
 mod layers;
