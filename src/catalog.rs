@@ -147,6 +147,38 @@ pub fn sort(runs: &mut [Metadata], key: SortKey) {
     }
 }
 
+/// A metric name as keys: split at dots, except inside `["..."]` (or `['...']`), which
+/// names one key that holds dots itself: `config["a.b"]` is `config` then `a.b`.
+pub fn metric_path(name: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cur = String::new();
+    let mut rest = name;
+    while let Some(c) = rest.chars().next() {
+        if c == '.' {
+            keys.push(std::mem::take(&mut cur));
+            rest = &rest[1..];
+        } else if let Some(inner) = rest.strip_prefix("[\"").or_else(|| rest.strip_prefix("['"))
+            && let quote = &rest[1..2]
+            && let Some(end) = inner.find(&format!("{quote}]"))
+        {
+            if !cur.is_empty() {
+                keys.push(std::mem::take(&mut cur));
+            }
+            keys.push(inner[..end].to_string());
+            rest = &inner[end + 2..];
+            rest = rest.strip_prefix('.').unwrap_or(rest);
+            if rest.is_empty() {
+                return keys;
+            }
+        } else {
+            cur.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    keys.push(cur);
+    keys
+}
+
 /// The figures printed when no `--metric` is given.
 pub const HEADLINE: &[&str] = &[
     "throughput_tokens_per_sec",
@@ -185,7 +217,8 @@ pub fn headline_json(m: &Metadata, v: &Value) -> Value {
 /// Find a figure: the name as a dotted path from the metadata root, else under `results`,
 /// `results.latency_ms`, `test`, `gpu`.
 pub fn lookup(meta: &Value, name: &str) -> Option<Value> {
-    let path: Vec<&str> = name.split('.').collect();
+    let path = metric_path(name);
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
     let roots: [&[&str]; 5] = [
         &[],
         &["results"],
@@ -252,6 +285,17 @@ mod since_tests {
         assert!(f("2024-10-28").matches(&run("2024-10-28T00:00:00Z")));
         assert!(!f("2024-10-28").matches(&run("2024-10-27T23:59:59Z")));
         assert!(!f("2000-01-01").matches(&run("not a date")));
+    }
+
+    #[test]
+    fn metric_paths_with_dotted_keys() {
+        assert_eq!(metric_path("ttft.p50"), ["ttft", "p50"]);
+        assert_eq!(metric_path("config[\"a.b\"]"), ["config", "a.b"]);
+        assert_eq!(metric_path("config['a.b'].c"), ["config", "a.b", "c"]);
+        assert_eq!(metric_path("x[\"unterminated"), ["x[\"unterminated"]);
+        let meta = json!({"config": {"a.b": 3, "a": {"b": 4}}});
+        assert_eq!(lookup(&meta, "config[\"a.b\"]"), Some(json!(3)));
+        assert_eq!(lookup(&meta, "config.a.b"), Some(json!(4)));
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub struct QueryArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Print just this figure: a results field (throughput_tokens_per_sec), a latency
-    /// (ttft.p50) or any dotted path in the metadata (gpu.name, config.max_model_len).
+    /// (ttft.p50) or any dotted path in the metadata (gpu.name, config.max_model_len); a key
+    /// that holds dots itself goes in brackets: config["kv.cache_dtype"].
     #[arg(long)]
     pub metric: Option<String>,
     /// Every matching run, oldest first, instead of the latest.
