@@ -224,6 +224,26 @@ pub fn build_metadata(req: &AnalyzeRequest) -> Result<Metadata> {
     let status = status_of(agg.success_count(), agg.failure_count(), scan.unparseable);
     let mut results = agg.finish(total_time_s, scan.unparseable);
     results.skipped_lines = scan.skipped;
+    if scan.invalid_counts > 0 {
+        let lines: Vec<String> = scan
+            .invalid_count_lines
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        eprintln!(
+            "warning: {input_name}: {} negative token count(s) or duration(s) read as unknown (line {}{}); the requests still count (kept in results.invalid_token_counts)",
+            scan.invalid_counts,
+            lines.join(", "),
+            if scan.invalid_count_lines.len() < scan.invalid_counts as usize {
+                ", ..."
+            } else {
+                ""
+            },
+        );
+        results
+            .extra
+            .insert("invalid_token_counts".into(), scan.invalid_counts.into());
+    }
     results.model_load_time_seconds = req.model_load_time_s;
     results.gpu_utilization_percent = req.gpu.utilization_percent;
     let facts = InputFacts {

@@ -2,7 +2,9 @@
 //! lookup of a figure by name, shared by `compare`, `query` and `export`.
 
 use std::collections::BTreeMap;
+use std::sync::Once;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use crate::schema::Metadata;
@@ -18,8 +20,39 @@ pub struct Filter {
     pub models: Vec<String>,
     /// Every label must be present with this value.
     pub labels: BTreeMap<String, String>,
-    /// Runs whose timestamp is at or after this date or timestamp.
+    /// Runs whose timestamp is at or after this date (midnight UTC) or timestamp (any UTC
+    /// offset): instants are compared, not text. A run whose timestamp cannot be read is
+    /// treated as older than any date.
     pub since: Option<String>,
+}
+
+/// A `--since` value or a metadata timestamp as an instant: an RFC 3339 timestamp with any
+/// offset (`T`/`Z` in either case), or a date (`2024-10-28`, midnight UTC). `None` when it
+/// is neither.
+pub fn instant(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    }
+    DateTime::parse_from_rfc3339(&s.to_ascii_uppercase())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A run's timestamp as an instant; `None` (unknown, older than any date) when it cannot
+/// be read, with a warning the first time.
+pub fn run_instant(m: &Metadata) -> Option<DateTime<Utc>> {
+    static WARNED: Once = Once::new();
+    let t = instant(&m.timestamp);
+    if t.is_none() {
+        WARNED.call_once(|| {
+            eprintln!(
+                "warning: run {} has a timestamp that is no date ({:?}): treated as unknown, older than every other run",
+                m.test_id, m.timestamp
+            );
+        });
+    }
+    t
 }
 
 impl Filter {
@@ -38,10 +71,13 @@ impl Filter {
             .labels
             .iter()
             .all(|(k, v)| m.labels.get(k).is_some_and(|have| have == v));
-        let since_ok = self
-            .since
-            .as_deref()
-            .is_none_or(|since| m.timestamp.as_str() >= since);
+        let since_ok = self.since.as_deref().is_none_or(|since| {
+            match (instant(since), run_instant(m)) {
+                (Some(since), Some(at)) => at >= since,
+                // An unknown time is older than any date.
+                _ => false,
+            }
+        });
         platform_ok && model_ok && labels_ok && since_ok
     }
 
@@ -89,7 +125,7 @@ pub enum SortKey {
 pub fn sort(runs: &mut [Metadata], key: SortKey) {
     let desc = |a: f64, b: f64| b.total_cmp(&a);
     match key {
-        SortKey::Date => runs.sort_by(|a, b| a.timestamp.cmp(&b.timestamp)),
+        SortKey::Date => runs.sort_by_cached_key(run_instant),
         SortKey::Platform => runs.sort_by(|a, b| a.platform.cmp(&b.platform)),
         SortKey::Model => runs.sort_by(|a, b| a.model.cmp(&b.model)),
         SortKey::Throughput => runs.sort_by(|a, b| {
@@ -109,6 +145,38 @@ pub fn sort(runs: &mut [Metadata], key: SortKey) {
             runs.sort_by(|a, b| desc(a.results.total_time_seconds, b.results.total_time_seconds))
         }
     }
+}
+
+/// A metric name as keys: split at dots, except inside `["..."]` (or `['...']`), which
+/// names one key that holds dots itself: `config["a.b"]` is `config` then `a.b`.
+pub fn metric_path(name: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cur = String::new();
+    let mut rest = name;
+    while let Some(c) = rest.chars().next() {
+        if c == '.' {
+            keys.push(std::mem::take(&mut cur));
+            rest = &rest[1..];
+        } else if let Some(inner) = rest.strip_prefix("[\"").or_else(|| rest.strip_prefix("['"))
+            && let quote = &rest[1..2]
+            && let Some(end) = inner.find(&format!("{quote}]"))
+        {
+            if !cur.is_empty() {
+                keys.push(std::mem::take(&mut cur));
+            }
+            keys.push(inner[..end].to_string());
+            rest = &inner[end + 2..];
+            rest = rest.strip_prefix('.').unwrap_or(rest);
+            if rest.is_empty() {
+                return keys;
+            }
+        } else {
+            cur.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    keys.push(cur);
+    keys
 }
 
 /// The figures printed when no `--metric` is given.
@@ -149,7 +217,8 @@ pub fn headline_json(m: &Metadata, v: &Value) -> Value {
 /// Find a figure: the name as a dotted path from the metadata root, else under `results`,
 /// `results.latency_ms`, `test`, `gpu`.
 pub fn lookup(meta: &Value, name: &str) -> Option<Value> {
-    let path: Vec<&str> = name.split('.').collect();
+    let path = metric_path(name);
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
     let roots: [&[&str]; 5] = [
         &[],
         &["results"],
@@ -182,5 +251,69 @@ pub fn plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => "null".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod since_tests {
+    use super::*;
+
+    fn run(ts: &str) -> Metadata {
+        let mut m = Metadata::new(
+            crate::schema::SourceKind::Analyze,
+            "f",
+            "p",
+            "m",
+            Utc::now(),
+        );
+        m.timestamp = ts.into();
+        m
+    }
+
+    #[test]
+    fn since_compares_instants() {
+        let f = |s: &str| Filter {
+            since: Some(s.into()),
+            ..Default::default()
+        };
+        // 08:00Z is 10:00+02:00: the same instant.
+        assert!(f("2024-10-28T10:00:00+02:00").matches(&run("2024-10-28T08:00:00Z")));
+        assert!(!f("2024-10-28T10:00:01+02:00").matches(&run("2024-10-28T08:00:00Z")));
+        // As text "2024-10-28T09:00:00-05:00" < "2024-10-28T10"; as instants it is later.
+        assert!(f("2024-10-28T10:00:00Z").matches(&run("2024-10-28T09:00:00-05:00")));
+        assert!(f("2024-10-28t08:00:00z").matches(&run("2024-10-28T08:00:00Z")));
+        assert!(f("2024-10-28").matches(&run("2024-10-28T00:00:00Z")));
+        assert!(!f("2024-10-28").matches(&run("2024-10-27T23:59:59Z")));
+        assert!(!f("2000-01-01").matches(&run("not a date")));
+    }
+
+    #[test]
+    fn metric_paths_with_dotted_keys() {
+        assert_eq!(metric_path("ttft.p50"), ["ttft", "p50"]);
+        assert_eq!(metric_path("config[\"a.b\"]"), ["config", "a.b"]);
+        assert_eq!(metric_path("config['a.b'].c"), ["config", "a.b", "c"]);
+        assert_eq!(metric_path("x[\"unterminated"), ["x[\"unterminated"]);
+        let meta = json!({"config": {"a.b": 3, "a": {"b": 4}}});
+        assert_eq!(lookup(&meta, "config[\"a.b\"]"), Some(json!(3)));
+        assert_eq!(lookup(&meta, "config.a.b"), Some(json!(4)));
+    }
+
+    #[test]
+    fn unknown_timestamps_sort_oldest() {
+        let mut runs = vec![
+            run("not a date"),
+            run("2024-10-28T08:00:00Z"),
+            run("2024-10-28T09:00:00+02:00"),
+        ];
+        sort(&mut runs, SortKey::Date);
+        let ts: Vec<&str> = runs.iter().map(|m| m.timestamp.as_str()).collect();
+        assert_eq!(
+            ts,
+            [
+                "not a date",
+                "2024-10-28T09:00:00+02:00",
+                "2024-10-28T08:00:00Z"
+            ]
+        );
     }
 }

@@ -65,20 +65,27 @@ pub struct AnalyzeArgs {
     pub strict: bool,
 }
 
+/// The shortest `--total-time` taken: below a millisecond, throughput figures are absurd.
+const MIN_TOTAL_TIME_S: f64 = 0.001;
+/// The longest time taken (about 31 years): above it, rounding is no longer exact.
+const MAX_SECONDS: f64 = 1e9;
+/// The largest GPU memory figure taken, in GB.
+const MAX_GB: f64 = 1e6;
+
 pub fn run(store: &Store, settings: &Settings, args: AnalyzeArgs) -> Result<i32> {
     if let Some(t) = args.total_time
-        && !(t.is_finite() && t > 0.0)
+        && !(t.is_finite() && (MIN_TOTAL_TIME_S..=MAX_SECONDS).contains(&t))
     {
         return Err(Error::usage(format!(
-            "--total-time {t}: must be a positive number of seconds, e.g. --total-time 2400"
+            "--total-time {t}: must be a number of seconds from {MIN_TOTAL_TIME_S} to {MAX_SECONDS:e} (figures derived from it must stay finite and sensible), e.g. --total-time 2400"
         ))
         .into());
     }
     if let Some(t) = args.model_load_time
-        && !(t.is_finite() && t >= 0.0)
+        && !(t.is_finite() && (0.0..=MAX_SECONDS).contains(&t))
     {
         return Err(Error::usage(format!(
-            "--model-load-time {t}: must be zero or a positive number of seconds"
+            "--model-load-time {t}: must be a number of seconds from 0 to {MAX_SECONDS:e}"
         ))
         .into());
     }
@@ -88,9 +95,11 @@ pub fn run(store: &Store, settings: &Settings, args: AnalyzeArgs) -> Result<i32>
         ("--gpu-util", args.gpu_util),
     ] {
         if let Some(v) = v
-            && !(v.is_finite() && v >= 0.0)
+            && !(v.is_finite() && (0.0..=MAX_GB).contains(&v))
         {
-            return Err(Error::usage(format!("{flag} {v}: must be a non-negative number")).into());
+            return Err(
+                Error::usage(format!("{flag} {v}: must be a number from 0 to {MAX_GB:e}")).into(),
+            );
         }
     }
     if args.gpu_util.is_some_and(|u| u > 100.0) {
@@ -104,6 +113,7 @@ pub fn run(store: &Store, settings: &Settings, args: AnalyzeArgs) -> Result<i32>
         vram_used_gb: args.vram_used_gb,
         utilization_percent: args.gpu_util,
     };
+    ingest::check_regular_file(&args.input)?;
     let input = ingest::detect_input(&args.input, args.format)?;
     let argv: Vec<String> = std::env::args().collect();
     let req = AnalyzeRequest {

@@ -49,17 +49,34 @@ pub fn gpu_price(arg: Option<&str>) -> Result<Option<f64>, Error> {
     }
 }
 
+/// The largest `--config @file` read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// `--config '{"max_model_len": 4096}'` or `--config @file.json`: must be a JSON object.
 pub fn parse_config(arg: Option<&str>) -> Result<Map<String, Value>, Error> {
     let Some(arg) = arg else {
         return Ok(Map::new());
     };
     let (text, origin) = if let Some(path) = arg.strip_prefix('@') {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let cannot = |e: &dyn std::fmt::Display| {
             Error::usage(format!(
                 "--config @{path}: cannot read the file ({e}); give a JSON object inline or @path/to/config.json"
             ))
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| cannot(&e))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(Error::usage(format!(
+                "--config @{path}: the file is over {} MiB; a config is a small JSON object of engine settings",
+                MAX_CONFIG_BYTES >> 20
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
         (text, format!("--config @{path}"))
     } else {
         (arg.to_string(), "--config".to_string())
@@ -100,6 +117,10 @@ pub fn parse_labels(args: &[String]) -> Result<BTreeMap<String, String>, Error> 
 /// One `key=value` label.
 pub fn parse_label(arg: &str) -> Result<(String, String), Error> {
     match arg.split_once('=') {
+        Some((k, _)) if k.contains('.') => Err(Error::usage(format!(
+            "--label {arg:?}: a label key may not contain a dot (it would collide with nested names in `export` and `query --metric`); use - or _ instead, e.g. --label {}=...",
+            k.trim().replace('.', "_")
+        ))),
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(Error::usage(format!(
             "--label {arg:?}: expected key=value, e.g. --label gpu=rtx4080"
@@ -107,15 +128,15 @@ pub fn parse_label(arg: &str) -> Result<(String, String), Error> {
     }
 }
 
-/// `--since 2024-10-28` (or a full RFC 3339 timestamp): the comparable timestamp prefix.
+/// `--since 2024-10-28` (midnight UTC) or a full RFC 3339 timestamp with any UTC offset
+/// (`2024-10-28T09:38:12+02:00`; `t`/`z` in either case): checked here, compared as an
+/// instant by [`Filter`].
 pub fn parse_since(arg: &str) -> Result<String, Error> {
-    if chrono::NaiveDate::parse_from_str(arg, "%Y-%m-%d").is_ok()
-        || chrono::DateTime::parse_from_rfc3339(arg).is_ok()
-    {
-        Ok(arg.to_string())
+    if crate::catalog::instant(arg).is_some() {
+        Ok(arg.trim().to_string())
     } else {
         Err(Error::usage(format!(
-            "--since {arg:?}: expected a date like 2024-10-28 or a timestamp like 2024-10-28T07:38:12Z"
+            "--since {arg:?}: expected a date like 2024-10-28 or a timestamp like 2024-10-28T07:38:12Z (any UTC offset)"
         )))
     }
 }
@@ -139,6 +160,11 @@ mod tests {
         assert!(e.to_string().contains("--config: not valid JSON"), "{e}");
         let e = parse_config(Some("[1]")).unwrap_err();
         assert!(e.to_string().contains("expected a JSON object"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+        let e = parse_config(Some(&format!("@{}", big.display()))).unwrap_err();
+        assert!(e.to_string().contains("over 1 MiB"), "{e}");
         let e = parse_config(Some("@/nonexistent/c.json")).unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
     }
@@ -160,5 +186,7 @@ mod tests {
         assert_eq!(l["note"], "a=b");
         assert!(parse_label("novalue").is_err());
         assert!(parse_label("=x").is_err());
+        let e = parse_label("a.b=1").unwrap_err();
+        assert!(e.to_string().contains("may not contain a dot"), "{e}");
     }
 }

@@ -152,7 +152,18 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     }
     let mut selected: Vec<_> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
     if selected.is_empty() {
-        print_out(&format!("No runs match {}.\n", filter.describe()))?;
+        let message = format!("No runs match {}.\n", filter.describe());
+        // Machine formats stay parseable: an empty list (or a header-only CSV) on stdout,
+        // the sentence on stderr.
+        match args.format {
+            OutputFormat::Json => print_out("[]\n")?,
+            OutputFormat::Csv => print_out(&table::csv(&[]))?,
+            _ => {
+                print_out(&message)?;
+                return Ok(exit::OK);
+            }
+        }
+        eprint!("{message}");
         return Ok(exit::OK);
     }
     catalog::sort(&mut selected, args.sort.into());

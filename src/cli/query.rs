@@ -18,7 +18,8 @@ pub struct QueryArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Print just this figure: a results field (throughput_tokens_per_sec), a latency
-    /// (ttft.p50) or any dotted path in the metadata (gpu.name, config.max_model_len).
+    /// (ttft.p50) or any dotted path in the metadata (gpu.name, config.max_model_len); a key
+    /// that holds dots itself goes in brackets: config["kv.cache_dtype"].
     #[arg(long)]
     pub metric: Option<String>,
     /// Every matching run, oldest first, instead of the latest.
@@ -69,6 +70,21 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     } else {
         vec![*matching.last().expect("not empty")]
     };
+    // `--model` folds case and `:`/`/`: say which model answered when it is not the one
+    // written.
+    if !filter.models.is_empty() {
+        let inexact: BTreeSet<&str> = chosen
+            .iter()
+            .map(|m| m.model.as_str())
+            .filter(|model| !filter.models.iter().any(|w| w == model))
+            .collect();
+        for model in inexact {
+            eprintln!(
+                "note: --model {} matched model {model:?} (case, `:` and `/` are folded)",
+                filter.models.join(", --model ")
+            );
+        }
+    }
     let values: Vec<Value> = chosen
         .iter()
         .map(|m| serde_json::to_value(m).expect("metadata serializes"))

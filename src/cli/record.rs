@@ -141,6 +141,7 @@ fn request(args: RecordArgs) -> Result<RecordRequest, Error> {
 
 pub fn run(store: &Store, settings: &Settings, args: RecordArgs) -> Result<i32> {
     let req = request(args)?;
+    refuse_output_in_store(store, &req.output)?;
     let recorded = record::record(store, req)?;
     let derived = derive::refresh(store, settings);
     let m = &recorded.metadata;
@@ -208,4 +209,47 @@ pub fn run(store: &Store, settings: &Settings, args: RecordArgs) -> Result<i32> 
         return Ok(exit::STORE_IO);
     }
     Ok(recorded.exit_code)
+}
+
+/// The command's results file must not lie inside the store: there it could be the run's
+/// own log (`raw/<id>.log`), metadata or a derived file, and the two would mix. Only a
+/// `.jsonl` file right in `raw/` (the seed's layout) is taken.
+fn refuse_output_in_store(store: &Store, output: &std::path::Path) -> Result<(), Error> {
+    let absolute = |p: &std::path::Path| -> PathBuf {
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        // The file itself may not exist yet: resolve the nearest existing ancestor.
+        let mut tail = Vec::new();
+        let mut at = p.as_path();
+        loop {
+            if let Ok(real) = at.canonicalize() {
+                return tail.iter().rev().fold(real, |acc: PathBuf, c| acc.join(c));
+            }
+            match (at.parent(), at.file_name()) {
+                (Some(parent), Some(name)) => {
+                    tail.push(name.to_os_string());
+                    at = parent;
+                }
+                _ => return p,
+            }
+        }
+    };
+    let root = absolute(store.root());
+    let out = absolute(output);
+    // The seed's own layout (a benchmark writing `raw/<platform>-<model>-<n>-<date>.jsonl`
+    // itself) stays allowed: a `.jsonl` file right in `raw/` is imported where it lies,
+    // and one that a run already owns is refused later ("would overwrite").
+    let seed_layout = out.parent() == Some(root.join("raw").as_path())
+        && out.extension().is_some_and(|e| e == "jsonl");
+    if out.starts_with(&root) && !seed_layout {
+        return Err(Error::usage(format!(
+            "--output {}: the results file lies inside the store ({}), where benchkeep keeps its own files (raw/<id>.log, raw/<id>.jsonl, metadata); have the command write elsewhere, e.g. --output ./results.jsonl, and record copies it in (only a raw/<name>.jsonl results file may lie in the store)",
+            output.display(),
+            store.root().display()
+        )));
+    }
+    Ok(())
 }

@@ -48,8 +48,25 @@ macro_rules! ignore_other_values {
     };
 }
 
+thread_local! {
+    /// Negative (impossible) counts and durations seen since [`take_invalid`] last ran.
+    static INVALID: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many negative counts or durations the [`Uint`]s parsed on this thread since the
+/// last call held (each became `None`, unknown); resets the count.
+pub(crate) fn take_invalid() -> u32 {
+    INVALID.with(|c| c.replace(0))
+}
+
+/// Note one impossible count (negative): it is read as unknown, and counted.
+pub(crate) fn note_invalid() {
+    INVALID.with(|c| c.set(c.get().saturating_add(1)));
+}
+
 /// A non-negative integer (a count or a nanosecond duration). Integral or positive floats
-/// are rounded; numeric strings are read; anything else is `None`.
+/// are rounded; numeric strings are read; anything else is `None`. A negative value is
+/// `None` too, and noted ([`take_invalid`]) so that the importer can say so.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Uint(pub Option<u64>);
 
@@ -65,13 +82,23 @@ impl<'de> Deserialize<'de> for Uint {
                 Ok(Uint(Some(v)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Uint, E> {
+                if v < 0 {
+                    note_invalid();
+                }
                 Ok(Uint(u64::try_from(v).ok()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Uint, E> {
+                if v < 0.0 && v.round() != 0.0 {
+                    note_invalid();
+                }
                 Ok(Uint((0.0..1.8e19).contains(&v).then(|| v.round() as u64)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Uint, E> {
-                Ok(Uint(v.trim().parse().ok()))
+                let v = v.trim();
+                if v.starts_with('-') && v.parse::<f64>().is_ok_and(|f| f.round() < 0.0) {
+                    note_invalid();
+                }
+                Ok(Uint(v.parse().ok()))
             }
             ignore_other_values!(Uint(None));
         }

@@ -111,6 +111,11 @@ pub struct Scan {
     pub bytes: u64,
     /// Lowercase hex sha256 of the whole file.
     pub sha256: String,
+    /// Negative token counts (or durations) in the records' lines: each was read as
+    /// unknown, and the request still counts. Kept as `results.invalid_token_counts`.
+    pub invalid_counts: u64,
+    /// The 1-based numbers of the first [`MAX_REPORTED_UNPARSEABLE`] lines that held one.
+    pub invalid_count_lines: Vec<u64>,
 }
 
 /// What one line turned out to be.
@@ -164,6 +169,8 @@ pub fn scan_file(
         skipped: lines.skipped + lines.parser.folded_chunks(),
         bytes: summary.bytes,
         sha256: summary.sha256,
+        invalid_counts: lines.invalid_counts,
+        invalid_count_lines: lines.invalid_count_lines,
     })
 }
 
@@ -172,6 +179,20 @@ pub(crate) fn empty_error(path: &Path) -> Error {
         path,
         "is empty (no non-blank line): nothing to import; check that the benchmark wrote its results there",
     )
+}
+
+/// Refuse an input that is not a regular file (a FIFO, `<(cat f)`, a device): it is read
+/// more than once (detect, scan, copy), and a stream gives its bytes only once. A missing
+/// path or a directory is left to [`scan_file`]'s own errors.
+pub fn check_regular_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Err(Error::input(
+            path,
+            "is not a regular file (a pipe, FIFO, `<(...)` or device) and would be read more than once; save it to a file first, e.g. `cat results > results.jsonl`, and pass that file",
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// Open a results file, with errors that say what is wrong and what to do.
@@ -197,6 +218,7 @@ fn open_input(path: &Path) -> Result<File> {
         )
         .into());
     }
+    check_regular_file(path)?;
     Ok(file)
 }
 
@@ -243,6 +265,8 @@ struct Lines {
     unparseable: u64,
     skipped: u64,
     first_unparseable: Vec<Unparseable>,
+    invalid_counts: u64,
+    invalid_count_lines: Vec<u64>,
 }
 
 impl Lines {
@@ -260,6 +284,8 @@ impl Lines {
             unparseable: 0,
             skipped: 0,
             first_unparseable: Vec::new(),
+            invalid_counts: 0,
+            invalid_count_lines: Vec::new(),
         }
     }
 
@@ -313,9 +339,30 @@ impl Lines {
                 return;
             }
         };
-        match self.parser.parse(n, text) {
+        if bytes[first] == b'[' {
+            // A JSON array is no record of any format (serde would fill a struct from it
+            // field by field).
+            self.bad(
+                n,
+                format!(
+                    "not a record: a line must be one JSON object; this is {}",
+                    detect::describe_json(text)
+                ),
+            );
+            return;
+        }
+        lenient::take_invalid();
+        let outcome = self.parser.parse(n, text);
+        let invalid = u64::from(lenient::take_invalid());
+        match outcome {
             Outcome::Record(r) => {
                 self.records += 1;
+                if invalid > 0 {
+                    self.invalid_counts += invalid;
+                    if self.invalid_count_lines.len() < MAX_REPORTED_UNPARSEABLE {
+                        self.invalid_count_lines.push(n);
+                    }
+                }
                 sink(r);
             }
             Outcome::Pending => {}

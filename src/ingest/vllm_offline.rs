@@ -234,7 +234,13 @@ fn from_repr(s: &str) -> MetricFields {
         scheduled_ts: Num(get("scheduled_ts")),
         first_token_ts: Num(get("first_token_ts")),
         last_token_ts: Num(get("last_token_ts")),
-        num_generation_tokens: Uint(get("num_generation_tokens").map(|v| v.max(0.0) as u64)),
+        num_generation_tokens: Uint(get("num_generation_tokens").and_then(|v| {
+            if v < 0.0 {
+                crate::ingest::lenient::note_invalid();
+                return None;
+            }
+            Some(v as u64)
+        })),
     }
 }
 

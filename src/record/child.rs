@@ -47,13 +47,21 @@ pub struct Finished {
     pub log_error: Option<String>,
     /// The pipes stayed open after the command exited; later output is not in the log.
     pub log_cut_after_exit: bool,
+    /// Bytes of output not kept because the log reached [`MAX_LOG_BYTES`] (0: all kept).
+    pub log_cut_bytes: u64,
 }
+
+/// The largest log kept (`raw/<id>.log`): past it, a note is written into the log and the
+/// rest of the output is counted (`command.log_cut_bytes`), not kept (P8).
+pub const MAX_LOG_BYTES: u64 = 1 << 30;
 
 /// The log and everything derived from the lines, shared by the two pump threads.
 struct Sink {
     log: Option<File>,
     log_error: Option<String>,
     log_bytes: u64,
+    log_cap: u64,
+    log_cut_bytes: u64,
     last_sync: Instant,
     closed: bool,
     redactor: Redactor,
@@ -77,6 +85,23 @@ impl Sink {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(&line);
         bytes.push(b'\n');
+        if self.log_cut_bytes > 0 || self.log_bytes + bytes.len() as u64 > self.log_cap {
+            if self.log_cut_bytes == 0 {
+                let note = format!(
+                    "[benchkeep: the log reached its {} MiB cap; the rest of the output is counted in command.log_cut_bytes, not kept]\n",
+                    self.log_cap >> 20
+                );
+                if log.write_all(note.as_bytes()).is_ok() {
+                    self.log_bytes += note.len() as u64;
+                }
+                eprintln!(
+                    "benchkeep: warning: the command's log reached its {} MiB cap; later output is not kept in the log",
+                    self.log_cap >> 20
+                );
+            }
+            self.log_cut_bytes += bytes.len() as u64;
+            return;
+        }
         // One complete line per write.
         match log.write_all(&bytes) {
             Ok(()) => self.log_bytes += bytes.len() as u64,
@@ -310,6 +335,8 @@ pub fn run(
         log: Some(log),
         log_error: None,
         log_bytes: 0,
+        log_cap: MAX_LOG_BYTES,
+        log_cut_bytes: 0,
         last_sync: Instant::now(),
         closed: false,
         redactor,
@@ -357,6 +384,20 @@ pub fn run(
         }
     }
     let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+    if drained < pumps {
+        // A process the command started (`server &`) still holds its output: say so, in
+        // the log and on stderr, rather than lose that output without a word.
+        let note = format!(
+            "[benchkeep: the command exited, but a process it started still holds its output {}s later; output after this point is not kept (command.log_cut_after_exit)]",
+            DRAIN_GRACE.as_secs()
+        );
+        let t = sink.t0.elapsed().as_secs_f64();
+        sink.piece(t, note.as_bytes(), Piece::Line);
+        eprintln!(
+            "benchkeep: warning: command pid {} exited, but a process it started (still running, in its process group) keeps its output open; later output is not in the log. End it yourself if it should not outlive the command.",
+            child.id()
+        );
+    }
     sink.close();
     Ok(Finished {
         elapsed,
@@ -367,6 +408,7 @@ pub fn run(
         log_bytes: sink.log_bytes,
         log_error: sink.log_error.clone(),
         log_cut_after_exit: drained < pumps,
+        log_cut_bytes: sink.log_cut_bytes,
     })
 }
 
@@ -496,5 +538,34 @@ mod tests {
         assert!(check_program(&["/no/such/dir/x".to_string()], &path_env()).is_err());
         assert!(check_program(&["sh".to_string()], &path_env()).is_ok());
         assert!(check_program(&[], &path_env()).is_err());
+    }
+
+    #[test]
+    fn the_log_is_capped_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, file) = log_file(dir.path());
+        let mut sink = Sink {
+            log: Some(file),
+            log_error: None,
+            log_bytes: 0,
+            log_cap: 11,
+            log_cut_bytes: 0,
+            last_sync: Instant::now(),
+            closed: false,
+            redactor: Redactor::default(),
+            load: LoadDetector::new(None),
+            tail: Tail::default(),
+            t0: Instant::now(),
+        };
+        for line in [&b"12345"[..], b"6789", b"abcdef", b"g"] {
+            sink.piece(0.0, line, Piece::Line);
+        }
+        sink.close();
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            log.starts_with("12345\n6789\n[benchkeep: the log reached"),
+            "{log}"
+        );
+        assert_eq!(sink.log_cut_bytes, 7 + 2);
     }
 }

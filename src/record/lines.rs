@@ -104,7 +104,8 @@ impl LineSplitter {
 }
 
 /// Replaces secret values in text with `***`: the known values (from the command line and
-/// the environment), and any `user:pass@` or secret query value (`?api_key=`) in a URL.
+/// the environment), any `user:pass@` or secret query value (`?api_key=`) in a URL, and
+/// secrets found by their form or shape ([`crate::redact::in_text`]).
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Vec<Vec<u8>>,
@@ -146,6 +147,9 @@ impl Redactor {
             if cut != text {
                 out = Cow::Owned(cut.into_bytes());
             }
+        }
+        if let Some(cut) = crate::redact::in_text(&out) {
+            out = Cow::Owned(cut);
         }
         out
     }

@@ -351,6 +351,9 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     if f.log_cut_after_exit {
         block.insert("log_cut_after_exit".into(), json!(true));
     }
+    if f.log_cut_bytes > 0 {
+        block.insert("log_cut_bytes".into(), json!(f.log_cut_bytes));
+    }
     if !command_ok || output != OutputState::Analyzed {
         block.insert("log_tail".into(), json!(f.tail));
     }

@@ -13,6 +13,7 @@
 mod lexer;
 mod rules;
 mod shell;
+mod text;
 
 use rules::{Hide, apply_cuts, push_secret, url_cuts, word_cuts};
 use shell::{is_shell_code, shell_line, shell_quote};
@@ -52,6 +53,14 @@ pub fn secrets(argv: &[String]) -> Vec<String> {
 /// Redact every URL credential (and secret query value) inside free text.
 pub fn url_in_text(text: &str) -> String {
     url(text)
+}
+
+/// Secrets in a line of free text (what a recorded command printed), found by their form
+/// (`api_key='X'`, `"token": "X"`, `Authorization: Bearer X`, `Cookie: a=X`, ...) and by
+/// their shape (`sk-...`, `hf_...`, `ghp_...`, `AKIA...`, JWTs, ...): the line with each
+/// one replaced by `***`, or `None` when it holds none.
+pub fn in_text(line: &[u8]) -> Option<Vec<u8>> {
+    text::line(line)
 }
 
 /// A command line as one string, redacted, with shell-style quoting of odd arguments.

@@ -250,10 +250,23 @@ impl Store {
         }
         runs.fingerprint = hasher.finish();
         // Oldest first. Metadata is large: sort indices, then move each run once.
+        // Instants, not text (offsets differ); a timestamp that is no date sorts oldest.
+        let at: Vec<Option<chrono::DateTime<chrono::Utc>>> = runs
+            .runs
+            .iter()
+            .map(|m| {
+                chrono::DateTime::parse_from_rfc3339(&m.timestamp.trim().to_ascii_uppercase())
+                    .ok()
+                    .map(|t| t.to_utc())
+            })
+            .collect();
         let mut order: Vec<usize> = (0..runs.runs.len()).collect();
         order.sort_by(|&a, &b| {
-            let (a, b) = (&runs.runs[a], &runs.runs[b]);
-            (&a.timestamp, &a.test_id).cmp(&(&b.timestamp, &b.test_id))
+            (at[a], &runs.runs[a].timestamp, &runs.runs[a].test_id).cmp(&(
+                at[b],
+                &runs.runs[b].timestamp,
+                &runs.runs[b].test_id,
+            ))
         });
         let mut slots: Vec<Option<Metadata>> = runs.runs.drain(..).map(Some).collect();
         runs.runs = order
@@ -359,8 +372,18 @@ pub fn parse_metadata(bytes: &[u8]) -> std::result::Result<Metadata, String> {
 }
 
 /// Serialize metadata as pretty JSON with a final newline.
+///
+/// Refuses metadata that would not read back: serde_json writes a non-finite number
+/// (infinity, NaN) as `null`, which no reader takes where a number belongs.
 pub fn to_json(meta: &Metadata) -> Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(meta).context("serializing metadata")?;
+    if let Err(e) = serde_json::from_slice::<Metadata>(&bytes) {
+        return Err(crate::error::Error::usage(format!(
+            "run {}: a figure is not a finite number (infinite or NaN), so its metadata would not read back ({e}); nothing was written: check the numbers given (e.g. --total-time)",
+            meta.test_id
+        ))
+        .into());
+    }
     bytes.push(b'\n');
     Ok(bytes)
 }
