@@ -36,5 +36,6 @@ mod sim_fidelity;
 mod sim_timing;
 mod store_cli;
 mod store_faults;
+mod store_never_follows;
 mod telemetry_smi;
 mod transcript_replay;

@@ -38,7 +38,7 @@ pub mod report {
 }
 
 pub mod schema {
-    pub use benchkeep::schema::{ErrorKind, Metadata, RequestRecord, Status};
+    pub use benchkeep::schema::{ErrorKind, HostInfo, Metadata, RequestRecord, Status};
 }
 
 pub mod sim {
