@@ -139,3 +139,29 @@ pub fn abandoned(store: &Store) -> Result<Vec<Metadata>> {
         })
         .collect())
 }
+
+/// In a shared store, a run whose files this user cannot write is another user's to
+/// recover (P11): refuse rather than replace them through the folder's permissions.
+pub fn check_writable(store: &Store, meta: &Metadata) -> Result<(), Error> {
+    let mut paths = vec![store.metadata_path(&meta.test_id)];
+    if crate::store::is_store_relative(&meta.test.output_file) && !meta.test.output_file.is_empty()
+    {
+        paths.push(store.resolve(&meta.test.output_file));
+    }
+    for path in paths {
+        let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+            continue;
+        };
+        // SAFETY: access() only reads the path string.
+        let denied = unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EACCES);
+        if denied {
+            return Err(Error::StoreIo(format!(
+                "run {}: you cannot write {}; it belongs to another user of this shared store, who can recover it",
+                meta.test_id,
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}

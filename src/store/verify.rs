@@ -182,11 +182,12 @@ fn check_raw(
         });
         return;
     }
-    // Only a log benchkeep wrote itself must be a gap-free run log (P2). An imported file
-    // is kept byte for byte as it was accepted (what its import tolerated is counted in
-    // `results.unparseable_lines`); its size and sha256 guard it.
-    if meta.source.format == "benchkeep" && meta.source.kind == SourceKind::Run {
-        check_run_log(&raw, report);
+    // A log benchkeep wrote itself must be a gap-free run log (P2). An imported file is
+    // kept byte for byte as it was accepted: a cut last line and a `seq` that restarts (two
+    // logs joined) were accepted on import, so they are accepted here; its size and sha256
+    // guard it. A line that is not a record is reported in both.
+    if meta.source.format == "benchkeep" {
+        check_run_log(&raw, meta.source.kind != SourceKind::Run, report);
     }
     if opts.skip_hash {
         return;
@@ -275,28 +276,64 @@ fn check_raw_dir(
     Ok(())
 }
 
-fn check_temps(dir: &Path, report: &mut Report) {
+/// Temp files in `dir` whose writer (the pid in the name) is gone.
+fn dead_temps(dir: &Path) -> Vec<fs::DirEntry> {
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return Vec::new();
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
-            continue;
-        };
-        let writer_alive = rest
-            .split('-')
-            .next()
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(pid_alive);
-        if writer_alive {
-            continue; // a write in progress
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+                return false;
+            };
+            !rest
+                .split('-')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(pid_alive)
+        })
+        .collect()
+}
+
+/// Remove the temp files that interrupted writes left in the store's folders (nothing
+/// refers to them: P3). Only regular files this user owns are removed: in a shared
+/// store, another user's leftovers are theirs to remove (P11). Returns the paths removed.
+pub fn remove_dead_temps(store: &Store) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = Vec::new();
+    if !store.layout_problems().is_empty() {
+        return removed;
+    }
+    for dir in [
+        store.metadata_dir(),
+        store.analysis_dir(),
+        store.reports_dir(),
+        store.reports_dir().join("charts"),
+        store.raw_dir(),
+    ] {
+        for entry in dead_temps(&dir) {
+            let path = entry.path();
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file() && m.uid() == me)
+                && fs::remove_file(&path).is_ok()
+            {
+                removed.push(path);
+            }
         }
+    }
+    removed
+}
+
+fn check_temps(dir: &Path, report: &mut Report) {
+    for entry in dead_temps(dir) {
         report.problems.push(Problem {
             path: entry.path(),
             message: "temp file left by an interrupted write".into(),
             fix: format!(
-                "nothing refers to it; remove it: rm {}",
+                "nothing refers to it; `benchkeep recover` removes it, or: rm {}",
                 entry.path().display()
             ),
         });
@@ -357,7 +394,7 @@ fn check_companions(store: &Store, meta_path: &Path, meta: &Metadata, report: &m
 
 /// A benchkeep run log must be complete lines that parse, with a strictly increasing `seq`
 /// (RELIABILITY P2): report the first bad line.
-fn check_run_log(raw: &Path, report: &mut Report) {
+fn check_run_log(raw: &Path, imported: bool, report: &mut Report) {
     use std::io::BufRead;
     #[derive(serde::Deserialize)]
     struct Seq {
@@ -380,10 +417,13 @@ fn check_run_log(raw: &Path, report: &mut Report) {
         n += 1;
         let complete = line.ends_with(b"\n");
         let bad = if !complete {
+            if imported {
+                return; // the import counted it as unparseable
+            }
             Some("the last line is cut short (a torn write)".to_string())
         } else {
             match serde_json::from_slice::<Seq>(&line) {
-                Ok(r) if last.is_none_or(|l| r.seq > l) => {
+                Ok(r) if imported || last.is_none_or(|l| r.seq > l) => {
                     last = Some(r.seq);
                     None
                 }

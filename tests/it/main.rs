@@ -6,6 +6,7 @@
 mod support;
 
 mod analyze_cli;
+mod crash_matrix;
 mod demo_cli;
 mod document_import;
 mod ingest_analyze;
@@ -13,6 +14,7 @@ mod ingest_errors;
 mod ingest_formats;
 mod ingest_proptest;
 mod layers;
+mod process_identity;
 mod query_cli;
 mod record_batch;
 mod record_failure;
@@ -39,3 +41,4 @@ mod store_faults;
 mod store_never_follows;
 mod telemetry_smi;
 mod transcript_replay;
+mod unfinished_and_imported;
