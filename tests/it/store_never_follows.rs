@@ -151,16 +151,23 @@ fn export_writes_into_a_fifo_and_through_a_symlink_never_over_them() {
     // A FIFO: written to (a reader gets the CSV), and still a FIFO afterwards.
     let fifo = dir.path().join("pipe");
     mkfifo(&fifo);
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+    // The reader end is opened first, without blocking (nothing here can hang if export
+    // replaces the FIFO instead of writing into it; the CSV fits the pipe's buffer).
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap()
     };
     let (code, _, err) = out_within(
         bk_std(&store).args(["export", "--out"]).arg(&fifo),
         Duration::from_secs(20),
     );
     assert_eq!(code, 0, "{err}");
-    let csv = reader.join().unwrap();
+    let mut csv = String::new();
+    let _ = std::io::Read::read_to_string(&mut reader, &mut csv);
     assert!(csv.starts_with("test_id,"), "{csv}");
     assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
 
