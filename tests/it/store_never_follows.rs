@@ -321,3 +321,21 @@ fn a_store_that_is_a_file_is_exit_4_for_every_command() {
     }
     assert_eq!(fs::read(&file).unwrap(), b"x");
 }
+
+#[test]
+fn report_never_reads_a_finished_runs_raw_log_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    let raw = fs::read_dir(store.join("raw"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    fs::remove_file(&raw).unwrap();
+    symlink("/dev/zero", &raw).unwrap();
+    let (_, stdout, err) = out_within(bk_std(&store).arg("report"), Duration::from_secs(30));
+    let _ = (stdout, err);
+    let (code, vout, _) = out(bk_std(&store).arg("verify"));
+    assert_ne!(code, 0);
+    assert!(vout.contains("symbolic link"), "{vout}");
+}
