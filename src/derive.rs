@@ -22,7 +22,7 @@ use std::fs;
 use anyhow::Result;
 
 use crate::report::{self, CHARTS_DIR, DERIVED_FILES, Rendered, TIER1_PREFIXES, TIER2_PREFIXES};
-use crate::store::{Runs, Store, atomic, store_io};
+use crate::store::{Runs, Store, atomic, nofollow, store_io};
 
 pub use crate::report::h2h::Settings;
 
@@ -41,10 +41,12 @@ pub fn refresh(store: &Store, settings: &Settings) -> Result<Vec<String>> {
 pub fn refresh_with(store: &Store, runs: &Runs, settings: &Settings) -> Result<Vec<String>> {
     let stamp = stamp(runs, settings);
     let stamp_path = store.root().join(STAMP_PATH);
-    let fresh = fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
-        && DERIVED_FILES
-            .iter()
-            .all(|rel| store.root().join(rel).is_file());
+    store.check_layout()?;
+    let fresh = nofollow::read_bounded(&stamp_path, 4096)
+        .is_ok_and(|s| s.is_some_and(|s| s == stamp.as_bytes()))
+        && DERIVED_FILES.iter().all(|rel| {
+            fs::symlink_metadata(store.root().join(rel)).is_ok_and(|m| m.file_type().is_file())
+        });
     if fresh {
         return Ok(Vec::new());
     }
@@ -97,14 +99,19 @@ fn write_all(store: &Store, files: &[report::File], chart_prefixes: &[&str]) -> 
 /// holds exactly these bytes.
 pub fn write_file(store: &Store, rel: &str, bytes: &[u8]) -> Result<()> {
     let path = store.root().join(rel);
-    if fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
-        && fs::read(&path).is_ok_and(|old| old == bytes)
+    // Never read through a symlink or block on a FIFO left where a derived file belongs;
+    // the rename below replaces such an entry itself, never what it points to.
+    if nofollow::read_bounded(&path, bytes.len() as u64)
+        .is_ok_and(|old| old.is_some_and(|old| old == bytes))
     {
         return Ok(());
     }
+    store.check_layout()?;
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
     }
+    // A folder of the store that is a link to somewhere else is refused (P11).
+    store.check_layout()?;
     atomic::write_atomic(&path, bytes).map_err(|e| store_io(&path, "write", e))
 }
 
@@ -112,6 +119,7 @@ pub fn write_file(store: &Store, rel: &str, bytes: &[u8]) -> Result<()> {
 /// no longer exists). Only `reports/charts/*.svg` is ever touched.
 fn prune_charts(store: &Store, keep: &BTreeSet<&str>, prefixes: &[&str]) -> Result<()> {
     let dir = store.root().join(CHARTS_DIR);
+    store.check_layout()?;
     let Ok(entries) = fs::read_dir(&dir) else {
         return Ok(());
     };

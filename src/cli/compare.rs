@@ -14,7 +14,7 @@ use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::report::h2h;
 use crate::report::{self, Derived, deltas, markdown, rows::Row, table};
-use crate::schema::Metadata;
+use crate::schema::{Metadata, Status};
 use crate::store::{Runs, Store};
 
 /// `--sort`: the catalog's sort orders, as clap values.
@@ -258,11 +258,17 @@ fn run_deltas(
     filter: &crate::catalog::Filter,
 ) -> Result<i32> {
     let base = find(all, store, base_id)?;
+    refuse_unfinished(base, "baseline")?;
     let candidates: Vec<&Metadata> = if !args.runs.is_empty() {
-        args.runs
+        let named: Vec<&Metadata> = args
+            .runs
             .iter()
             .map(|id| find(all, store, id))
-            .collect::<Result<_>>()?
+            .collect::<Result<_>>()?;
+        for m in &named {
+            refuse_unfinished(m, "run")?;
+        }
+        named
     } else if filters_given(&args.filter) {
         all.runs
             .iter()
@@ -282,6 +288,16 @@ fn run_deltas(
             })
             .collect()
     };
+    // A run still `running` has no results yet: never scored (its zeros are no figures).
+    let (candidates, unfinished): (Vec<&Metadata>, Vec<&Metadata>) = candidates
+        .into_iter()
+        .partition(|m| m.status != Status::Running);
+    for m in &unfinished {
+        eprintln!(
+            "note: {} is not finished (status running); left out: it has no results yet",
+            m.test_id
+        );
+    }
     if candidates.is_empty() {
         let hint = if filters_given(&args.filter) {
             format!(
@@ -321,4 +337,17 @@ fn run_deltas(
         return Ok(exit::FAILURE);
     }
     Ok(exit::OK)
+}
+
+/// A run still marked `running` has no results to compare (its figures read as zeros):
+/// refuse it with what to do (exit 2).
+fn refuse_unfinished(m: &Metadata, role: &str) -> Result<()> {
+    if m.status != Status::Running {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "the {role} {} is not finished (status running) and has no results to compare; wait for it to end, or finish it with `benchkeep recover {}` if its process is gone",
+        m.test_id, m.test_id
+    ))
+    .into())
 }

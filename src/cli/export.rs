@@ -10,7 +10,7 @@ use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
 use crate::error::exit;
 use crate::report::export;
-use crate::store::{Store, atomic, store_io};
+use crate::store::{Store, outfile};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -19,7 +19,8 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
-    /// Write to this file (replaced atomically) instead of stdout; `-` is stdout.
+    /// Write to this file instead of stdout (a regular file is replaced atomically; a
+    /// FIFO or device is written to); `-` is stdout. Never a file of the store.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
@@ -33,6 +34,10 @@ pub enum ExportFormat {
 }
 
 pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
+    // Refused before any work: a path that leads to a stored file (P3, P11).
+    if let Some(path) = args.out.as_deref().filter(|p| p.as_os_str() != "-") {
+        outfile::refuse_store_path(store, path, "--out")?;
+    }
     let filter = args.filter.to_filter()?;
     let all = store.load_all()?;
     all.warn_skipped();
@@ -45,7 +50,7 @@ pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
         None => print_out(&text)?,
         Some(p) if p.as_os_str() == "-" => print_out(&text)?,
         Some(path) => {
-            atomic::write_atomic(path, text.as_bytes()).map_err(|e| store_io(path, "write", e))?;
+            outfile::write_user_file(store, path, text.as_bytes(), "--out")?;
             eprintln!("Exported {} run(s) to {}", runs.len(), path.display());
         }
     }

@@ -7,7 +7,7 @@ use clap::Args;
 use crate::cli::print_out;
 use crate::derive::{self, Settings};
 use crate::error::exit;
-use crate::recover::{abandoned, check_recoverable, recover};
+use crate::recover::{abandoned, check_recoverable, check_writable, recover};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -22,14 +22,32 @@ pub struct RecoverArgs {
 }
 
 pub fn run(store: &Store, settings: &Settings, args: RecoverArgs) -> Result<i32> {
+    store.check_layout()?;
+    let swept = crate::store::verify::remove_dead_temps(store);
+    if !swept.is_empty() {
+        eprintln!(
+            "Removed {} temp file(s) left by interrupted writes (nothing referred to them)",
+            swept.len()
+        );
+    }
     let runs = match &args.id {
         Some(id) => {
             let meta = store.find(id)?;
             check_recoverable(&meta, args.force)?;
+            check_writable(store, &meta)?;
             vec![meta]
         }
         None => {
-            let runs = abandoned(store)?;
+            let runs: Vec<_> = abandoned(store)?
+                .into_iter()
+                .filter(|m| match check_writable(store, m) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        eprintln!("warning: {e}; left as it is");
+                        false
+                    }
+                })
+                .collect();
             if runs.is_empty() {
                 print_out(&format!(
                     "Nothing to recover in {}: no run is marked running with its process gone.\n",

@@ -84,6 +84,7 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
             let err = store_io(&raw_path, "create", e);
             meta.status = Status::Failed;
             meta.pid = None;
+            meta.process = None;
             let _ = store.replace(&meta);
             return Err(err);
         }
@@ -193,6 +194,7 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
         Status::Completed
     };
     meta.pid = None;
+    meta.process = None;
     let metadata_saved = match store.replace(&meta) {
         Ok(()) => true,
         Err(e) => {
@@ -283,6 +285,7 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     meta.source.command = plan.command.clone();
     meta.server = Some(server);
     meta.pid = Some(std::process::id());
+    meta.process = Some(crate::store::process::this());
     meta
 }
 

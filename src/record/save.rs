@@ -125,6 +125,7 @@ fn running_metadata(req: &RecordRequest, started_at: DateTime<Utc>, planned: u64
     meta.labels = req.labels.clone();
     meta.source.command = Some(crate::redact::command_line(&req.command));
     meta.pid = Some(std::process::id());
+    meta.process = Some(crate::store::process::this());
     meta.extra = extra;
     meta
 }
@@ -201,6 +202,10 @@ pub(super) fn note_command_pid(store: &Store, started: &Started, pid: u32) {
     let mut meta = started.meta.clone();
     if let Some(Value::Object(block)) = meta.extra.get_mut("command") {
         block.insert("pid".into(), json!(pid));
+        // Its start time too: a reused pid must not look like the command (P12).
+        if let Some(t) = crate::store::process::start_time(pid) {
+            block.insert("pid_start_time".into(), json!(t));
+        }
     }
     if let Err(e) = store.replace(&meta) {
         eprintln!("benchkeep: warning: cannot note the command's pid in the run's metadata: {e:#}");
@@ -224,6 +229,7 @@ pub(super) fn abandon(store: &Store, started: &Started, reason: &str) {
     let mut meta = started.meta.clone();
     meta.status = Status::Failed;
     meta.pid = None;
+    meta.process = None;
     if let Some(Value::Object(block)) = meta.extra.get_mut("command") {
         block.insert("error".into(), json!(reason));
     }
@@ -292,6 +298,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     meta.source.kind = SourceKind::Record;
     meta.source.command = command_line;
     meta.pid = None;
+    meta.process = None;
     let detected = f.load.as_ref().map(|h| h.seconds);
     meta.results.model_load_time_seconds = req.model_load_time_s.or(detected);
 

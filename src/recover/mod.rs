@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::schema::{HostInfo, Metadata, SourceKind, Status};
+use crate::store::process::{owner_alive, start_time};
 use crate::store::verify::pid_alive;
 use crate::store::{Store, StoreLock};
 
@@ -60,6 +61,7 @@ fn finish(
         .insert("recovered".into(), Value::Object(note));
     meta.status = Status::Interrupted;
     meta.pid = None;
+    meta.process = None;
     store.replace(meta)?;
     drop(lock);
     Ok(())
@@ -81,22 +83,28 @@ pub fn check_recoverable(meta: &Metadata, force: bool) -> Result<(), Error> {
     }
     let same_host = meta.host.hostname == HostInfo::this().hostname;
     // A record run's command may outlive benchkeep and still be writing its results.
-    let command_pid = meta
-        .extra
-        .get("command")
+    let command = meta.extra.get("command");
+    let command_pid = command
         .and_then(|c| c.get("pid"))
         .and_then(Value::as_u64)
         .map(|p| p as u32);
+    // With its start time recorded, a pid now owned by another process is not the command.
+    let command_start = command
+        .and_then(|c| c.get("pid_start_time"))
+        .and_then(Value::as_u64);
+    let command_alive = |pid: u32| {
+        pid_alive(pid) && command_start.is_none_or(|t| start_time(pid).is_none_or(|now| now == t))
+    };
     if same_host
         && !force
-        && let Some(pid) = command_pid.filter(|p| pid_alive(*p))
+        && let Some(pid) = command_pid.filter(|p| command_alive(*p))
     {
         return Err(Error::usage(format!(
             "run {}: its command (pid {pid}) is still running and may still write its results; wait for it to end, or pass --force",
             meta.test_id
         )));
     }
-    if same_host && let Some(pid) = meta.pid.filter(|p| pid_alive(*p)) {
+    if same_host && let Some(pid) = meta.pid.filter(|p| owner_alive(*p, meta.process.as_ref())) {
         if force && pid != std::process::id() {
             return Ok(());
         }
@@ -127,7 +135,33 @@ pub fn abandoned(store: &Store) -> Result<Vec<Metadata>> {
             m.status == Status::Running
                 && matches!(m.source.kind, SourceKind::Run | SourceKind::Record)
                 && m.host.hostname == host
-                && !m.pid.is_some_and(pid_alive)
+                && !m.pid.is_some_and(|p| owner_alive(p, m.process.as_ref()))
         })
         .collect())
+}
+
+/// In a shared store, a run whose files this user cannot write is another user's to
+/// recover (P11): refuse rather than replace them through the folder's permissions.
+pub fn check_writable(store: &Store, meta: &Metadata) -> Result<(), Error> {
+    let mut paths = vec![store.metadata_path(&meta.test_id)];
+    if crate::store::is_store_relative(&meta.test.output_file) && !meta.test.output_file.is_empty()
+    {
+        paths.push(store.resolve(&meta.test.output_file));
+    }
+    for path in paths {
+        let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+            continue;
+        };
+        // SAFETY: access() only reads the path string.
+        let denied = unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EACCES);
+        if denied {
+            return Err(Error::StoreIo(format!(
+                "run {}: you cannot write {}; it belongs to another user of this shared store, who can recover it",
+                meta.test_id,
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@
 //! reported and left in place (nothing is cut), and counted in `unparseable_lines`.
 //! The metadata then gets the statistics of the good lines and status `interrupted`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -17,10 +17,9 @@ use anyhow::Result;
 use serde_json::{Map, json};
 
 use super::Recovered;
-use crate::digest::sha256_file;
 use crate::metrics::{Aggregator, Slo};
 use crate::schema::{Metadata, RequestRecord};
-use crate::store::{Store, atomic, store_io};
+use crate::store::{Store, atomic, nofollow, store_io};
 
 /// A line that is not a good record.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +56,8 @@ pub fn scan_raw(path: &Path, slo: Slo) -> io::Result<RawScan> {
         corrupt: Vec::new(),
         tail: Vec::new(),
     };
-    let file = match File::open(path) {
+    // Never follow a symlink or block on a FIFO left in place of the log (P11).
+    let file = match nofollow::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(scan),
         Err(e) => return Err(e),
@@ -112,15 +112,14 @@ pub(super) fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered
     let metadata_path = store.metadata_path(&meta.test_id);
     let raw_path = store.resolve(&meta.test.output_file);
     let slo = Slo::of(&meta);
-    let scan = scan_raw(&raw_path, slo)
-        .map_err(|e| anyhow::Error::new(e).context(format!("reading {}", raw_path.display())))?;
+    let scan = scan_raw(&raw_path, slo).map_err(|e| store_io(&raw_path, "read", e))?;
     let mut torn = None;
     if !scan.tail.is_empty() {
         let offset = scan.good_end;
         let aside = move_tail_aside(&raw_path, offset)?;
         torn = Some((aside, scan.file_len - offset));
     }
-    let (bytes, sha) = match sha256_file(&raw_path) {
+    let (bytes, sha) = match nofollow::sha256_regular(&raw_path) {
         Ok((sha, n)) => (n, sha),
         Err(e) if e.kind() == io::ErrorKind::NotFound => (0, crate::digest::sha256_hex(b"")),
         Err(e) => return Err(store_io(&raw_path, "read", e)),
@@ -161,20 +160,19 @@ pub(super) fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered
     })
 }
 
-/// Copy `raw[offset..]` to `raw.torn-<offset>` (synced), then truncate `raw` to `offset`.
-/// The tail is never deleted; a copy left by an earlier, interrupted recovery is reused
-/// when it holds the same bytes.
+/// Copy `raw[offset..]` to `raw.torn-<offset>` (streamed through a bounded buffer, synced),
+/// then truncate `raw` to `offset`. The tail is never deleted; a copy left by an earlier,
+/// interrupted recovery is reused when it holds the same bytes. Neither file is ever
+/// opened through a symlink, and only regular files are opened (P11).
 fn move_tail_aside(raw: &Path, offset: u64) -> Result<PathBuf> {
     let name = raw.file_name().unwrap_or_default().to_string_lossy();
     let dir = crate::store::atomic::dir_of(raw);
-    let mut tail = Vec::new();
-    {
-        let mut f = File::open(raw).map_err(|e| store_io(raw, "open", e))?;
+    let open_tail = || -> Result<fs::File> {
+        let mut f = nofollow::open_read(raw).map_err(|e| store_io(raw, "open", e))?;
         io::Seek::seek(&mut f, io::SeekFrom::Start(offset))
             .map_err(|e| store_io(raw, "read", e))?;
-        f.read_to_end(&mut tail)
-            .map_err(|e| store_io(raw, "read", e))?;
-    }
+        Ok(f)
+    };
     let mut n = 1;
     let aside = loop {
         let candidate = if n == 1 {
@@ -182,19 +180,16 @@ fn move_tail_aside(raw: &Path, offset: u64) -> Result<PathBuf> {
         } else {
             dir.join(format!("{name}.torn-{offset}-{n}"))
         };
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-        {
+        match nofollow::open_with(&candidate, OpenOptions::new().write(true).create_new(true)) {
             Ok(mut f) => {
-                f.write_all(&tail)
+                let mut tail = open_tail()?;
+                copy_bounded(&mut tail, &mut f)
                     .and_then(|_| f.sync_all())
                     .map_err(|e| store_io(&candidate, "write", e))?;
                 break candidate;
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if fs::read(&candidate).is_ok_and(|old| old == tail) {
+                if same_content(&mut open_tail()?, &candidate) {
                     break candidate;
                 }
                 n += 1;
@@ -203,14 +198,51 @@ fn move_tail_aside(raw: &Path, offset: u64) -> Result<PathBuf> {
         }
     };
     atomic::sync_dir(dir).map_err(|e| store_io(dir, "sync", e))?;
-    let f = OpenOptions::new()
-        .write(true)
-        .open(raw)
+    let f = nofollow::open_with(raw, OpenOptions::new().write(true))
         .map_err(|e| store_io(raw, "open", e))?;
     f.set_len(offset)
         .and_then(|_| f.sync_all())
         .map_err(|e| store_io(raw, "truncate", e))?;
     Ok(aside)
+}
+
+/// Copy through one 1 MiB buffer: memory stays bounded whatever the tail's size.
+fn copy_bounded(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// Whether the regular file `path` holds exactly what `a` still has to give (block by block).
+fn same_content(a: &mut impl Read, path: &Path) -> bool {
+    let Ok(b) = nofollow::open_read(path) else {
+        return false;
+    };
+    let (mut a, mut b) = (BufReader::new(a), BufReader::new(b));
+    loop {
+        let (x, y) = match (a.fill_buf(), b.fill_buf()) {
+            (Ok(x), Ok(y)) => (x, y),
+            _ => return false,
+        };
+        if x.is_empty() || y.is_empty() {
+            return x.is_empty() && y.is_empty();
+        }
+        let n = x.len().min(y.len());
+        if x[..n] != y[..n] {
+            return false;
+        }
+        a.consume(n);
+        b.consume(n);
+    }
 }
 
 #[cfg(test)]

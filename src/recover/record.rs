@@ -11,10 +11,9 @@ use serde_json::{Map, Value, json};
 
 use super::Recovered;
 use crate::analyze::{self, AnalyzeRequest, ManualGpu};
-use crate::digest::sha256_file;
 use crate::ingest::Format;
 use crate::schema::{Metadata, SourceKind};
-use crate::store::{Store, atomic, store_io};
+use crate::store::{Store, atomic, nofollow, store_io};
 
 /// Finish a `running` record run whose process is gone (the caller checked that).
 pub(super) fn recover_record(store: &Store, running: Metadata) -> Result<Recovered> {
@@ -110,13 +109,14 @@ pub(super) fn recover_record(store: &Store, running: Metadata) -> Result<Recover
             log.clone()
         }
     };
-    let (sha, bytes) = sha256_file(&raw_path).map_err(|e| store_io(&raw_path, "read", e))?;
+    let (sha, bytes) =
+        nofollow::sha256_regular(&raw_path).map_err(|e| store_io(&raw_path, "read", e))?;
     meta.test.raw_sha256 = Some(sha);
     meta.test.raw_bytes = Some(bytes);
     if let Some(Value::Object(block)) = meta.extra.get_mut("command") {
         block.insert("output".into(), json!(output_state));
         block.insert("log_file".into(), json!(log_rel));
-        if let Ok(md) = std::fs::metadata(&log) {
+        if let Ok(md) = std::fs::symlink_metadata(&log) {
             block.insert("log_bytes".into(), json!(md.len()));
         }
         block.insert("recovered".into(), json!(true));

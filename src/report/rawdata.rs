@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -294,7 +293,8 @@ pub fn read_latency(store: &Store, m: &Metadata) -> anyhow::Result<Latency> {
     }
     let format = Format::from_name(&m.source.format).unwrap_or(Format::Benchkeep);
     if format == Format::Benchkeep {
-        let file = File::open(&path).map_err(|e| match e.kind() {
+        // Never through a symlink, never a FIFO or device (P11).
+        let file = crate::store::nofollow::open_read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 anyhow::anyhow!("{rel} is missing (`benchkeep verify` checks the store)")
             }
@@ -325,6 +325,11 @@ pub fn read_latency(store: &Store, m: &Metadata) -> anyhow::Result<Latency> {
             c.push(ok, r.ttft_ms, r.e2e_ms, r.completion_tokens, err);
         }
     } else {
+        // The reader below opens by name: refuse a symlink, FIFO or device first (P11).
+        drop(
+            crate::store::nofollow::open_read(&path)
+                .map_err(|e| anyhow::anyhow!("cannot read {rel}: {e}"))?,
+        );
         ingest::scan_file(&path, Some(format), |r: RequestRecord| {
             let kind = r.error_kind.map(|k| k.as_str()).unwrap_or("other");
             let err = r.error.as_deref().map(|e| (kind, e));
@@ -366,8 +371,8 @@ fn downsample(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
 /// are skipped). Field names follow `benchkeep record`/`run` (`t_s`, `gpu`,
 /// `memory_used_mib`, `utilization_percent`, `power_w`), with a few spellings tolerated.
 pub fn read_gpu(path: &Path) -> anyhow::Result<Vec<GpuSeries>> {
-    let file =
-        File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let file = crate::store::nofollow::open_read(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let reader = BufReader::new(file);
     type Raw = (Vec<(f64, f64)>, Vec<(f64, f64)>, Vec<(f64, f64)>);
     let mut by_gpu: BTreeMap<u32, Raw> = BTreeMap::new();

@@ -110,6 +110,11 @@ pub struct Metadata {
     /// Process id of the writer while `status` is `running` (lets `verify` spot a dead run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Who the writer is while `status` is `running`: pid, start time, boot id and host
+    /// (RELIABILITY P12), so that a reused pid never makes a dead run look alive. Absent
+    /// in metadata written before benchkeep recorded it: the pid alone is checked then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessIdentity>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -148,6 +153,7 @@ impl Metadata {
             },
             server: None,
             pid: None,
+            process: None,
             extra: Map::new(),
         }
     }
@@ -341,6 +347,21 @@ impl ToolInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
+}
+
+/// A process as it can be told apart from a later one that got the same pid.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProcessIdentity {
+    pub pid: u32,
+    /// Start time in clock ticks after boot (`/proc/<pid>/stat` field 22; Linux only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+    /// `/proc/sys/kernel/random/boot_id` (Linux only): changes at every boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The host name.
+    #[serde(default)]
+    pub host: String,
 }
 
 /// The machine benchkeep ran on.

@@ -8,6 +8,9 @@
 
 pub mod atomic;
 pub mod ids;
+pub mod nofollow;
+pub mod outfile;
+pub mod process;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions};
@@ -96,6 +99,7 @@ impl Store {
     /// Create the four directories if needed. Fails with a store error (exit 4) that says
     /// what to fix when the location cannot be written.
     pub fn ensure_layout(&self) -> Result<()> {
+        self.check_layout()?;
         for dir in [
             self.raw_dir(),
             self.metadata_dir(),
@@ -104,6 +108,7 @@ impl Store {
         ] {
             fs::create_dir_all(&dir).map_err(|e| store_io(&dir, "create directory", e))?;
         }
+        self.check_layout()?;
         // Fail early on a read-only store, before any work is done.
         let probe = atomic::temp_path_for(&self.metadata_dir().join("probe"));
         OpenOptions::new()
@@ -115,15 +120,64 @@ impl Store {
         Ok(())
     }
 
+    /// The store's own folders (`raw metadata analysis reports reports/charts`) that exist
+    /// but are not real directories (a symlink, even to a directory, a file, a FIFO), and
+    /// a root that exists but is not a directory: each path with what is wrong.
+    pub fn layout_problems(&self) -> Vec<(PathBuf, String)> {
+        let mut problems = Vec::new();
+        match fs::metadata(&self.root) {
+            // Not there (yet), or not reachable: creating it says what is wrong.
+            Err(_) => return problems,
+            Ok(m) if !m.is_dir() => {
+                problems.push((
+                    self.root.clone(),
+                    format!(
+                        "the store {} is {}, not a directory; give --store a directory",
+                        self.root.display(),
+                        nofollow::kind_of(m.file_type())
+                    ),
+                ));
+                return problems;
+            }
+            _ => {}
+        }
+        for dir in self.layout_dirs() {
+            if let Err(why) = nofollow::real_dir(&dir) {
+                problems.push((dir, why));
+            }
+        }
+        problems
+    }
+
+    fn layout_dirs(&self) -> [PathBuf; 5] {
+        [
+            self.raw_dir(),
+            self.metadata_dir(),
+            self.analysis_dir(),
+            self.reports_dir(),
+            self.reports_dir().join("charts"),
+        ]
+    }
+
+    /// Refuse (exit 4) a store whose root is not a directory or whose own folders are
+    /// symlinks or other non-directories (RELIABILITY P11): checked before any read or
+    /// write of the store.
+    pub fn check_layout(&self) -> Result<()> {
+        match self.layout_problems().into_iter().next() {
+            None => Ok(()),
+            Some((_, why)) => Err(Error::StoreIo(why).into()),
+        }
+    }
+
     /// Take the store-wide advisory lock (blocks until it is free).
     pub fn lock(&self) -> Result<StoreLock> {
+        self.check_layout()?;
         let path = self.root.join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| store_io(&path, "open lock file", e))?;
+        let file = nofollow::open_with(
+            &path,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(|e| store_io(&path, "open lock file", e))?;
         file.lock().map_err(|e| store_io(&path, "lock", e))?;
         Ok(StoreLock { _file: file })
     }
@@ -178,7 +232,7 @@ impl Store {
 
     /// Read one metadata file. Errors say why it cannot be used.
     pub fn read_metadata(path: &Path) -> std::result::Result<Metadata, String> {
-        let mut f = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let mut f = nofollow::open_read(path).map_err(|e| format!("cannot read: {e}"))?;
         let len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
         if len > MAX_METADATA_BYTES {
             return Err(too_big(len));
@@ -190,6 +244,12 @@ impl Store {
 
     /// Every metadata file's path (temp files and other names excluded), sorted by name.
     pub fn metadata_files(&self) -> Result<Vec<PathBuf>> {
+        self.check_layout()?;
+        self.list_metadata()
+    }
+
+    /// [`Store::metadata_files`] without the layout check (for `verify`, which reports it).
+    pub(crate) fn list_metadata(&self) -> Result<Vec<PathBuf>> {
         let dir = self.metadata_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -217,7 +277,7 @@ impl Store {
         let files = self.metadata_files()?;
         let parsed = parallel_map(&files, |p| {
             let read = (|| {
-                let mut f = File::open(p)?;
+                let mut f = nofollow::open_read(p)?;
                 let md = f.metadata()?;
                 if md.len() > MAX_METADATA_BYTES {
                     return Ok((md, None));

@@ -2,12 +2,11 @@
 //! command that fixes it. Nothing here writes.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::digest::sha256_file;
-use crate::schema::{HostInfo, Metadata, Status};
-use crate::store::{Store, atomic::TEMP_PREFIX};
+use crate::schema::{HostInfo, Metadata, SourceKind, Status};
+use crate::store::{Store, atomic::TEMP_PREFIX, nofollow, process};
 
 /// One thing wrong with the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,16 +35,41 @@ pub struct Options {
 /// Check every metadata file, raw file and temp file of the store.
 pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    if !store.root().is_dir() {
-        return Err(crate::error::Error::NotFound(format!(
-            "no store at {} (give the right --store, or add a run first)",
-            store.root().display()
-        ))
-        .into());
+    match fs::metadata(store.root()) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            // A file (or FIFO, device) where the store should be: exit 4, as everywhere.
+            return Err(store
+                .check_layout()
+                .expect_err("the root is not a directory"));
+        }
+        Err(_) => {
+            return Err(crate::error::Error::NotFound(format!(
+                "no store at {} (give the right --store, or add a run first)",
+                store.root().display()
+            ))
+            .into());
+        }
+    }
+    // The store's own folders must be real directories (P11); what is not is reported
+    // and never read through.
+    let layout = store.layout_problems();
+    let bad_dirs: HashSet<PathBuf> = layout.iter().map(|(p, _)| p.clone()).collect();
+    for (path, why) in layout {
+        report.problems.push(Problem {
+            path,
+            message: why,
+            fix: "benchkeep refuses to use the store until it is a real directory: remove the link (or file) and put a directory with what it held in its place".into(),
+        });
     }
     let mut referenced: HashSet<String> = HashSet::new();
     let mut ids: HashSet<String> = HashSet::new();
-    for path in store.metadata_files()? {
+    let metadata_files = if bad_dirs.contains(&store.metadata_dir()) {
+        Vec::new()
+    } else {
+        store.list_metadata()?
+    };
+    for path in metadata_files {
         let meta = match Store::read_metadata(&path) {
             Ok(m) => m,
             Err(reason) => {
@@ -68,14 +92,23 @@ pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
         check_companions(store, &path, &meta, &mut report);
         check_running(&path, &meta, &mut report);
     }
-    check_raw_dir(store, &referenced, &ids, &mut report)?;
+    if !bad_dirs.contains(&store.raw_dir()) {
+        check_raw_dir(store, &referenced, &ids, &mut report)?;
+    }
+    let charts = store.reports_dir().join("charts");
     for dir in [
+        store.root().to_path_buf(),
         store.metadata_dir(),
         store.analysis_dir(),
         store.reports_dir(),
+        charts,
         store.raw_dir(),
     ] {
+        if bad_dirs.contains(&dir) {
+            continue;
+        }
         check_temps(&dir, &mut report);
+        check_special(store, &dir, &mut report);
     }
     Ok(report)
 }
@@ -107,7 +140,24 @@ fn check_raw(
         .as_deref()
         .map(|i| format!(" (original input: {i})"))
         .unwrap_or_default();
-    let md = match fs::metadata(&raw) {
+    let md = match fs::symlink_metadata(&raw) {
+        Ok(md) if !md.file_type().is_file() => {
+            // Entries of raw/ itself are reported by `check_special`.
+            if nofollow::real_dir(crate::store::atomic::dir_of(&raw)) != Ok(true)
+                || crate::store::atomic::dir_of(&raw) != store.raw_dir()
+            {
+                report.problems.push(Problem {
+                    path: raw.clone(),
+                    message: format!(
+                        "raw file of {} is {}, not a regular file; benchkeep does not follow or open it",
+                        meta.test_id,
+                        nofollow::kind_of(md.file_type())
+                    ),
+                    fix: "remove it and restore the real file from a backup".into(),
+                });
+            }
+            return;
+        }
         Ok(md) => md,
         Err(_) => {
             report.problems.push(Problem {
@@ -132,14 +182,18 @@ fn check_raw(
         });
         return;
     }
+    // A log benchkeep wrote itself must be a gap-free run log (P2). An imported file is
+    // kept byte for byte as it was accepted: a cut last line and a `seq` that restarts (two
+    // logs joined) were accepted on import, so they are accepted here; its size and sha256
+    // guard it. A line that is not a record is reported in both.
     if meta.source.format == "benchkeep" {
-        check_run_log(&raw, report);
+        check_run_log(&raw, meta.source.kind != SourceKind::Run, report);
     }
     if opts.skip_hash {
         return;
     }
     if let Some(expected) = &meta.test.raw_sha256 {
-        match sha256_file(&raw) {
+        match nofollow::sha256_regular(&raw) {
             Ok((sha, n)) => {
                 report.bytes_hashed += n;
                 if &sha != expected {
@@ -166,7 +220,10 @@ fn check_running(meta_path: &Path, meta: &Metadata, report: &mut Report) {
         return;
     }
     let same_host = meta.host.hostname == HostInfo::this().hostname;
-    let alive = meta.pid.is_some_and(pid_alive);
+    // A pid now owned by another process (another start time or boot) is gone (P12).
+    let alive = meta
+        .pid
+        .is_some_and(|p| process::owner_alive(p, meta.process.as_ref()));
     if same_host && !alive {
         report.problems.push(Problem {
             path: meta_path.to_path_buf(),
@@ -192,8 +249,11 @@ fn check_raw_dir(
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || referenced.contains(&name) {
-            continue;
+        if name.starts_with('.')
+            || referenced.contains(&name)
+            || !entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            continue; // what is not a regular file is reported by `check_special`
         }
         // Companion files of a run: <id>.log, <id>.gpu.jsonl, <id>.jsonl.torn-<offset>.
         let owner = [".gpu.jsonl", ".log"]
@@ -216,28 +276,64 @@ fn check_raw_dir(
     Ok(())
 }
 
-fn check_temps(dir: &Path, report: &mut Report) {
+/// Temp files in `dir` whose writer (the pid in the name) is gone.
+fn dead_temps(dir: &Path) -> Vec<fs::DirEntry> {
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return Vec::new();
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
-            continue;
-        };
-        let writer_alive = rest
-            .split('-')
-            .next()
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(pid_alive);
-        if writer_alive {
-            continue; // a write in progress
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+                return false;
+            };
+            !rest
+                .split('-')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(pid_alive)
+        })
+        .collect()
+}
+
+/// Remove the temp files that interrupted writes left in the store's folders (nothing
+/// refers to them: P3). Only regular files this user owns are removed: in a shared
+/// store, another user's leftovers are theirs to remove (P11). Returns the paths removed.
+pub fn remove_dead_temps(store: &Store) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = Vec::new();
+    if !store.layout_problems().is_empty() {
+        return removed;
+    }
+    for dir in [
+        store.metadata_dir(),
+        store.analysis_dir(),
+        store.reports_dir(),
+        store.reports_dir().join("charts"),
+        store.raw_dir(),
+    ] {
+        for entry in dead_temps(&dir) {
+            let path = entry.path();
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file() && m.uid() == me)
+                && fs::remove_file(&path).is_ok()
+            {
+                removed.push(path);
+            }
         }
+    }
+    removed
+}
+
+fn check_temps(dir: &Path, report: &mut Report) {
+    for entry in dead_temps(dir) {
         report.problems.push(Problem {
             path: entry.path(),
             message: "temp file left by an interrupted write".into(),
             fix: format!(
-                "nothing refers to it; remove it: rm {}",
+                "nothing refers to it; `benchkeep recover` removes it, or: rm {}",
                 entry.path().display()
             ),
         });
@@ -247,10 +343,8 @@ fn check_temps(dir: &Path, report: &mut Report) {
 /// For a metadata file benchkeep cannot use (a newer schema, a bad field): its id and the
 /// file name of its raw file, read loosely, so its raw file is not called an orphan.
 fn loose_ids(path: &Path) -> Option<(String, Vec<String>)> {
-    if fs::metadata(path).ok()?.len() > crate::store::MAX_METADATA_BYTES {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    let bytes = nofollow::read_bounded(path, crate::store::MAX_METADATA_BYTES).ok()??;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let id = v.get("test_id")?.as_str()?.to_string();
     let raw = v
         .pointer("/test/output_file")
@@ -286,7 +380,8 @@ fn check_companions(store: &Store, meta_path: &Path, meta: &Metadata, report: &m
                 message: format!("names a file outside the store: {rel:?}"),
                 fix: "inspect the file; benchkeep does not follow such paths".into(),
             });
-        } else if !store.resolve(&rel).is_file() {
+        } else if !fs::symlink_metadata(store.resolve(&rel)).is_ok_and(|m| m.file_type().is_file())
+        {
             report.problems.push(Problem {
                 path: store.resolve(&rel),
                 message: format!("file named by run {} is missing", meta.test_id),
@@ -299,13 +394,13 @@ fn check_companions(store: &Store, meta_path: &Path, meta: &Metadata, report: &m
 
 /// A benchkeep run log must be complete lines that parse, with a strictly increasing `seq`
 /// (RELIABILITY P2): report the first bad line.
-fn check_run_log(raw: &Path, report: &mut Report) {
+fn check_run_log(raw: &Path, imported: bool, report: &mut Report) {
     use std::io::BufRead;
     #[derive(serde::Deserialize)]
     struct Seq {
         seq: u64,
     }
-    let Ok(f) = File::open(raw) else {
+    let Ok(f) = nofollow::open_read(raw) else {
         return;
     };
     let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
@@ -322,10 +417,13 @@ fn check_run_log(raw: &Path, report: &mut Report) {
         n += 1;
         let complete = line.ends_with(b"\n");
         let bad = if !complete {
+            if imported {
+                return; // the import counted it as unparseable
+            }
             Some("the last line is cut short (a torn write)".to_string())
         } else {
             match serde_json::from_slice::<Seq>(&line) {
-                Ok(r) if last.is_none_or(|l| r.seq > l) => {
+                Ok(r) if imported || last.is_none_or(|l| r.seq > l) => {
                     last = Some(r.seq);
                     None
                 }
@@ -344,6 +442,44 @@ fn check_run_log(raw: &Path, report: &mut Report) {
             return;
         }
         offset += read as u64;
+    }
+}
+
+/// Every entry of a store folder that is not what belongs there: a symlink, a FIFO, a
+/// device or a socket anywhere; a directory anywhere but the layout's own (P11).
+fn check_special(store: &Store, dir: &Path, report: &mut Report) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let layout: HashSet<PathBuf> = [
+        store.raw_dir(),
+        store.metadata_dir(),
+        store.analysis_dir(),
+        store.reports_dir(),
+        store.reports_dir().join("charts"),
+    ]
+    .into_iter()
+    .collect();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_file() || layout.contains(&path) {
+            continue;
+        }
+        if ft.is_dir() && dir != store.raw_dir() {
+            continue; // a folder of the user's own beside the layout
+        }
+        report.problems.push(Problem {
+            message: format!(
+                "{} inside the store, where only regular files belong; benchkeep never follows or opens it",
+                nofollow::kind_of(ft)
+            ),
+            fix: format!(
+                "remove it (rm {}); if it stood for a run's file, restore the real file from a backup",
+                path.display()
+            ),
+            path,
+        });
     }
 }
 

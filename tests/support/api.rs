@@ -45,7 +45,7 @@ pub mod report {
 
 pub mod schema {
     pub use benchkeep::schema::{
-        ErrorKind, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES, Metadata, RequestRecord, Status,
+        ErrorKind, HostInfo, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES, Metadata, RequestRecord, Status,
     };
 }
 

@@ -136,3 +136,32 @@ pub fn assert_no_temp_files(store: &Path) {
 pub fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
+
+/// A pid that no process has now (a child that has exited and been reaped).
+pub fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+/// A store at `root` with one `benchkeep run` cut off by kill -9: metadata marked
+/// `running` on this host with the pid `pid`, and a raw log of `records` good lines
+/// followed by a torn tail. Returns the run's id and its raw log's path.
+pub fn crashed_run(root: &Path, records: u64, pid: u32) -> (String, PathBuf) {
+    use super::api::schema::{HostInfo, Status};
+    use super::api::store::Store;
+    use super::report::{Spec, metadata, write_raw_log};
+    let store = Store::new(root);
+    store.ensure_layout().unwrap();
+    let mut m = metadata(&Spec::new("vllm", "m", "2026-01-01T00:00:00Z", 10.0));
+    m.status = Status::Running;
+    m.pid = Some(pid);
+    m.host = HostInfo::this();
+    store.publish_new("vllm-m-crashed", &mut m).unwrap();
+    write_raw_log(&store, &m.test_id, records, 50.0, 0, "");
+    let raw = store.raw_dir().join(format!("{}.jsonl", m.test_id));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&raw).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"seq":99999,"ok":tr"#).unwrap();
+    (m.test_id, raw)
+}
