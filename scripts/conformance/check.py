@@ -43,6 +43,13 @@ def case(fn):
     return fn
 
 
+def chunks_ok(n, tokens):
+    """vLLM sends one content chunk per token. A real Ollama 0.24 sends fewer chunks than
+    tokens on chat streams (11 chunks for 16 tokens, its recordings show), so there every
+    token is in some chunk, and no chunk is empty."""
+    return n == tokens if PROFILE == "vllm" else 0 < n <= tokens
+
+
 def words(text):
     return len(text.split())
 
@@ -106,23 +113,24 @@ def openai_checks():
     @case
     def openai_chat_stream_usage():
         chunks, content, finishes, usage = chat_stream(12, True)
-        check(len(content) == 12, f"{len(content)} content chunks")
+        check(chunks_ok(len(content), 12), f"{len(content)} content chunks")
         check(len(usage) == 1 and usage[0] is chunks[-1], "one usage chunk, last")
         check(usage[0].choices == [], usage[0].choices)
-        check(usage[0].usage.completion_tokens == len(content), usage[0].usage)
+        check(usage[0].usage.completion_tokens == 12, usage[0].usage)
+        check(words("".join(c.choices[0].delta.content for c in content)) == 12, "12 words")
         check(usage[0].usage.prompt_tokens == PROMPT_WORDS, usage[0].usage)
         check(finishes == ["length"], finishes)
 
     @case
     def openai_chat_stream_no_usage():
         _, content, _, usage = chat_stream(5, False)
-        check(len(content) == 5, len(content))
+        check(chunks_ok(len(content), 5), len(content))
         check(usage == [], "no usage chunk unless asked")
 
     @case
     def openai_chat_stream_default_length():
         _, content, finishes, usage = chat_stream(None, True)
-        check(usage[0].usage.completion_tokens == len(content) > 0, usage[0].usage)
+        check(len(content) > 0 and chunks_ok(len(content), usage[0].usage.completion_tokens), usage[0].usage)
         check(finishes[0] in ("stop", "length"), finishes)
 
     @case
@@ -158,7 +166,7 @@ def openai_checks():
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             results = list(ex.map(one, range(8)))
         for i, (n, usage) in enumerate(results):
-            check(n == usage == 10 + i, (i, n, usage))
+            check(usage == 10 + i and chunks_ok(n, usage), (i, n, usage))
 
     @case
     def openai_unknown_model_is_404():
@@ -215,7 +223,9 @@ def ollama_checks():
             load = durations(r, 3)
             check(load >= LOAD_MS * (1 - JITTER) * 1_000_000, f"load_duration {load}")
             r = client.generate(model=name, prompt=PROMPT, options={"num_predict": 3})
-            check(not r.load_duration, f"second load_duration {r.load_duration}")
+            # A real Ollama 0.24 reports load_duration in every final object: 1-3 ms when the
+            # model is already loaded.
+            check(r.load_duration < LOAD_MS * 1_000_000 / 10, f"second load_duration {r.load_duration}")
 
     @case
     def ollama_chat():
@@ -233,7 +243,8 @@ def ollama_checks():
         final = parts[-1]
         content = [p for p in parts if p.message.content]
         check(all(not p.done for p in parts[:-1]), "only the last part is done")
-        check(len(content) == 11, len(content))
+        check(chunks_ok(len(content), 11), len(content))
+        check(words("".join(p.message.content for p in content)) == 11, "11 words")
         durations(final, 11)
 
     @case

@@ -17,7 +17,10 @@ use super::url::Scheme;
 pub enum SendError {
     /// No connection could be made.
     Connect(String),
-    /// The connection broke before the response head, or another client error.
+    /// The server closed the connection (reset, broken pipe, end of stream) before its
+    /// response head could be read: while the request was still being sent, or right after.
+    Closed(String),
+    /// Another client error.
     Other(String),
 }
 
@@ -107,6 +110,7 @@ impl Transport {
                         body: Body::Hyper(resp.into_body()),
                     }),
                     Err(e) if e.is_connect() => Err(SendError::Connect(chain(&e))),
+                    Err(e) if closed_early(&e) => Err(SendError::Closed(chain(&e))),
                     Err(e) => Err(SendError::Other(chain(&e))),
                 }
             }
@@ -124,6 +128,7 @@ impl Transport {
                         body: Body::Reqwest(resp),
                     }),
                     Err(e) if e.is_connect() => Err(SendError::Connect(chain(&e.without_url()))),
+                    Err(e) if closed_early(&e) => Err(SendError::Closed(chain(&e.without_url()))),
                     Err(e) => Err(SendError::Other(chain(&e.without_url()))),
                 }
             }
@@ -162,6 +167,33 @@ fn media_type(h: &HeaderMap) -> Option<String> {
 }
 
 /// An error and its causes as one line (`client error (Connect): tcp connect error: ...`).
+/// Whether an error means the server closed the connection before answering: an I/O error
+/// of kind broken pipe, connection reset or aborted, or unexpected end of stream anywhere
+/// in its chain, or hyper's "connection closed before message completed".
+pub fn closed_early(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        if let Some(h) = c.downcast_ref::<hyper::Error>()
+            && h.is_incomplete_message()
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();

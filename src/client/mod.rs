@@ -285,6 +285,12 @@ impl Client {
             Ok(Err(http::SendError::Connect(m))) => {
                 acc.fail(ErrorKind::Connect, format!("cannot connect: {m}"))
             }
+            Ok(Err(http::SendError::Closed(m))) => acc.fail(
+                ErrorKind::ConnectionClosed,
+                format!(
+                    "the server closed the connection before its answer could be read ({m}); a server that refuses a request body as too large (HTTP 413) closes it while the body is still being sent"
+                ),
+            ),
             Ok(Err(http::SendError::Other(m))) => {
                 acc.fail(ErrorKind::Other, format!("request failed: {m}"))
             }

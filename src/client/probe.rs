@@ -55,7 +55,7 @@ impl Prober<'_> {
                 .send(method, &uri, self.headers, body)
                 .await
                 .map_err(|e| match e {
-                    SendError::Connect(m) | SendError::Other(m) => m,
+                    SendError::Connect(m) | SendError::Closed(m) | SendError::Other(m) => m,
                 })?;
             let mut buf = Vec::new();
             let mut discarded = 0usize;

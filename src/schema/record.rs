@@ -30,6 +30,10 @@ pub enum ErrorKind {
     /// A streaming request answered by a 2xx response that is not a stream (an HTML page,
     /// a whole JSON body): its `Content-Type` is neither `text/event-stream` nor NDJSON.
     NotAStream,
+    /// The server closed the connection before its response could be read (reset, broken
+    /// pipe): while the request was being sent (a body refused as too large, HTTP 413,
+    /// often ends this way) or right after.
+    ConnectionClosed,
     /// Anything else (also any kind written by a newer benchkeep).
     #[serde(other)]
     Other,
@@ -48,6 +52,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Aborted => "aborted",
             ErrorKind::NotAStream => "not_a_stream",
+            ErrorKind::ConnectionClosed => "connection_closed",
             ErrorKind::Other => "other",
         }
     }

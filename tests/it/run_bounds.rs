@@ -94,6 +94,53 @@ fn failures_are_counted_by_http_status() {
     drop(rt);
 }
 
+/// A server that answers 413 and closes while a large body is still being sent: the record
+/// says so, as `http_status` 413 when the answer could be read, else as the documented
+/// `connection_closed` with a message naming the 413 case; never the undocumented `other`.
+#[test]
+fn a_413_then_a_reset_is_never_an_unnamed_failure() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(hostile(Hostile::Reject413));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path();
+    // About 2.5 MB of prompt per request: far more than the socket buffers take at once.
+    let base = format!("http://{addr}");
+    let args = [
+        "--platform",
+        "x",
+        "--base-url",
+        &base,
+        "--model",
+        "m",
+        "--synthetic",
+        "--input-tokens",
+        "500000",
+        "--output-tokens",
+        "4",
+        "--num-requests",
+        "4",
+    ];
+    let (code, stdout, err) = out(bk_std(store).arg("run").args(args).arg("--quiet"));
+    assert_eq!(code, 1, "every request failed: {stdout}{err}");
+    let (_, meta) = only_run(store);
+    let raw = raw_path(store, &meta);
+    for r in records(&raw) {
+        match r.error_kind {
+            Some(ErrorKind::HttpStatus) => assert_eq!(r.http_status, Some(413), "{r:?}"),
+            Some(ErrorKind::ConnectionClosed) => {
+                assert!(r.error.as_deref().unwrap_or("").contains("413"), "{r:?}")
+            }
+            other => panic!("a 413 and a reset became {other:?}: {r:?}"),
+        }
+    }
+    assert!(
+        !meta.results.errors_by_kind.contains_key("other"),
+        "{:?}",
+        meta.results.errors_by_kind
+    );
+    drop(rt);
+}
+
 /// A server sending tiny events forever: the request keeps at most MAX_ITL_GAPS gaps and
 /// a summary of the rest, and its raw line re-reads with `analyze` and `recover`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

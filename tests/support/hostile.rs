@@ -21,6 +21,9 @@ pub enum Hostile {
     Html200,
     /// JSON error bodies with statuses 429, 500, 429, 500, ... (one per connection).
     Statuses,
+    /// HTTP 413 as soon as the request head arrives, then the connection is closed while
+    /// the client still sends its body (the unread bytes make the kernel reset it).
+    Reject413,
 }
 
 /// A raw HTTP/1.1 server on 127.0.0.1:0 that misbehaves as `mode` says; every other path
@@ -157,6 +160,11 @@ pub async fn hostile(mode: Hostile) -> std::net::SocketAddr {
                         );
                         let _ = sock.write_all(head.as_bytes()).await;
                         let _ = sock.write_all(body.as_bytes()).await;
+                    }
+                    Hostile::Reject413 => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .await;
                     }
                     Hostile::JsonInsteadOfStream => {
                         let _ = sock.write_all(json).await;
