@@ -82,7 +82,7 @@ fn streamish() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(crate::support::fuzz_cases(512)))]
 
     #[test]
     fn any_bytes_any_reads_never_panic_nor_pass_the_caps(

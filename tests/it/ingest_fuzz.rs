@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use crate::support::api::ingest::{Format, scan_file};
+use crate::support::api::ingest::{DocumentFormat, Format, parse_document, scan_file};
 use crate::support::fixture;
 
 /// Non-blank lines as the readers count them (a BOM on line 1 is not content).
@@ -63,7 +63,7 @@ const LINES: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::fuzz_cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_are_counted_once(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
@@ -84,6 +84,49 @@ proptest! {
         // And cut anywhere.
         let at = cut as usize % (text.len() + 1);
         check_all(&text[..at])?;
+    }
+}
+
+/// The whole-document reader (`vllm bench serve` results): a real fixture cut anywhere or
+/// with one byte changed, or arbitrary bytes, never panics, and every run it returns has
+/// finite timings.
+fn check_document(bytes: &[u8]) -> Result<(), TestCaseError> {
+    for format in [None, Some(DocumentFormat::VllmBenchServe)] {
+        if let Some(doc) = parse_document(bytes, format) {
+            for run in &doc.runs {
+                prop_assert!(run.duration_s.is_none_or(f64::is_finite));
+                for r in &run.records {
+                    prop_assert!(r.ttft_ms.is_none_or(f64::is_finite));
+                    prop_assert!(r.e2e_ms.is_none_or(f64::is_finite));
+                    prop_assert!(r.itl_ms.iter().all(|x| x.is_finite()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: crate::support::fuzz_cases(64), ..ProptestConfig::default() })]
+
+    #[test]
+    fn documents_cut_or_changed_anywhere_never_panic(
+        which in 0..3usize,
+        cut in any::<u32>(),
+        at in any::<u32>(),
+        byte in any::<u8>(),
+    ) {
+        let name = ["vllm_serve_detailed.json", "vllm_serve_plain.json", "vllm_serve_append.jsonl"][which];
+        let mut bytes = std::fs::read(fixture(&format!("document/{name}"))).unwrap();
+        let len = bytes.len();
+        check_document(&bytes[..cut as usize % (len + 1)])?;
+        bytes[at as usize % len] = byte;
+        check_document(&bytes)?;
+    }
+
+    #[test]
+    fn arbitrary_bytes_are_no_document_to_panic_on(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        check_document(&bytes)?;
     }
 }
 

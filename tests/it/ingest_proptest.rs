@@ -75,7 +75,7 @@ fn before(records: &[RequestRecord], line: u64) -> Vec<RequestRecord> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::fuzz_cases(192), .. ProptestConfig::default() })]
 
     #[test]
     fn cut_at_any_byte(which in 0..FIXTURES.len(), cut_frac in 0.0f64..=1.0, detect in any::<bool>()) {

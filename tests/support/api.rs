@@ -30,7 +30,9 @@ pub mod digest {
 }
 
 pub mod ingest {
-    pub use benchkeep::ingest::{Format, MAX_LINE_BYTES, Scan, scan_file};
+    pub use benchkeep::ingest::{
+        DocumentFormat, Format, MAX_LINE_BYTES, Scan, parse_document, scan_file,
+    };
 }
 
 pub mod load {

@@ -106,3 +106,12 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Cases per property test: `default` in the suite, `$BENCHKEEP_FUZZ_CASES` for a long run
+/// outside CI (`BENCHKEEP_FUZZ_CASES=50000 cargo test --test it fuzz`).
+pub fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("BENCHKEEP_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
