@@ -49,7 +49,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
         || fail "recover after kill $kills failed: $(cat "$work/recover.out")"
 done
 sleep 0.5 # the server notices the dropped connections
-completed=$(curl -s "$url/metrics" | awk '/^vllm:request_success_total/ {s += $NF} END {printf "%d", s}')
+completed=$(python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/metrics").read().decode())' "$url" | awk '/^vllm:request_success_total/ {s += $NF} END {printf "%d", s}')
 stored=$(python3 - "$store" <<'PY'
 import json, pathlib, sys
 n = 0
