@@ -21,11 +21,15 @@ pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
 
 /// The lowercase hex sha256 of a file's content, and its length, read in 1 MiB blocks.
 pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
+    sha256_reader(File::open(path)?)
+}
+
+/// The lowercase hex sha256 of everything `r` yields, and its length, read in 1 MiB blocks.
+pub fn sha256_reader(mut r: impl Read) -> io::Result<(String, u64)> {
     let mut h = Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = match f.read(&mut buf) {
+        let n = match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -94,19 +94,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
 
 /// The sha256 and length of a regular file of the store, read in 1 MiB blocks.
 pub fn sha256_regular(path: &Path) -> io::Result<(String, u64)> {
-    let mut f = open_read(path)?;
-    let mut h = crate::digest::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..n]);
-    }
-    Ok((h.hex(), h.bytes()))
+    crate::digest::sha256_reader(open_read(path)?)
 }
 
 /// `Ok(true)` when `path` is a real directory, `Ok(false)` when nothing is there, and an
