@@ -10,15 +10,15 @@
 //! memory used does not grow with the log.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::redact::{self, REDACTED};
+use crate::schema::MAX_RAW_LINE_BYTES;
 use crate::schema::{Metadata, SourceKind};
-use crate::store::Store;
+use crate::store::{Store, nofollow};
 
 /// Failing requests copied at most.
 pub const MAX_FAILING: usize = 100;
@@ -103,10 +103,39 @@ struct Failures {
 }
 
 fn read_failures(path: &std::path::Path, known: &[String]) -> Result<Failures> {
-    let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // Never a symlink or a FIFO in the store (RELIABILITY P11), never a line held past the
+    // raw-line cap (P8): a longer line is no record benchkeep wrote.
+    let f = nofollow::open_read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 16, f);
     let mut out = Failures::default();
-    for line in BufReader::new(f).lines() {
-        let Ok(line) = line else { break };
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let cap = MAX_RAW_LINE_BYTES as u64 + 1;
+        if (&mut reader).take(cap).read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        if buf.last() != Some(&b'\n') && buf.len() as u64 == cap {
+            // Over the cap: skip the rest of the line without holding it.
+            loop {
+                let chunk = reader.fill_buf()?;
+                if chunk.is_empty() {
+                    break;
+                }
+                match chunk.iter().position(|b| *b == b'\n') {
+                    Some(i) => {
+                        reader.consume(i + 1);
+                        break;
+                    }
+                    None => {
+                        let n = chunk.len();
+                        reader.consume(n);
+                    }
+                }
+            }
+            continue;
+        }
+        let line = String::from_utf8_lossy(&buf);
         if !line.contains("\"ok\":false") && !line.contains("\"ok\": false") {
             continue;
         }
@@ -135,7 +164,8 @@ fn read_failures(path: &std::path::Path, known: &[String]) -> Result<Failures> {
 
 /// The last `n` lines of a text file, reading at most [`TAIL_BYTES`] from its end.
 pub fn tail_lines(path: &std::path::Path, n: usize) -> Result<String> {
-    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut f =
+        nofollow::open_read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let len = f.metadata()?.len();
     let start = len.saturating_sub(TAIL_BYTES);
     f.seek(SeekFrom::Start(start))?;

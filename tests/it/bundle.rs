@@ -7,7 +7,7 @@ use crate::support::api::sim::Profile;
 use crate::support::cmd::{python, record_cmd};
 use crate::support::report::demo_like_store;
 use crate::support::sim::{fast_exact, start_blocking};
-use crate::support::store::{all_files, all_metadata};
+use crate::support::store::{all_files, all_metadata, mkfifo};
 use crate::support::{bk, bk_std, out};
 
 fn unpack(archive: &Path, into: &Path) {
@@ -213,4 +213,42 @@ fn a_bundle_never_holds_a_secret() {
     assert!(issue.contains("api_key=***"), "{issue}");
     assert_no_canary(&bundles);
     assert_no_canary(&dir.path().join("unpacked"));
+}
+
+/// A run whose raw log was replaced by a FIFO or a symlink to `/dev/zero` (RELIABILITY
+/// P8, P11): `bundle` neither blocks nor reads without end; the bundle is written without
+/// the failing requests, and nothing outside the store is touched.
+#[test]
+fn bundle_never_follows_or_blocks_on_the_raw_log() {
+    for hostile in ["fifo", "dev-zero"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let (_s, fx) = demo_like_store(&store);
+        let raw = store.join(format!("raw/{}.jsonl", fx.ollama_a));
+        std::fs::remove_file(&raw).unwrap();
+        match hostile {
+            "fifo" => mkfifo(&raw),
+            _ => std::os::unix::fs::symlink("/dev/zero", &raw).unwrap(),
+        }
+        let mut child = bk_std(&store)
+            .args(["bundle", &fx.ollama_a, "--out"])
+            .arg(dir.path().join("out"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let status = status.unwrap_or_else(|| panic!("{hostile}: bundle did not return"));
+        assert!(status.success(), "{hostile}: {status:?}");
+    }
 }

@@ -8,13 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::cmd::populated_store;
+use crate::support::store::mkfifo;
 use crate::support::store::{crashed_run, dead_pid, metadata_files, raw_names};
 use crate::support::{bk, bk_std, out};
-
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-}
 
 /// Run `bk_std` with a deadline: a command that blocks on a FIFO or reads /dev/zero forever
 /// fails the test instead of hanging it.

@@ -165,3 +165,10 @@ pub fn crashed_run(root: &Path, records: u64, pid: u32) -> (String, PathBuf) {
     std::io::Write::write_all(&mut f, br#"{"seq":99999,"ok":tr"#).unwrap();
     (m.test_id, raw)
 }
+
+/// Make a FIFO at `path` (a hostile store puts one where a file should be).
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string and mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
