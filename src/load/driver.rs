@@ -52,14 +52,19 @@ pub struct RunOutcome {
 pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     let client = Client::new(&plan.base, plan.client.clone(), plan.scrubber.clone())?;
     let transport = client.transport().clone();
-    let server = probe::probe(
-        client.transport(),
-        &plan.base,
-        &plan.client.headers,
-        plan.client.api,
-        &plan.model,
-    )
-    .await?;
+    let server = match plan.server.clone() {
+        Some(server) => server,
+        None => {
+            probe::probe(
+                client.transport(),
+                &plan.base,
+                &plan.client.headers,
+                plan.client.api,
+                &plan.model,
+            )
+            .await?
+        }
+    };
     // From here a signal finishes the run cleanly instead of killing the process.
     let mut signals = Signals::new()?;
     let bodies = plan.input.render(
@@ -216,6 +221,20 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     })
 }
 
+/// Probe the server a plan targets, once (a sweep probes once and hands the answer to
+/// every point through [`RunPlan::server`]). Unreachable: `Error::Server`.
+pub async fn probe_server(plan: &RunPlan) -> Result<ServerInfo> {
+    let client = Client::new(&plan.base, plan.client.clone(), plan.scrubber.clone())?;
+    Ok(probe::probe(
+        client.transport(),
+        &plan.base,
+        &plan.client.headers,
+        plan.client.api,
+        &plan.model,
+    )
+    .await?)
+}
+
 /// The test id's base: `{platform}-{model}-{num_requests}-{date}` with the planned number
 /// of requests (0 for an open-ended `--duration` run).
 pub fn base_test_id(platform: &str, model: &str, planned: Option<u64>) -> String {
@@ -284,6 +303,7 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     meta.labels = plan.labels.clone();
     meta.source.command = plan.command.clone();
     meta.server = Some(server);
+    meta.sweep = plan.sweep.clone();
     meta.pid = Some(std::process::id());
     meta.process = Some(crate::store::process::this());
     meta

@@ -15,5 +15,5 @@ pub mod source;
 pub mod stall;
 pub mod writer;
 
-pub use driver::{RunOutcome, run};
+pub use driver::{RunOutcome, probe_server, run};
 pub use plan::{GpuPlan, LoadSpec, RunPlan};

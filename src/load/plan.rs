@@ -15,6 +15,7 @@ use super::schedule::Rate;
 use super::source::Input;
 use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
 use crate::metrics::Slo;
+use crate::schema::{ServerInfo, SweepLink};
 use crate::telemetry::{GpuMode, VisibleDevices};
 
 /// Whole-request limit by default, from the send.
@@ -85,6 +86,11 @@ pub struct RunPlan {
     /// How long in-flight requests may finish after a stop signal.
     pub grace: Duration,
     pub gpu: Option<GpuPlan>,
+    /// The sweep this run is a point of (written to the metadata's `sweep`).
+    pub sweep: Option<SweepLink>,
+    /// What the server said about itself, when a sweep already probed it: the run then
+    /// skips its own probe (one probe per sweep). `None`: the run probes.
+    pub server: Option<ServerInfo>,
 }
 
 impl Default for LoadSpec {
@@ -138,6 +144,8 @@ impl RunPlan {
             quiet: false,
             grace: DEFAULT_GRACE,
             gpu: None,
+            sweep: None,
+            server: None,
         }
     }
 

@@ -115,8 +115,48 @@ pub struct Metadata {
     /// in metadata written before benchkeep recorded it: the pid alone is checked then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessIdentity>,
+    /// The sweep (or tuning matrix) this run is one point of: `sweep.id`, `sweep.index`,
+    /// `sweep.axis`, `sweep.value`. Absent for a run made on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepLink>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// What links the runs of one sweep or matrix: every point is a normal run in the store,
+/// and these keys put it back in its place. The sweep's conclusions are derived from the
+/// points (`analysis/sweeps/<id>.json`), so nothing here is the only copy of anything.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SweepLink {
+    /// The sweep's id: `sweep-{platform}-{model}-{date}[-N]`, shared by its points.
+    pub id: String,
+    /// Position in the sweep's plan (0-based). A rerun of a point keeps its index.
+    pub index: u32,
+    /// The load axis: `concurrency` or `rate` (requests per second); `matrix` for a tuning
+    /// matrix whose points differ only in settings.
+    pub axis: String,
+    /// The load on the axis at this point (the concurrency, or the offered rate).
+    pub value: f64,
+    /// Why this point was run: `point` (a planned point), `synchronous` and `throughput`
+    /// (the first two steps of `--auto`), `goodput` (a probe of the max-goodput search),
+    /// `combination` (a matrix combination).
+    #[serde(default = "SweepLink::default_role")]
+    pub role: String,
+    /// A matrix combination's settings (`{"max_num_seqs": "64"}`), as filled into the
+    /// command and into `config`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+    /// Which shard of a sweep split across machines ran this point (`index/count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl SweepLink {
+    fn default_role() -> String {
+        "point".to_string()
+    }
 }
 
 impl Metadata {
@@ -154,6 +194,7 @@ impl Metadata {
             server: None,
             pid: None,
             process: None,
+            sweep: None,
             extra: Map::new(),
         }
     }

@@ -16,7 +16,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["store", "catalog"]),
     (
         "producers",
-        &["analyze", "load", "record", "recover", "demo"],
+        &[
+            "analyze", "import", "load", "record", "recover", "demo", "sweep",
+        ],
     ),
     ("report", &["report"]),
     ("derive", &["derive"]),

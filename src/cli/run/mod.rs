@@ -197,6 +197,8 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
             visible: crate::cli::common::visible_gpus(),
         })
         .filter(|g| g.mode != GpuMode::Off),
+        sweep: None,
+        server: None,
     })
 }
 
