@@ -3,6 +3,7 @@
 //! one that fails otherwise as `failed`, and the others as normal runs.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -163,4 +164,35 @@ fn bad_matrices_are_usage_errors_and_store_nothing() {
         cmd.assert().code(2).stderr(predicates::str::contains(says));
     }
     assert!(all_metadata(&store).is_empty());
+}
+
+#[test]
+fn sigterm_stops_the_matrix_after_recording_the_current_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let started = dir.path().join("started");
+    let script = format!(
+        "touch {}; exec sleep 30; echo x > {}/o$0.jsonl",
+        started.display(),
+        dir.path().display()
+    );
+    let mut child = crate::support::bk_std(&store)
+        .args(["record", "--platform", "p", "--model", "m", "--gpu", "off"])
+        .args(["--matrix", "n=1,2,3", "--output"])
+        .arg(dir.path().join("o{n}.jsonl"))
+        .args(["--", "sh", "-c", &script, "{n}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait_until(Duration::from_secs(60), "the first combination", || {
+        started.exists()
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let runs = all_metadata(&store);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["status"], "interrupted");
+    assert_eq!(runs[0]["sweep"]["index"], 0);
 }
