@@ -1,5 +1,7 @@
 //! `benchkeep record -- COMMAND`: run an offline benchmark command and record it.
 
+mod matrix;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use crate::schema::Status;
 use crate::store::Store;
 use crate::telemetry::GpuMode;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(
     after_help = "Example:\n  benchkeep record -- vllm run-batch -i batch_5k.jsonl -o out.jsonl --model google/gemma-3-4b-it\n\nThe command's stdout and stderr still reach the terminal, and are kept in raw/<test_id>.log.\nCtrl-C and SIGTERM go to the command; the run is recorded when it ends. The run is in\nmetadata/<test_id>.json from the start, with status `running`.\n\nExit status: the command's own exit code is passed through (128 + N when signal N ended it),\nso a command that exits 2 or 4 looks like benchkeep's own codes (2 bad flags, 4 store error).\nWhen the command exits 0: 0, or 1 if its results were missing or every request failed.\nbenchkeep's own failures always print a line that starts with `error:` on stderr; the\ncommand's code is also kept in the metadata (`command.exit_code`). See docs/record.md."
 )]
@@ -56,13 +58,18 @@ pub struct RecordArgs {
     /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::interval)]
     pub gpu_interval: Duration,
+    /// A tuning matrix axis: NAME=V1,V2,... (repeatable). One run per combination, with
+    /// `{NAME}` in the command (and in --output) filled and the value put in `config`;
+    /// the runs are linked as one matrix. See docs/record.md, "Tuning matrices".
+    #[arg(long = "matrix", value_name = "NAME=V1,V2")]
+    pub matrix: Vec<String>,
     /// The command to run and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
 /// Turn the flags and the command line into a validated request.
-fn request(args: RecordArgs) -> Result<RecordRequest, Error> {
+pub(crate) fn request(args: RecordArgs) -> Result<RecordRequest, Error> {
     let cmd = &args.command;
     if cmd.is_empty() || cmd[0].is_empty() {
         return Err(Error::usage(
@@ -136,10 +143,14 @@ fn request(args: RecordArgs) -> Result<RecordRequest, Error> {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect(),
         command: args.command,
+        sweep: None,
     })
 }
 
 pub fn run(store: &Store, settings: &Settings, args: RecordArgs) -> Result<i32> {
+    if !args.matrix.is_empty() {
+        return matrix::run(store, settings, args);
+    }
     let req = request(args)?;
     refuse_output_in_store(store, &req.output)?;
     let recorded = record::record(store, req)?;
@@ -214,7 +225,7 @@ pub fn run(store: &Store, settings: &Settings, args: RecordArgs) -> Result<i32> 
 /// The command's results file must not lie inside the store: there it could be the run's
 /// own log (`raw/<id>.log`), metadata or a derived file, and the two would mix. Only a
 /// `.jsonl` file right in `raw/` (the seed's layout) is taken.
-fn refuse_output_in_store(store: &Store, output: &std::path::Path) -> Result<(), Error> {
+pub(crate) fn refuse_output_in_store(store: &Store, output: &std::path::Path) -> Result<(), Error> {
     let absolute = |p: &std::path::Path| -> PathBuf {
         let p = if p.is_absolute() {
             p.to_path_buf()

@@ -13,7 +13,10 @@
 pub mod argv;
 pub mod child;
 pub mod lines;
+pub mod matrix;
+pub mod oom;
 mod save;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -58,6 +61,8 @@ pub struct RecordRequest {
     pub env: Vec<(String, String)>,
     /// The command and its arguments (never stored or printed unredacted).
     pub command: Vec<String>,
+    /// The matrix this run is a combination of (`record --matrix`), else `None`.
+    pub sweep: Option<crate::schema::SweepLink>,
 }
 
 /// A recorded run.
@@ -262,6 +267,7 @@ mod tests {
             gpu_interval: Duration::from_millis(500),
             env: Vec::new(),
             command: vec!["true".into()],
+            sweep: None,
         };
         assert_eq!(planned_requests(&store, &req, "2024-10-28"), 5000);
         assert_eq!(planned_requests(&store, &req, "2024-10-29"), 0);

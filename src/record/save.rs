@@ -123,6 +123,7 @@ fn running_metadata(req: &RecordRequest, started_at: DateTime<Utc>, planned: u64
         extra: test_extra,
     };
     meta.labels = req.labels.clone();
+    meta.sweep = req.sweep.clone();
     meta.source.command = Some(crate::redact::command_line(&req.command));
     meta.pid = Some(std::process::id());
     meta.process = Some(crate::store::process::this());
@@ -297,6 +298,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     }
     meta.source.kind = SourceKind::Record;
     meta.source.command = command_line;
+    meta.sweep = req.sweep.clone();
     meta.pid = None;
     meta.process = None;
     let detected = f.load.as_ref().map(|h| h.seconds);
@@ -363,6 +365,18 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     }
     if !command_ok || output != OutputState::Analyzed {
         block.insert("log_tail".into(), json!(f.tail));
+    }
+    // A failed command whose log says it ran out of memory: error kind `oom`, and the line.
+    if meta.status == Status::Failed
+        && let Some(line) = super::oom::scan_log(&started.log_path)
+    {
+        *meta
+            .results
+            .errors_by_kind
+            .entry(crate::schema::ErrorKind::Oom.as_str().to_string())
+            .or_default() += 1;
+        block.insert("failure_kind".into(), json!("oom"));
+        block.insert("failure_reason".into(), json!(line));
     }
     meta.extra.insert("command".into(), Value::Object(block));
 

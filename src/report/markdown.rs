@@ -66,6 +66,7 @@ pub fn comparison(model: &Derived) -> String {
         head_to_head(&mut out, model);
         trends(&mut out, model);
         latency(&mut out, model);
+        out.push_str(&crate::report::matrix::markdown(runs));
     }
     let _ = write!(
         out,

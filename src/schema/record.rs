@@ -34,6 +34,10 @@ pub enum ErrorKind {
     /// pipe): while the request was being sent (a body refused as too large, HTTP 413,
     /// often ends this way) or right after.
     ConnectionClosed,
+    /// Out of memory: a recorded command whose log says the model or its KV cache did not
+    /// fit (CUDA/HIP out of memory, vLLM's cache-block errors, Ollama's "model requires
+    /// more system memory"); see `record/oom.rs`.
+    Oom,
     /// Anything else (also any kind written by a newer benchkeep).
     #[serde(other)]
     Other,
@@ -53,6 +57,7 @@ impl ErrorKind {
             ErrorKind::Aborted => "aborted",
             ErrorKind::NotAStream => "not_a_stream",
             ErrorKind::ConnectionClosed => "connection_closed",
+            ErrorKind::Oom => "oom",
             ErrorKind::Other => "other",
         }
     }

@@ -39,6 +39,10 @@ pub mod load {
     pub use benchkeep::load::{RunOutcome, run};
 }
 
+pub mod record {
+    pub use benchkeep::record::server::{ManagedServer, ServerCommand, ServerOptions, health_ok};
+}
+
 pub mod report {
     pub use benchkeep::report::{
         CHARTS_DIR, COMPARISON_PATH, Derived, HTML_PATH, SUMMARY_PATH, deltas, export, h2h,
