@@ -303,6 +303,11 @@ fn finish(o: &sweep::Outcome, args: &SweepArgs, derived: Option<anyhow::Error>) 
             o.id, o.id
         ))));
     }
+    for id in &o.recovered {
+        eprintln!(
+            "Recovered point {id}: a crash had left it `running`; it is kept as `interrupted` and not rerun"
+        );
+    }
     if let Some(e) = derived {
         eprintln!("warning: the sweep is saved, but regenerating the reports failed: {e:#}");
         return Ok(exit::STORE_IO);
@@ -442,10 +447,15 @@ fn table(o: &sweep::Outcome, spec: &Spec) -> String {
                 note = format!("stopped: {}", s.rule);
             }
             if p.resumed {
-                note = if note.is_empty() {
-                    "stored".into()
+                let word = if o.recovered.contains(&p.meta.test_id) {
+                    "stored, recovered"
                 } else {
-                    format!("stored; {note}")
+                    "stored"
+                };
+                note = if note.is_empty() {
+                    word.into()
+                } else {
+                    format!("{word}; {note}")
                 };
             }
             let load = match p.axis {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 pub use plan::{Axis, Mode, Rules, Spec, parse_values};
 pub use saturation::Stop;
 
-use crate::schema::{Metadata, ServerInfo, Status, SweepLink};
+use crate::schema::{Metadata, ServerInfo, SweepLink};
 use crate::store::Store;
 use steps::Step;
 
@@ -72,8 +72,11 @@ pub async fn run(
     let fingerprint = spec.fingerprint();
     let stop_flag = watch_signals()?;
     let mut server: Option<ServerInfo> = None;
-    let (id, mut stored) = match &spec.resume {
-        Some(id) => (id.clone(), resume::stored_points(store, id, &fingerprint)?),
+    let (id, mut stored, recovered) = match &spec.resume {
+        Some(id) => {
+            let (points, recovered) = resume::stored_points(store, id, &fingerprint)?;
+            (id.clone(), points, recovered)
+        }
         None => {
             server = Some(crate::load::probe_server(&spec.base).await?);
             let id = resume::reserve(
@@ -83,14 +86,9 @@ pub async fn run(
                 &fingerprint,
                 spec.base.command.as_deref(),
             )?;
-            (id, Default::default())
+            (id, Default::default(), Vec::new())
         }
     };
-    let recovered = stored
-        .values()
-        .filter(|m| m.test.extra.contains_key("recovered") && m.status == Status::Interrupted)
-        .map(|m| m.test_id.clone())
-        .collect();
     let mut out = Outcome {
         id: id.clone(),
         points: Vec::new(),

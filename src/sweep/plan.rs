@@ -168,11 +168,10 @@ pub fn parse_values(flag: &str, s: &str, integers: bool) -> Result<Vec<f64>, Err
             .trim()
             .parse()
             .map_err(|_| bad(format!("the step {step:?} is not a number")))?;
-        if multiply && !(step.is_finite() && step > 1.0) {
-            return Err(bad(format!("the factor {step} must be > 1")));
-        }
-        if !multiply && !(step.is_finite() && step > 0.0) {
-            return Err(bad(format!("the step {step} must be > 0")));
+        let least = if multiply { 1.0 } else { 0.0 };
+        if !(step.is_finite() && step > least) {
+            let what = if multiply { "factor" } else { "step" };
+            return Err(bad(format!("the {what} {step} must be > {least}")));
         }
         let mut v = from;
         while v <= to * (1.0 + 1e-9) {

@@ -59,7 +59,8 @@ fn note_path(store: &Store, id: &str) -> std::path::PathBuf {
     store.raw_dir().join(format!(".sweep-{id}.json"))
 }
 
-/// The stored points of sweep `id`, by index (a later rerun of an index wins). None: exit 3.
+/// The stored points of sweep `id`, by index (a later rerun of an index wins), and the
+/// ids of those recovered now. None: exit 3.
 /// Points of another plan (another fingerprint): exit 2, naming the command they ran.
 /// Points left `running` by a crash whose process is gone are recovered here (status
 /// `interrupted`: done, not rerun); one still running refuses the resume.
@@ -67,7 +68,7 @@ pub fn stored_points(
     store: &Store,
     id: &str,
     fingerprint: &str,
-) -> Result<BTreeMap<u32, Metadata>> {
+) -> Result<(BTreeMap<u32, Metadata>, Vec<String>)> {
     let all = store.load_all()?;
     all.warn_skipped();
     let mut points: BTreeMap<u32, Metadata> = BTreeMap::new();
@@ -100,6 +101,7 @@ pub fn stored_points(
             .into());
         }
     }
+    let mut recovered = Vec::new();
     for m in points.values_mut() {
         if m.status != Status::Running {
             continue;
@@ -113,6 +115,7 @@ pub fn stored_points(
         crate::recover::check_writable(store, m)?;
         let done = crate::recover::recover(store, m.clone())?;
         *m = done.metadata;
+        recovered.push(m.test_id.clone());
     }
-    Ok(points)
+    Ok((points, recovered))
 }

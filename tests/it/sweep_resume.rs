@@ -103,7 +103,8 @@ fn kill_9_then_resume_runs_only_the_missing_points() {
     assert!(after[1]["test"]["recovered"].is_object());
     assert_eq!(after[2]["status"], "completed");
     assert_eq!(after[3]["status"], "completed");
-    assert!(o.contains("stored"), "{o}");
+    assert!(o.contains("stored, recovered"), "{o}");
+    assert!(e.contains("Recovered point"), "{e}");
     let (code, vo, ve) = out(bk_std(&store).arg("verify"));
     assert_eq!(code, 0, "{vo}{ve}");
 
