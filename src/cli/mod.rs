@@ -18,6 +18,7 @@ mod report;
 pub mod run;
 mod show;
 pub mod simulate;
+mod sweep;
 mod verify;
 
 use std::io::{self, Write};
@@ -102,6 +103,9 @@ pub enum Command {
     Show(show::ShowArgs),
     /// "What was the throughput for X?": the latest matching run's figures.
     Query(query::QueryArgs),
+    /// Many runs under a rising load (a list, --auto, or the max-goodput search under
+    /// --slo), each a normal run linked by sweep.id; stops at saturation; --resume.
+    Sweep(Box<sweep::SweepArgs>),
     /// Built-in OpenAI + Ollama server with set latencies (tests, dry runs, demos).
     Simulate(simulate::SimulateArgs),
     /// Check the store read-only: files parse, checksums match, nothing orphaned.
@@ -159,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),
         Command::Run(args) => run::run(&store, &settings, *args),
+        Command::Sweep(args) => sweep::run(&store, &settings, *args),
         Command::Recover(args) => recover::run(&store, &settings, args),
         Command::Demo(args) => demo::run(&store, &settings, args),
         Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),

@@ -15,6 +15,7 @@ pub mod hostile;
 pub mod report;
 pub mod sim;
 pub mod store;
+pub mod sweeps;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
