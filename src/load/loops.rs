@@ -258,6 +258,12 @@ pub(super) async fn open_loop(
                 p = sem.clone().acquire_owned() => p.ok(),
             },
         };
+        // From the schedule until a slot was free: its own figure (the schedule's view of
+        // TTFT and E2E includes it; the loop itself waits only on slots when capped).
+        let slot_wait = cap.is_some().then(|| {
+            let waited = Instant::now().saturating_duration_since(due);
+            (waited.as_secs_f64() * 1e6).round() / 1000.0
+        });
         while set.try_join_next().is_some() {}
         let ctx = ctx.clone();
         let abort = aborted(stop.clone());
@@ -265,6 +271,7 @@ pub(super) async fn open_loop(
             let (id, body) = ctx.bodies.get(i);
             let mut rec = ctx.client.generate_until(body, due, clock, abort).await;
             drop(permit);
+            rec.slot_wait_ms = slot_wait;
             ctx.mark_stall(&mut rec, due);
             rec.id = Some(id);
             let _ = ctx.tx.send(rec).await;

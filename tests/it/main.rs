@@ -49,4 +49,6 @@ mod store_faults;
 mod store_never_follows;
 mod telemetry_smi;
 mod transcript_replay;
+mod trust_h2h;
+mod trust_run;
 mod unfinished_and_imported;
