@@ -57,6 +57,8 @@ impl Ctx {
 pub(super) struct LoadDone {
     pub(super) warmup_failed: u64,
     pub(super) gpu: Option<GpuRun>,
+    /// Time 0 of the measured phase (the records' `*_s` times count from it).
+    pub(super) clock: Option<Instant>,
 }
 
 /// Warm-up, then the measured load; returns when every request has finished or the run
@@ -73,7 +75,11 @@ pub(super) async fn load(
         0
     };
     if stopping(&stop) {
-        return LoadDone { warmup_failed, gpu };
+        return LoadDone {
+            warmup_failed,
+            gpu,
+            clock: None,
+        };
     }
     if let Some(g) = gpu.as_mut() {
         g.sampler = Some(TelemetrySampler::start(
@@ -91,7 +97,11 @@ pub(super) async fn load(
         Some(rate) => open_loop(&ctx, &spec, rate, clock, end, stop).await,
     }
     monitor.abort();
-    LoadDone { warmup_failed, gpu }
+    LoadDone {
+        warmup_failed,
+        gpu,
+        clock: Some(clock),
+    }
 }
 
 /// Whether the run is no longer sending new requests.

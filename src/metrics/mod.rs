@@ -191,6 +191,12 @@ impl Aggregator {
         Some(self.last_end_s? - self.first_start_s?).filter(|s| *s > 0.0)
     }
 
+    /// The run's window: the first scheduled send and the last response end, seconds on
+    /// the records' clock (what `span_s` spans).
+    pub fn window_s(&self) -> Option<(f64, f64)> {
+        Some((self.first_start_s?, self.last_end_s?)).filter(|(a, b)| b > a)
+    }
+
     /// Add one request.
     pub fn push(&mut self, r: &RequestRecord) {
         if let Some(start) = r.scheduled_s.or(r.sent_s) {

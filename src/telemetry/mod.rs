@@ -138,6 +138,8 @@ pub trait Backend: Send {
 pub struct VisibleDevices {
     /// `None`: all GPUs.
     only: Option<Vec<String>>,
+    /// Where the selection came from (`--gpu-index 0`, `CUDA_VISIBLE_DEVICES=1`).
+    why: Option<String>,
 }
 
 impl VisibleDevices {
@@ -145,22 +147,57 @@ impl VisibleDevices {
     /// list with one keeps every GPU.
     pub fn parse(value: Option<&str>) -> Self {
         let Some(v) = value else {
-            return VisibleDevices { only: None };
+            return VisibleDevices::default();
         };
+        let why = Some(format!("CUDA_VISIBLE_DEVICES={}", v.trim()));
         let items: Vec<String> = v
             .split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
         if items.iter().any(|s| s.starts_with("MIG-")) {
-            return VisibleDevices { only: None };
+            return VisibleDevices::default();
         }
         // CUDA stops at the first invalid entry (e.g. -1).
         let valid: Vec<String> = items
             .into_iter()
             .take_while(|s| s.parse::<u32>().is_ok() || s.starts_with("GPU-"))
             .collect();
-        VisibleDevices { only: Some(valid) }
+        VisibleDevices {
+            only: Some(valid),
+            why,
+        }
+    }
+
+    /// The GPUs given with `--gpu-index` (indices or `GPU-` UUID prefixes, comma-separated):
+    /// the server's GPUs, whatever benchkeep itself can see. `Err` names the bad item.
+    pub fn chosen(list: &str) -> Result<Self, String> {
+        let items: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+        if let Some(bad) = items
+            .iter()
+            .find(|s| s.parse::<u32>().is_err() && !(s.starts_with("GPU-") && s.len() > 4))
+        {
+            return Err(format!(
+                "--gpu-index {list}: {bad:?} is not a GPU index or a GPU- UUID; give the server's GPUs as nvidia-smi numbers them, e.g. --gpu-index 0,1"
+            ));
+        }
+        Ok(VisibleDevices {
+            only: Some(items),
+            why: Some(format!("--gpu-index {}", list.trim())),
+        })
+    }
+
+    /// Which GPUs are sampled and why, for the `gpu.selection` key.
+    pub fn describe(&self) -> String {
+        match &self.why {
+            Some(w) => w.clone(),
+            None => "every GPU benchkeep can see (no --gpu-index, no CUDA_VISIBLE_DEVICES)".into(),
+        }
+    }
+
+    /// Whether the GPUs were chosen (by `--gpu-index` or `CUDA_VISIBLE_DEVICES`).
+    pub fn is_chosen(&self) -> bool {
+        self.only.is_some()
     }
 
     /// Keep the readings of visible GPUs.
@@ -222,14 +259,22 @@ pub fn open_backend(mode: GpuMode, visible: VisibleDevices) -> Result<Box<dyn Ba
 /// the benchmark ends.
 pub struct GpuSampler {
     stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<Option<GpuSummary>>>,
+    thread: Option<JoinHandle<Option<Accumulator>>>,
+    /// Time 0 of the samples.
+    t0: Instant,
 }
+
+/// How long [`GpuSampler::start`] waits for the first sample (opening NVML or running
+/// nvidia-smi the first time), so that the run's window starts after it.
+const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(3);
 
 impl GpuSampler {
     /// Start sampling every `interval` on a background thread (nothing at all with
     /// [`GpuMode::Off`]). The source is opened on that thread, so this returns at once;
     /// when no source works, one note goes to stderr and [`finish`](Self::finish) gives
-    /// `None`. With `series_out`, each reading is appended to that file as a JSON line
+    /// `None`. It returns once the first sample is taken (or after a few seconds at most),
+    /// so a benchmark started after it has a sample at its start. With `series_out`, each
+    /// reading is appended to that file as a JSON line
     /// (created exclusively; a file that cannot be created only costs the series, with a
     /// note). Times (`t_s`) count from this call. `visible` is the CLI's reading of
     /// `CUDA_VISIBLE_DEVICES` (library code never reads the environment).
@@ -243,6 +288,7 @@ impl GpuSampler {
             return GpuSampler {
                 stop: None,
                 thread: None,
+                t0: Instant::now(),
             };
         }
         Self::spawn(
@@ -273,26 +319,68 @@ impl GpuSampler {
         let t0 = Instant::now();
         let interval = interval.max(MIN_INTERVAL);
         let (tx, rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("gpu-sampler".into())
-            .spawn(move || sample_loop(open()?, interval, series_out, t0, rx))
+            .spawn(move || {
+                let backend = open();
+                let Some(backend) = backend else {
+                    drop(ready_tx);
+                    return None;
+                };
+                sample_loop(backend, interval, series_out, t0, rx, ready_tx)
+            })
             .ok();
+        if thread.is_some() {
+            // Returns at the first sample, or at once when no source opened.
+            let _ = ready_rx.recv_timeout(FIRST_SAMPLE_WAIT);
+        }
         GpuSampler {
             stop: Some(tx),
             thread,
+            t0,
         }
+    }
+
+    fn stop(&mut self) -> Option<Accumulator> {
+        drop(self.stop.take());
+        self.thread.take()?.join().ok().flatten()
     }
 
     /// Take one last sample, stop, and summarize (`None`: no telemetry).
     pub fn finish(mut self) -> Option<GpuSummary> {
-        drop(self.stop.take());
-        self.thread.take()?.join().ok().flatten()
+        self.stop()?.finish()
+    }
+
+    /// Take one last sample, stop, and summarize with the energy over exactly the window
+    /// from `start` to `end` (the run's first send to its last response), not the span of
+    /// the samples.
+    pub fn finish_window(mut self, start: Instant, end: Instant) -> Option<GpuSummary> {
+        let at = |t: Instant| {
+            if t >= self.t0 {
+                t.duration_since(self.t0).as_secs_f64()
+            } else {
+                -self.t0.duration_since(t).as_secs_f64()
+            }
+        };
+        let (a, b) = (at(start), at(end));
+        self.stop()?.finish_window(a, b)
     }
 }
 
 impl Drop for GpuSampler {
     fn drop(&mut self) {
         drop(self.stop.take());
+    }
+}
+
+/// Warn when several GPUs were sampled and nobody said which are the server's: the figures
+/// then cover them all (an idle GPU halves the utilization and adds its power).
+pub fn warn_unchosen(visible: &VisibleDevices, sampled: u32) {
+    if sampled > 1 && !visible.is_chosen() {
+        eprintln!(
+            "benchkeep: warning: the GPU figures cover all {sampled} GPUs this machine shows, not only the server's; name the server's with --gpu-index (e.g. --gpu-index 0)"
+        );
     }
 }
 
@@ -364,7 +452,9 @@ fn sample_loop(
     series_out: Option<PathBuf>,
     t0: Instant,
     stop: mpsc::Receiver<()>,
-) -> Option<GpuSummary> {
+    ready: mpsc::Sender<()>,
+) -> Option<Accumulator> {
+    let mut ready = Some(ready);
     let mut acc = Accumulator::new(backend.source(), backend.driver());
     let mut series = series_out.and_then(Series::create);
     let mut errors = 0u32;
@@ -390,6 +480,8 @@ fn sample_loop(
                 }
             }
         }
+        // The first sample is taken (or failed): the run may start.
+        drop(ready.take());
         if last {
             break;
         }
@@ -405,7 +497,7 @@ fn sample_loop(
             Ok(()) | Err(RecvTimeoutError::Disconnected) => last = true,
         }
     }
-    acc.finish()
+    Some(acc)
 }
 
 #[cfg(test)]
@@ -450,6 +542,26 @@ mod tests {
             idx(VisibleDevices::parse(Some("MIG-abc")).filter(all())),
             [0, 1, 2]
         );
+    }
+
+    #[test]
+    fn chosen_gpus() {
+        let all = || vec![r(0, "GPU-aa11"), r(1, "GPU-bb22"), r(2, "GPU-cc33")];
+        let idx = |v: Vec<GpuReading>| v.iter().map(|r| r.index).collect::<Vec<_>>();
+        let c = VisibleDevices::chosen("1, GPU-cc").unwrap();
+        assert_eq!(idx(c.filter(all())), [1, 2]);
+        assert_eq!(c.describe(), "--gpu-index 1, GPU-cc");
+        assert!(
+            VisibleDevices::chosen("one")
+                .unwrap_err()
+                .contains("\"one\"")
+        );
+        assert!(VisibleDevices::chosen("0,").is_err());
+        assert_eq!(
+            VisibleDevices::parse(Some("0")).describe(),
+            "CUDA_VISIBLE_DEVICES=0"
+        );
+        assert!(!VisibleDevices::parse(None).is_chosen());
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod store_faults;
 mod store_never_follows;
 mod telemetry_smi;
 mod transcript_replay;
+mod trust_gpu;
 mod trust_h2h;
 mod trust_run;
 mod unfinished_and_imported;

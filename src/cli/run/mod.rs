@@ -20,7 +20,7 @@ use crate::load::source::{Input, Synthetic};
 use crate::load::{self, GpuPlan, LoadSpec, RunOutcome, RunPlan};
 use crate::schema::Status;
 use crate::store::Store;
-use crate::telemetry::GpuMode;
+use crate::telemetry::{GpuMode, VisibleDevices};
 
 /// Synthetic runs send this many requests unless told otherwise.
 const DEFAULT_SYNTHETIC_REQUESTS: u64 = 100;
@@ -44,6 +44,10 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
     if let Some(slo) = &args.output.slo {
         check_slo_measurable(slo, args.target.no_stream)?;
     }
+    let visible = match &args.output.gpu_index {
+        Some(list) => VisibleDevices::chosen(list).map_err(Error::Usage)?,
+        None => crate::cli::common::visible_gpus(),
+    };
     let api = args
         .target
         .api
@@ -197,7 +201,7 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
                     GpuMode::Off
                 }),
             interval: args.output.gpu_interval,
-            visible: crate::cli::common::visible_gpus(),
+            visible,
         })
         .filter(|g| g.mode != GpuMode::Off),
         sweep: None,
