@@ -5,7 +5,7 @@
 
 use crate::support::api::sim::Profile;
 use crate::support::bk;
-use crate::support::cmd::{refs, run_in_process, synthetic_args};
+use crate::support::cmd::{analyze_cmd, refs, run_in_process, synthetic_args};
 use crate::support::sim::{start, timed};
 use crate::support::store::{raw_path, records};
 
@@ -34,6 +34,15 @@ async fn one_token_answers_are_undetermined_for_a_tpot_slo_not_failing() {
     assert_eq!(g.undetermined_by_metric.get("tpot"), Some(&10));
     assert_eq!(g.denominator_requests, Some(0));
     assert_eq!(r.requests_without_usage, Some(0));
+    let shown = bk(dir.path())
+        .args(["show", &o.metadata.test_id])
+        .assert()
+        .success();
+    let shown = String::from_utf8_lossy(&shown.get_output().stdout).to_string();
+    assert!(
+        shown.contains("(0 good, 0.0% of 0 judged, 10 undetermined)"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -134,4 +143,34 @@ async fn an_uncapped_run_keeps_one_view() {
     let o = run_in_process(dir.path(), &refs(&args)).await.unwrap();
     let l = o.metadata.results.latency_ms.as_ref().unwrap();
     assert!(l.slot_wait.is_none() && l.ttft_from_send.is_none() && l.e2e_from_send.is_none());
+}
+
+#[test]
+fn show_says_how_many_requests_had_no_usage_and_how_goodput_was_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let input = dir.path().join("records.jsonl");
+    // benchkeep's own record format: one answer with usage, one without.
+    std::fs::write(
+        &input,
+        "{\"seq\":1,\"ok\":true,\"prompt_tokens\":5,\"completion_tokens\":7,\"ttft_ms\":10.0,\"e2e_ms\":70.0}\n\
+         {\"seq\":2,\"ok\":true,\"ttft_ms\":10.0,\"e2e_ms\":70.0}\n",
+    )
+    .unwrap();
+    let out = analyze_cmd(&store, "vllm", "m")
+        .args(["--total-time", "1", "--input"])
+        .arg(&input)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains("1 successful request(s) had no token usage"),
+        "{text}"
+    );
+    let meta = crate::support::store::only_metadata(&store);
+    assert_eq!(meta["results"]["requests_without_usage"], 1);
+    let id = meta["test_id"].as_str().unwrap();
+    let shown = bk(&store).args(["show", id]).assert().success();
+    let shown = String::from_utf8_lossy(&shown.get_output().stdout).to_string();
+    assert!(shown.contains("had no token usage"), "{shown}");
 }
