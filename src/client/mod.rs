@@ -388,6 +388,7 @@ impl Client {
             itl_overflow: acc.itl_overflow,
             chunks: self.opts.stream.then_some(acc.chunks),
             client_stall_ms: None,
+            slot_wait_ms: None,
             server: acc.server,
             text: acc.text.map(|t| self.scrubber.scrub(&t)),
         }

@@ -175,6 +175,7 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     let aggregator = written.aggregator;
     let (success, failure) = (aggregator.success_count(), aggregator.failure_count());
     let total_time = aggregator.span_s().unwrap_or(0.0);
+    let window = aggregator.window_s();
     meta.results = aggregator.finish(total_time, 0);
     meta.test.num_requests = success + failure;
     meta.test.raw_sha256 = Some(written.sha256);
@@ -182,12 +183,28 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     meta.test
         .extra
         .insert("warmup_failed".into(), json!(done.warmup_failed));
-    if let Some(summary) = done.gpu.and_then(|g| g.sampler).and_then(|s| s.finish()) {
+    // The GPU energy over exactly the run's window (first send to last response).
+    let at = |c: std::time::Instant, s: f64| c + Duration::from_secs_f64(s.max(0.0));
+    let selection = done.gpu.as_ref().map(|g| g.plan.visible.clone());
+    let gpu = done
+        .gpu
+        .and_then(|g| g.sampler)
+        .and_then(|s| match (done.clock, window) {
+            (Some(c), Some((a, b))) => s.finish_window(at(c, a), at(c, b)),
+            _ => s.finish(),
+        });
+    if let Some(summary) = gpu {
+        let selection = selection.unwrap_or_default();
+        crate::telemetry::warn_unchosen(&selection, summary.count);
         let series = store
             .resolve(&series_rel)
             .is_file()
             .then_some(series_rel.as_str());
         summary.apply_to(&mut meta, series);
+        if let Some(g) = meta.gpu.as_mut() {
+            g.extra
+                .insert("selection".into(), json!(selection.describe()));
+        }
     }
     meta.status = if interrupted || store_error.is_some() {
         Status::Interrupted

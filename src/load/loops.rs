@@ -57,6 +57,8 @@ impl Ctx {
 pub(super) struct LoadDone {
     pub(super) warmup_failed: u64,
     pub(super) gpu: Option<GpuRun>,
+    /// Time 0 of the measured phase (the records' `*_s` times count from it).
+    pub(super) clock: Option<Instant>,
 }
 
 /// Warm-up, then the measured load; returns when every request has finished or the run
@@ -73,7 +75,11 @@ pub(super) async fn load(
         0
     };
     if stopping(&stop) {
-        return LoadDone { warmup_failed, gpu };
+        return LoadDone {
+            warmup_failed,
+            gpu,
+            clock: None,
+        };
     }
     if let Some(g) = gpu.as_mut() {
         g.sampler = Some(TelemetrySampler::start(
@@ -91,7 +97,11 @@ pub(super) async fn load(
         Some(rate) => open_loop(&ctx, &spec, rate, clock, end, stop).await,
     }
     monitor.abort();
-    LoadDone { warmup_failed, gpu }
+    LoadDone {
+        warmup_failed,
+        gpu,
+        clock: Some(clock),
+    }
 }
 
 /// Whether the run is no longer sending new requests.
@@ -258,6 +268,12 @@ pub(super) async fn open_loop(
                 p = sem.clone().acquire_owned() => p.ok(),
             },
         };
+        // From the schedule until a slot was free: its own figure (the schedule's view of
+        // TTFT and E2E includes it; the loop itself waits only on slots when capped).
+        let slot_wait = cap.is_some().then(|| {
+            let waited = Instant::now().saturating_duration_since(due);
+            (waited.as_secs_f64() * 1e6).round() / 1000.0
+        });
         while set.try_join_next().is_some() {}
         let ctx = ctx.clone();
         let abort = aborted(stop.clone());
@@ -265,6 +281,7 @@ pub(super) async fn open_loop(
             let (id, body) = ctx.bodies.get(i);
             let mut rec = ctx.client.generate_until(body, due, clock, abort).await;
             drop(permit);
+            rec.slot_wait_ms = slot_wait;
             ctx.mark_stall(&mut rec, due);
             rec.id = Some(id);
             let _ = ctx.tx.send(rec).await;

@@ -57,17 +57,34 @@ impl Slo {
         }
     }
 
-    /// A successful request meets every objective that was set (a metric it lacks fails it).
-    fn met_by(&self, r: &RequestRecord) -> bool {
-        fn ok(limit: Option<f64>, value: Option<f64>) -> bool {
-            match limit {
-                None => true,
-                Some(l) => value.is_some_and(|v| v <= l),
+    /// How a request fares against the objectives (the rule is in `docs/metrics.md`): a
+    /// failed request, or one over any limit it can be measured against, is bad; a
+    /// successful one within every limit, with every figure the limits need, is good; a
+    /// successful one within the limits it can be measured against but lacking a figure
+    /// another limit needs (a 1-token answer has no TPOT, a non-streamed one no TTFT) is
+    /// undetermined, and the figures it lacked are named.
+    pub fn judge(&self, r: &RequestRecord) -> Verdict {
+        if !r.ok {
+            return Verdict::Bad;
+        }
+        let mut lacking = Vec::new();
+        for (name, limit, value) in [
+            ("ttft", self.ttft_ms, r.ttft_ms),
+            ("tpot", self.tpot_ms, r.tpot_ms()),
+            ("e2e", self.e2e_ms, r.e2e_ms),
+        ] {
+            match (limit, value) {
+                (None, _) => {}
+                (Some(l), Some(v)) if v > l => return Verdict::Bad,
+                (Some(_), Some(_)) => {}
+                (Some(_), None) => lacking.push(name),
             }
         }
-        r.ok && ok(self.ttft_ms, r.ttft_ms)
-            && ok(self.tpot_ms, r.tpot_ms())
-            && ok(self.e2e_ms, r.e2e_ms)
+        if lacking.is_empty() {
+            Verdict::Good
+        } else {
+            Verdict::Undetermined(lacking)
+        }
     }
 
     fn as_map(&self) -> BTreeMap<String, f64> {
@@ -83,6 +100,15 @@ impl Slo {
         }
         m
     }
+}
+
+/// A request against the SLOs ([`Slo::judge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Good,
+    Bad,
+    /// Within every limit it could be measured against; lacking these figures.
+    Undetermined(Vec<&'static str>),
 }
 
 /// Streaming aggregator over request records.
@@ -102,9 +128,15 @@ pub struct Aggregator {
     itl: Samples,
     e2e: Samples,
     lag: Samples,
+    slot_wait: Samples,
+    ttft_from_send: Samples,
+    e2e_from_send: Samples,
     server: ServerSums,
     slo: Option<Slo>,
     good: u64,
+    undetermined: u64,
+    undetermined_by_metric: BTreeMap<String, u64>,
+    without_usage: u64,
     first_start_s: Option<f64>,
     last_end_s: Option<f64>,
 }
@@ -159,6 +191,12 @@ impl Aggregator {
         Some(self.last_end_s? - self.first_start_s?).filter(|s| *s > 0.0)
     }
 
+    /// The run's window: the first scheduled send and the last response end, seconds on
+    /// the records' clock (what `span_s` spans).
+    pub fn window_s(&self) -> Option<(f64, f64)> {
+        Some((self.first_start_s?, self.last_end_s?)).filter(|(a, b)| b > a)
+    }
+
     /// Add one request.
     pub fn push(&mut self, r: &RequestRecord) {
         if let Some(start) = r.scheduled_s.or(r.sent_s) {
@@ -169,6 +207,9 @@ impl Aggregator {
         }
         if let Some(lag) = r.lag_ms() {
             self.lag.push(lag);
+        }
+        if let Some(w) = r.slot_wait_ms {
+            self.slot_wait.push(w);
         }
         if r.client_stall_ms.is_some_and(|ms| ms > 0.0) {
             self.client_stalled += 1;
@@ -200,13 +241,30 @@ impl Aggregator {
         if let Some(v) = r.e2e_ms {
             self.e2e.push(v);
         }
+        if let Some(v) = r.ttft_from_send_ms() {
+            self.ttft_from_send.push(v);
+        }
+        if let Some(v) = r.e2e_from_send_ms() {
+            self.e2e_from_send.push(v);
+        }
         for &v in &r.itl_ms {
             self.itl.push(v);
         }
-        if let Some(slo) = &self.slo
-            && slo.met_by(r)
-        {
-            self.good += 1;
+        if r.prompt_tokens.is_none() || r.completion_tokens.is_none() {
+            self.without_usage += 1;
+        }
+        match self.slo.as_ref().map(|slo| slo.judge(r)) {
+            Some(Verdict::Good) => self.good += 1,
+            Some(Verdict::Undetermined(lacking)) => {
+                self.undetermined += 1;
+                for m in lacking {
+                    *self
+                        .undetermined_by_metric
+                        .entry(m.to_string())
+                        .or_default() += 1;
+                }
+            }
+            Some(Verdict::Bad) | None => {}
         }
         let s = &r.server;
         if !s.is_empty() {
@@ -243,25 +301,35 @@ impl Aggregator {
             }
         };
         let avg = |sum: u64, n: u64| if n > 0 { sum as f64 / n as f64 } else { 0.0 };
+        let waited = !self.slot_wait.is_empty();
         let latencies = Latencies {
             ttft: self.ttft.summary(),
             tpot: self.tpot.summary(),
             itl: self.itl.summary(),
             e2e: self.e2e.summary(),
             lag: self.lag.summary(),
+            // The views from the send only where they differ from the schedule's by a
+            // slot wait (a `--rate` run with a `--concurrency` cap).
+            ttft_from_send: self.ttft_from_send.summary().filter(|_| waited),
+            e2e_from_send: self.e2e_from_send.summary().filter(|_| waited),
+            slot_wait: self.slot_wait.summary(),
         };
+        let denominator = self.success + self.failure - self.undetermined;
         let goodput = self.slo.as_ref().map(|slo| Goodput {
             slo_ms: slo.as_map(),
             good_requests: self.good,
             requests_per_sec: round(per_sec(self.good as f64), 3),
             percent: round(
-                if self.success + self.failure > 0 {
-                    100.0 * self.good as f64 / (self.success + self.failure) as f64
+                if denominator > 0 {
+                    100.0 * self.good as f64 / denominator as f64
                 } else {
                     0.0
                 },
                 2,
             ),
+            undetermined_requests: Some(self.undetermined),
+            undetermined_by_metric: self.undetermined_by_metric.clone(),
+            denominator_requests: Some(denominator),
         });
         Results {
             success_count: self.success,
@@ -292,6 +360,7 @@ impl Aggregator {
             server_timings: self.server.summary(),
             goodput,
             output_tokens_per_joule: None,
+            requests_without_usage: Some(self.without_usage),
             extra: Default::default(),
         }
     }
@@ -403,6 +472,80 @@ mod tests {
         assert_eq!(g.good_requests, 3);
         assert_eq!(g.requests_per_sec, 1.5);
         assert_eq!(g.percent, 75.0);
+    }
+
+    #[test]
+    fn goodput_leaves_unmeasurable_requests_out_of_the_denominator() {
+        // The audit's case: ten 1-token answers, TTFT and E2E 40 ms, under
+        // ttft=1s,tpot=50ms,e2e=1s. They have no TPOT: undetermined, not failing.
+        let slo = Slo {
+            ttft_ms: Some(1000.0),
+            tpot_ms: Some(50.0),
+            e2e_ms: Some(1000.0),
+        };
+        let one_token = |seq| RequestRecord {
+            seq,
+            ok: true,
+            prompt_tokens: Some(5),
+            completion_tokens: Some(1),
+            ttft_ms: Some(40.0),
+            e2e_ms: Some(40.0),
+            ..Default::default()
+        };
+        let mut a = Aggregator::new().with_slo(slo.clone());
+        for i in 0..10 {
+            a.push(&one_token(i));
+        }
+        let g = a.finish(1.0, 0).goodput.unwrap();
+        assert_eq!(g.good_requests, 0);
+        assert_eq!(g.undetermined_requests, Some(10));
+        assert_eq!(g.undetermined_by_metric.get("tpot"), Some(&10));
+        assert_eq!(g.denominator_requests, Some(0));
+        assert_eq!(g.percent, 0.0);
+
+        // Mixed: 2 good, 1 over its TTFT (bad even though its TPOT is unknown),
+        // 1 undetermined, 1 failed request: 2 of 4 determined.
+        let mut a = Aggregator::new().with_slo(slo.clone());
+        let good = RequestRecord {
+            completion_tokens: Some(11),
+            e2e_ms: Some(540.0),
+            ..one_token(0)
+        };
+        a.push(&good);
+        a.push(&good);
+        a.push(&RequestRecord {
+            ttft_ms: Some(1500.0),
+            e2e_ms: Some(1500.0),
+            ..one_token(2)
+        });
+        a.push(&one_token(3));
+        a.push(&RequestRecord::failed(4, ErrorKind::Timeout, "t"));
+        let g = a.finish(1.0, 0).goodput.unwrap();
+        assert_eq!(g.good_requests, 2);
+        assert_eq!(g.undetermined_requests, Some(1));
+        assert_eq!(g.denominator_requests, Some(4));
+        assert_eq!(g.percent, 50.0);
+        assert_eq!(
+            slo.judge(&RequestRecord {
+                ttft_ms: None,
+                ..good
+            }),
+            Verdict::Undetermined(vec!["ttft", "tpot"])
+        );
+    }
+
+    #[test]
+    fn successful_requests_without_usage_are_counted() {
+        let mut a = Aggregator::new();
+        a.push(&ok(3, 4));
+        a.push(&RequestRecord {
+            ok: true,
+            ..Default::default()
+        });
+        a.push(&RequestRecord::failed(2, ErrorKind::Timeout, "t"));
+        let r = a.finish(1.0, 0);
+        assert_eq!(r.requests_without_usage, Some(1));
+        assert_eq!(r.output_tokens_per_sec, 4.0);
     }
 
     #[test]

@@ -123,6 +123,8 @@ pub enum Verdict {
     Same,
     /// One side has no value.
     Missing,
+    /// Moved beyond the threshold, but the runs ran at different loads: not a verdict.
+    OtherLoad,
 }
 
 impl Verdict {
@@ -132,6 +134,7 @@ impl Verdict {
             Verdict::Worse => "worse",
             Verdict::Same => "",
             Verdict::Missing => "n/a",
+            Verdict::OtherLoad => "other load",
         }
     }
 }
@@ -172,6 +175,8 @@ impl RunDeltas<'_> {
 
 /// Compare `run` with `base`; changes larger than `threshold_pct` percent are flagged.
 pub fn compare<'a>(base: &Metadata, run: &'a Metadata, threshold_pct: f64) -> RunDeltas<'a> {
+    // Runs at different loads are shown side by side, never judged (see `caveat`).
+    let other_load = h2h::load_key(base) != h2h::load_key(run);
     let deltas = TRACKED
         .iter()
         .enumerate()
@@ -193,6 +198,10 @@ pub fn compare<'a>(base: &Metadata, run: &'a Metadata, threshold_pct: f64) -> Ru
                             Verdict::Improved
                         }
                         _ => Verdict::Worse,
+                    };
+                    let verdict = match verdict {
+                        Verdict::Improved | Verdict::Worse if other_load => Verdict::OtherLoad,
+                        v => v,
                     };
                     (pct, verdict)
                 }
@@ -225,6 +234,15 @@ pub fn caveat(base: &Metadata, run: &Metadata) -> Option<String> {
         (Some(a), Some(b)) if a == b => {}
         (Some(a), Some(b)) => why.push(format!("input {} vs {}", b.display(), a.display())),
         _ => why.push("input unknown".to_string()),
+    }
+    let (lb, lr) = (h2h::load_key(base), h2h::load_key(run));
+    if lb != lr {
+        let show = |l: Option<String>| l.unwrap_or_else(|| "unknown".into());
+        why.push(format!(
+            "LOAD DIFFERS: {} vs {} (changes are not judged: rerun at the baseline's load)",
+            show(lr),
+            show(lb)
+        ));
     }
     (!why.is_empty()).then(|| format!("not like for like: {}", why.join(", ")))
 }
@@ -392,6 +410,7 @@ pub fn render_json(base: &Metadata, rows: &[RunDeltas], threshold_pct: f64) -> V
                     Verdict::Worse => "worse",
                     Verdict::Same => "same",
                     Verdict::Missing => "missing",
+                    Verdict::OtherLoad => "other_load",
                 },
                 "regression": d.is_regression(),
             })).collect::<Vec<_>>(),
@@ -416,6 +435,7 @@ pub fn render_csv(rows: &[RunDeltas]) -> String {
                 match d.verdict {
                     Verdict::Missing => "missing",
                     Verdict::Same => "same",
+                    Verdict::OtherLoad => "other_load",
                     v => v.as_str(),
                 },
                 d.is_regression()

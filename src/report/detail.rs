@@ -76,9 +76,15 @@ pub fn seed_summary(m: &Metadata, saved: &std::path::Path) -> String {
     if let Some(g) = &r.goodput {
         let _ = writeln!(
             s,
-            "  Goodput: {} requests met the SLOs ({}%, {} req/s)",
-            g.good_requests, g.percent, g.requests_per_sec
+            "  Goodput: {} requests met the SLOs ({}%{}, {} req/s)",
+            g.good_requests,
+            g.percent,
+            goodput_denominator(g),
+            g.requests_per_sec
         );
+    }
+    if let Some(n) = r.requests_without_usage.filter(|n| *n > 0) {
+        let _ = writeln!(s, "  {}", without_usage(n));
     }
     let _ = writeln!(s, "  Status: {}", m.status);
     s
@@ -157,9 +163,15 @@ pub fn render(m: &Metadata) -> String {
     if let Some(g) = &r.goodput {
         let _ = writeln!(
             s,
-            "  goodput       {:.3} req/s ({} good, {:.1}%)",
-            g.requests_per_sec, g.good_requests, g.percent
+            "  goodput       {:.3} req/s ({} good, {:.1}%{})",
+            g.requests_per_sec,
+            g.good_requests,
+            g.percent,
+            goodput_denominator(g)
         );
+    }
+    if let Some(n) = r.requests_without_usage.filter(|n| *n > 0) {
+        let _ = writeln!(s, "  note          {}", without_usage(n));
     }
     if let Some(j) = r.output_tokens_per_joule {
         let _ = writeln!(s, "  efficiency    {j:.3} output tokens/J");
@@ -195,6 +207,9 @@ pub fn render(m: &Metadata) -> String {
             ("ITL", &l.itl),
             ("E2E", &l.e2e),
             ("client lag", &l.lag),
+            ("slot wait", &l.slot_wait),
+            ("TTFT (send)", &l.ttft_from_send),
+            ("E2E (send)", &l.e2e_from_send),
         ] {
             if let Some(v) = v {
                 let _ = writeln!(s, "  {name:<13} {}", latency_cells(v));
@@ -277,6 +292,20 @@ fn clean_multiline(s: &str) -> String {
         .collect()
 }
 
+/// " of 40 judged, 10 undetermined" when some requests could not be judged against the SLOs.
+fn goodput_denominator(g: &crate::schema::Goodput) -> String {
+    match (g.denominator_requests, g.undetermined_requests) {
+        (Some(d), Some(u)) if u > 0 => format!(" of {d} judged, {u} undetermined"),
+        _ => String::new(),
+    }
+}
+
+fn without_usage(n: u64) -> String {
+    format!(
+        "{n} successful request(s) had no token usage from the server: counted as 0 tokens in the throughputs"
+    )
+}
+
 /// The summary printed after `run` and `recover`.
 pub fn run_summary(meta: &Metadata, metadata_path: &Path, raw_path: &Path) -> String {
     let r = &meta.results;
@@ -289,6 +318,9 @@ pub fn run_summary(meta: &Metadata, metadata_path: &Path, raw_path: &Path) -> St
             ("ITL", l.itl.as_ref()),
             ("E2E", l.e2e.as_ref()),
             ("Lag", l.lag.as_ref()),
+            ("Slot wait", l.slot_wait.as_ref()),
+            ("TTFT (send)", l.ttft_from_send.as_ref()),
+            ("E2E (send)", l.e2e_from_send.as_ref()),
         ]
         .into_iter()
         .filter_map(|(n, v)| v.map(|v| (n, v)))

@@ -117,9 +117,10 @@ fn head_to_head(out: &mut String, model: &Derived) {
             .iter()
             .map(|e| {
                 format!(
-                    "{} {}",
+                    "{} {}{}",
                     escape(&e.platform),
-                    escape(&runs[e.latest].test_id)
+                    escape(&runs[e.latest].test_id),
+                    if e.interrupted { " (interrupted)" } else { "" }
                 )
             })
             .collect();
@@ -170,7 +171,12 @@ pub fn group_title(g: &Group) -> String {
             .collect();
         format!(" ({})", names.join(", "))
     };
-    format!("{} on {}{files}", g.family, g.input.display())
+    let load = g
+        .load
+        .as_ref()
+        .map(|l| format!(" at {l}"))
+        .unwrap_or_default();
+    format!("{} on {}{files}{load}", g.family, g.input.display())
 }
 
 fn group_table(out: &mut String, g: &Group) {

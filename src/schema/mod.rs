@@ -272,9 +272,18 @@ pub struct Latencies {
     pub itl: Option<LatencySummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e: Option<LatencySummary>,
-    /// How far behind its schedule the client sent requests.
+    /// How far behind its schedule the client sent requests (not counting `slot_wait`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<LatencySummary>,
+    /// `--rate` with a `--concurrency` cap: the wait for a free slot after the schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_wait: Option<LatencySummary>,
+    /// With `slot_wait`: TTFT from the actual send (`ttft` counts from the schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_from_send: Option<LatencySummary>,
+    /// With `slot_wait`: E2E from the actual send (`e2e` counts from the schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_from_send: Option<LatencySummary>,
 }
 
 impl Latencies {
@@ -284,6 +293,7 @@ impl Latencies {
             && self.itl.is_none()
             && self.e2e.is_none()
             && self.lag.is_none()
+            && self.slot_wait.is_none()
     }
 }
 
@@ -308,14 +318,26 @@ pub struct ServerTimingSummary {
     pub eval_tokens_per_sec: Option<f64>,
 }
 
-/// Goodput: requests that met every SLO given with `--slo`.
+/// Goodput: requests that met every SLO given with `--slo` (rule in `docs/metrics.md`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Goodput {
     /// The SLOs in milliseconds, by metric name (`ttft`, `tpot`, `e2e`).
     pub slo_ms: BTreeMap<String, f64>,
+    /// Requests that met every SLO.
     pub good_requests: u64,
     pub requests_per_sec: f64,
+    /// `good_requests` / `denominator_requests`, in percent (0 when the denominator is 0).
     pub percent: f64,
+    /// Successful requests that missed no SLO but lacked a figure one of them needs (a
+    /// 1-token answer's TPOT, a non-streamed answer's TTFT): neither good nor bad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undetermined_requests: Option<u64>,
+    /// The undetermined requests by the SLO metric they lacked (one request may count twice).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub undetermined_by_metric: BTreeMap<String, u64>,
+    /// The denominator of `percent`: every request minus the undetermined ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator_requests: Option<u64>,
 }
 
 /// The seed's `results` block, extended.
@@ -366,6 +388,10 @@ pub struct Results {
     pub goodput: Option<Goodput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens_per_joule: Option<f64>,
+    /// Successful requests whose prompt or completion token count is unknown (no usage):
+    /// the token throughputs count them as 0 tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_without_usage: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

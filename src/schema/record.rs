@@ -166,6 +166,11 @@ pub struct RequestRecord {
     /// include that time, which is not the server's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_stall_ms: Option<f64>,
+    /// With `--rate` and a `--concurrency` cap: how long the request waited for a free
+    /// slot after its scheduled time, ms (vLLM's `client_queue_time`). Its `ttft_ms` and
+    /// `e2e_ms` count from the schedule and include this wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_wait_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "ServerTimings::is_empty")]
     pub server: ServerTimings,
     /// Response text, only with `--save-text` (capped).
@@ -213,6 +218,7 @@ impl Default for RequestRecord {
             itl_overflow: None,
             chunks: None,
             client_stall_ms: None,
+            slot_wait_ms: None,
             server: ServerTimings::default(),
             text: None,
         }
@@ -226,9 +232,21 @@ impl RequestRecord {
         (n > 1).then(|| (e2e - ttft) / (n - 1) as f64)
     }
 
-    /// How late the request was sent compared with its schedule.
+    /// How late the client sent the request compared with its schedule, not counting the
+    /// wait for a free slot under a `--concurrency` cap ([`Self::slot_wait_ms`]).
     pub fn lag_ms(&self) -> Option<f64> {
-        Some((self.sent_s? - self.scheduled_s?) * 1000.0)
+        let late = (self.sent_s? - self.scheduled_s?) * 1000.0;
+        Some((late - self.slot_wait_ms.unwrap_or(0.0)).max(0.0))
+    }
+
+    /// Time to first token from the actual send (what `vllm bench serve` reports).
+    pub fn ttft_from_send_ms(&self) -> Option<f64> {
+        Some((self.first_token_s? - self.sent_s?) * 1000.0)
+    }
+
+    /// End-to-end latency from the actual send.
+    pub fn e2e_from_send_ms(&self) -> Option<f64> {
+        Some((self.end_s? - self.sent_s?) * 1000.0)
     }
 
     /// The record as one JSON line (with its newline) of at most [`MAX_RAW_LINE_BYTES`]:

@@ -53,6 +53,40 @@ pub fn candidate(base: &str, n: u32) -> String {
     }
 }
 
+/// Order test ids with their runs of digits as numbers, so that `base-9` comes before
+/// `base-10` (the tie-break of runs stamped in the same second).
+pub fn cmp_ids(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> impl Iterator<Item = (bool, &str)> {
+        let mut rest = s;
+        std::iter::from_fn(move || {
+            let first = rest.chars().next()?;
+            let digit = first.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digit)
+                .unwrap_or(rest.len());
+            let (chunk, tail) = rest.split_at(end);
+            rest = tail;
+            Some((digit, chunk))
+        })
+    }
+    let (mut x, mut y) = (chunks(a), chunks(b));
+    loop {
+        let ord = match (x.next(), y.next()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some((true, m)), Some((true, n))) => {
+                let (m, n) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
+                m.len().cmp(&n.len()).then_with(|| m.cmp(n))
+            }
+            (Some((_, m)), Some((_, n))) => m.cmp(n),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +103,24 @@ mod tests {
         );
         assert_eq!(candidate("x", 1), "x");
         assert_eq!(candidate("x", 3), "x-3");
+    }
+
+    #[test]
+    fn ids_order_their_numbers_as_numbers() {
+        use std::cmp::Ordering::*;
+        let base = "vllm-m-10-2026-12-02";
+        assert_eq!(cmp_ids(&candidate(base, 9), &candidate(base, 10)), Less);
+        assert_eq!(cmp_ids(base, &candidate(base, 2)), Less);
+        assert_eq!(cmp_ids(&candidate(base, 2), &candidate(base, 2)), Equal);
+        assert_eq!(
+            cmp_ids("a-007", "a-7"),
+            Less,
+            "equal values fall back to the text"
+        );
+        let mut ids: Vec<String> = (1..=12).rev().map(|n| candidate(base, n)).collect();
+        ids.sort_by(|a, b| cmp_ids(a, b));
+        assert_eq!(ids.last().unwrap(), &candidate(base, 12));
+        assert_eq!(ids[0], base);
     }
 
     #[test]

@@ -322,11 +322,10 @@ impl Store {
             .collect();
         let mut order: Vec<usize> = (0..runs.runs.len()).collect();
         order.sort_by(|&a, &b| {
-            (at[a], &runs.runs[a].timestamp, &runs.runs[a].test_id).cmp(&(
-                at[b],
-                &runs.runs[b].timestamp,
-                &runs.runs[b].test_id,
-            ))
+            let (x, y) = (&runs.runs[a], &runs.runs[b]);
+            (at[a], &x.timestamp)
+                .cmp(&(at[b], &y.timestamp))
+                .then_with(|| ids::cmp_ids(&x.test_id, &y.test_id))
         });
         let mut slots: Vec<Option<Metadata>> = runs.runs.drain(..).map(Some).collect();
         runs.runs = order

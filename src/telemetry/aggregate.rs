@@ -9,6 +9,10 @@
 //! - `power_avg_w`: mean power of all sampled GPUs together;
 //! - `energy_joules`: per GPU, the difference of NVML's energy counter between the first and
 //!   last sample when it has one, else power integrated over time (trapezoids); summed.
+//!   With a window ([`Accumulator::finish_window`], what `run` uses), exactly over the
+//!   run's window: the part of the first and last intervals outside it is cut off (power
+//!   interpolated linearly), and a window edge beyond the samples is filled with the
+//!   nearest sample's power.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +38,11 @@ struct DeviceAcc {
     power_n: u64,
     temperature_max_c: Option<f64>,
     last_power: Option<(f64, f64)>,
+    /// The power sample before `last_power` (to cut the last interval at the window's end).
+    prev_power: Option<(f64, f64)>,
+    /// The first two power samples (to cut the first interval at the window's start).
+    first_power: Option<(f64, f64)>,
+    second_power: Option<(f64, f64)>,
     energy_integrated_j: f64,
     energy_integrated: bool,
     energy_first_mj: Option<u64>,
@@ -71,6 +80,12 @@ impl DeviceAcc {
                 self.energy_integrated_j += (p0 + p) / 2.0 * (t_s - t0);
                 self.energy_integrated = true;
             }
+            if self.first_power.is_none() {
+                self.first_power = Some((t_s, p));
+            } else if self.second_power.is_none() {
+                self.second_power = Some((t_s, p));
+            }
+            self.prev_power = self.last_power;
             self.last_power = Some((t_s, p));
         }
         if let Some(e) = r.energy_mj {
@@ -87,7 +102,43 @@ impl DeviceAcc {
         }
     }
 
-    fn summary(&self, index: u32) -> DeviceSummary {
+    /// The energy over exactly `[start, end]` (seconds on the sampler's clock): the energy
+    /// between the first and last sample, less what of it lies outside the window, plus the
+    /// window's edges beyond the samples at the nearest sample's power.
+    fn energy_in(&self, start: f64, end: f64) -> Option<f64> {
+        let mut e = self.energy_j()?;
+        let (Some(first), Some(last)) = (self.first_power, self.last_power) else {
+            return Some(e);
+        };
+        // The energy of the part of segment a..b (linear power) from a to x.
+        let part = |(ta, pa): (f64, f64), (tb, pb): (f64, f64), x: f64| {
+            let x = x.clamp(ta, tb);
+            let px = if tb > ta {
+                pa + (pb - pa) * (x - ta) / (tb - ta)
+            } else {
+                pa
+            };
+            (pa + px) / 2.0 * (x - ta)
+        };
+        if first.0 > start {
+            e += first.1 * (first.0 - start);
+        } else if let Some(second) = self.second_power {
+            e -= part(first, second, start);
+        }
+        if last.0 < end {
+            e += last.1 * (end - last.0);
+        } else if let Some(prev) = self.prev_power {
+            let whole = part(prev, last, last.0);
+            e -= whole - part(prev, last, end.max(prev.0));
+        }
+        Some(e.max(0.0))
+    }
+
+    fn summary(&self, index: u32, window: Option<(f64, f64)>) -> DeviceSummary {
+        let energy = match window {
+            Some((a, b)) => self.energy_in(a, b),
+            None => self.energy_j(),
+        };
         DeviceSummary {
             index,
             name: self.name.clone(),
@@ -96,7 +147,7 @@ impl DeviceAcc {
             vram_used_gb: self.memory_used_peak_mib.map(gib),
             utilization_avg_percent: mean(self.util_sum, self.util_n).map(|v| round(v, 1)),
             power_avg_w: mean(self.power_sum, self.power_n).map(|v| round(v, 1)),
-            energy_joules: self.energy_j().map(|v| round(v, 1)),
+            energy_joules: energy.map(|v| round(v, 1)),
             temperature_max_c: self.temperature_max_c,
         }
     }
@@ -167,10 +218,24 @@ impl Accumulator {
 
     /// The summary, or `None` when no sample had any GPU in it.
     pub fn finish(&self) -> Option<GpuSummary> {
+        self.summarize(None)
+    }
+
+    /// The summary with the energy over exactly `[start_s, end_s]` (seconds since the
+    /// sampler started): the run's window, not the samples' span.
+    pub fn finish_window(&self, start_s: f64, end_s: f64) -> Option<GpuSummary> {
+        self.summarize(Some((start_s, end_s.max(start_s))))
+    }
+
+    fn summarize(&self, window: Option<(f64, f64)>) -> Option<GpuSummary> {
         if self.samples == 0 {
             return None;
         }
-        let devices: Vec<DeviceSummary> = self.devices.iter().map(|(i, d)| d.summary(*i)).collect();
+        let devices: Vec<DeviceSummary> = self
+            .devices
+            .iter()
+            .map(|(i, d)| d.summary(*i, window))
+            .collect();
         let sum_known = |f: &dyn Fn(&DeviceSummary) -> Option<f64>| {
             let vals: Vec<f64> = devices.iter().filter_map(f).collect();
             (!vals.is_empty()).then(|| vals.iter().sum::<f64>())
@@ -209,6 +274,7 @@ impl Accumulator {
                 .filter_map(|d| d.temperature_max_c)
                 .reduce(f64::max),
             samples: self.samples,
+            energy_window_s: window.map(|(a, b)| round(b - a, 3)),
             span_s: match (self.first_t_s, self.last_t_s) {
                 (Some(a), Some(b)) => round(b - a, 3),
                 _ => 0.0,
@@ -253,6 +319,8 @@ pub struct GpuSummary {
     pub samples: u64,
     /// Seconds from the first to the last sample.
     pub span_s: f64,
+    /// The window the energy covers, seconds (the run's), when one was given.
+    pub energy_window_s: Option<f64>,
     pub devices: Vec<DeviceSummary>,
 }
 
@@ -278,6 +346,9 @@ impl GpuSummary {
         }
         info.extra
             .insert("sampled_seconds".into(), Value::from(self.span_s));
+        if let Some(w) = self.energy_window_s {
+            info.extra.insert("energy_window_s".into(), Value::from(w));
+        }
         if let Some(f) = series_file {
             info.extra.insert("series_file".into(), f.into());
         }
@@ -303,6 +374,57 @@ impl GpuSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One GPU sampled every 0.5 s from `first` to `last` s with `power(t)` watts and, with
+    /// `counter`, NVML's energy counter (its exact integral).
+    fn sampled(
+        first: f64,
+        last: f64,
+        power: fn(f64) -> f64,
+        counter: Option<fn(f64) -> f64>,
+    ) -> Accumulator {
+        let mut acc = Accumulator::new("nvml", None);
+        let mut t = first;
+        while t <= last + 1e-9 {
+            acc.add(
+                t,
+                &[GpuReading {
+                    power_w: Some(power(t)),
+                    energy_mj: counter.map(|c| (c(t) * 1000.0).round() as u64),
+                    ..Default::default()
+                }],
+            );
+            t += 0.5;
+        }
+        acc
+    }
+
+    #[test]
+    fn energy_covers_exactly_the_run_window() {
+        // The audit's case: the first sample 0.1 s late, the last after the run's end.
+        let flat = sampled(0.1, 3.6, |_| 100.0, None);
+        assert_eq!(
+            flat.finish().unwrap().energy_joules,
+            Some(350.0),
+            "the samples' span"
+        );
+        let w = flat.finish_window(0.0, 3.4).unwrap();
+        assert_eq!(w.energy_joules, Some(340.0));
+        assert_eq!(w.energy_window_s, Some(3.4));
+        // A ramp: 100 W + 10 W/s; exact over [0, 3.5]: 350 + 5 * 3.5^2 = 411.25 J. Only the
+        // first 0.1 s is estimated (held at the first sample's power: +0.005 J).
+        let ramp = sampled(0.1, 3.6, |t| 100.0 + 10.0 * t, None);
+        let e = ramp.finish_window(0.0, 3.5).unwrap().energy_joules.unwrap();
+        assert!((e - 411.25).abs() <= 0.1, "{e}");
+        // NVML's counter is cut the same way.
+        let counted = sampled(0.1, 3.6, |_| 100.0, Some(|t| 100.0 * t));
+        let e = counted
+            .finish_window(0.0, 3.4)
+            .unwrap()
+            .energy_joules
+            .unwrap();
+        assert!((e - 340.0).abs() <= 0.1, "{e}");
+    }
 
     fn reading(index: u32, used: f64, util: Option<f64>, power: Option<f64>) -> GpuReading {
         GpuReading {

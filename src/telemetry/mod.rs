@@ -20,6 +20,7 @@ pub mod aggregate;
 pub mod nvidia_smi;
 pub mod nvml;
 pub mod rocm;
+pub mod visible;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use aggregate::{Accumulator, DeviceSummary, GpuSummary};
+pub use visible::VisibleDevices;
 
 /// The default sampling interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
@@ -130,59 +132,6 @@ pub trait Backend: Send {
     fn sample(&mut self) -> Result<Vec<GpuReading>, String>;
 }
 
-/// The GPUs the benchmark can see, from `CUDA_VISIBLE_DEVICES` (indices or `GPU-` UUID
-/// prefixes). NVML and nvidia-smi list every GPU of the host; only these are sampled.
-/// Note that CUDA numbers GPUs fastest first unless `CUDA_DEVICE_ORDER=PCI_BUS_ID`; on hosts
-/// with identical GPUs the orders agree.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VisibleDevices {
-    /// `None`: all GPUs.
-    only: Option<Vec<String>>,
-}
-
-impl VisibleDevices {
-    /// From a `CUDA_VISIBLE_DEVICES` value. MIG ids cannot be mapped to a GPU here, so a
-    /// list with one keeps every GPU.
-    pub fn parse(value: Option<&str>) -> Self {
-        let Some(v) = value else {
-            return VisibleDevices { only: None };
-        };
-        let items: Vec<String> = v
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if items.iter().any(|s| s.starts_with("MIG-")) {
-            return VisibleDevices { only: None };
-        }
-        // CUDA stops at the first invalid entry (e.g. -1).
-        let valid: Vec<String> = items
-            .into_iter()
-            .take_while(|s| s.parse::<u32>().is_ok() || s.starts_with("GPU-"))
-            .collect();
-        VisibleDevices { only: Some(valid) }
-    }
-
-    /// Keep the readings of visible GPUs.
-    pub fn filter(&self, readings: Vec<GpuReading>) -> Vec<GpuReading> {
-        let Some(only) = &self.only else {
-            return readings;
-        };
-        readings
-            .into_iter()
-            .filter(|r| {
-                only.iter().any(|id| match id.parse::<u32>() {
-                    Ok(i) => i == r.index,
-                    Err(_) => r
-                        .uuid
-                        .as_deref()
-                        .is_some_and(|u| u.starts_with(id.as_str())),
-                })
-            })
-            .collect()
-    }
-}
-
 /// Open the source `mode` asks for. `Err` holds the one-line reason for the note.
 pub fn open_backend(mode: GpuMode, visible: VisibleDevices) -> Result<Box<dyn Backend>, String> {
     match mode {
@@ -222,14 +171,22 @@ pub fn open_backend(mode: GpuMode, visible: VisibleDevices) -> Result<Box<dyn Ba
 /// the benchmark ends.
 pub struct GpuSampler {
     stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<Option<GpuSummary>>>,
+    thread: Option<JoinHandle<Option<Accumulator>>>,
+    /// Time 0 of the samples.
+    t0: Instant,
 }
+
+/// How long [`GpuSampler::start`] waits for the first sample (opening NVML or running
+/// nvidia-smi the first time), so that the run's window starts after it.
+const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(3);
 
 impl GpuSampler {
     /// Start sampling every `interval` on a background thread (nothing at all with
     /// [`GpuMode::Off`]). The source is opened on that thread, so this returns at once;
     /// when no source works, one note goes to stderr and [`finish`](Self::finish) gives
-    /// `None`. With `series_out`, each reading is appended to that file as a JSON line
+    /// `None`. It returns once the first sample is taken (or after a few seconds at most),
+    /// so a benchmark started after it has a sample at its start. With `series_out`, each
+    /// reading is appended to that file as a JSON line
     /// (created exclusively; a file that cannot be created only costs the series, with a
     /// note). Times (`t_s`) count from this call. `visible` is the CLI's reading of
     /// `CUDA_VISIBLE_DEVICES` (library code never reads the environment).
@@ -243,6 +200,7 @@ impl GpuSampler {
             return GpuSampler {
                 stop: None,
                 thread: None,
+                t0: Instant::now(),
             };
         }
         Self::spawn(
@@ -273,26 +231,68 @@ impl GpuSampler {
         let t0 = Instant::now();
         let interval = interval.max(MIN_INTERVAL);
         let (tx, rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("gpu-sampler".into())
-            .spawn(move || sample_loop(open()?, interval, series_out, t0, rx))
+            .spawn(move || {
+                let backend = open();
+                let Some(backend) = backend else {
+                    drop(ready_tx);
+                    return None;
+                };
+                sample_loop(backend, interval, series_out, t0, rx, ready_tx)
+            })
             .ok();
+        if thread.is_some() {
+            // Returns at the first sample, or at once when no source opened.
+            let _ = ready_rx.recv_timeout(FIRST_SAMPLE_WAIT);
+        }
         GpuSampler {
             stop: Some(tx),
             thread,
+            t0,
         }
+    }
+
+    fn stop(&mut self) -> Option<Accumulator> {
+        drop(self.stop.take());
+        self.thread.take()?.join().ok().flatten()
     }
 
     /// Take one last sample, stop, and summarize (`None`: no telemetry).
     pub fn finish(mut self) -> Option<GpuSummary> {
-        drop(self.stop.take());
-        self.thread.take()?.join().ok().flatten()
+        self.stop()?.finish()
+    }
+
+    /// Take one last sample, stop, and summarize with the energy over exactly the window
+    /// from `start` to `end` (the run's first send to its last response), not the span of
+    /// the samples.
+    pub fn finish_window(mut self, start: Instant, end: Instant) -> Option<GpuSummary> {
+        let at = |t: Instant| {
+            if t >= self.t0 {
+                t.duration_since(self.t0).as_secs_f64()
+            } else {
+                -self.t0.duration_since(t).as_secs_f64()
+            }
+        };
+        let (a, b) = (at(start), at(end));
+        self.stop()?.finish_window(a, b)
     }
 }
 
 impl Drop for GpuSampler {
     fn drop(&mut self) {
         drop(self.stop.take());
+    }
+}
+
+/// Warn when several GPUs were sampled and nobody said which are the server's: the figures
+/// then cover them all (an idle GPU halves the utilization and adds its power).
+pub fn warn_unchosen(visible: &VisibleDevices, sampled: u32) {
+    if sampled > 1 && !visible.is_chosen() {
+        eprintln!(
+            "benchkeep: warning: the GPU figures cover all {sampled} GPUs this machine shows, not only the server's; name the server's with --gpu-index (e.g. --gpu-index 0)"
+        );
     }
 }
 
@@ -364,7 +364,9 @@ fn sample_loop(
     series_out: Option<PathBuf>,
     t0: Instant,
     stop: mpsc::Receiver<()>,
-) -> Option<GpuSummary> {
+    ready: mpsc::Sender<()>,
+) -> Option<Accumulator> {
+    let mut ready = Some(ready);
     let mut acc = Accumulator::new(backend.source(), backend.driver());
     let mut series = series_out.and_then(Series::create);
     let mut errors = 0u32;
@@ -390,6 +392,8 @@ fn sample_loop(
                 }
             }
         }
+        // The first sample is taken (or failed): the run may start.
+        drop(ready.take());
         if last {
             break;
         }
@@ -405,52 +409,12 @@ fn sample_loop(
             Ok(()) | Err(RecvTimeoutError::Disconnected) => last = true,
         }
     }
-    acc.finish()
+    Some(acc)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn r(index: u32, uuid: &str) -> GpuReading {
-        GpuReading {
-            index,
-            uuid: Some(uuid.into()),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn visible_devices() {
-        let all = || vec![r(0, "GPU-aa11"), r(1, "GPU-bb22"), r(2, "GPU-cc33")];
-        let idx = |v: Vec<GpuReading>| v.iter().map(|r| r.index).collect::<Vec<_>>();
-        assert_eq!(idx(VisibleDevices::parse(None).filter(all())), [0, 1, 2]);
-        assert_eq!(idx(VisibleDevices::parse(Some("1")).filter(all())), [1]);
-        assert_eq!(
-            idx(VisibleDevices::parse(Some("2, 0")).filter(all())),
-            [0, 2]
-        );
-        assert_eq!(
-            idx(VisibleDevices::parse(Some("GPU-bb")).filter(all())),
-            [1]
-        );
-        assert_eq!(
-            idx(VisibleDevices::parse(Some("")).filter(all())),
-            [0u32; 0]
-        );
-        assert_eq!(
-            idx(VisibleDevices::parse(Some("-1")).filter(all())),
-            [0u32; 0]
-        );
-        assert_eq!(
-            idx(VisibleDevices::parse(Some("0,-1,2")).filter(all())),
-            [0]
-        );
-        assert_eq!(
-            idx(VisibleDevices::parse(Some("MIG-abc")).filter(all())),
-            [0, 1, 2]
-        );
-    }
 
     #[test]
     fn modes() {

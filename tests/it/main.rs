@@ -54,4 +54,7 @@ mod sweep_resume;
 mod sweep_run;
 mod telemetry_smi;
 mod transcript_replay;
+mod trust_gpu;
+mod trust_h2h;
+mod trust_run;
 mod unfinished_and_imported;

@@ -142,6 +142,10 @@ pub struct OutputArgs {
     /// nvml, nvidia-smi, rocm-smi. Default: auto when the server is on this host, else off.
     #[arg(long, value_name = "SOURCE", value_parser = parse::gpu_mode)]
     pub gpu: Option<GpuMode>,
+    /// The server's GPUs, as nvidia-smi numbers them (or GPU- UUID prefixes): 0 or 0,1.
+    /// Only these are sampled. Default: CUDA_VISIBLE_DEVICES, else every GPU.
+    #[arg(long, value_name = "LIST")]
+    pub gpu_index: Option<String>,
     /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::interval)]
     pub gpu_interval: Duration,

@@ -20,7 +20,7 @@ use crate::load::source::{Input, Synthetic};
 use crate::load::{self, GpuPlan, LoadSpec, RunOutcome, RunPlan};
 use crate::schema::Status;
 use crate::store::Store;
-use crate::telemetry::GpuMode;
+use crate::telemetry::{GpuMode, VisibleDevices};
 
 /// Synthetic runs send this many requests unless told otherwise.
 const DEFAULT_SYNTHETIC_REQUESTS: u64 = 100;
@@ -41,6 +41,13 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
     if args.target.model.trim().is_empty() {
         return Err(Error::usage("--model must not be empty"));
     }
+    if let Some(slo) = &args.output.slo {
+        check_slo_measurable(slo, args.target.no_stream)?;
+    }
+    let visible = match &args.output.gpu_index {
+        Some(list) => VisibleDevices::chosen(list).map_err(Error::Usage)?,
+        None => crate::cli::common::visible_gpus(),
+    };
     let api = args
         .target
         .api
@@ -194,7 +201,7 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
                     GpuMode::Off
                 }),
             interval: args.output.gpu_interval,
-            visible: crate::cli::common::visible_gpus(),
+            visible,
         })
         .filter(|g| g.mode != GpuMode::Off),
         sweep: None,
@@ -275,6 +282,20 @@ pub fn report(
         &outcome.metadata_path,
         &raw,
     ))?;
+    if let Some(g) = &m.results.goodput
+        && let Some(n) = g.undetermined_requests.filter(|n| *n > 0)
+    {
+        let lacking: Vec<String> = g
+            .undetermined_by_metric
+            .iter()
+            .map(|(k, v)| format!("{v} without {}", k.to_uppercase()))
+            .collect();
+        eprintln!(
+            "warning: goodput: {n} successful requests could not be judged against every SLO ({}; a 1-token answer has no TPOT): they are neither good nor bad, and the goodput percentage is over the other {} requests",
+            lacking.join(", "),
+            g.denominator_requests.unwrap_or(0)
+        );
+    }
     if outcome.warmup_failed > 0 {
         eprintln!(
             "warning: {} of the warm-up requests failed",
@@ -315,6 +336,25 @@ pub fn report(
         return Ok(exit::FAILURE);
     }
     Ok(exit::OK)
+}
+
+/// Refuse SLOs this run cannot measure: a non-streamed answer arrives whole, so it has no
+/// time to first token and no time per output token.
+fn check_slo_measurable(slo: &crate::metrics::Slo, no_stream: bool) -> Result<(), Error> {
+    if !no_stream {
+        return Ok(());
+    }
+    let named: Vec<&str> = [("ttft", slo.ttft_ms), ("tpot", slo.tpot_ms)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|_| k))
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "--slo {}: --no-stream answers arrive whole, so TTFT and TPOT cannot be measured; drop --no-stream, or keep only an e2e objective (e.g. --slo e2e=2s)",
+        named.join(",")
+    )))
 }
 
 /// The error of a run whose final metadata could not be written (disk full...).

@@ -104,6 +104,41 @@ pub fn input_key(m: &Metadata) -> Option<InputKey> {
     }
 }
 
+/// The load a run was measured at, as a comparable key (`concurrency 4, max_tokens 128`,
+/// `rate 50/s poisson, cap 8, max_tokens default`): runs are paired only at the same load.
+/// `None` for runs that do not record one (imported results files).
+pub fn load_key(m: &Metadata) -> Option<String> {
+    let load = m.test.extra.get("load")?.as_object()?;
+    let text = |k: &str| match load.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(v) => Some(v.to_string()),
+    };
+    let mut parts = Vec::new();
+    match text("rate") {
+        Some(rate) => {
+            let arrival = text("arrival").unwrap_or_else(|| "poisson".into());
+            let mut p = format!("rate {rate}/s {arrival}");
+            if let Some(b) = text("burstiness").filter(|b| b != "1.0" && b != "1") {
+                p.push_str(&format!(" burstiness {b}"));
+            }
+            parts.push(p);
+            if let Some(c) = text("concurrency") {
+                parts.push(format!("cap {c}"));
+            }
+        }
+        None => parts.push(format!(
+            "concurrency {}",
+            text("concurrency").unwrap_or_else(|| "1".into())
+        )),
+    }
+    parts.push(format!(
+        "max_tokens {}",
+        text("max_tokens").unwrap_or_else(|| "default".into())
+    ));
+    Some(parts.join(", "))
+}
+
 /// Why a run cannot be compared at all, if it cannot.
 pub fn unusable_reason(m: &Metadata) -> Option<&'static str> {
     if m.status == Status::Running {
@@ -136,6 +171,36 @@ pub fn slug(family: &str, input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_keys() {
+        use crate::schema::SourceKind;
+        let mut m = Metadata::new(
+            SourceKind::Run,
+            "benchkeep",
+            "vllm",
+            "m",
+            chrono::Utc::now(),
+        );
+        assert_eq!(load_key(&m), None, "an imported run does not say");
+        let mut set = |load: Value| {
+            m.test.extra.insert("load".into(), load);
+            load_key(&m)
+        };
+        let c32 =
+            set(serde_json::json!({"mode": "concurrency", "concurrency": 32, "max_tokens": null}));
+        assert_eq!(c32.as_deref(), Some("concurrency 32, max_tokens default"));
+        let c4 =
+            set(serde_json::json!({"mode": "concurrency", "concurrency": 4, "max_tokens": null}));
+        assert_ne!(c32, c4);
+        let rate = set(
+            serde_json::json!({"mode": "rate", "rate": 50.0, "arrival": "constant", "burstiness": 1.0, "concurrency": 1, "max_tokens": 64}),
+        );
+        assert_eq!(
+            rate.as_deref(),
+            Some("rate 50.0/s constant, cap 1, max_tokens 64")
+        );
+    }
 
     #[test]
     fn families() {

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::comparable::{InputKey, UNKNOWN_INPUT, input_key, model_family, slug, unusable_reason};
+use super::comparable::{
+    InputKey, UNKNOWN_INPUT, input_key, load_key, model_family, slug, unusable_reason,
+};
 use super::metrics::{HEADLINE, METRICS, fmt_ratio};
-use crate::schema::Metadata;
+use crate::schema::{Metadata, Status};
 
 /// Report settings resolved by the command line before rendering.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -50,8 +52,11 @@ impl Spread {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub platform: String,
-    /// Index (into the runs given to [`build`]) of the latest usable run.
+    /// Index (into the runs given to [`build`]) of the run in the table: the latest
+    /// completed run, or the latest interrupted one when the platform has no other.
     pub latest: usize,
+    /// Whether the run in the table was interrupted (its figures are understated).
+    pub interrupted: bool,
     /// Every usable run of this platform in the group, oldest first.
     pub runs: Vec<usize>,
     /// The latest run's figures, in [`METRICS`] order.
@@ -69,13 +74,17 @@ pub struct Group {
     pub slug: String,
     pub family: String,
     pub input: InputKey,
+    /// The load the runs were measured at (`concurrency 4, max_tokens 128`); None for runs
+    /// that do not say (imported results files).
+    pub load: Option<String>,
     /// Distinct model names in the group, sorted.
     pub models: Vec<String>,
     /// The input file name(s) the runs gave, if any.
     pub input_files: Vec<String>,
     /// Baseline first, then the other platforms alphabetically.
     pub entries: Vec<Entry>,
-    /// Set when the requested baseline platform is not in this group.
+    /// Notes on the group: the requested baseline platform is not in it; a platform's
+    /// newest run was interrupted (the table uses its completed run, or marks it).
     pub baseline_note: Option<String>,
 }
 
@@ -116,6 +125,7 @@ pub struct Unpaired {
     pub platform: String,
     pub family: String,
     pub input: Option<InputKey>,
+    pub load: Option<String>,
     pub reason: String,
 }
 
@@ -136,11 +146,11 @@ struct Set {
 pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
     let families: Vec<String> = runs.iter().map(model_family).collect();
     let inputs: Vec<Option<InputKey>> = runs.iter().map(input_key).collect();
-    // (family, input) -> platform -> runs
+    // (family, input, load) -> platform -> runs
     let mut sets: Sets = BTreeMap::new();
     for (i, m) in runs.iter().enumerate() {
         let set = sets
-            .entry((families[i].clone(), inputs[i].clone()))
+            .entry((families[i].clone(), inputs[i].clone(), load_key(m)))
             .or_default()
             .entry(m.platform.clone())
             .or_default();
@@ -150,7 +160,7 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
         }
     }
     let mut out = HeadToHead::default();
-    for ((family, input), platforms) in &sets {
+    for ((family, input, load), platforms) in &sets {
         let usable: Vec<(&String, &Set)> = platforms
             .iter()
             .filter(|(_, s)| !s.usable.is_empty())
@@ -166,6 +176,7 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
                         platform: runs[i].platform.clone(),
                         family: family.clone(),
                         input: input.clone(),
+                        load: load.clone(),
                         reason: match latest_ok {
                             Some(ok) => format!(
                                 "{why}; the comparison uses the platform's previous run {}",
@@ -182,7 +193,7 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
             for (platform, set) in &usable {
                 let reason = match input {
                     None => UNKNOWN_INPUT.to_string(),
-                    Some(key) => no_partner_reason(runs, &sets, platform, family, key),
+                    Some(key) => no_partner_reason(runs, &sets, platform, family, key, load),
                 };
                 out.unpaired.push(Unpaired {
                     run: *set.usable.last().expect("usable"),
@@ -190,30 +201,33 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
                     platform: (*platform).clone(),
                     family: family.clone(),
                     input: input.clone(),
+                    load: load.clone(),
                     reason,
                 });
             }
             continue;
         }
         let input = input.clone().expect("paired groups have an input");
+        let mut notes = Vec::new();
         let mut entries: Vec<Entry> = usable
             .iter()
             .map(|(platform, set)| {
-                let latest = *set.usable.last().expect("usable");
+                let (latest, interrupted, measured) = pick_run(runs, &set.usable);
+                if let Some(note) = interrupted_note(runs, platform, set, latest, interrupted) {
+                    notes.push(note);
+                }
                 Entry {
                     platform: (*platform).clone(),
                     latest,
+                    interrupted,
                     runs: set.usable.clone(),
                     values: METRICS.iter().map(|d| (d.get)(&runs[latest])).collect(),
                     ratios: vec![None; METRICS.len()],
                     spread: METRICS
                         .iter()
                         .map(|d| {
-                            let vals: Vec<f64> = set
-                                .usable
-                                .iter()
-                                .filter_map(|&r| (d.get)(&runs[r]))
-                                .collect();
+                            let vals: Vec<f64> =
+                                measured.iter().filter_map(|&r| (d.get)(&runs[r])).collect();
                             Spread::of(&vals)
                         })
                         .collect(),
@@ -222,6 +236,8 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
             .collect();
         let names: Vec<&str> = entries.iter().map(|e| e.platform.as_str()).collect();
         let (base, baseline_note) = choose_baseline(&names, settings);
+        let baseline_note = baseline_note.into_iter().chain(notes).collect::<Vec<_>>();
+        let baseline_note = (!baseline_note.is_empty()).then(|| baseline_note.join("; "));
         let base_entry = entries.remove(base);
         entries.sort_by(|a, b| a.platform.cmp(&b.platform));
         for e in &mut entries {
@@ -250,9 +266,16 @@ pub fn build(runs: &[Metadata], settings: &Settings) -> HeadToHead {
         input_files.sort();
         input_files.dedup();
         out.groups.push(Group {
-            slug: slug(family, &input.full()),
+            slug: slug(
+                family,
+                &match load {
+                    None => input.full(),
+                    Some(l) => format!("{}\nload:{l}", input.full()),
+                },
+            ),
             family: family.clone(),
             input,
+            load: load.clone(),
             models,
             input_files,
             entries,
@@ -293,7 +316,46 @@ fn choose_baseline(platforms: &[&str], settings: &Settings) -> (usize, Option<St
     )
 }
 
-type Sets = BTreeMap<(String, Option<InputKey>), BTreeMap<String, Set>>;
+type Sets = BTreeMap<(String, Option<InputKey>, Option<String>), BTreeMap<String, Set>>;
+
+/// The run a platform shows (the latest completed one, else the latest interrupted one),
+/// whether it was interrupted, and the runs its spread is over (the completed ones, or
+/// all when none completed).
+fn pick_run(runs: &[Metadata], usable: &[usize]) -> (usize, bool, Vec<usize>) {
+    let completed: Vec<usize> = usable
+        .iter()
+        .copied()
+        .filter(|&i| runs[i].status != Status::Interrupted)
+        .collect();
+    match completed.last() {
+        Some(&latest) => (latest, false, completed),
+        None => (*usable.last().expect("usable"), true, usable.to_vec()),
+    }
+}
+
+/// Say which run of a platform was interrupted and what the table shows instead.
+fn interrupted_note(
+    runs: &[Metadata],
+    platform: &str,
+    set: &Set,
+    latest: usize,
+    interrupted: bool,
+) -> Option<String> {
+    let newest = *set.usable.last()?;
+    if interrupted {
+        Some(format!(
+            "{platform}'s run {} was interrupted (its time includes the stop's grace wait and its aborted requests' tokens are not counted): marked, its figures understate the platform",
+            runs[latest].test_id
+        ))
+    } else if newest != latest {
+        Some(format!(
+            "{platform}'s newest run {} was interrupted: the table uses its latest completed run {}",
+            runs[newest].test_id, runs[latest].test_id
+        ))
+    } else {
+        None
+    }
+}
 
 /// Why a (platform, family, input) set has no partner: name the near misses (the latest
 /// usable run of each other platform on this input, or with this family).
@@ -303,13 +365,31 @@ fn no_partner_reason(
     platform: &str,
     family: &str,
     input: &InputKey,
+    load: &Option<String>,
 ) -> String {
     // platform -> (run index, text), keeping the latest run.
     let mut same_input_other_model: BTreeMap<&str, (usize, String)> = BTreeMap::new();
     let mut same_model_other_input: BTreeMap<&str, (usize, String)> = BTreeMap::new();
-    for ((fam, inp), platforms) in sets {
+    let mut other_load: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+    for ((fam, inp, l), platforms) in sets {
         let same_input = inp.as_ref() == Some(input);
         let same_family = fam == family;
+        if same_input && same_family && l != load {
+            for (p, set) in platforms {
+                if let Some(&latest) = set.usable.last()
+                    && p != platform
+                {
+                    let text = l.clone().unwrap_or_else(|| "an unknown load".into());
+                    let slot = other_load
+                        .entry(p.as_str())
+                        .or_insert((latest, text.clone()));
+                    if latest > slot.0 {
+                        *slot = (latest, text);
+                    }
+                }
+            }
+            continue;
+        }
         if same_input == same_family {
             continue;
         }
@@ -343,6 +423,12 @@ fn no_partner_reason(
             .join(", ")
     };
     let mut parts = Vec::new();
+    if !other_load.is_empty() {
+        parts.push(format!(
+            "other platforms ran this model family on this input at another load (never put in a ratio; compare at the same load, or compare sweeps): {}",
+            list(&other_load)
+        ));
+    }
     if !same_input_other_model.is_empty() {
         parts.push(format!(
             "on this input other platforms ran another model family: {}",

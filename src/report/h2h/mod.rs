@@ -14,6 +14,12 @@
 //!   requests (it differs from `test.raw_sha256`: an imported results file's own hash says
 //!   nothing about the prompts); else the synthetic workload spec in `test.synthetic`.
 //!   A run with none of these has an unknown input and is never paired.
+//! * **Load**: runs of `benchkeep run` are paired only at the same load (`test.load`:
+//!   concurrency, or rate, arrival, burstiness and concurrency cap; and `max_tokens`);
+//!   a run at another load is listed unpaired with the reason, never put in a ratio.
+//!   Runs that record no load (imported results files) pair with each other.
+//! * **Interrupted runs**: each platform shows its latest completed run; an interrupted
+//!   run is shown only when the platform has no other, and the group's note marks it.
 //! * **Baseline platform**: the one asked for (`--baseline-platform`,
 //!   `BENCHKEEP_BASELINE_PLATFORM`), else a platform named `ollama*`, else the
 //!   alphabetically first.
@@ -23,8 +29,8 @@ mod group;
 mod metrics;
 
 pub use comparable::{
-    InputKey, UNKNOWN_INPUT, input_key, model_family, normalize_family, short_hash, slug, truncate,
-    unusable_reason,
+    InputKey, UNKNOWN_INPUT, input_key, load_key, model_family, normalize_family, short_hash, slug,
+    truncate, unusable_reason,
 };
 pub use group::{Entry, Group, HeadToHead, Settings, Spread, Unpaired, build};
 pub use metrics::{
