@@ -163,6 +163,12 @@ pub fn probe_of(m: &Metadata, value: f64, earlier: &[Point]) -> Probe {
         concurrency,
         attempt: if rerun { 2 } else { 1 },
         good: r.goodput.as_ref().map_or(0, |g| g.good_requests),
-        total: r.success_count + r.failure_count,
+        // Undetermined requests (no figure for one of the SLOs) are neither good nor bad:
+        // the goodput's own denominator leaves them out (older runs: every request).
+        total: r
+            .goodput
+            .as_ref()
+            .and_then(|g| g.denominator_requests)
+            .unwrap_or(r.success_count + r.failure_count),
     }
 }
