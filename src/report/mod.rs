@@ -24,6 +24,7 @@ pub mod export;
 pub mod h2h;
 pub mod html;
 pub mod markdown;
+pub mod names;
 pub mod rawdata;
 pub mod rows;
 pub mod summary_json;
