@@ -141,8 +141,17 @@ fn locate(store: &Store, id_or_prefix: &str, dir: Direction) -> Result<(String, 
             if archived.is_file() {
                 return Ok((id_or_prefix.to_string(), archived));
             }
-            if live.is_file() {
+            let left =
+                raw_names(&archive_root(store).join("raw"), id_or_prefix, None).unwrap_or_default();
+            if live.is_file() && !left.is_empty() {
+                // Resume: the metadata moved back; raw files may be left in the archive.
                 return Ok((id_or_prefix.to_string(), live));
+            }
+            if live.is_file() {
+                return Err(Error::NotFound(format!(
+                    "{id_or_prefix} is live, not archived: nothing to restore"
+                ))
+                .into());
             }
             Err(Error::NotFound(format!(
                 "no archived run {id_or_prefix:?} in {} (list them with `benchkeep archive --list`; give the whole id)",
