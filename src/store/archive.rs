@@ -283,18 +283,17 @@ pub fn check(store: &Store) -> Vec<Problem> {
                         problems.push(Problem {
                             path,
                             message: format!("results file of archived run {id} is missing"),
-                            fix: "restore it from a backup; `benchkeep restore` refuses nothing, but the run has no raw data".into(),
+                            fix: "restore the file from a backup into archive/raw/; the run has no raw data without it".into(),
                         });
                     }
-                } else if let (Some(size), Ok(md)) = (meta.test.raw_bytes, fs::metadata(&path)) {
-                    if md.len() != size {
-                        problems.push(Problem {
-                            path,
-                            message: format!("size {} differs from the recorded {size}", md.len()),
-                            fix: "the archived results file changed; restore it from a backup"
-                                .into(),
-                        });
-                    }
+                } else if let (Some(size), Ok(md)) = (meta.test.raw_bytes, fs::metadata(&path))
+                    && md.len() != size
+                {
+                    problems.push(Problem {
+                        path,
+                        message: format!("size {} differs from the recorded {size}", md.len()),
+                        fix: "the archived results file changed; restore it from a backup".into(),
+                    });
                 }
                 outputs.push(out.to_string());
                 ids.push(id);
