@@ -40,7 +40,11 @@ impl Default for DemoOptions {
 
 /// The two servers the demo compares: (platform, profile, model).
 pub const SERVERS: [(&str, Profile, &str); 2] = [
-    ("vllm", Profile::Vllm, "meta-llama/Llama-3.2-3B-Instruct"),
+    (
+        "vllm-serve",
+        Profile::Vllm,
+        "meta-llama/Llama-3.2-3B-Instruct",
+    ),
     ("ollama", Profile::Ollama, "llama3.2:3b"),
 ];
 

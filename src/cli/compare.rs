@@ -122,6 +122,11 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     };
     let all = store.load_all()?;
     all.warn_skipped();
+    for note in
+        crate::report::names::same_engine_notes(all.runs.iter().map(|m| m.platform.as_str()))
+    {
+        eprintln!("{note}");
+    }
     if all.runs.is_empty() {
         print_out(&format!(
             "No benchmarks found in {}/metadata/.\nAdd one with `benchkeep analyze --platform vllm-offline --model gemma3-4b --input results.jsonl --total-time 2400`,\nor try `benchkeep demo`.\n",

@@ -4,6 +4,7 @@
 //! prints. [`main`] prints the error chain and maps it to the documented exit code.
 
 mod analyze;
+mod archive;
 mod bundle;
 mod common;
 mod compare;
@@ -15,6 +16,7 @@ mod query;
 mod record;
 mod recover;
 mod report;
+mod requests;
 pub mod run;
 mod show;
 pub mod simulate;
@@ -114,12 +116,18 @@ pub enum Command {
     Recover(recover::RecoverArgs),
     /// A small end-to-end benchmark against the built-in simulator (start here).
     Demo(demo::DemoArgs),
+    /// Write a request file (OpenAI Batch input lines) for `run --input` and `vllm run-batch`.
+    Requests(requests::RequestsArgs),
+    /// Move runs out of the live store into archive/ (out of every report; never deleted).
+    Archive(archive::ArchiveArgs),
+    /// Bring archived runs back into the live store.
+    Restore(archive::RestoreArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
 pub fn main() -> i32 {
     ignore_sigxfsz();
-    let cli = match Cli::try_parse() {
+    let cli = match parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -139,6 +147,17 @@ pub fn main() -> i32 {
             exit_code_for(&err)
         }
     }
+}
+
+/// Parse the process arguments. `simulate` never touches a store, so the global `--store`
+/// is hidden from its help (it is still accepted, and ignored, there).
+fn parse_args() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    cmd.build();
+    let cmd = cmd.mut_subcommand("simulate", |s| s.mut_arg("store", |a| a.hide(true)));
+    let matches = cmd.try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// Run one parsed command; `Ok` carries the exit code of a command that finished.
@@ -166,6 +185,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Sweep(args) => sweep::run(&store, &settings, *args),
         Command::Recover(args) => recover::run(&store, &settings, args),
         Command::Demo(args) => demo::run(&store, &settings, args),
+        Command::Requests(args) => requests::run(&store, args),
+        Command::Archive(args) => archive::run_archive(&store, &settings, args),
+        Command::Restore(args) => archive::run_restore(&store, &settings, args),
         Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),
     }
 }

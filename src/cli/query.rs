@@ -165,14 +165,21 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
 }
 
 fn unknown_metric(metric: &str, v: &Value) -> anyhow::Error {
+    if metric.starts_with("gpu.") && v.get("gpu").is_none_or(Value::is_null) {
+        return Error::NotFound(format!(
+            "--metric {metric:?}: this run has no GPU data (gpu is null); GPU figures come from `run` or `record` on the GPU's host (telemetry is on by default there), or by hand with `analyze --gpu-name ...`"
+        ))
+        .into();
+    }
     let names: Vec<&str> = v
         .get("results")
         .and_then(|r| r.as_object())
         .map(|o| o.keys().map(|k| k.as_str()).collect())
         .unwrap_or_default();
     Error::usage(format!(
-        "--metric {metric:?}: this run has no such figure; try one of: {}, ttft.p50, e2e.p99, gpu.name, config.<key>",
-        names.join(", ")
+        "--metric {metric:?}: this run has no such figure; try one of: {}, ttft.p50, e2e.p99, {}config.<key>",
+        names.join(", "),
+        if v.get("gpu").is_some_and(|g| !g.is_null()) { "gpu.name, " } else { "" }
     ))
     .into()
 }

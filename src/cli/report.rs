@@ -31,6 +31,11 @@ pub fn run(store: &Store, args: ReportArgs) -> Result<i32> {
     let _lock = store.lock()?;
     let runs = store.load_all()?;
     runs.warn_skipped();
+    for note in
+        crate::report::names::same_engine_notes(runs.runs.iter().map(|m| m.platform.as_str()))
+    {
+        eprintln!("{note}");
+    }
     let settings = Settings {
         baseline_platform: args.baseline_platform,
         gpu_hourly_usd: price,

@@ -18,7 +18,23 @@ pub struct ShowArgs {
 }
 
 pub fn run(store: &Store, args: ShowArgs) -> Result<i32> {
-    let meta = store.find(&args.id)?;
+    let meta = match store.find(&args.id) {
+        Ok(m) => m,
+        Err(e) if crate::error::exit_code_for(&e) == exit::NOT_FOUND => {
+            let archived = crate::store::archive::archived_metadata_path(store, &args.id);
+            if archived.is_file() {
+                return Err(crate::error::Error::NotFound(format!(
+                    "{} is archived ({}); bring it back with `benchkeep restore {}`",
+                    args.id,
+                    archived.display(),
+                    args.id
+                ))
+                .into());
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let text = if args.json {
         String::from_utf8(crate::store::to_json(&meta)?)?
     } else {

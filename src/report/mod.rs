@@ -25,6 +25,7 @@ pub mod h2h;
 pub mod html;
 pub mod markdown;
 pub mod matrix;
+pub mod names;
 pub mod rawdata;
 pub mod rows;
 pub mod summary_json;

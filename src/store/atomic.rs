@@ -19,7 +19,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// right here, as a power cut would stop it. Steps: `temp-written` (bytes written, not
 /// synced), `before-publish` (temp synced, not yet renamed or linked), `after-publish`
 /// (target in place, temp not yet removed, directory not synced).
-fn crash_point(step: &str) {
+pub(crate) fn crash_point(step: &str) {
     if let Some(at) = std::env::var_os("BENCHKEEP_CRASH_AT")
         && at == step
     {

@@ -6,6 +6,7 @@
 //! Nothing here ever deletes or overwrites a run: new runs get fresh ids by exclusive
 //! creation, and metadata is only ever replaced atomically by the process that owns it.
 
+pub mod archive;
 pub mod atomic;
 pub mod ids;
 pub mod nofollow;

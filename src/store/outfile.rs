@@ -30,7 +30,7 @@ pub fn refuse_store_path(store: &Store, path: &Path, flag: &str) -> Result<(), E
     let Some(real) = real_target(path) else {
         return Ok(());
     };
-    let own = ["raw", "metadata", "analysis", "reports", ".lock"];
+    let own = ["raw", "metadata", "analysis", "reports", "archive", ".lock"];
     if let Ok(rel) = real.strip_prefix(&root)
         && let Some(first) = rel.components().next()
         && own.iter().any(|o| first.as_os_str() == *o)

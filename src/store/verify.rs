@@ -110,6 +110,8 @@ pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
         check_temps(&dir, &mut report);
         check_special(store, &dir, &mut report);
     }
+    // Archived runs (`benchkeep archive`) and moves cut off halfway.
+    report.problems.extend(crate::store::archive::check(store));
     Ok(report)
 }
 

@@ -368,9 +368,12 @@ fn decide_on_a_demo_store() {
         .success();
     let d = decide_json(dir.path(), &["--gpu-hourly-usd", "2.50"]);
     let g = &d["groups"][0];
-    assert_eq!(figure(g, "output_tokens_per_sec")["winner"], "vllm");
-    assert_eq!(figure(g, "ttft_p50_ms")["winner"], "vllm");
+    assert_eq!(figure(g, "output_tokens_per_sec")["winner"], "vllm-serve");
+    assert_eq!(figure(g, "ttft_p50_ms")["winner"], "vllm-serve");
     assert!(!g["caveats"].to_string().contains("LOADS DIFFER"), "{g}");
     let cost = g["cost"].to_string();
-    assert!(cost.contains("Cheapest per output token: vllm"), "{cost}");
+    assert!(
+        cost.contains("Cheapest per output token: vllm-serve"),
+        "{cost}"
+    );
 }

@@ -6,12 +6,15 @@
 mod support;
 
 mod analyze_cli;
+mod archive_cli;
 mod bundle;
 mod client_fuzz;
 mod crash_matrix;
 mod decide;
 mod demo_cli;
+mod docs_examples;
 mod document_import;
+mod guide;
 mod ingest_analyze;
 mod ingest_errors;
 mod ingest_formats;

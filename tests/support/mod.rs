@@ -6,12 +6,14 @@
 //!   `record` (around the fake `vllm run-batch`);
 //! - [`sim`]: simulator configs and starters, and an HTTP client that reads streams;
 //! - [`hostile`]: a raw HTTP server that misbehaves on purpose;
+//! - [`mdtest`]: the docs harness that runs every example of README.md and docs/*.md;
 //! - [`report`]: stores built from fixed metadata values, for the report tests;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;
 pub mod cmd;
 pub mod hostile;
+pub mod mdtest;
 pub mod report;
 pub mod sim;
 pub mod store;
