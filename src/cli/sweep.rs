@@ -99,6 +99,10 @@ pub struct SweepArgs {
     /// GPU sampling interval.
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::interval)]
     pub gpu_interval: Duration,
+    /// The server's GPUs, as nvidia-smi numbers them (or GPU- UUID prefixes): 0 or 0,1.
+    /// Only these are sampled. Default: CUDA_VISIBLE_DEVICES, else every GPU.
+    #[arg(long, value_name = "LIST")]
+    pub gpu_index: Option<String>,
     /// No progress bar and no per-point lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -245,6 +249,7 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
             save_text: args.save_text,
             gpu: args.gpu,
             gpu_interval: args.gpu_interval,
+            gpu_index: args.gpu_index.clone(),
             quiet: args.quiet,
         },
     };
