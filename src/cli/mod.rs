@@ -21,6 +21,7 @@ pub mod run;
 mod show;
 pub mod simulate;
 mod sweep;
+mod sweep_matrix;
 mod verify;
 
 use std::io::{self, Write};

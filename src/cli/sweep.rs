@@ -106,6 +106,8 @@ pub struct SweepArgs {
     /// No progress bar and no per-point lines.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub servers: super::sweep_matrix::ServerArgs,
 }
 
 /// `ttft_p99=1s,tpot=50ms`: the thresholds, and the smallest percentile named (as a share).
@@ -268,12 +270,33 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
         arrival,
         burstiness,
         resume: args.resume.clone(),
+        combination: None,
     })
 }
 
 pub fn run(store: &Store, settings: &Settings, args: SweepArgs) -> Result<i32> {
     let argv: Vec<String> = std::env::args().collect();
     let spec = spec(&args, &argv)?;
+    if args.servers.is_managed() {
+        return super::sweep_matrix::run(store, settings, &args, spec);
+    }
+    let (outcome, derived_error) = sweep_once(store, settings, &args, &spec)?;
+    crate::cli::print_out(&if args.json {
+        format!("{:#}\n", to_json(&outcome, &spec))
+    } else {
+        table(&outcome, &spec)
+    })?;
+    finish(&outcome, &args, derived_error)
+}
+
+/// Run (or resume) one sweep, refreshing the derived files once per new point; the
+/// outcome and the refresh's error, if any.
+pub fn sweep_once(
+    store: &Store,
+    settings: &Settings,
+    args: &SweepArgs,
+    spec: &Spec,
+) -> Result<(sweep::Outcome, Option<anyhow::Error>)> {
     let quiet = args.quiet;
     let mut derived_error = None;
     let mut on_point = |p: &Point| -> Result<()> {
@@ -288,20 +311,15 @@ pub fn run(store: &Store, settings: &Settings, args: SweepArgs) -> Result<i32> {
         }
         Ok(())
     };
-    let outcome = crate::cli::run::runtime()?.block_on(sweep::run(store, &spec, &mut on_point))?;
+    let outcome = crate::cli::run::runtime()?.block_on(sweep::run(store, spec, &mut on_point))?;
     if !outcome.recovered.is_empty() && derived_error.is_none() {
         derived_error = derive::refresh(store, settings).err();
     }
-    crate::cli::print_out(&if args.json {
-        format!("{:#}\n", to_json(&outcome, &spec))
-    } else {
-        table(&outcome, &spec)
-    })?;
-    finish(&outcome, &args, derived_error)
+    Ok((outcome, derived_error))
 }
 
 /// Map the outcome to the exit code, with a word on stderr.
-fn finish(o: &sweep::Outcome, args: &SweepArgs, derived: Option<anyhow::Error>) -> Result<i32> {
+pub fn finish(o: &sweep::Outcome, args: &SweepArgs, derived: Option<anyhow::Error>) -> Result<i32> {
     if let Some(e) = &o.store_error {
         return Err(anyhow::anyhow!("{e:#}").context(Error::StoreIo(format!(
             "sweep {} stopped because the store could not be written; its finished points are kept (finish a cut-off point with `benchkeep recover`, then continue with --resume {})",
@@ -418,7 +436,7 @@ fn answer_json(a: &sweep::goodput::Answer, o: &sweep::Outcome) -> serde_json::Va
     })
 }
 
-fn table(o: &sweep::Outcome, spec: &Spec) -> String {
+pub fn table(o: &sweep::Outcome, spec: &Spec) -> String {
     let headers = [
         "#",
         "role",

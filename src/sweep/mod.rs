@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use serde_json::{Value, json};
 
-pub use plan::{Axis, Mode, Rules, Spec, parse_values};
+pub use plan::{Axis, Combination, Mode, Rules, Spec, parse_values};
 pub use saturation::Stop;
 
 use crate::schema::{Metadata, ServerInfo, SweepLink};
@@ -165,13 +165,23 @@ fn link(id: &str, step: &steps::Planned, fingerprint: &str, spec: &Spec) -> Swee
     let mut extra = serde_json::Map::new();
     extra.insert("mode".into(), json!(steps::mode_name(&spec.mode)));
     extra.insert("plan_sha256".into(), json!(fingerprint));
+    if let Some(c) = &spec.combination {
+        extra.insert(
+            "matrix".into(),
+            json!({"id": c.matrix_id, "index": c.index}),
+        );
+    }
     SweepLink {
         id: id.to_string(),
         index: step.index,
         axis: step.axis.name().to_string(),
         value: step.value,
         role: step.role.to_string(),
-        settings: Default::default(),
+        settings: spec
+            .combination
+            .as_ref()
+            .map(|c| c.settings.iter().cloned().collect())
+            .unwrap_or_default(),
         shard: None,
         extra,
     }

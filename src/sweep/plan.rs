@@ -66,6 +66,18 @@ pub struct Spec {
     pub burstiness: f64,
     /// `Some(id)`: run only the points of sweep `id` that are missing.
     pub resume: Option<String>,
+    /// The tuning-matrix combination this sweep runs under (`sweep --matrix`): its settings
+    /// go into every point's `sweep.settings` (and, by the CLI, `config`).
+    pub combination: Option<Combination>,
+}
+
+/// One combination of `sweep --matrix ... --server-cmd`: the matrix it belongs to and its
+/// settings, in the order of the `--matrix` flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Combination {
+    pub matrix_id: String,
+    pub index: u32,
+    pub settings: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -113,6 +125,7 @@ impl Spec {
             "mode": mode,
             "early_stop": self.rules.enabled,
             "max_error_rate": self.rules.max_error_rate,
+            "settings": self.combination.as_ref().map(|c| &c.settings),
         })
     }
 }
