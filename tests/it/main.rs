@@ -47,6 +47,8 @@ mod since_and_labels;
 mod store_cli;
 mod store_faults;
 mod store_never_follows;
+mod sweep_analysis;
+mod sweep_report;
 mod telemetry_smi;
 mod transcript_replay;
 mod unfinished_and_imported;

@@ -7,6 +7,7 @@
 //! - [`sim`]: simulator configs and starters, and an HTTP client that reads streams;
 //! - [`hostile`]: a raw HTTP server that misbehaves on purpose;
 //! - [`report`]: stores built from fixed metadata values, for the report tests;
+//! - [`sweepstore`]: stored sweeps (points as metadata) and the rewrite linking runs into one;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod hostile;
 pub mod report;
 pub mod sim;
 pub mod store;
+pub mod sweepstore;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

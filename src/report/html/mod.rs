@@ -74,9 +74,18 @@ pub fn render(full: &Full) -> String {
         esc(latest),
         env!("CARGO_PKG_VERSION")
     );
-    o.push_str("<nav><a href=\"#decision\">Decision</a><a href=\"#head-to-head\">Head-to-head</a><a href=\"#latency\">Latency</a><a href=\"#trends\">Trends</a><a href=\"#runs\">Runs</a></nav>\n</header>\n<main>\n");
+    let sweeps = if d.sweeps.views.is_empty() {
+        ""
+    } else {
+        "<a href=\"#sweeps\">Sweeps</a>"
+    };
+    let _ = writeln!(
+        o,
+        "<nav><a href=\"#decision\">Decision</a><a href=\"#head-to-head\">Head-to-head</a>{sweeps}<a href=\"#latency\">Latency</a><a href=\"#trends\">Trends</a><a href=\"#runs\">Runs</a></nav>\n</header>\n<main>"
+    );
     decision(&mut o, full);
     head_to_head(&mut o, full);
+    crate::report::sweep::html::section(&mut o, d);
     latency(&mut o, full);
     trends(&mut o, full);
     all_runs(&mut o, full);
