@@ -142,7 +142,7 @@ pub fn write_file(store: &Store, rel: &str, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
         // `analysis/sweeps/` is no layout folder: refuse a link there too (P11).
-        nofollow::real_dir(dir).map_err(|why| crate::error::Error::StoreIo(why))?;
+        nofollow::real_dir(dir).map_err(crate::error::Error::StoreIo)?;
     }
     // A folder of the store that is a link to somewhere else is refused (P11).
     store.check_layout()?;

@@ -276,7 +276,7 @@ pub fn analyze(axis: &str, mut points: Vec<Point>, target: f64) -> Analysis {
 }
 
 /// The largest load on the curve whose TTFT p99 is within `limit_ms`.
-pub fn within_ttft_p99<'a>(a: &'a Analysis, limit_ms: f64) -> Option<&'a Point> {
+pub fn within_ttft_p99(a: &Analysis, limit_ms: f64) -> Option<&Point> {
     a.points
         .iter()
         .filter(|p| p.on_curve(&a.axis) && p.ttft_p99_ms.is_some_and(|t| t <= limit_ms))
