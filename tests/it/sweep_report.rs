@@ -45,7 +45,8 @@ fn reports_get_the_sweep_section() {
         "vllm knee",
         "ollama knee",
         "Per-user tok/s",
-        "TTFT p50 and p99",
+        "TTFT p50 against",
+        "TTFT p99 against",
     ] {
         assert!(svg.contains(text), "chart lacks {text:?}");
     }

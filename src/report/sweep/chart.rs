@@ -34,7 +34,8 @@ pub fn draw(s: &Sweeps, color: &dyn Fn(&str) -> usize) -> Vec<(usize, String, Re
 fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Result<String> {
     let unit = load_unit(&g.axis);
     let mut out_lines = Vec::new();
-    let mut ttft_lines = Vec::new();
+    let mut p50_lines = Vec::new();
+    let mut p99_lines = Vec::new();
     let mut pareto = Vec::new();
     for &i in &g.members {
         let v = &s.views[i];
@@ -71,13 +72,13 @@ fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Res
             pts.sort_by(|x, y| x.0.total_cmp(&y.0));
             pts
         };
-        ttft_lines.push(Line {
-            label: format!("{p} p50"),
+        p50_lines.push(Line {
+            label: p.to_string(),
             color: c,
             points: by_tps(|pt| pt.ttft_p50_ms),
         });
-        ttft_lines.push(Line {
-            label: format!("{p} p99"),
+        p99_lines.push(Line {
+            label: p.to_string(),
             color: c,
             points: by_tps(|pt| pt.ttft_p99_ms),
         });
@@ -95,10 +96,16 @@ fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Res
             out_lines,
         ),
         panel(
-            "TTFT p50 and p99 against throughput",
+            "TTFT p50 against throughput",
             "output tok/s",
-            "TTFT (ms)",
-            ttft_lines,
+            "TTFT p50 (ms)",
+            p50_lines,
+        ),
+        panel(
+            "TTFT p99 against throughput",
+            "output tok/s",
+            "TTFT p99 (ms)",
+            p99_lines,
         ),
         panel(
             "Per-user tok/s against total tok/s",
@@ -107,5 +114,5 @@ fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Res
             pareto,
         ),
     ];
-    charts::lines(&format!("Sweep: {}", g.title), &panels, 3, (420, 300))
+    charts::lines(&format!("Sweep: {}", g.title), &panels, 2, (520, 300))
 }
