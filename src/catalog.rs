@@ -1,5 +1,6 @@
-//! The catalog of runs: filters (platform, model, labels, date), sort orders, and the
-//! lookup of a figure by name, shared by `compare`, `query` and `export`.
+//! The catalog of runs: filters (platform, model, labels, date), sort orders, the lookup
+//! of a figure by name, and the stored sweeps (runs linked by `sweep.id`), shared by
+//! `compare`, `query`, `export` and the report.
 
 use std::collections::BTreeMap;
 use std::sync::Once;
