@@ -1,5 +1,6 @@
-//! The catalog of runs: filters (platform, model, labels, date), sort orders, and the
-//! lookup of a figure by name, shared by `compare`, `query` and `export`.
+//! The catalog of runs: filters (platform, model, labels, date), sort orders, the lookup
+//! of a figure by name, and the stored sweeps (runs linked by `sweep.id`), shared by
+//! `compare`, `query`, `export` and the report.
 
 use std::collections::BTreeMap;
 use std::sync::Once;
@@ -7,6 +8,7 @@ use std::sync::Once;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
+use crate::metrics::sweep;
 use crate::schema::Metadata;
 use crate::store::ids::file_safe;
 
@@ -145,6 +147,85 @@ pub fn sort(runs: &mut [Metadata], key: SortKey) {
             runs.sort_by(|a, b| desc(a.results.total_time_seconds, b.results.total_time_seconds))
         }
     }
+}
+
+/// A stored sweep: the runs linked by one `sweep.id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepRuns {
+    pub id: String,
+    pub axis: String,
+    pub platform: String,
+    pub model: String,
+    /// The attainment target the sweep recorded (`sweep.target`, a fraction or a
+    /// percentage), else [`sweep::DEFAULT_TARGET`].
+    pub target: f64,
+    /// Indexes into the runs, one per point index: the latest finished run of that index
+    /// (a rerun of a point replaces it), in index order.
+    pub runs: Vec<usize>,
+}
+
+impl SweepRuns {
+    /// The sweep's conclusions from its points.
+    pub fn analyze(&self, runs: &[Metadata]) -> sweep::Analysis {
+        let points = self
+            .runs
+            .iter()
+            .filter_map(|&i| sweep::Point::of(&runs[i]))
+            .collect();
+        sweep::analyze(&self.axis, points, self.target)
+    }
+}
+
+/// Every sweep among `runs` (those with a `sweep` key), by id. Runs still running are
+/// left out; of several finished runs with one index the latest counts.
+pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
+    let mut by_id: BTreeMap<&str, BTreeMap<u32, usize>> = BTreeMap::new();
+    for (i, m) in runs.iter().enumerate() {
+        let Some(link) = &m.sweep else { continue };
+        if m.status == crate::schema::Status::Running || link.id.is_empty() {
+            continue;
+        }
+        let slot = by_id.entry(&link.id).or_default().entry(link.index);
+        match slot {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                if run_instant(m) >= run_instant(&runs[*o.get()]) {
+                    o.insert(i);
+                }
+            }
+        }
+    }
+    by_id
+        .into_iter()
+        .map(|(id, points)| {
+            let runs_of: Vec<usize> = points.into_values().collect();
+            let first = &runs[runs_of[0]];
+            let link = first.sweep.as_ref();
+            let target = runs_of
+                .iter()
+                .find_map(|&i| {
+                    let extra = &runs[i].sweep.as_ref()?.extra;
+                    // `sweep.target`, or the target a `sweep --slo` probe was judged by.
+                    extra
+                        .get("target")
+                        .or_else(|| extra.get("goodput")?.get("target"))?
+                        .as_f64()
+                })
+                .map(|t| if t > 1.0 { t / 100.0 } else { t })
+                .filter(|t| *t > 0.0 && *t < 1.0)
+                .unwrap_or(sweep::DEFAULT_TARGET);
+            SweepRuns {
+                id: id.to_string(),
+                axis: link.map(|l| l.axis.clone()).unwrap_or_default(),
+                platform: first.platform.clone(),
+                model: first.model.clone(),
+                target,
+                runs: runs_of,
+            }
+        })
+        .collect()
 }
 
 /// A metric name as keys: split at dots, except inside `["..."]` (or `['...']`), which

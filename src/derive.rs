@@ -1,7 +1,7 @@
 //! The derived files: lock, load, stamp, render, write, prune.
 //!
-//! `analysis/summary.json`, `reports/COMPARISON.md`, `reports/charts/*.svg` and
-//! `reports/index.html` are pure functions of the metadata (and, for the HTML page, the raw
+//! `analysis/summary.json`, `analysis/sweeps/<id>.json`, `reports/COMPARISON.md`,
+//! `reports/charts/*.svg` and `reports/index.html` are pure functions of the metadata (and, for the HTML page, the raw
 //! files), rendered by [`crate::report`]; they are never the only copy of anything
 //! (RELIABILITY P5). This module decides when to rebuild them and writes them:
 //!
@@ -10,7 +10,8 @@
 //! 3. compare the stamp `analysis/.derived-from` (a fingerprint of the metadata files read,
 //!    plus the settings) with what the files were last built from: equal means fresh;
 //! 4. render, and write each file atomically unless it already holds those bytes;
-//! 5. remove chart files of groups that no longer exist (only `reports/charts/*.svg`);
+//! 5. remove chart files of groups that no longer exist (only `reports/charts/*.svg`) and
+//!    the conclusions of sweeps that no longer exist (only `analysis/sweeps/*.json`);
 //! 6. write the new stamp.
 //!
 //! The CLI calls [`refresh`] once after a producer (`run`, `record`, `analyze`,
@@ -92,7 +93,38 @@ fn write_all(store: &Store, files: &[report::File], chart_prefixes: &[&str]) -> 
         .iter()
         .filter_map(|(rel, _)| rel.strip_prefix(CHARTS_DIR)?.strip_prefix('/'))
         .collect();
-    prune_charts(store, &charts, chart_prefixes)
+    prune_charts(store, &charts, chart_prefixes)?;
+    prune_sweeps(store, files)
+}
+
+/// Remove `analysis/sweeps/*.json` files of sweeps that no longer exist (their points
+/// were removed). Only that folder is ever touched; the points themselves never are.
+fn prune_sweeps(store: &Store, files: &[report::File]) -> Result<()> {
+    let keep: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|(rel, _)| {
+            rel.strip_prefix(report::sweep::SWEEPS_DIR)?
+                .strip_prefix('/')
+        })
+        .collect();
+    let dir = store.root().join(report::sweep::SWEEPS_DIR);
+    store.check_layout()?;
+    // A link where the folder belongs is never followed (P11).
+    if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".json") && !keep.contains(name) {
+            fs::remove_file(entry.path())
+                .map_err(|e| store_io(&entry.path(), "remove stale sweep analysis", e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Write a derived file atomically (path relative to the store root), unless it already
@@ -109,6 +141,8 @@ pub fn write_file(store: &Store, rel: &str, bytes: &[u8]) -> Result<()> {
     store.check_layout()?;
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
+        // `analysis/sweeps/` is no layout folder: refuse a link there too (P11).
+        nofollow::real_dir(dir).map_err(crate::error::Error::StoreIo)?;
     }
     // A folder of the store that is a link to somewhere else is refused (P11).
     store.check_layout()?;

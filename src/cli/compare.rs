@@ -13,6 +13,7 @@ use crate::cli::print_out;
 use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::report::h2h;
+use crate::report::sweep;
 use crate::report::{self, Derived, deltas, markdown, rows::Row, table};
 use crate::schema::{Metadata, Status};
 use crate::store::{Runs, Store};
@@ -82,6 +83,11 @@ pub struct CompareArgs {
     /// alphabetically first platform of each group).
     #[arg(long, value_name = "NAME", env = crate::cli::BASELINE_ENV)]
     pub baseline_platform: Option<String>,
+    /// Print these sweeps (ids or unique prefixes; repeat the flag): each one's points and
+    /// conclusions, and for like-for-like sweeps of several platforms the sentence
+    /// "within TTFT p99 <= 1 s: ...".
+    #[arg(long = "sweep", value_name = "ID", conflicts_with = "baseline")]
+    pub sweeps: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,6 +160,10 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
     }
     if let Some(base_id) = &args.baseline {
         return run_deltas(store, &args, base_id, &all, &filter);
+    }
+    if !args.sweeps.is_empty() {
+        let runs: Vec<Metadata> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
+        return compare_sweeps(&runs, &args.sweeps, args.format);
     }
     let mut selected: Vec<_> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
     if selected.is_empty() {
@@ -355,4 +365,68 @@ fn refuse_unfinished(m: &Metadata, role: &str) -> Result<()> {
         m.test_id, m.test_id
     ))
     .into())
+}
+
+/// `compare --sweep ID [--sweep ID ...]`: each sweep's table and conclusions, then the
+/// sentence when they are like for like.
+fn compare_sweeps(runs: &[Metadata], ids: &[String], format: OutputFormat) -> Result<i32> {
+    let all = sweep::build(runs);
+    let mut chosen = Vec::new();
+    for id in ids {
+        let v = sweep::select(&all, id).map_err(Error::NotFound)?;
+        let i = all
+            .views
+            .iter()
+            .position(|x| std::ptr::eq(x, v))
+            .expect("selected from these views");
+        if !chosen.contains(&i) {
+            chosen.push(i);
+        }
+    }
+    let group = sweep::group_of(&all, &chosen);
+    let verdict = match (&group, chosen.len()) {
+        (_, 1) => None,
+        (Ok(g), _) => Some(sweep::sentence(&all, g)),
+        (Err(why), _) => Some(why.clone()),
+    };
+    let mut out = String::new();
+    match format {
+        OutputFormat::Json => {
+            let docs: Vec<serde_json::Value> = chosen
+                .iter()
+                .map(|&i| sweep::document(&all.views[i]))
+                .collect();
+            let mut v = serde_json::json!({"sweeps": docs});
+            if let Some(s) = &verdict {
+                v["verdict"] = serde_json::json!(s);
+            }
+            out = serde_json::to_string_pretty(&v).expect("json") + "\n";
+        }
+        OutputFormat::Markdown => {
+            if let Some(s) = &verdict {
+                out.push_str(&format!("**{}**\n", markdown::escape(s)));
+            }
+            for &i in &chosen {
+                sweep::markdown::one(&mut out, &all.views[i]);
+            }
+        }
+        OutputFormat::Table | OutputFormat::Csv => {
+            if format == OutputFormat::Csv {
+                return Err(Error::usage(
+                    "--format csv lists runs; with --sweep use table, markdown or json (each point is a run: `benchkeep export` has them all)",
+                )
+                .into());
+            }
+            for &i in &chosen {
+                out.push_str(&sweep::markdown::text(&all.views[i]));
+                out.push('\n');
+            }
+            if let Some(s) = &verdict {
+                out.push_str(s);
+                out.push('\n');
+            }
+        }
+    }
+    print_out(&out)?;
+    Ok(exit::OK)
 }

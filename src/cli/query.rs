@@ -10,6 +10,7 @@ use crate::catalog::{HEADLINE, headline_json, lookup, plain};
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
 use crate::error::{Error, exit};
+use crate::report::sweep;
 use crate::schema::Metadata;
 use crate::store::Store;
 
@@ -23,8 +24,14 @@ pub struct QueryArgs {
     #[arg(long)]
     pub metric: Option<String>,
     /// Every matching run, oldest first, instead of the latest.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sweep")]
     pub all: bool,
+    /// A sweep (its id, or a unique prefix of it): print its points and conclusions, or
+    /// with --metric one conclusion (max_goodput_concurrency, max_goodput_rate,
+    /// knee_concurrency, knee_rate, or a dotted path in analysis/sweeps/<id>.json such as
+    /// knee.status).
+    #[arg(long, value_name = "ID")]
+    pub sweep: Option<String>,
     /// JSON output for scripts.
     #[arg(long)]
     pub json: bool,
@@ -34,6 +41,10 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     let filter = args.filter.to_filter()?;
     let all = store.load_all()?;
     all.warn_skipped();
+    if let Some(id) = &args.sweep {
+        let runs: Vec<Metadata> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
+        return query_sweep(&runs, id, args.metric.as_deref(), args.json);
+    }
     let known_platforms: BTreeSet<&str> = all.runs.iter().map(|m| m.platform.as_str()).collect();
     let known_models: BTreeSet<&str> = all.runs.iter().map(|m| m.model.as_str()).collect();
     let (matching, in_progress): (Vec<&Metadata>, Vec<&Metadata>) = all
@@ -160,6 +171,43 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
             }
         }
     }
+    print_out(&out)?;
+    Ok(exit::OK)
+}
+
+/// `query --sweep ID [--metric NAME] [--json]`.
+fn query_sweep(runs: &[Metadata], id: &str, metric: Option<&str>, as_json: bool) -> Result<i32> {
+    let sweeps = sweep::build(runs);
+    let v = sweep::select(&sweeps, id).map_err(Error::NotFound)?;
+    let out = match metric {
+        None if as_json => to_pretty(sweep::document(v)),
+        None => sweep::markdown::text(v),
+        Some(name) => {
+            let Some(value) = sweep::figure(v, name) else {
+                return Err(Error::usage(format!(
+                    "--metric {name:?}: sweep {} ({} axis) has no such figure; try max_goodput_{axis}, knee_{axis}, knee.status, max_goodput.status, max_goodput.goodput_requests_per_sec, or any dotted path in {}",
+                    v.runs.id,
+                    v.analysis.axis,
+                    v.path(),
+                    axis = v.analysis.axis,
+                ))
+                .into());
+            };
+            if value.is_null() {
+                eprintln!(
+                    "note: sweep {} has no {name}: {}; {}",
+                    v.runs.id,
+                    sweep::knee_text(&v.analysis),
+                    sweep::goodput_text(&v.analysis)
+                );
+            }
+            if as_json {
+                to_pretty(json!({"sweep_id": v.runs.id, "metric": name, "value": value}))
+            } else {
+                format!("{}\n", plain(&value))
+            }
+        }
+    };
     print_out(&out)?;
     Ok(exit::OK)
 }

@@ -20,7 +20,7 @@ use crate::schema::{Metadata, Status};
 /// it follows from output tok/s and the prompts).
 pub const DECISION_FIGURES: [usize; 9] = [0, 2, 3, 4, 5, 6, 7, 8, 9];
 
-/// What the sweeps say (none exist yet).
+/// What the sweeps say when there are none.
 pub const NO_SWEEPS: &str = "no sweep data";
 
 /// The whole summary.
@@ -29,7 +29,9 @@ pub struct Decision {
     pub groups: Vec<GroupDecision>,
     /// Runs not like for like with any other platform, with the reason.
     pub not_like_for_like: Vec<NotCompared>,
-    pub sweeps: &'static str,
+    /// What the sweeps say: per like-for-like sweep group, the sentence "within TTFT p99
+    /// <= 1 s: ...", or [`NO_SWEEPS`].
+    pub sweeps: String,
     /// The cost formula, when a cost figure is shown.
     pub cost_formula: Option<&'static str>,
 }
@@ -138,9 +140,26 @@ pub fn build(runs: &[Metadata], h2h: &HeadToHead, settings: &Settings) -> Decisi
     Decision {
         groups,
         not_like_for_like,
-        sweeps: NO_SWEEPS,
+        sweeps: sweeps_sentence(runs),
         cost_formula: priced.then_some(cost::FORMULA),
     }
+}
+
+/// The sweep sentences of `runs`, joined; [`NO_SWEEPS`] when there is no sweep.
+fn sweeps_sentence(runs: &[Metadata]) -> String {
+    let s = super::sweep::build(runs);
+    if s.views.is_empty() {
+        return NO_SWEEPS.to_string();
+    }
+    if s.groups.is_empty() {
+        return format!("{} sweep(s), none on a load axis", s.views.len());
+    }
+    let parts: Vec<String> = s
+        .groups
+        .iter()
+        .map(|g| format!("{}: {}", g.title, super::sweep::sentence(&s, g)))
+        .collect();
+    parts.join("; ")
 }
 
 /// A run's load as recorded in `test.load`: "concurrency 32", "rate 4 req/s".
@@ -536,7 +555,7 @@ pub fn markdown(d: &Decision) -> String {
     for n in &d.not_like_for_like {
         o.push_str(&format!("- {}\n", escape(&n.sentence)));
     }
-    o.push_str(&format!("- Sweeps: {}.\n", d.sweeps));
+    o.push_str(&format!("- Sweeps: {}.\n", escape(&d.sweeps)));
     if let Some(f) = d.cost_formula {
         o.push_str(&format!("- Cost formula: {}.\n", escape(f)));
     }

@@ -64,6 +64,7 @@ pub fn comparison(model: &Derived) -> String {
         out.push_str("\n## All runs\n\n");
         out.push_str(&table(&rows));
         head_to_head(&mut out, model);
+        crate::report::sweep::markdown::section(&mut out, &model.sweeps);
         trends(&mut out, model);
         latency(&mut out, model);
         out.push_str(&crate::report::matrix::markdown(runs));

@@ -29,6 +29,7 @@ pub mod names;
 pub mod rawdata;
 pub mod rows;
 pub mod summary_json;
+pub mod sweep;
 pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,7 +63,7 @@ pub const MAX_GPU_CHARTS: usize = 40;
 pub const MAX_ERROR_RUNS: usize = 40;
 
 /// Chart file prefixes written by [`tier1_files`] (stale ones are removed).
-pub const TIER1_PREFIXES: [&str; 2] = ["h2h-", "trend-"];
+pub const TIER1_PREFIXES: [&str; 3] = ["h2h-", "trend-", sweep::CHART_PREFIX];
 /// Chart file prefixes written only by [`report_files`].
 pub const TIER2_PREFIXES: [&str; 2] = ["latency-", "gpu-"];
 
@@ -72,6 +73,8 @@ pub struct Derived<'a> {
     pub skipped: &'a [Skipped],
     pub settings: Settings,
     pub h2h: HeadToHead,
+    /// The stored sweeps, their conclusions and like-for-like groups.
+    pub sweeps: sweep::Sweeps,
     /// Platform name -> colour index (the same colour in every chart).
     pub colors: BTreeMap<String, usize>,
     /// Group slug -> chart file name in `charts/`.
@@ -99,6 +102,7 @@ impl<'a> Derived<'a> {
             skipped: &runs.skipped,
             settings,
             h2h,
+            sweeps: sweep::build(&runs.runs),
             colors,
             group_charts: BTreeMap::new(),
             trend_charts: Vec::new(),
@@ -111,6 +115,12 @@ impl<'a> Derived<'a> {
     pub fn draw_charts(&mut self) {
         self.draw_group_charts();
         self.draw_trend_charts();
+        let drawn = sweep::draw(&self.sweeps, &|p| self.color(p));
+        for (g, file, svg) in drawn {
+            if self.add_chart(file.clone(), svg) {
+                self.sweeps.groups[g].chart = Some(file);
+            }
+        }
     }
 
     /// The colour index of a platform.
@@ -513,6 +523,7 @@ fn tier1_of(d: &Derived) -> Vec<File> {
         .iter()
         .map(|(file, svg)| (format!("{CHARTS_DIR}/{file}"), svg.clone().into_bytes()))
         .collect();
+    files.extend(d.sweeps.views.iter().map(|v| (v.path(), sweep::render(v))));
     files.push((SUMMARY_PATH.to_string(), summary_json::render(d)));
     files.push((
         COMPARISON_PATH.to_string(),

@@ -20,6 +20,10 @@ struct Summary<'a> {
     skipped: Vec<SkippedFile>,
     /// Like-for-like groups with ratios to the baseline platform, and runs not compared.
     head_to_head: Value,
+    /// Each stored sweep's headline conclusions (the full ones are in
+    /// `analysis/sweeps/<id>.json`); absent when there is no sweep.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sweeps: Vec<Value>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +114,23 @@ fn document<'a>(d: &'a Derived) -> Summary<'a> {
             })
             .collect(),
         head_to_head: head_to_head(d.runs, &d.h2h, d.settings.baseline_platform.as_deref()),
+        sweeps: d
+            .sweeps
+            .views
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "sweep_id": v.runs.id,
+                    "platform": v.runs.platform,
+                    "model": v.runs.model,
+                    "axis": v.analysis.axis,
+                    "points": v.analysis.points.len(),
+                    "knee": v.analysis.knee.knee,
+                    "max_goodput_load": v.analysis.max_goodput.max_load,
+                    "file": v.path(),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`hostile`]: a raw HTTP server that misbehaves on purpose;
 //! - [`mdtest`]: the docs harness that runs every example of README.md and docs/*.md;
 //! - [`report`]: stores built from fixed metadata values, for the report tests;
+//! - [`sweepstore`]: stored sweeps (points as metadata) and the rewrite linking runs into one;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod report;
 pub mod sim;
 pub mod store;
 pub mod sweeps;
+pub mod sweepstore;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -73,7 +73,7 @@ pub(super) fn decision(o: &mut String, full: &Full) {
         }
         o.push_str("</ul>\n");
     }
-    let _ = writeln!(o, "<p class=\"note\">Sweeps: {}.</p>", esc(dec.sweeps));
+    let _ = writeln!(o, "<p class=\"note\">Sweeps: {}.</p>", esc(&dec.sweeps));
     if let Some(f) = dec.cost_formula {
         let _ = writeln!(o, "<p class=\"note\">Cost formula: {}.</p>", esc(f));
     }

@@ -75,9 +75,14 @@ pub fn render(full: &Full) -> String {
         env!("CARGO_PKG_VERSION")
     );
     let matrices = crate::report::matrix::html(runs);
+    let sweeps = if d.sweeps.views.is_empty() {
+        ""
+    } else {
+        "<a href=\"#sweeps\">Sweeps</a>"
+    };
     let _ = writeln!(
         o,
-        "<nav><a href=\"#decision\">Decision</a><a href=\"#head-to-head\">Head-to-head</a><a href=\"#latency\">Latency</a><a href=\"#trends\">Trends</a>{}<a href=\"#runs\">Runs</a></nav>\n</header>\n<main>",
+        "<nav><a href=\"#decision\">Decision</a><a href=\"#head-to-head\">Head-to-head</a>{sweeps}<a href=\"#latency\">Latency</a><a href=\"#trends\">Trends</a>{}<a href=\"#runs\">Runs</a></nav>\n</header>\n<main>",
         if matrices.is_empty() {
             ""
         } else {
@@ -86,6 +91,7 @@ pub fn render(full: &Full) -> String {
     );
     decision(&mut o, full);
     head_to_head(&mut o, full);
+    crate::report::sweep::html::section(&mut o, d);
     latency(&mut o, full);
     trends(&mut o, full);
     o.push_str(&matrices);
