@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::parse;
 use super::sweep::{SweepArgs, finish, sweep_once, table};
@@ -108,7 +107,8 @@ pub fn run(
     let mut code = exit::OK;
     for (i, combo) in combos.iter().enumerate() {
         let filled = matrix::fill(&command, combo);
-        let shown = crate::redact::in_text(&filled);
+        let shown = crate::redact::in_text(filled.as_bytes())
+            .map_or_else(|| filled.clone(), |b| String::from_utf8_lossy(&b).into_owned());
         eprintln!("Combination {i} [{}]: starting `{shown}`", describe(combo));
         let log = store
             .raw_dir()
@@ -194,12 +194,10 @@ fn first_line(s: &str) -> String {
 }
 
 fn matrix_table(id: &str, axes: &[matrix::Axis], done: &[Done]) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
     let mut header: Vec<String> = vec!["#".into()];
     header.extend(axes.iter().map(|a| a.name.clone()));
-    header.extend(["Sweep".into(), "Result".into()]);
-    t.set_header(header);
+    header.extend(["sweep".into(), "result".into()]);
+    let mut rows = vec![header];
     for (i, d) in done.iter().enumerate() {
         let mut row: Vec<String> = vec![i.to_string()];
         row.extend(d.settings.iter().map(|(_, v)| v.clone()));
@@ -209,7 +207,23 @@ fn matrix_table(id: &str, axes: &[matrix::Axis], done: &[Done]) -> String {
         } else {
             d.summary.clone()
         });
-        t.add_row(row);
+        rows.push(row);
     }
-    format!("Server matrix {id}\n{t}\n")
+    let mut widths = vec![0usize; rows[0].len()];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = format!("Server matrix {id}\n");
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
