@@ -12,6 +12,8 @@ mod crash_matrix;
 mod decide;
 mod demo_cli;
 mod document_import;
+mod import_formats;
+mod import_safety;
 mod ingest_analyze;
 mod ingest_errors;
 mod ingest_formats;

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod cmd;
 pub mod hostile;
+pub mod import;
 pub mod report;
 pub mod sim;
 pub mod store;
