@@ -44,6 +44,6 @@ du -sh "$WORK/in" | sed 's/^/input: /'
 echo "files: $(find "$WORK/in" -type f | wc -l)"
 for pass in first again; do
   /usr/bin/time -f "$pass pass: %e s wall, %M KiB peak RSS" \
-    "$BK" --store "$WORK/store" import "$WORK/in" > "$WORK/$pass.out"
+    "$BK" --store "$WORK/store" import "$WORK/in" > "$WORK/$pass.out" || echo "(exit $?)"
   tail -1 "$WORK/$pass.out"
 done
