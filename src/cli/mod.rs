@@ -11,6 +11,7 @@ mod compare;
 mod decide;
 mod demo;
 mod export;
+mod import;
 mod parse;
 mod query;
 mod record;
@@ -86,6 +87,9 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Import an existing results file (the seed's analyze_benchmark.py, same flags).
     Analyze(analyze::AnalyzeArgs),
+    /// Import every benchmark other tools already ran (vllm bench, GuideLLM, AIPerf,
+    /// genai-perf, inference-benchmarker, llmperf): files and folders, one run per benchmark.
+    Import(import::ImportArgs),
     /// Run an offline benchmark command (vllm run-batch, your script) and record it.
     Record(record::RecordArgs),
     /// All runs side by side, the head-to-head, or deltas against a baseline run
@@ -173,6 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Analyze(args) => analyze::run(&store, &settings, args),
+        Command::Import(args) => import::run(&store, &settings, args),
         Command::Record(args) => record::run(&store, &settings, args),
         Command::Compare(args) => compare::run(&store, args),
         Command::Report(args) => report::run(&store, args),

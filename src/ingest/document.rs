@@ -10,7 +10,18 @@
 //! Memory: the file's bytes (at most the cap) plus one parsed object at a time, plus the
 //! runs read so far.
 
+mod aiperf;
+mod common;
+mod genai_perf;
+mod guidellm;
+mod inference_benchmarker;
+mod llmperf;
+mod vllm_offline;
 mod vllm_serve;
+
+pub use aiperf::records_from_jsonl as aiperf_records;
+pub use genai_perf::records_from_raw as genai_perf_records;
+pub use llmperf::records_from_responses as llmperf_records;
 
 use std::io::Read;
 use std::path::Path;
@@ -32,16 +43,51 @@ pub enum DocumentFormat {
     /// `vllm bench serve --save-result` (with or without `--save-detailed`), and
     /// `--append-result` files (one run per line).
     VllmBenchServe,
+    /// `vllm bench throughput --output-json`: one offline run, no per-request data.
+    VllmBenchThroughput,
+    /// `vllm bench latency --output-json`: batch iteration latencies of one offline run.
+    VllmBenchLatency,
+    /// GuideLLM `benchmarks.json` (report `metadata.version` 2): one run per benchmark.
+    Guidellm,
+    /// AIPerf `profile_export_aiperf.json` (per-request records from `profile_export.jsonl`).
+    Aiperf,
+    /// genai-perf `profile_export_genai_perf.json` (the summary).
+    GenaiPerf,
+    /// genai-perf / perf_analyzer `profile_export.json` (per-request timestamps, one run
+    /// per experiment).
+    GenaiPerfRaw,
+    /// huggingface inference-benchmarker result JSON: one run per `results[]` entry.
+    InferenceBenchmarker,
+    /// llmperf `*_summary.json` (per-request data from `*_individual_responses.json`).
+    Llmperf,
 }
 
 impl DocumentFormat {
     /// Every document format, in the order they are asked to claim a file.
-    pub const ALL: [DocumentFormat; 1] = [DocumentFormat::VllmBenchServe];
+    pub const ALL: [DocumentFormat; 9] = [
+        DocumentFormat::VllmBenchServe,
+        DocumentFormat::VllmBenchThroughput,
+        DocumentFormat::VllmBenchLatency,
+        DocumentFormat::Guidellm,
+        DocumentFormat::Aiperf,
+        DocumentFormat::GenaiPerf,
+        DocumentFormat::GenaiPerfRaw,
+        DocumentFormat::InferenceBenchmarker,
+        DocumentFormat::Llmperf,
+    ];
 
     /// The name used by `--format` and in metadata (`source.format`).
     pub fn name(self) -> &'static str {
         match self {
             DocumentFormat::VllmBenchServe => "vllm-bench-serve",
+            DocumentFormat::VllmBenchThroughput => "vllm-bench-throughput",
+            DocumentFormat::VllmBenchLatency => "vllm-bench-latency",
+            DocumentFormat::Guidellm => "guidellm",
+            DocumentFormat::Aiperf => "aiperf",
+            DocumentFormat::GenaiPerf => "genai-perf",
+            DocumentFormat::GenaiPerfRaw => "genai-perf-raw",
+            DocumentFormat::InferenceBenchmarker => "inference-benchmarker",
+            DocumentFormat::Llmperf => "llmperf",
         }
     }
 
@@ -54,6 +100,13 @@ impl DocumentFormat {
     pub fn tool(self) -> &'static str {
         match self {
             DocumentFormat::VllmBenchServe => "vllm bench serve",
+            DocumentFormat::VllmBenchThroughput => "vllm bench throughput",
+            DocumentFormat::VllmBenchLatency => "vllm bench latency",
+            DocumentFormat::Guidellm => "guidellm",
+            DocumentFormat::Aiperf => "aiperf",
+            DocumentFormat::GenaiPerf | DocumentFormat::GenaiPerfRaw => "genai-perf",
+            DocumentFormat::InferenceBenchmarker => "inference-benchmarker",
+            DocumentFormat::Llmperf => "llmperf",
         }
     }
 
@@ -61,13 +114,29 @@ impl DocumentFormat {
     pub fn claims(self, value: &Value) -> bool {
         match self {
             DocumentFormat::VllmBenchServe => vllm_serve::claims(value),
+            DocumentFormat::VllmBenchThroughput => vllm_offline::claims_throughput(value),
+            DocumentFormat::VllmBenchLatency => vllm_offline::claims_latency(value),
+            DocumentFormat::Guidellm => guidellm::claims(value),
+            DocumentFormat::Aiperf => aiperf::claims(value),
+            DocumentFormat::GenaiPerf => genai_perf::claims(value),
+            DocumentFormat::GenaiPerfRaw => genai_perf::claims_raw(value),
+            DocumentFormat::InferenceBenchmarker => inference_benchmarker::claims(value),
+            DocumentFormat::Llmperf => llmperf::claims(value),
         }
     }
 
     /// The tool's version, when the object records it.
     pub fn tool_version(self, value: &Value) -> Option<String> {
+        let at = |ptr: &str| common::text(value.pointer(ptr));
         match self {
             DocumentFormat::VllmBenchServe => vllm_serve::tool_version(value),
+            DocumentFormat::VllmBenchThroughput | DocumentFormat::VllmBenchLatency => None,
+            DocumentFormat::Guidellm => at("/metadata/guidellm_version"),
+            DocumentFormat::Aiperf => at("/aiperf_version"),
+            DocumentFormat::GenaiPerf => at("/version"),
+            DocumentFormat::GenaiPerfRaw => at("/version"),
+            DocumentFormat::InferenceBenchmarker => at("/version"),
+            DocumentFormat::Llmperf => at("/version"),
         }
     }
 
@@ -77,6 +146,14 @@ impl DocumentFormat {
     pub fn read(self, value: Value, locator: &str) -> Result<Vec<DocumentRun>, String> {
         match self {
             DocumentFormat::VllmBenchServe => vllm_serve::read(value, locator),
+            DocumentFormat::VllmBenchThroughput => vllm_offline::read_throughput(value, locator),
+            DocumentFormat::VllmBenchLatency => vllm_offline::read_latency(value, locator),
+            DocumentFormat::Guidellm => guidellm::read(value, locator),
+            DocumentFormat::Aiperf => aiperf::read(value, locator),
+            DocumentFormat::GenaiPerf => genai_perf::read(value, locator),
+            DocumentFormat::GenaiPerfRaw => genai_perf::read_raw(value, locator),
+            DocumentFormat::InferenceBenchmarker => inference_benchmarker::read(value, locator),
+            DocumentFormat::Llmperf => llmperf::read(value, locator),
         }
     }
 }
@@ -152,6 +229,32 @@ pub struct DocumentRun {
     pub notes: Map<String, Value>,
     /// Things a reader noticed that do not stop the import.
     pub warnings: Vec<String>,
+    /// What each figure in `figures` means where that differs from benchkeep's figure of a
+    /// similar name (or where the unit is not in the name): figure name -> note.
+    pub definitions: Map<String, Value>,
+    /// Latency summaries from the tool's own figures, only where the tool's definition is
+    /// benchkeep's and every statistic is there; used when there are no per-request records.
+    pub latency: Option<crate::schema::Latencies>,
+    /// The point of a sweep this run is, when the file says so.
+    pub sweep: Option<SweepPoint>,
+    /// The input identity the tool recorded (dataset and parameters, synthetic lengths and
+    /// seed), as the tool wrote it; `kind` is `synthetic` or `dataset`.
+    pub workload: Map<String, Value>,
+    /// A warm-up step the tool ran before measuring (inference-benchmarker's `warmup`).
+    pub warmup: bool,
+}
+
+/// Where a run sits in a sweep recorded by its tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPoint {
+    /// What the tool calls the sweep (GuideLLM's `run_id`, AIPerf's `sweep_id`); the importer
+    /// makes it unique per source when the tool names none.
+    pub group: Option<String>,
+    /// `concurrency` or `rate`.
+    pub axis: &'static str,
+    pub value: f64,
+    /// `point`, `synchronous` or `throughput`.
+    pub role: &'static str,
 }
 
 /// A file read whole by a document format.
@@ -285,6 +388,13 @@ pub fn parse_document(bytes: &[u8], format: Option<DocumentFormat>) -> Option<Do
     let mut doc = Reading::new(format);
     let body = strip_bom(bytes);
     match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) if items.first().is_some_and(Value::is_object) => {
+            // A JSON array of runs (a `vllm bench sweep` summary.json).
+            for (i, item) in items.into_iter().enumerate() {
+                doc.object(item, &format!("[{i}]"), 1);
+                doc.format?; // the first object decided: no document format
+            }
+        }
         Ok(value) => {
             let one_line = body.split(|b| *b == b'\n').filter(|l| !is_blank(l)).count() <= 1;
             doc.object(value, if one_line { "line 1" } else { "whole file" }, 1);

@@ -15,6 +15,8 @@ mod demo_cli;
 mod docs_examples;
 mod document_import;
 mod guide;
+mod import_formats;
+mod import_safety;
 mod ingest_analyze;
 mod ingest_errors;
 mod ingest_formats;

@@ -15,6 +15,7 @@ pub mod api;
 pub mod cmd;
 pub mod hostile;
 pub mod mdtest;
+pub mod import;
 pub mod report;
 pub mod sim;
 pub mod store;

@@ -1,0 +1,183 @@
+//! The import's own metadata keys, and the writing of one file's runs.
+//!
+//! Keys: `source.sha256` (the source file as it was), `source.stored_sha256` (the copy in
+//! `raw/`, which differs only when secrets were removed), `source.redacted` (JSON pointers,
+//! never values), `source.definitions` (what the tool's figures mean where that differs
+//! from benchkeep's), `source.recomputed` (where benchkeep's figures come from),
+//! `source.warmup`, `test.workload` (the input identity the tool recorded) with
+//! `test.input_sha256` the hash of it, so runs of different tools on one workload pair; and
+//! `sweep` for the points of a sweep.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+
+use crate::ingest::{Document, DocumentFormat, DocumentRun};
+use crate::schema::{Metadata, SweepLink};
+use crate::store::{Store, atomic, ids, store_io};
+
+/// The source file's hash and its stored copy's.
+pub struct Copy<'a> {
+    pub sha: &'a str,
+    pub stored_sha: &'a str,
+    pub redacted: &'a [String],
+    pub stored_bytes: u64,
+}
+
+/// The hash that names a workload identity for pairing: the identity without its seed
+/// (tools generate different prompts from the same seed, and lengths are what is shared).
+pub fn workload_sha(identity: &Map<String, Value>) -> String {
+    let mut m = identity.clone();
+    m.remove("seed");
+    let canon: std::collections::BTreeMap<_, _> = m.into_iter().collect();
+    crate::digest::sha256_hex(format!(
+        "benchkeep-import-workload\n{}",
+        serde_json::to_string(&canon).unwrap_or_default()
+    ))
+}
+
+/// The sweep a run belongs to: what the tool calls it, else the file (or a `vllm bench
+/// sweep` experiment folder).
+fn sweep_link(
+    meta: &Metadata,
+    run: &DocumentRun,
+    path: &Path,
+    index: usize,
+    format: DocumentFormat,
+) -> Option<SweepLink> {
+    let mut point = run.sweep.clone();
+    let mut group = point.as_ref().and_then(|p| p.group.clone());
+    if format == DocumentFormat::VllmBenchServe && run.notes.contains_key("run_number") {
+        let combo = path.parent()?;
+        let (axis, value) = super::sides::vllm_combo(combo).or_else(|| {
+            match (run.load.max_concurrency, run.load.request_rate) {
+                (Some(c), _) => Some(("concurrency", c as f64)),
+                (None, Some(r)) if r.is_finite() => Some(("rate", r)),
+                _ => None,
+            }
+        })?;
+        point = Some(crate::ingest::SweepPoint {
+            group: None,
+            axis,
+            value,
+            role: "point",
+        });
+        let experiment = combo.parent().unwrap_or(combo);
+        group = Some(format!(
+            "vllm-sweep:{}",
+            experiment
+                .canonicalize()
+                .unwrap_or(experiment.into())
+                .display()
+        ));
+    }
+    let p = point?;
+    let group = group.unwrap_or_else(|| format!("file:{}", path.display()));
+    let date = meta.timestamp.get(..10).unwrap_or("");
+    let id = format!(
+        "sweep-{}-{}-{}-{}",
+        ids::file_safe(&meta.platform),
+        ids::file_safe(&meta.model),
+        date,
+        &crate::digest::sha256_hex(&group)[..8]
+    );
+    let index = run
+        .notes
+        .get("run_number")
+        .and_then(Value::as_u64)
+        .map_or(index, |n| n as usize);
+    Some(SweepLink {
+        id,
+        index: index as u32,
+        axis: p.axis.into(),
+        value: p.value,
+        role: p.role.into(),
+        ..Default::default()
+    })
+}
+
+/// Add the import's keys to the metadata of each run of `doc` (in the document's order).
+pub fn finish(metas: Vec<Metadata>, doc: &Document, path: &Path, copy: &Copy<'_>) -> Vec<Metadata> {
+    let mut out = Vec::with_capacity(metas.len());
+    for (i, (mut m, run)) in metas.into_iter().zip(&doc.runs).enumerate() {
+        let extra = &mut m.source.extra;
+        extra.insert("sha256".into(), copy.sha.into());
+        extra.insert("stored_sha256".into(), copy.stored_sha.into());
+        if !copy.redacted.is_empty() {
+            extra.insert("redacted".into(), copy.redacted.to_vec().into());
+        }
+        if !run.definitions.is_empty() {
+            extra.insert("definitions".into(), Value::Object(run.definitions.clone()));
+        }
+        let recomputed = if !run.records.is_empty() {
+            format!("from the file's {} per-request records", run.records.len())
+        } else if run.latency.is_some() {
+            "counts and tokens from the tool's totals; latency summaries from the tool's statistics of the same definition".into()
+        } else {
+            "counts and tokens from the tool's totals (the file has no per-request data)".into()
+        };
+        extra.insert("recomputed".into(), recomputed.into());
+        if run.warmup {
+            extra.insert("warmup".into(), true.into());
+        }
+        m.source.format = doc.format.name().into();
+        m.test.raw_sha256 = Some(copy.stored_sha.into());
+        m.test.raw_bytes = Some(copy.stored_bytes);
+        if run.records.is_empty()
+            && let Some(lat) = &run.latency
+        {
+            m.results.latency_ms = Some(lat.clone());
+        }
+        if doc.format == DocumentFormat::VllmBenchThroughput
+            && let Some(t) = run.figures.get("tokens_per_second").and_then(Value::as_f64)
+        {
+            m.results.throughput_tokens_per_sec = crate::schema::round(t, 2);
+        }
+        if !run.workload.is_empty() {
+            m.test
+                .extra
+                .insert("workload".into(), Value::Object(run.workload.clone()));
+            m.test.input_sha256 = Some(workload_sha(&run.workload));
+        }
+        m.sweep = if run.warmup {
+            None
+        } else {
+            sweep_link(&m, run, path, i, doc.format)
+        };
+        out.push(m);
+    }
+    out
+}
+
+/// Store the (redacted) copy once in `raw/` and publish every run's metadata; returns the
+/// runs' ids. The copy is written to a temp file and linked under the first run's raw name
+/// only once that run's metadata exists, never replacing a file.
+pub fn write(store: &Store, metas: Vec<Metadata>, stored: &[u8]) -> Result<Vec<String>> {
+    let tmp = atomic::temp_path_for(&store.raw_dir().join("import.jsonl"));
+    atomic::publish_new(&tmp, stored).map_err(|e| store_io(&tmp, "write", e))?;
+    let result = (|| {
+        let mut ids = Vec::with_capacity(metas.len());
+        let mut raw_rel = String::new();
+        for mut m in metas {
+            m.test.output_file = raw_rel.clone();
+            let base = m.test_id.clone();
+            let path = store.publish_new(&base, &mut m)?;
+            if raw_rel.is_empty() {
+                raw_rel = m.test.output_file.clone();
+                let raw = store.resolve(&raw_rel);
+                atomic::link_exclusive(&tmp, &raw).map_err(|e| {
+                    store_io(&raw, "create", e).context(format!(
+                        "metadata {} was saved but its raw file could not be; `benchkeep verify` reports it",
+                        path.display()
+                    ))
+                })?;
+            }
+            ids.push(m.test_id);
+        }
+        atomic::sync_dir(&store.raw_dir()).map_err(|e| store_io(&store.raw_dir(), "sync", e))?;
+        Ok::<_, anyhow::Error>(ids)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result.context("importing")
+}

@@ -1,0 +1,152 @@
+//! Secrets in another tool's result file, removed before its copy goes into `raw/`:
+//! values under keys named like `api_key`, `authorization`, `token`, `password`, `headers`
+//! (GuideLLM's `config.spec.backend.api_key`, genai-perf's `input_config` headers), and
+//! credentials inside URLs and free text. Only the paths are reported, never the values.
+
+use serde_json::Value;
+
+use crate::redact::REDACTED;
+
+/// Whether a JSON key holds a secret.
+fn secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    matches!(
+        k.as_str(),
+        "api_key"
+            | "apikey"
+            | "authorization"
+            | "token"
+            | "access_token"
+            | "auth_token"
+            | "bearer_token"
+            | "hf_token"
+            | "password"
+            | "passwd"
+            | "secret"
+            | "cookie"
+            | "headers"
+            | "header"
+            | "extra_headers"
+    ) || k.ends_with("_api_key")
+        || k.ends_with("_password")
+        || k.ends_with("_secret")
+}
+
+/// Redact `value` in place; returns the JSON pointers of what was removed.
+pub fn redact(value: &mut Value) -> Vec<String> {
+    let mut found = Vec::new();
+    walk(value, "", &mut found);
+    found
+}
+
+fn walk(v: &mut Value, path: &str, found: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                let p = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"));
+                let empty = matches!(child, Value::Null | Value::Bool(_))
+                    || child.as_str().is_some_and(str::is_empty)
+                    || child.as_array().is_some_and(Vec::is_empty)
+                    || child.as_object().is_some_and(serde_json::Map::is_empty);
+                if secret_key(k) && !empty {
+                    *child = Value::String(REDACTED.into());
+                    found.push(p);
+                } else {
+                    walk(child, &p, found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                walk(child, &format!("{path}/{i}"), found);
+            }
+        }
+        Value::String(s) => {
+            let cleaned = crate::redact::in_text(s.as_bytes())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_else(|| s.clone());
+            let cleaned = crate::redact::url_in_text(&cleaned);
+            if cleaned != *s {
+                *s = cleaned;
+                found.push(path.to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The copy of a file to store: the bytes as they are when nothing is secret, else the
+/// JSON (one value, or JSON Lines) written again with the secrets replaced. Returns the
+/// bytes to store and the redacted paths (`line 3: /config/api_key` for JSON Lines).
+pub fn redacted_copy(bytes: &[u8]) -> (Vec<u8>, Vec<String>) {
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if let Ok(mut v) = serde_json::from_slice::<Value>(body) {
+        let found = redact(&mut v);
+        if found.is_empty() {
+            return (bytes.to_vec(), found);
+        }
+        let out = serde_json::to_vec(&v).unwrap_or_default();
+        return (out, found);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut found = Vec::new();
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(mut v) => {
+                let f = redact(&mut v);
+                if f.is_empty() {
+                    out.extend_from_slice(line);
+                } else {
+                    out.extend_from_slice(&serde_json::to_vec(&v).unwrap_or_default());
+                    found.extend(f.into_iter().map(|p| format!("line {}: {p}", i + 1)));
+                }
+            }
+            // A line that is not JSON (a cut last line) is kept only when it holds no secret.
+            Err(_) => match crate::redact::in_text(line) {
+                Some(clean) => {
+                    out.extend_from_slice(&clean);
+                    found.push(format!("line {}", i + 1));
+                }
+                None => out.extend_from_slice(line),
+            },
+        }
+    }
+    if found.is_empty() {
+        return (bytes.to_vec(), found);
+    }
+    (out, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_urls_are_redacted_paths_reported() {
+        let text = br#"{"config":{"spec":{"backend":{"api_key":"sk-abcdefghijklmnop123","target":"http://u:hunter2@h:8000"}}},"input_config":{"headers":{"Authorization":"Bearer xyz"}},"time_to_first_token":{"avg":1},"max_tokens":5,"api_key":null}"#;
+        let (out, found) = redacted_copy(text);
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            !s.contains("sk-abcdefghijklmnop123") && !s.contains("hunter2") && !s.contains("xyz"),
+            "{s}"
+        );
+        assert!(s.contains("\"max_tokens\":5") && s.contains("time_to_first_token"));
+        assert_eq!(
+            found,
+            [
+                "/config/spec/backend/api_key",
+                "/config/spec/backend/target",
+                "/input_config/headers"
+            ]
+        );
+        let clean = br#"{"a": 1, "api_key": null}"#;
+        assert_eq!(redacted_copy(clean), (clean.to_vec(), vec![]));
+        let lines = b"{\"a\":1}\n{\"token\":\"abc\"}\n{\"cut";
+        let (out, found) = redacted_copy(lines);
+        assert_eq!(found, ["line 2: /token"]);
+        assert!(String::from_utf8(out).unwrap().ends_with("{\"cut"));
+    }
+}
