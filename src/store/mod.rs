@@ -190,7 +190,7 @@ impl Store {
     /// raw file will be `raw/<test_id>.jsonl`). Returns the metadata path.
     pub fn publish_new(&self, base: &str, meta: &mut Metadata) -> Result<PathBuf> {
         let own_raw = meta.test.output_file.is_empty();
-        for n in 1..=100_000u32 {
+        for n in self.first_free(base)..=100_000u32 {
             let id = ids::candidate(base, n);
             if self.raw_dir().join(format!("{id}.jsonl")).exists() {
                 continue;
@@ -211,6 +211,37 @@ impl Store {
             self.root.display()
         ))
         .into())
+    }
+
+    /// Where to start looking for a free id of `base`: ids are taken in order, so a
+    /// galloping then binary search over "is `candidate(base, n)` taken" finds the end of
+    /// the taken run in O(log n) file checks instead of trying every id before it (an
+    /// import of thousands of same-day runs was quadratic, one temp file and fsync per
+    /// taken id). A hole left by a removed run may be passed over; the exclusive create
+    /// that follows still decides.
+    fn first_free(&self, base: &str) -> u32 {
+        let taken = |n: u32| {
+            let id = ids::candidate(base, n);
+            self.raw_dir().join(format!("{id}.jsonl")).exists()
+                || self.metadata_path(&id).exists()
+        };
+        if !taken(1) {
+            return 1;
+        }
+        let (mut lo, mut hi) = (1u32, 2u32);
+        while hi < 100_000 && taken(hi) {
+            lo = hi;
+            hi = hi.saturating_mul(2).min(100_000);
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if taken(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
     }
 
     /// Publish a run's metadata under exactly this id, if `metadata/<id>.json` is free

@@ -1,6 +1,6 @@
 //! A newcomer following docs/guide.md against two simulators standing in for vLLM and
-//! Ollama ends with a head-to-head and a decision summary (the sweep step is skipped until
-//! `sweep` lands, issue 11).
+//! Ollama ends with a head-to-head, a sweep chart with both platforms' curves, and a
+//! decision summary.
 
 use std::path::Path;
 
@@ -25,8 +25,19 @@ fn following_the_guide_ends_with_a_head_to_head_and_a_decision() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("gemma34b"), "no head-to-head group: {text}");
 
-    // The report page and the decision summary.
-    assert!(store.join("reports/index.html").is_file());
+    // The report page, with the sweep section and its chart (both platforms' curves).
+    let html = std::fs::read_to_string(store.join("reports/index.html")).unwrap();
+    assert!(html.contains("id=\"sweeps\""), "no sweep section");
+    let charts: Vec<String> = std::fs::read_dir(store.join("reports/charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sweep-") && n.ends_with(".svg"))
+        .collect();
+    assert_eq!(charts.len(), 1, "one sweep chart for the one group: {charts:?}");
+    let svg = std::fs::read_to_string(store.join("reports/charts").join(&charts[0])).unwrap();
+    assert!(svg.contains("vllm-serve") && svg.contains("ollama"), "both curves");
+    let sweeps = std::fs::read_dir(store.join("analysis/sweeps")).unwrap().count();
+    assert_eq!(sweeps, 2, "one derived record per sweep");
     let out = bk(&store).args(["decide", "--json"]).output().unwrap();
     assert_eq!(
         out.status.code(),
