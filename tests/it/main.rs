@@ -17,6 +17,7 @@ mod document_import;
 mod guide;
 mod import_formats;
 mod import_safety;
+mod import_sweep_h2h;
 mod ingest_analyze;
 mod ingest_errors;
 mod ingest_formats;
