@@ -1,6 +1,7 @@
-//! `benchkeep requests --synthetic ...`: write a request file as OpenAI Batch input lines
-//! (`{"custom_id","method","url","body"}`), with the same prompts `run --synthetic` sends,
-//! for `run --input`, `vllm run-batch -i` and any OpenAI Batch tool.
+//! `benchkeep requests --synthetic ...` or `--sharegpt FILE`: write a request file as OpenAI
+//! Batch input lines (`{"custom_id","method","url","body"}`), with the same prompts `run
+//! --synthetic` sends or the first human turns of a local conversation dataset, for `run
+//! --input`, `vllm run-batch -i` and any OpenAI Batch tool.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -15,19 +16,30 @@ use crate::store::{Store, atomic, outfile};
 
 #[derive(Debug, Args)]
 pub struct RequestsArgs {
-    /// Generate synthetic prompts (the only source for now; the flag says so explicitly).
-    #[arg(long, required = true)]
+    /// Generate synthetic prompts (the same as `run --synthetic`).
+    #[arg(
+        long,
+        required_unless_present = "sharegpt",
+        conflicts_with = "sharegpt"
+    )]
     pub synthetic: bool,
+    /// Take the prompts from a local ShareGPT-style dataset (a JSON array of
+    /// `{"conversations": [{"from": "human", ...}, {"from": "gpt", ...}]}`): the first human
+    /// turn of each conversation; the output length is --output-tokens, else the words of
+    /// the reply that followed (a tokenizer-free stand-in).
+    #[arg(long, value_name = "FILE", conflicts_with = "input_tokens")]
+    pub sharegpt: Option<PathBuf>,
     /// Requests to write.
     #[arg(long, value_name = "K", default_value_t = 100)]
     pub num_requests: u64,
-    /// Prompt length, in tokens (words).
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    pub input_tokens: u32,
+    /// Prompt length, in tokens (words); default 128.
+    #[arg(long, value_name = "N")]
+    pub input_tokens: Option<u32>,
     /// Output tokens each request asks for (max_tokens; also min_tokens and ignore_eos,
-    /// so vLLM generates exactly this many).
-    #[arg(long, value_name = "M", default_value_t = 128)]
-    pub output_tokens: u32,
+    /// so vLLM generates exactly this many); default 128 (--synthetic), the reply's words
+    /// (--sharegpt).
+    #[arg(long, value_name = "M")]
+    pub output_tokens: Option<u32>,
     /// Seed of the prompts (the same as `run --synthetic --seed`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -53,17 +65,44 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
         ))
         .into());
     }
-    if args.input_tokens == 0 || args.output_tokens == 0 {
+    if args.input_tokens == Some(0) || args.output_tokens == Some(0) {
         return Err(Error::usage("--input-tokens and --output-tokens must be at least 1").into());
     }
     let spec = Synthetic {
-        input_tokens: args.input_tokens,
-        output_tokens: args.output_tokens,
+        input_tokens: args.input_tokens.unwrap_or(128),
+        output_tokens: args.output_tokens.unwrap_or(128),
         seed: args.seed,
     };
+    let dataset = match &args.sharegpt {
+        Some(path) => {
+            let d = crate::ingest::dataset::read_sharegpt(path, args.num_requests)?;
+            if d.prompts.is_empty() {
+                return Err(Error::usage(format!(
+                    "--sharegpt {}: no conversation starts with a human turn followed by a reply ({} passed over)",
+                    path.display(),
+                    d.skipped
+                ))
+                .into());
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let count = dataset
+        .as_ref()
+        .map_or(args.num_requests, |d| d.prompts.len() as u64);
     let mut text = String::new();
-    for i in 0..args.num_requests {
-        let prompt = spec.prompt(i);
+    for i in 0..count {
+        let (prompt, output_tokens) = match &dataset {
+            Some(d) => {
+                let p = &d.prompts[i as usize];
+                (
+                    p.prompt.clone(),
+                    args.output_tokens.unwrap_or(p.reply_words.max(1)),
+                )
+            }
+            None => (spec.prompt(i), spec.output_tokens),
+        };
         let mut body = if args.url == "/v1/completions" {
             json!({ "prompt": prompt })
         } else {
@@ -72,8 +111,8 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
         if let Some(model) = &args.model {
             body["model"] = json!(model);
         }
-        body["max_tokens"] = json!(args.output_tokens);
-        body["min_tokens"] = json!(args.output_tokens);
+        body["max_tokens"] = json!(output_tokens);
+        body["min_tokens"] = json!(output_tokens);
         body["ignore_eos"] = json!(true);
         let line = json!({
             "custom_id": format!("request-{i}"),
@@ -105,15 +144,23 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
                 }
             }
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(
-                err,
-                "wrote {} requests ({} prompt / {} output tokens, seed {}) to {}",
-                args.num_requests,
-                args.input_tokens,
-                args.output_tokens,
-                args.seed,
-                p.display()
-            );
+            let _ = match &dataset {
+                Some(d) => writeln!(
+                    err,
+                    "wrote {count} requests (first human turns of {}; {} conversations passed over) to {}",
+                    args.sharegpt.as_deref().unwrap_or(p).display(),
+                    d.skipped,
+                    p.display()
+                ),
+                None => writeln!(
+                    err,
+                    "wrote {count} requests ({} prompt / {} output tokens, seed {}) to {}",
+                    spec.input_tokens,
+                    spec.output_tokens,
+                    args.seed,
+                    p.display()
+                ),
+            };
         }
     }
     Ok(exit::OK)

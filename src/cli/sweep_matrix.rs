@@ -60,12 +60,7 @@ struct Done {
     failed: bool,
 }
 
-pub fn run(
-    store: &Store,
-    derived: &DerivedSettings,
-    args: &SweepArgs,
-    spec: Spec,
-) -> Result<i32> {
+pub fn run(store: &Store, derived: &DerivedSettings, args: &SweepArgs, spec: Spec) -> Result<i32> {
     let s = &args.servers;
     let command = s.server_cmd.clone().unwrap_or_default();
     if spec.resume.is_some() {
@@ -107,12 +102,12 @@ pub fn run(
     let mut code = exit::OK;
     for (i, combo) in combos.iter().enumerate() {
         let filled = matrix::fill(&command, combo);
-        let shown = crate::redact::in_text(filled.as_bytes())
-            .map_or_else(|| filled.clone(), |b| String::from_utf8_lossy(&b).into_owned());
+        let shown = crate::redact::in_text(filled.as_bytes()).map_or_else(
+            || filled.clone(),
+            |b| String::from_utf8_lossy(&b).into_owned(),
+        );
         eprintln!("Combination {i} [{}]: starting `{shown}`", describe(combo));
-        let log = store
-            .raw_dir()
-            .join(format!(".{matrix_id}-{i}.server.log"));
+        let log = store.raw_dir().join(format!(".{matrix_id}-{i}.server.log"));
         let mut opts = ServerOptions::new(health.clone(), &log, env.clone());
         opts.ready_timeout = s.server_ready_timeout;
         let mut server = match ManagedServer::start(&ServerCommand::Shell(filled), &opts) {

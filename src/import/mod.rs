@@ -227,7 +227,11 @@ fn one_file(
             ));
         }
     };
-    let stored_sha = crate::digest::sha256_hex(&stored);
+    let stored_sha = if redacted.is_empty() {
+        sha.clone() // nothing cut: the copy is the file, byte for byte
+    } else {
+        crate::digest::sha256_hex(&stored)
+    };
     let metas = meta::finish(
         metas,
         &doc,

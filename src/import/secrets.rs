@@ -9,9 +9,16 @@ use crate::redact::REDACTED;
 
 /// Whether a JSON key holds a secret.
 fn secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase().replace('-', "_");
+    // Most keys are already lowercase snake case: no allocation for them.
+    let owned;
+    let k = if key.bytes().any(|b| b.is_ascii_uppercase() || b == b'-') {
+        owned = key.to_ascii_lowercase().replace('-', "_");
+        owned.as_str()
+    } else {
+        key
+    };
     matches!(
-        k.as_str(),
+        k,
         "api_key"
             | "apikey"
             | "authorization"
@@ -35,49 +42,65 @@ fn secret_key(key: &str) -> bool {
 /// Redact `value` in place; returns the JSON pointers of what was removed.
 pub fn redact(value: &mut Value) -> Vec<String> {
     let mut found = Vec::new();
-    walk(value, "", &mut found);
+    let mut path = String::new();
+    walk(value, &mut path, &mut found);
     found
 }
 
-fn walk(v: &mut Value, path: &str, found: &mut Vec<String>) {
+/// Visit every value under `v`; `path` is its JSON pointer, grown and cut back in place
+/// (one buffer for the whole walk: a GuideLLM report has hundreds of thousands of values).
+fn walk(v: &mut Value, path: &mut String, found: &mut Vec<String>) {
+    let at = path.len();
     match v {
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
-                let p = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"));
+                path.push('/');
+                if k.contains(['~', '/']) {
+                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                } else {
+                    path.push_str(k);
+                }
                 let empty = matches!(child, Value::Null | Value::Bool(_))
                     || child.as_str().is_some_and(str::is_empty)
                     || child.as_array().is_some_and(Vec::is_empty)
                     || child.as_object().is_some_and(serde_json::Map::is_empty);
                 if secret_key(k) && !empty {
                     *child = Value::String(REDACTED.into());
-                    found.push(p);
+                    found.push(path.clone());
                 } else {
-                    walk(child, &p, found);
+                    walk(child, path, found);
                 }
+                path.truncate(at);
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter_mut().enumerate() {
-                walk(child, &format!("{path}/{i}"), found);
+                use std::fmt::Write as _;
+                let _ = write!(path, "/{i}");
+                walk(child, path, found);
+                path.truncate(at);
             }
         }
         Value::String(s) => {
-            let cleaned = crate::redact::in_text(s.as_bytes())
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_else(|| s.clone());
-            let cleaned = crate::redact::url_in_text(&cleaned);
-            if cleaned != *s {
-                *s = cleaned;
-                found.push(path.to_string());
+            let mut cleaned = crate::redact::in_text(s.as_bytes())
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            // Credentials in a URL need `scheme://user:pass@host`: skip strings without an `@`.
+            let current = cleaned.as_deref().unwrap_or(s);
+            if current.contains('@') {
+                let u = crate::redact::url_in_text(current);
+                if u != current {
+                    cleaned = Some(u);
+                }
+            }
+            if let Some(c) = cleaned.filter(|c| c != s) {
+                *s = c;
+                found.push(path.clone());
             }
         }
         _ => {}
     }
 }
 
-/// The copy of a file to store: the bytes as they are when nothing is secret, else the
-/// JSON (one value, or JSON Lines) written again with the secrets replaced. Returns the
-/// bytes to store and the redacted paths (`line 3: /config/api_key` for JSON Lines).
 pub fn redacted_copy(bytes: &[u8]) -> (Vec<u8>, Vec<String>) {
     let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     if let Ok(mut v) = serde_json::from_slice::<Value>(body) {

@@ -14,6 +14,7 @@
 
 mod batch;
 mod benchkeep;
+pub mod dataset;
 mod detect;
 mod document;
 mod lenient;

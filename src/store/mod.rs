@@ -222,8 +222,7 @@ impl Store {
     fn first_free(&self, base: &str) -> u32 {
         let taken = |n: u32| {
             let id = ids::candidate(base, n);
-            self.raw_dir().join(format!("{id}.jsonl")).exists()
-                || self.metadata_path(&id).exists()
+            self.raw_dir().join(format!("{id}.jsonl")).exists() || self.metadata_path(&id).exists()
         };
         if !taken(1) {
             return 1;

@@ -33,10 +33,19 @@ fn following_the_guide_ends_with_a_head_to_head_and_a_decision() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("sweep-") && n.ends_with(".svg"))
         .collect();
-    assert_eq!(charts.len(), 1, "one sweep chart for the one group: {charts:?}");
+    assert_eq!(
+        charts.len(),
+        1,
+        "one sweep chart for the one group: {charts:?}"
+    );
     let svg = std::fs::read_to_string(store.join("reports/charts").join(&charts[0])).unwrap();
-    assert!(svg.contains("vllm-serve") && svg.contains("ollama"), "both curves");
-    let sweeps = std::fs::read_dir(store.join("analysis/sweeps")).unwrap().count();
+    assert!(
+        svg.contains("vllm-serve") && svg.contains("ollama"),
+        "both curves"
+    );
+    let sweeps = std::fs::read_dir(store.join("analysis/sweeps"))
+        .unwrap()
+        .count();
     assert_eq!(sweeps, 2, "one derived record per sweep");
     let out = bk(&store).args(["decide", "--json"]).output().unwrap();
     assert_eq!(

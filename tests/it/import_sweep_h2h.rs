@@ -72,7 +72,10 @@ fn a_guidellm_sweep_and_a_benchkeep_sweep_share_one_curve_chart() {
         .collect();
     assert_eq!(charts.len(), 1, "{charts:?}");
     let svg = std::fs::read_to_string(&charts[0]).unwrap();
-    assert!(svg.contains("vllm-serve") && svg.contains("ollama"), "both lines");
+    assert!(
+        svg.contains("vllm-serve") && svg.contains("ollama"),
+        "both lines"
+    );
     let md = std::fs::read_to_string(store.join("reports/COMPARISON.md")).unwrap();
     assert!(md.contains("guidellm") || md.contains("vllm-serve"), "{md}");
 }

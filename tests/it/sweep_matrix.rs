@@ -63,7 +63,10 @@ fn one_sweep_per_server_setting_and_the_batch_size_shows() {
     let (code, stdout, stderr) =
         out(bk_std(&store).args(sweep_args(port, &cmd, "max_num_seqs=1,4")));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(stdout.contains("Server matrix matrix-vllm-sim-model-"), "{stdout}");
+    assert!(
+        stdout.contains("Server matrix matrix-vllm-sim-model-"),
+        "{stdout}"
+    );
     // Every server was stopped.
     assert!(!health_ok(
         &format!("http://127.0.0.1:{port}/health"),
@@ -86,8 +89,10 @@ fn one_sweep_per_server_setting_and_the_batch_size_shows() {
         by_seqs.entry(seqs).or_default().push(m);
     }
     assert_eq!(by_seqs.len(), 2);
-    let sweep_ids: std::collections::BTreeSet<&str> =
-        runs.iter().map(|m| m["sweep"]["id"].as_str().unwrap()).collect();
+    let sweep_ids: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .map(|m| m["sweep"]["id"].as_str().unwrap())
+        .collect();
     assert_eq!(sweep_ids.len(), 2, "one sweep per combination");
     let at_4 = |seqs: &str| {
         by_seqs[seqs]
@@ -115,7 +120,10 @@ fn a_server_that_never_comes_up_is_reported_and_the_next_combination_runs() {
         "echo 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB' >&2; test {{mode}} = ok && exec {BIN} simulate --port {port} --model sim-model --no-delay"
     );
     let (code, stdout, stderr) = out(bk_std(&store).args(sweep_args(port, &cmd, "mode=big,ok")));
-    assert_eq!(code, 1, "a failed combination makes the exit code 1\n{stdout}\n{stderr}");
+    assert_eq!(
+        code, 1,
+        "a failed combination makes the exit code 1\n{stdout}\n{stderr}"
+    );
     assert!(stderr.contains("Combination 0"), "{stderr}");
     assert!(stdout.contains("FAILED: oom"), "{stdout}");
     let runs = all_metadata(&store);

@@ -14,8 +14,8 @@
 pub mod api;
 pub mod cmd;
 pub mod hostile;
-pub mod mdtest;
 pub mod import;
+pub mod mdtest;
 pub mod report;
 pub mod sim;
 pub mod store;
