@@ -55,6 +55,17 @@ fn vllm_throughput_rises_then_flattens() {
     );
     assert!(o.contains(id) && o.contains("out tok/s"), "{o}");
 
+    // The analysis from the store puts the knee within one step of where max_num_seqs 4
+    // saturates the server (between 2 and 8 users).
+    let (code, knee, e) =
+        out(bk_std(&store).args(["query", "--sweep", id, "--metric", "knee.knee"]));
+    assert_eq!(code, 0, "{e}");
+    let knee: f64 = knee.trim().parse().unwrap_or_else(|_| panic!("{knee}"));
+    assert!(
+        (2.0..=8.0).contains(&knee),
+        "knee at {knee} users; throughput {x:?}"
+    );
+
     // With the early-stop rules: stopped once more load brings no more throughput.
     let store2 = dir.path().join("s2");
     let (code, o, e) = out(
