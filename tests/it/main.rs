@@ -17,6 +17,7 @@ mod document_import;
 mod guide;
 mod import_formats;
 mod import_guidellm_text;
+mod import_real_vllm;
 mod import_safety;
 mod import_side_copies;
 mod import_sweep_h2h;
