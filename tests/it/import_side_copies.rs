@@ -51,6 +51,19 @@ fn aiperf_and_llmperf_per_request_files_are_kept() {
         assert_eq!(code, 0);
         assert!(stdout.contains("already imported"), "{stdout}");
         assert_eq!(copy_of(&store).1, original);
+        // `verify` counts the copy as the run's own, and misses it when it is gone.
+        let verify = || crate::support::out(crate::support::bk_std(&store).arg("verify"));
+        let (code, vout, verr) = verify();
+        assert_eq!(code, 0, "{vout}\n{verr}");
+        let rel = copy_of(&store).0["per_request_copy"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        std::fs::remove_file(store.join(&rel)).unwrap();
+        let (code, vout, verr) = verify();
+        assert_ne!(code, 0);
+        let text = format!("{vout}{verr}");
+        assert!(text.contains(&rel) && text.contains("missing"), "{text}");
     }
 }
 
