@@ -181,3 +181,21 @@ pub fn write(store: &Store, metas: Vec<Metadata>, stored: &[u8]) -> Result<Vec<S
     let _ = std::fs::remove_file(&tmp);
     result.context("importing")
 }
+
+/// The store-relative name of the copy of a per-request side file: named by its stored
+/// content, so the name is known before any run is written and a second copy of the same
+/// bytes is the same file.
+pub fn side_rel(stored_sha: &str, ext: &str) -> String {
+    format!("raw/import-{}.per-request.{ext}", &stored_sha[..16])
+}
+
+/// Write the (redacted) copy of a per-request side file under `rel` ([`side_rel`]), before
+/// the runs that name it; a copy already there under that name holds the same bytes.
+pub fn write_side(store: &Store, rel: &str, bytes: &[u8]) -> Result<()> {
+    let target = store.resolve(rel);
+    match atomic::publish_new(&target, bytes) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(store_io(&target, "write", e)),
+    }
+}

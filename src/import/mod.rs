@@ -169,6 +169,9 @@ fn one_file(
             "not a result file benchkeep knows (unknown file)",
         ));
     };
+    if let Some(why) = sides::same_report(path, &doc) {
+        return Ok(skipped(path, why));
+    }
     let whole_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     if let Some(why) = sides::covered(path, doc.format, whole_array) {
         // A sweep summary whose run=N.json files are all there adds nothing; runs missing
@@ -206,9 +209,14 @@ fn one_file(
             )
         });
     }
-    if let Err(why) = attach_partner(path, &mut doc) {
-        return Ok(failed(path, why));
-    }
+    let side = match attach_partner(path, &mut doc) {
+        Ok(side) => side,
+        Err(why) => return Ok(failed(path, why)),
+    };
+    let side = match side.map(|s| side_copy(&s, &mut doc)).transpose() {
+        Ok(side) => side,
+        Err(why) => return Ok(failed(path, why)),
+    };
     let (stored, redacted) = secrets::redacted_copy(&bytes);
     let req = request(opts, path, &doc);
     let metas = match analyze::document_metadata(&req, &doc) {
@@ -243,6 +251,9 @@ fn one_file(
             stored_bytes: stored.len() as u64,
         },
     );
+    if let (Some((rel, copy)), false) = (&side, opts.dry_run) {
+        meta::write_side(store, rel, copy)?;
+    }
     let runs = if opts.dry_run {
         metas
             .iter()
@@ -269,10 +280,43 @@ fn one_file(
     })
 }
 
-/// Per-request data kept beside the summary (AIPerf, genai-perf, llmperf).
-fn attach_partner(path: &Path, doc: &mut Document) -> Result<(), String> {
+/// The copy of a per-request side file to keep in `raw/` (redacted like the summary: JSON
+/// Lines per line), and its store-relative name; recorded in every run's notes
+/// (`per_request_copy`, `per_request_stored_sha256`, `per_request_redacted`).
+fn side_copy(side: &Path, doc: &mut Document) -> Result<(String, Vec<u8>), String> {
+    let name = side.display().to_string();
+    let raw = crate::store::nofollow::read_bounded(side, MAX_DOCUMENT_BYTES)
+        .map_err(|e| format!("{name}: cannot be read ({e})"))?
+        .ok_or(format!("{name}: over the size limit"))?;
+    let (copy, redacted) = secrets::redacted_copy(&raw);
+    let stored_sha = crate::digest::sha256_hex(&copy);
+    let ext = side.extension().and_then(|e| e.to_str()).unwrap_or("json");
+    let ext = if ext == "jsonl" { "jsonl" } else { "json" };
+    let rel = meta::side_rel(&stored_sha, ext);
+    for run in &mut doc.runs {
+        run.notes.insert(
+            "per_request_sha256".into(),
+            crate::digest::sha256_hex(&raw).into(),
+        );
+        run.notes
+            .insert("per_request_copy".into(), rel.clone().into());
+        run.notes.insert(
+            "per_request_stored_sha256".into(),
+            stored_sha.clone().into(),
+        );
+        if !redacted.is_empty() {
+            run.notes
+                .insert("per_request_redacted".into(), redacted.clone().into());
+        }
+    }
+    Ok((rel, copy))
+}
+
+/// Per-request data kept beside the summary (AIPerf, genai-perf, llmperf): read into the
+/// run; returns the side file's path.
+fn attach_partner(path: &Path, doc: &mut Document) -> Result<Option<PathBuf>, String> {
     let Some(side) = sides::partner(path, doc.format) else {
-        return Ok(());
+        return Ok(None);
     };
     let run = &mut doc.runs[0];
     let name = side.display().to_string();
@@ -302,17 +346,10 @@ fn attach_partner(path: &Path, doc: &mut Document) -> Result<(), String> {
             }
             run.records_have_tokens = run.records.iter().any(|r| r.prompt_tokens.is_some());
         }
-        _ => return Ok(()),
+        _ => return Ok(None),
     }
     run.notes.insert("per_request_file".into(), name.into());
-    run.notes.insert(
-        "per_request_sha256".into(),
-        crate::digest::sha256_file(&side)
-            .map(|s| s.0)
-            .unwrap_or_default()
-            .into(),
-    );
-    Ok(())
+    Ok(Some(side))
 }
 
 fn request(opts: &ImportOptions, path: &Path, doc: &Document) -> AnalyzeRequest {

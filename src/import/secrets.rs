@@ -111,6 +111,26 @@ pub fn redacted_copy(bytes: &[u8]) -> (Vec<u8>, Vec<String>) {
         let out = serde_json::to_vec(&v).unwrap_or_default();
         return (out, found);
     }
+    if body.starts_with(b"Run Info,")
+        && let Some(copy) = redacted_csv(body)
+    {
+        return copy.unwrap_or_else(|| (bytes.to_vec(), Vec::new()));
+    }
+    if !matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    ) && let Ok(mut v @ Value::Object(_)) = serde_norway::from_slice::<Value>(body)
+    {
+        // A YAML report (GuideLLM's benchmarks.yaml): written again as YAML.
+        let found = redact(&mut v);
+        if found.is_empty() {
+            return (bytes.to_vec(), found);
+        }
+        return (
+            serde_norway::to_string(&v).unwrap_or_default().into_bytes(),
+            found,
+        );
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut found = Vec::new();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
@@ -143,6 +163,53 @@ pub fn redacted_copy(bytes: &[u8]) -> (Vec<u8>, Vec<String>) {
     (out, found)
 }
 
+/// A CSV report (GuideLLM's benchmarks.csv): each cell redacted as JSON when it is JSON
+/// (its `Backend` and `Arguments` cells), else as text. `None` when it is not CSV;
+/// `Some(None)` when nothing was secret. Paths are `row R, column C: /pointer`.
+#[allow(clippy::type_complexity)]
+fn redacted_csv(body: &[u8]) -> Option<Option<(Vec<u8>, Vec<String>)>> {
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
+    let mut rows = Vec::new();
+    let mut found = Vec::new();
+    for (r, record) in reader.records().enumerate() {
+        let record = record.ok()?;
+        let mut row = Vec::with_capacity(record.len());
+        for (c, cell) in record.iter().enumerate() {
+            let mut v = match serde_json::from_str::<Value>(cell) {
+                Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
+                _ => Value::String(cell.to_string()),
+            };
+            let f = redact(&mut v);
+            if f.is_empty() {
+                row.push(cell.to_string());
+                continue;
+            }
+            found.extend(
+                f.into_iter()
+                    .map(|p| format!("row {}, column {}: {p}", r + 1, c + 1)),
+            );
+            row.push(match v {
+                Value::String(s) => s,
+                other => serde_json::to_string(&other).unwrap_or_default(),
+            });
+        }
+        rows.push(row);
+    }
+    if found.is_empty() {
+        return Some(None);
+    }
+    let mut w = ::csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    for row in &rows {
+        w.write_record(row).ok()?;
+    }
+    Some(Some((w.into_inner().ok()?, found)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +238,27 @@ mod tests {
         let (out, found) = redacted_copy(lines);
         assert_eq!(found, ["line 2: /token"]);
         assert!(String::from_utf8(out).unwrap().ends_with("{\"cut"));
+    }
+
+    #[test]
+    fn yaml_and_csv_reports_are_redacted() {
+        let yaml = b"benchmarks: []\nconfig:\n  spec:\n    backend:\n      api_key: sk-abcdefghijklmnop123\n      model: tiny\n";
+        let (out, found) = redacted_copy(yaml);
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            !s.contains("sk-abcdefghijklmnop123") && s.contains("model: tiny"),
+            "{s}"
+        );
+        assert_eq!(found, ["/config/spec/backend/api_key"]);
+        let csv = b"Run Info,Run Info\nRun ID,Backend\n,\nr1,\"{\"\"api_key\"\": \"\"hunter2\"\", \"\"model\"\": \"\"tiny\"\"}\"\n";
+        let (out, found) = redacted_copy(csv);
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            !s.contains("hunter2") && s.contains("tiny") && s.starts_with("Run Info,"),
+            "{s}"
+        );
+        assert_eq!(found, ["row 4, column 2: /api_key"]);
+        let clean = b"Run Info,Run Info\nRun ID,Backend\n,\nr1,{}\n";
+        assert_eq!(redacted_copy(clean), (clean.to_vec(), vec![]));
     }
 }

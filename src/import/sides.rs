@@ -4,11 +4,12 @@
 //! files. Which file is which is told by content; the tool's own naming only finds the
 //! partner.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::ingest::{DocumentFormat, MAX_DOCUMENT_BYTES};
+use crate::ingest::{Document, DocumentFormat, MAX_DOCUMENT_BYTES};
 
 /// A file's partner, by the tool's naming convention.
 pub fn partner(path: &Path, format: DocumentFormat) -> Option<PathBuf> {
@@ -33,17 +34,6 @@ pub fn partner(path: &Path, format: DocumentFormat) -> Option<PathBuf> {
 pub fn side_file(path: &Path, bytes: &[u8]) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let dir = path.parent()?;
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1 << 16)]);
-    if head.starts_with("benchmarks:")
-        && (head.contains("generative_benchmark") || head.contains("run_id:"))
-    {
-        return Some("a GuideLLM YAML report: not read (no YAML reader in benchkeep yet); import the benchmarks.json GuideLLM writes with it".into());
-    }
-    if head.starts_with("Run Info,")
-        || (head.contains("Run Info") && head.contains("Time to First Token"))
-    {
-        return Some("a GuideLLM CSV report: not read (three header rows, no per-request data); import the benchmarks.json GuideLLM writes with it".into());
-    }
     let first_line = bytes
         .split(|b| *b == b'\n')
         .find(|l| !l.iter().all(u8::is_ascii_whitespace))?;
@@ -76,6 +66,57 @@ pub fn side_file(path: &Path, bytes: &[u8]) -> Option<String> {
         });
     }
     None
+}
+
+/// Why a GuideLLM YAML or CSV report is not imported: the same report (the same benchmark
+/// ids) is beside it as `benchmarks.json` (for a YAML or CSV) or as YAML (for a CSV), which
+/// hold more. The bytes differ, so this is not the duplicate check by sha256.
+pub fn same_report(path: &Path, doc: &Document) -> Option<String> {
+    if doc.format != DocumentFormat::Guidellm {
+        return None;
+    }
+    let kind = doc
+        .runs
+        .first()?
+        .notes
+        .get("report_file_format")?
+        .as_str()?;
+    let better: &[&str] = if kind == "csv" {
+        &["json", "yaml", "yml"]
+    } else {
+        &["json"]
+    };
+    let ids = |d: &Document| -> BTreeSet<String> {
+        d.runs
+            .iter()
+            .filter_map(|r| r.notes.get("benchmark_id")?.as_str().map(str::to_string))
+            .collect()
+    };
+    let mine = ids(doc);
+    if mine.is_empty() {
+        return None;
+    }
+    let mut siblings: Vec<PathBuf> = std::fs::read_dir(path.parent()?)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| better.contains(&e))
+        })
+        .collect();
+    siblings.sort();
+    siblings.into_iter().find_map(|p| {
+        let bytes = crate::store::nofollow::read_bounded(&p, MAX_DOCUMENT_BYTES).ok()??;
+        let other = crate::ingest::parse_document(&bytes, Some(DocumentFormat::Guidellm))?;
+        (ids(&other) == mine).then(|| {
+            format!(
+                "same report as {} (GuideLLM writes one report as JSON, YAML and CSV; the {} is imported)",
+                p.display(),
+                p.file_name().and_then(|n| n.to_str()).unwrap_or("other")
+            )
+        })
+    })
 }
 
 /// Why a document is covered by other files: a genai-perf raw export whose summary is

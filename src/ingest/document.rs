@@ -14,6 +14,7 @@ mod aiperf;
 mod common;
 mod genai_perf;
 mod guidellm;
+mod guidellm_text;
 mod inference_benchmarker;
 mod llmperf;
 mod vllm_offline;
@@ -400,17 +401,32 @@ pub fn parse_document(bytes: &[u8], format: Option<DocumentFormat>) -> Option<Do
             doc.object(value, if one_line { "line 1" } else { "whole file" }, 1);
         }
         Err(_) => {
-            for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-                if is_blank(line) {
-                    continue;
+            if let Some((value, kind)) = guidellm_text(body) {
+                doc.object(value, "whole file", 1);
+                if doc.format != Some(DocumentFormat::Guidellm) {
+                    return None;
                 }
-                let n = i as u64 + 1;
-                match serde_json::from_slice::<Value>(line) {
-                    Ok(value) => doc.object(value, &format!("line {n}"), n),
-                    Err(e) => doc.bad(n, json_reason(&e, "JSON")),
+                for run in &mut doc.runs {
+                    run.notes.insert("report_file_format".into(), kind.into());
+                    if kind == "csv" {
+                        run.warnings.push(
+                            "GuideLLM CSV report: summary statistics only (no per-request data, no percentiles)".into(),
+                        );
+                    }
                 }
-                if doc.format.is_none() && doc.seen_object {
-                    return None; // the first object decided: no document format
+            } else {
+                for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+                    if is_blank(line) {
+                        continue;
+                    }
+                    let n = i as u64 + 1;
+                    match serde_json::from_slice::<Value>(line) {
+                        Ok(value) => doc.object(value, &format!("line {n}"), n),
+                        Err(e) => doc.bad(n, json_reason(&e, "JSON")),
+                    }
+                    if doc.format.is_none() && doc.seen_object {
+                        return None; // the first object decided: no document format
+                    }
                 }
             }
         }
@@ -426,6 +442,15 @@ pub fn parse_document(bytes: &[u8], format: Option<DocumentFormat>) -> Option<Do
         bytes: bytes.len() as u64,
         sha256: crate::digest::sha256_hex(bytes),
     })
+}
+
+/// GuideLLM's YAML or CSV report, as the value its JSON report would be, and which it was.
+fn guidellm_text(body: &[u8]) -> Option<(Value, &'static str)> {
+    if let Some(v) = guidellm_text::csv(body) {
+        return Some((v, "csv"));
+    }
+    let v = guidellm_text::yaml(body)?;
+    guidellm::claims(&v).then_some((v, "yaml"))
 }
 
 /// The state of one document being read.

@@ -89,6 +89,11 @@ pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
         report.runs_checked += 1;
         ids.insert(meta.test_id.clone());
         check_raw(store, &path, &meta, opts, &mut report, &mut referenced);
+        // `import`'s copy of a per-request file read beside a summary is the run's too.
+        referenced.extend(
+            side_copy(&meta)
+                .and_then(|r| Some(Path::new(r).file_name()?.to_string_lossy().into_owned())),
+        );
         check_companions(store, &path, &meta, &mut report);
         check_running(&path, &meta, &mut report);
     }
@@ -356,6 +361,15 @@ fn loose_ids(path: &Path) -> Option<(String, Vec<String>)> {
     Some((id, raw.into_iter().collect()))
 }
 
+/// `import`'s copy of a per-request side file (`source.notes.per_request_copy`).
+fn side_copy(meta: &Metadata) -> Option<&str> {
+    meta.source
+        .extra
+        .get("notes")?
+        .get("per_request_copy")?
+        .as_str()
+}
+
 /// Files the metadata names besides the raw log: `record`'s log, a GPU series.
 fn check_companions(store: &Store, meta_path: &Path, meta: &Metadata, report: &mut Report) {
     let mut named: Vec<String> = Vec::new();
@@ -375,6 +389,7 @@ fn check_companions(store: &Store, meta_path: &Path, meta: &Metadata, report: &m
     {
         named.push(log.to_string());
     }
+    named.extend(side_copy(meta).map(str::to_string));
     for rel in named {
         if !crate::store::is_store_relative(&rel) {
             report.problems.push(Problem {

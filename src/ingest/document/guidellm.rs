@@ -253,6 +253,9 @@ pub(super) fn read(value: Value, locator: &str) -> Result<Vec<DocumentRun>, Stri
                 run.figures.insert(format!("requests_{k}"), c.into());
             }
         }
+        if let Some(id) = text(b.pointer("/config/id_")) {
+            run.notes.insert("benchmark_id".into(), id.into());
+        }
         if let Some(kind) = strategy.get("type_").and_then(Value::as_str) {
             run.notes.insert("strategy".into(), kind.into());
         }
