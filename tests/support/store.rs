@@ -16,10 +16,17 @@ pub fn metadata_files(store: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The `*.json` files of `metadata/`, sorted.
+/// The `*.json` files of `metadata/`, sorted, without the hidden temp files an atomic
+/// replace writes first (`.tmp-...-<id>.json`): a test reading the store while a run
+/// replaces its metadata would otherwise read a file still being written.
 pub fn metadata_json_files(store: &Path) -> Vec<PathBuf> {
     let mut files = metadata_files(store);
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.retain(|p| {
+        p.extension().is_some_and(|e| e == "json")
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    });
     files
 }
 
