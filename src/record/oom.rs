@@ -3,8 +3,6 @@
 //! when a model or its KV cache does not fit. A failed `record` run whose log matches gets
 //! the error kind `oom` and `command.failure_reason` (the matched line, redacted).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -48,12 +46,9 @@ pub fn find_in(text: &[u8]) -> Option<String> {
 /// [`find_in`] over the last [`SCAN_BYTES`] of the log file; `None` when it cannot be
 /// read or holds no such line.
 pub fn scan_log(path: &Path) -> Option<String> {
-    let mut f = File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
+    let len = std::fs::symlink_metadata(path).ok()?.len();
+    let buf = crate::store::nofollow::read_tail(path, SCAN_BYTES).ok()?;
     let start = len.saturating_sub(SCAN_BYTES);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut buf = Vec::with_capacity((len - start) as usize);
-    f.take(SCAN_BYTES).read_to_end(&mut buf).ok()?;
     // A scan that starts mid-line drops that partial first line.
     let text = if start > 0 {
         match memchr::memchr(b'\n', &buf) {
@@ -69,6 +64,22 @@ pub fn scan_log(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scan_never_follows_a_link_nor_blocks_on_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere.log");
+        std::fs::write(&target, "torch.OutOfMemoryError: CUDA out of memory.\n").unwrap();
+        let link = dir.path().join("run.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(scan_log(&link), None, "a planted link is not read");
+        let fifo = dir.path().join("fifo.log");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(scan_log(&fifo), None, "returns at once, no writer needed");
+        assert!(scan_log(&target).is_some());
+    }
 
     fn hit(s: &str) -> Option<String> {
         find_in(s.as_bytes())

@@ -167,14 +167,7 @@ pub fn health_ok(url: &str, timeout: Duration) -> bool {
 
 /// The last lines of a log, for an error message.
 pub fn log_tail(path: &Path) -> String {
-    let Ok(mut f) = File::open(path) else {
-        return String::new();
-    };
-    use std::io::{Seek, SeekFrom};
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
+    let buf = crate::store::nofollow::read_tail(path, 16 * 1024).unwrap_or_default();
     let text = String::from_utf8_lossy(&buf);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
@@ -225,11 +218,13 @@ impl ManagedServer {
         secrets.extend(super::argv::env_secret_values(&opts.env));
         let redactor = Redactor::new(secrets);
         let shown = crate::redact::command_line(&argv);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&opts.log_path)
-            .with_context(|| format!("cannot open the server log {}", opts.log_path.display()))?;
+        // The log lives in the store (`raw/`): never written through a planted link or
+        // into a FIFO.
+        let log = crate::store::nofollow::open_with(
+            &opts.log_path,
+            OpenOptions::new().create(true).append(true),
+        )
+        .with_context(|| format!("cannot open the server log {}", opts.log_path.display()))?;
         let mut command = Command::new(&argv[0]);
         command
             .args(&argv[1..])
@@ -366,6 +361,31 @@ mod tests {
             "http://127.0.0.1:1/health",
             Duration::from_millis(200)
         ));
+    }
+
+    #[test]
+    fn a_link_planted_at_the_log_path_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("victim");
+        std::fs::write(&target, "keep").unwrap();
+        let log = dir.path().join("s.log");
+        std::os::unix::fs::symlink(&target, &log).unwrap();
+        let opts = ServerOptions::new(
+            "http://127.0.0.1:1/health",
+            &log,
+            vec![("PATH".into(), "/usr/bin:/bin".into())],
+        );
+        let Err(e) = ManagedServer::start(&ServerCommand::Shell("echo written".into()), &opts)
+        else {
+            panic!("a planted link must be refused");
+        };
+        assert!(format!("{e:#}").contains("server log"), "{e:#}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(
+            log_tail(&log),
+            "",
+            "the tail is not read through the link either"
+        );
     }
 
     #[test]

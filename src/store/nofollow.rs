@@ -77,6 +77,19 @@ pub fn open_read(path: &Path) -> io::Result<File> {
     open_with(path, OpenOptions::new().read(true))
 }
 
+/// The last `max` bytes of a regular file of the store (a log's tail), never following a
+/// link nor blocking on a FIFO, and never more than `max` however the file grows meanwhile.
+pub fn read_tail(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = open_read(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(max);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity((len - start).min(max) as usize);
+    f.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Read at most `limit` bytes of a regular file of the store; `None` when it is larger.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
     let f = open_read(path)?;
