@@ -6,16 +6,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::BIN;
 use crate::support::api::record::{ManagedServer, ServerCommand, ServerOptions, health_ok};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{BIN, free_port};
 
 fn options(dir: &Path, port: u16) -> ServerOptions {
     let mut o = ServerOptions::new(

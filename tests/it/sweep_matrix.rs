@@ -5,18 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::support::BIN;
 use crate::support::api::record::health_ok;
 use crate::support::store::all_metadata;
+use crate::support::{BIN, free_port};
 use crate::support::{bk_std, out};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn sweep_args(port: u16, server_cmd: &str, matrix: &str) -> Vec<String> {
     [

@@ -121,3 +121,14 @@ pub fn fuzz_cases(default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// A port free on 127.0.0.1 right now, for a server the test starts by command line (the
+/// built-in simulator started by `--server-cmd`); binding port 0 directly is better where
+/// the server is started in-process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
