@@ -1,15 +1,17 @@
 //! `benchkeep export`: one flat row per run (every metadata field under its dotted name)
-//! as CSV or JSON Lines, for pandas, DuckDB and Spark.
+//! as CSV or JSON Lines, for pandas, DuckDB and Spark; or the input of a tracker (Bencher's
+//! BMF, github-action-benchmark's custom JSON).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
+use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
 
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
-use crate::error::exit;
-use crate::report::export;
+use crate::error::{Error, exit};
+use crate::report::{export, trackers};
 use crate::store::{Store, outfile};
 
 #[derive(Debug, Args)]
@@ -23,6 +25,10 @@ pub struct ExportArgs {
     /// FIFO or device is written to); `-` is stdout. Never a file of the store.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// With `--format github-action-benchmark`: the action's `tool`, which takes one
+    /// direction per file (throughputs are bigger-is-better, latencies smaller-is-better).
+    #[arg(long, value_name = "TOOL", value_parser = PossibleValuesParser::new(["customBiggerIsBetter", "customSmallerIsBetter"]))]
+    pub tool: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,6 +37,12 @@ pub enum ExportFormat {
     Csv,
     /// JSON Lines: one flat object per run.
     Jsonl,
+    /// Bencher Metric Format, for `bencher run --adapter json --file FILE`: per benchmark
+    /// (platform/model/input/load) its latest finished run's figures.
+    Bmf,
+    /// github-action-benchmark's custom JSON (`--tool customBiggerIsBetter` or
+    /// `customSmallerIsBetter`): per benchmark its latest finished run's figures.
+    GithubActionBenchmark,
 }
 
 pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
@@ -38,6 +50,25 @@ pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
     if let Some(path) = args.out.as_deref().filter(|p| p.as_os_str() != "-") {
         outfile::refuse_store_path(store, path, "--out")?;
     }
+    let tool = match (args.format, args.tool.as_deref()) {
+        (ExportFormat::GithubActionBenchmark, Some("customSmallerIsBetter")) => {
+            Some(trackers::GabTool::Smaller)
+        }
+        (ExportFormat::GithubActionBenchmark, Some(_)) => Some(trackers::GabTool::Bigger),
+        (ExportFormat::GithubActionBenchmark, None) => {
+            return Err(Error::usage(
+                "--format github-action-benchmark needs --tool customBiggerIsBetter (throughputs) or --tool customSmallerIsBetter (latencies): the action takes one direction per file, so export twice",
+            )
+            .into());
+        }
+        (_, Some(_)) => {
+            return Err(Error::usage(
+                "--tool is for --format github-action-benchmark only; drop it or add --format github-action-benchmark",
+            )
+            .into());
+        }
+        (_, None) => None,
+    };
     let filter = args.filter.to_filter()?;
     let all = store.load_all()?;
     all.warn_skipped();
@@ -45,6 +76,10 @@ pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
     let text = match args.format {
         ExportFormat::Csv => export::csv(&runs),
         ExportFormat::Jsonl => export::jsonl(&runs),
+        ExportFormat::Bmf => trackers::bmf(&runs),
+        ExportFormat::GithubActionBenchmark => {
+            trackers::github_action_benchmark(&runs, tool.expect("checked above"))
+        }
     };
     match args.out.as_deref() {
         None => print_out(&text)?,

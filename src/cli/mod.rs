@@ -13,6 +13,7 @@ mod demo;
 mod export;
 mod import;
 mod parse;
+mod push;
 mod query;
 mod record;
 mod recover;
@@ -106,6 +107,8 @@ pub enum Command {
     Bundle(bundle::BundleArgs),
     /// One flat row per run (every metadata field, dotted names) as CSV or JSON Lines.
     Export(export::ExportArgs),
+    /// Send runs to a tracker you already run (MLflow): params, metrics, tags; once each.
+    Push(push::PushArgs),
     /// One run in full.
     Show(show::ShowArgs),
     /// "What was the throughput for X?": the latest matching run's figures.
@@ -184,6 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Decide(args) => decide::run(&store, args),
         Command::Bundle(args) => bundle::run(&store, args),
         Command::Export(args) => export::run(&store, args),
+        Command::Push(args) => push::run(&store, args),
         Command::Show(args) => show::run(&store, args),
         Command::Query(args) => query::run(&store, args),
         Command::Verify(args) => verify::run(&store, args),

@@ -13,6 +13,7 @@ pub mod body;
 pub mod events;
 pub mod http;
 pub mod lines;
+pub mod mlflow;
 pub mod ollama;
 pub mod openai;
 pub mod probe;

@@ -31,6 +31,7 @@ pub mod rows;
 pub mod summary_json;
 pub mod sweep;
 pub mod table;
+pub mod trackers;
 
 use std::collections::{BTreeMap, BTreeSet};
 

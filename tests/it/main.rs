@@ -14,6 +14,7 @@ mod decide;
 mod demo_cli;
 mod docs_examples;
 mod document_import;
+mod export_trackers;
 mod guide;
 mod import_formats;
 mod import_guidellm_text;
@@ -29,6 +30,9 @@ mod ingest_hostile;
 mod ingest_proptest;
 mod layers;
 mod process_identity;
+mod push_cli;
+#[cfg(feature = "external-it")]
+mod push_mlflow;
 mod query_cli;
 mod record_batch;
 mod record_failure;

@@ -16,6 +16,8 @@ pub mod cmd;
 pub mod hostile;
 pub mod import;
 pub mod mdtest;
+#[cfg(feature = "external-it")]
+pub mod mlflow;
 pub mod report;
 pub mod sim;
 pub mod store;
