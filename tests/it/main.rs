@@ -14,6 +14,7 @@ mod decide;
 mod demo_cli;
 mod docs_examples;
 mod document_import;
+mod gate_cli;
 mod guide;
 mod import_formats;
 mod import_guidellm_text;
