@@ -21,6 +21,9 @@ pub mod exit {
     pub const STORE_IO: i32 = 4;
     /// The server could not be reached or did not answer like the chosen API.
     pub const SERVER: i32 = 5;
+    /// A significance gate (`gate`, `compare --baseline --fail-on-regression`) had not
+    /// enough data to judge a gated metric (too few requests, batches or runs, no raw log).
+    pub const NOT_ENOUGH_DATA: i32 = 6;
     /// Stopped by Ctrl-C or SIGTERM; everything finished so far was kept.
     pub const INTERRUPTED: i32 = 130;
 }

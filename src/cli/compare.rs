@@ -14,7 +14,7 @@ use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::report::h2h;
 use crate::report::sweep;
-use crate::report::{self, Derived, deltas, markdown, rows::Row, table};
+use crate::report::{self, Derived, deltas, gate, markdown, rows::Row, table};
 use crate::schema::{Metadata, Status};
 use crate::store::{Runs, Store};
 
@@ -67,7 +67,7 @@ pub struct CompareArgs {
     /// model family and input.
     #[arg(value_name = "RUN", requires = "baseline")]
     pub runs: Vec<String>,
-    /// With --baseline: flag changes larger than this many percent.
+    /// With --baseline: a change counts only beyond this many percent.
     #[arg(
         long,
         value_name = "PERCENT",
@@ -75,8 +75,22 @@ pub struct CompareArgs {
         requires = "baseline"
     )]
     pub threshold: f64,
+    /// With --baseline: ... and only when significant at this level (p < alpha; Mann-Whitney
+    /// U on per-request latencies, Welch t on batch means of throughput; docs/gating.md).
+    #[arg(
+        long,
+        value_name = "ALPHA",
+        default_value_t = 0.01,
+        requires = "baseline"
+    )]
+    pub alpha: f64,
+    /// With --baseline: judge by --threshold alone, without a significance test (for runs
+    /// without per-request data, e.g. imported summaries).
+    #[arg(long, requires = "baseline")]
+    pub threshold_only: bool,
     /// With --baseline: exit 1 when a tracked metric (throughput, success rate, TTFT, TPOT,
-    /// E2E) got worse by more than --threshold.
+    /// E2E) got worse beyond --threshold (and significantly), exit 6 when a gated metric
+    /// had not enough data to tell.
     #[arg(long, requires = "baseline")]
     pub fail_on_regression: bool,
     /// The platform head-to-head ratios are computed against (default: ollama*, else the
@@ -327,6 +341,9 @@ fn run_deltas(
         };
         return Err(Error::NotFound(hint).into());
     }
+    if !args.threshold_only {
+        return significance(store, args, base, &candidates);
+    }
     let rows: Vec<deltas::RunDeltas> = candidates
         .iter()
         .map(|m| deltas::compare(base, m, args.threshold))
@@ -352,6 +369,39 @@ fn run_deltas(
         return Ok(exit::FAILURE);
     }
     Ok(exit::OK)
+}
+
+/// `compare --baseline` with significance: each candidate's raw log against the baseline's.
+fn significance(
+    store: &Store,
+    args: &CompareArgs,
+    base: &Metadata,
+    candidates: &[&Metadata],
+) -> Result<i32> {
+    let s = crate::cli::gate::settings(args.threshold, args.alpha, &[])?;
+    let base_ev = gate::Evidence::read(store, vec![base]);
+    let rows: Vec<gate::Judged> = candidates
+        .iter()
+        .map(|m| {
+            let cand = gate::Evidence::read(store, vec![m]);
+            let other_load = h2h::load_key(base) != h2h::load_key(m);
+            let mut notes = base_ev.notes.clone();
+            notes.extend(cand.notes.iter().cloned());
+            gate::Judged {
+                run: m,
+                findings: gate::judge(&base_ev, &cand, &s, other_load),
+                caveat: deltas::caveat(base, m),
+                notes,
+            }
+        })
+        .collect();
+    crate::cli::gate::print(&[base], &rows, &s, args.format)?;
+    Ok(crate::cli::gate::exit_code(
+        &rows,
+        &s,
+        args.fail_on_regression,
+        "--fail-on-regression",
+    ))
 }
 
 /// A run still marked `running` has no results to compare (its figures read as zeros):

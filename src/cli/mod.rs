@@ -11,6 +11,7 @@ mod compare;
 mod decide;
 mod demo;
 mod export;
+mod gate;
 mod import;
 mod parse;
 mod push;
@@ -96,6 +97,10 @@ pub enum Command {
     /// All runs side by side, the head-to-head, or deltas against a baseline run
     /// (--baseline); writes reports/COMPARISON.md and analysis/summary.json.
     Compare(compare::CompareArgs),
+    /// Judge the latest run against the history of its platform, model, input and load:
+    /// a change beyond --threshold AND significant at --alpha fails (exit 1); exit 6 when
+    /// there is not enough data to tell.
+    Gate(gate::GateArgs),
     /// Rebuild every derived file, including the self-contained HTML report
     /// (reports/index.html) with charts.
     Report(report::ReportArgs),
@@ -183,6 +188,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => import::run(&store, &settings, args),
         Command::Record(args) => record::run(&store, &settings, args),
         Command::Compare(args) => compare::run(&store, args),
+        Command::Gate(args) => gate::run(&store, args),
         Command::Report(args) => report::run(&store, args),
         Command::Decide(args) => decide::run(&store, args),
         Command::Bundle(args) => bundle::run(&store, args),

@@ -5,6 +5,7 @@
 //! Definitions are those of the README ("Metric definitions").
 
 mod samples;
+pub mod significance;
 pub mod sweep;
 
 use std::collections::BTreeMap;

@@ -21,6 +21,7 @@ pub mod decision;
 pub mod deltas;
 pub mod detail;
 pub mod export;
+pub mod gate;
 pub mod h2h;
 pub mod html;
 pub mod markdown;

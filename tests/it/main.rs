@@ -15,6 +15,7 @@ mod demo_cli;
 mod docs_examples;
 mod document_import;
 mod export_trackers;
+mod gate_cli;
 mod guide;
 mod import_formats;
 mod import_guidellm_text;

@@ -64,6 +64,8 @@ fn compare_table_ends_with_the_head_to_head() {
 
 #[test]
 fn compare_baseline_flags_and_gates_regressions() {
+    // These runs have no per-request logs: judged by the threshold alone (the
+    // significance-aware path is tests/it/gate_cli.rs).
     let dir = tempfile::tempdir().unwrap();
     let (_, f) = demo_like_store(dir.path());
     // vllm_a (410 tok/s, TTFT 85) against vllm_a_old (380, 95): better, no regression.
@@ -72,6 +74,7 @@ fn compare_baseline_flags_and_gates_regressions() {
         .env_remove("NO_COLOR")
         .args([
             "compare",
+            "--threshold-only",
             "--baseline",
             &f.vllm_a_old,
             &f.vllm_a,
@@ -85,13 +88,20 @@ fn compare_baseline_flags_and_gates_regressions() {
         .stdout(predicate::str::contains("\x1b[").not());
     // The other way round: regressions, exit 1 with --fail-on-regression only.
     bk(dir.path())
-        .args(["compare", "--baseline", &f.vllm_a, &f.vllm_a_old])
+        .args([
+            "compare",
+            "--threshold-only",
+            "--baseline",
+            &f.vllm_a,
+            &f.vllm_a_old,
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("-7.3%  REGRESSION"));
     bk(dir.path())
         .args([
             "compare",
+            "--threshold-only",
             "--baseline",
             &f.vllm_a,
             &f.vllm_a_old,
@@ -104,6 +114,7 @@ fn compare_baseline_flags_and_gates_regressions() {
     bk(dir.path())
         .args([
             "compare",
+            "--threshold-only",
             "--baseline",
             &f.vllm_a,
             &f.vllm_a_old,
@@ -115,7 +126,14 @@ fn compare_baseline_flags_and_gates_regressions() {
         .success();
     // Without run ids: the later runs of the same platform, family and input.
     bk(dir.path())
-        .args(["compare", "--baseline", &f.vllm_a_old, "--format", "json"])
+        .args([
+            "compare",
+            "--threshold-only",
+            "--baseline",
+            &f.vllm_a_old,
+            "--format",
+            "json",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains(format!(
@@ -130,6 +148,7 @@ fn compare_baseline_flags_and_gates_regressions() {
     bk(dir.path())
         .args([
             "compare",
+            "--threshold-only",
             "--baseline",
             &f.ollama_a,
             "--platform",

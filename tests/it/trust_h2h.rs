@@ -170,7 +170,14 @@ fn compare_baseline_does_not_judge_a_run_at_another_load() {
         None,
     );
     bk(dir.path())
-        .args(["compare", "--baseline", &base, &c1, "--fail-on-regression"])
+        .args([
+            "compare",
+            "--threshold-only",
+            "--baseline",
+            &base,
+            &c1,
+            "--fail-on-regression",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains(
@@ -187,6 +194,7 @@ fn compare_baseline_does_not_judge_a_run_at_another_load() {
     bk(dir.path())
         .args([
             "compare",
+            "--threshold-only",
             "--baseline",
             &base,
             &same,

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod cmd;
+pub mod gate;
 pub mod hostile;
 pub mod import;
 pub mod mdtest;
