@@ -50,6 +50,9 @@ fn exact_binomial_ranks_match_known_answers() {
     // too few values: p99 of 100 has no upper bound, the median of 5 neither side
     assert_eq!(quantile_ranks(100, 0.99, LEVEL), (Some(97), None));
     assert_eq!(quantile_ranks(20, 0.9, LEVEL), (Some(15), None));
+    assert_eq!(quantile_ranks(35, 0.9, LEVEL).1, None);
+    assert!(quantile_ranks(36, 0.9, LEVEL).1.is_some());
+    assert_eq!(quantile_ranks(6, 0.5, LEVEL), (Some(1), Some(6)));
     assert_eq!(quantile_ranks(5, 0.5, LEVEL), (None, None));
     assert_eq!(quantile_ranks(0, 0.5, LEVEL), (None, None));
     // p99's upper bound needs 1 - 0.99^n >= 0.975: n >= 368
