@@ -38,7 +38,11 @@ fn main() {
         .skip(1)
         .map(|a| a.parse().expect("a count of values"))
         .collect();
-    let ns = if ns.is_empty() { vec![1000, 100_000] } else { ns };
+    let ns = if ns.is_empty() {
+        vec![1000, 100_000]
+    } else {
+        ns
+    };
     for n in ns {
         let v = values(n);
         let (mut summary_s, mut ci_s) = (f64::MAX, f64::MAX);
