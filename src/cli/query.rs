@@ -133,7 +133,12 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
         if args.json {
             let arr: Vec<Value> = found
                 .iter()
-                .map(|(id, x)| json!({"test_id": id, "metric": metric, "value": x}))
+                .zip(&values)
+                .map(|((id, x), v)| {
+                    let mut o = json!({"test_id": id, "metric": metric, "value": x});
+                    add_ci(&mut o, v, metric, "ci");
+                    o
+                })
                 .collect();
             out = to_pretty(if args.all {
                 Value::Array(arr)
@@ -151,7 +156,13 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
         let arr: Vec<Value> = chosen
             .iter()
             .zip(&values)
-            .map(|(m, v)| headline_json(m, v))
+            .map(|(m, v)| {
+                let mut o = headline_json(m, v);
+                for key in HEADLINE {
+                    add_ci(&mut o, v, key, &format!("{key}_ci"));
+                }
+                o
+            })
             .collect();
         out = to_pretty(if args.all {
             Value::Array(arr)
@@ -236,4 +247,23 @@ fn to_pretty(v: Value) -> String {
     let mut s = serde_json::to_string_pretty(&v).expect("json");
     s.push('\n');
     s
+}
+
+/// Beside a latency percentile (`ttft.p50`), its stored confidence interval `[lo, hi]`
+/// (`null` for an unbounded side) under `as_key`, and the level as `ci_level`.
+fn add_ci(obj: &mut Value, meta: &Value, metric: &str, as_key: &str) {
+    let Some((lat, p)) = metric.rsplit_once('.') else {
+        return;
+    };
+    if !matches!(p, "p50" | "p90" | "p95" | "p99") {
+        return;
+    }
+    let ci = lookup(meta, &format!("{lat}.ci"));
+    let (Some(bounds), Some(o)) = (ci.as_ref().and_then(|c| c.get(p)), obj.as_object_mut()) else {
+        return;
+    };
+    o.insert(as_key.to_string(), bounds.clone());
+    if let Some(level) = ci.as_ref().and_then(|c| c.get("level")) {
+        o.insert("ci_level".into(), level.clone());
+    }
 }

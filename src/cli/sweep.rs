@@ -254,6 +254,7 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
             gpu_index: args.gpu_index.clone(),
             quiet: args.quiet,
         },
+        repeat: 1,
     };
     let base = crate::cli::run::plan_with(&run_args, argv, &EnvKeys::read(&args.target))?;
     let (arrival, burstiness) = base

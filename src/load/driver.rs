@@ -321,6 +321,7 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     meta.source.command = plan.command.clone();
     meta.server = Some(server);
     meta.sweep = plan.sweep.clone();
+    meta.repeat = plan.repeat.clone();
     meta.pid = Some(std::process::id());
     meta.process = Some(crate::store::process::this());
     meta

@@ -88,6 +88,8 @@ pub struct RunPlan {
     pub gpu: Option<GpuPlan>,
     /// The sweep this run is a point of (written to the metadata's `sweep`).
     pub sweep: Option<SweepLink>,
+    /// The `run --repeat N` group this run is one repeat of.
+    pub repeat: Option<crate::schema::RepeatLink>,
     /// What the server said about itself, when a sweep already probed it: the run then
     /// skips its own probe (one probe per sweep). `None`: the run probes.
     pub server: Option<ServerInfo>,
@@ -145,6 +147,7 @@ impl RunPlan {
             grace: DEFAULT_GRACE,
             gpu: None,
             sweep: None,
+            repeat: None,
             server: None,
         }
     }

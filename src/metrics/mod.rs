@@ -4,6 +4,7 @@
 //! memory) and produces counts, token totals, throughput, latency percentiles and goodput.
 //! Definitions are those of the README ("Metric definitions").
 
+pub mod interval;
 mod samples;
 pub mod significance;
 pub mod sweep;

@@ -7,7 +7,8 @@
 
 use hdrhistogram::Histogram;
 
-use crate::schema::LatencySummary;
+use super::interval;
+use crate::schema::{Bounds, CiMethod, LatencySummary, PercentileCi};
 
 /// Values kept exactly before switching to the histogram (16 MB of f64).
 pub const EXACT_CAP: usize = 2_000_000;
@@ -85,6 +86,7 @@ impl Samples {
             self.exact.sort_by(|a, b| a.total_cmp(b));
         }
         let r3 = |x: f64| super::round(x, 3);
+        let ci = self.ci();
         Some(LatencySummary {
             count: self.count,
             mean: r3(self.sum / self.count as f64),
@@ -93,7 +95,36 @@ impl Samples {
             p95: r3(q(&mut self, 95.0)),
             p99: r3(q(&mut self, 99.0)),
             max: r3(self.max),
+            ci: Some(ci),
         })
+    }
+
+    /// The 95 % order-statistic intervals of p50/p90/p95/p99 (values already sorted when
+    /// exact), rounded to the microsecond like the percentiles.
+    fn ci(&self) -> PercentileCi {
+        let n = self.count;
+        let level = interval::LEVEL;
+        let one = |p: f64| -> Bounds {
+            let b = match &self.hist {
+                Some(h) => interval::quantile_ci_by_rank(n, p, level, |rank| {
+                    h.value_at_quantile(rank as f64 / n as f64) as f64 / SCALE
+                }),
+                None => interval::quantile_ci(&self.exact, p, level),
+            };
+            b.map(|x| x.map(|v| super::round(v, 3)))
+        };
+        PercentileCi {
+            level,
+            method: if self.hist.is_some() {
+                CiMethod::OrderStatisticHdr
+            } else {
+                CiMethod::OrderStatistic
+            },
+            p50: one(0.50),
+            p90: one(0.90),
+            p95: one(0.95),
+            p99: one(0.99),
+        }
     }
 }
 
@@ -153,5 +184,26 @@ mod tests {
         assert!((sum.p50 - 50.0).abs() < 0.2, "{}", sum.p50);
         assert!((sum.p99 - 99.0).abs() < 0.3, "{}", sum.p99);
         assert_eq!(sum.max, 99.9);
+        let ci = sum.ci.unwrap();
+        assert_eq!(ci.method, CiMethod::OrderStatisticHdr);
+        let [lo, hi] = ci.p50;
+        assert!(lo.unwrap() <= sum.p50 && sum.p50 <= hi.unwrap(), "{ci:?}");
+    }
+
+    #[test]
+    fn exact_summary_carries_order_statistic_intervals() {
+        let mut s = Samples::new();
+        for i in 1..=100 {
+            s.push(f64::from(i));
+        }
+        let sum = s.summary().unwrap();
+        let ci = sum.ci.unwrap();
+        assert_eq!((ci.level, ci.method), (0.95, CiMethod::OrderStatistic));
+        // ranks 40 and 61 of 1..=100 (binomial(100, 0.5)); p99 has no upper bound at n = 100
+        assert_eq!(ci.p50, [Some(40.0), Some(61.0)]);
+        assert_eq!(ci.p99, [Some(97.0), None]);
+        let json = serde_json::to_value(sum).unwrap();
+        assert_eq!(json["ci"]["p99"], serde_json::json!([97.0, null]));
+        assert_eq!(json["ci"]["method"], "order-statistic");
     }
 }

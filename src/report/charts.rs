@@ -50,6 +50,8 @@ pub struct Bar {
     pub label: String,
     pub value: Option<f64>,
     pub color: usize,
+    /// An error bar `(lo, hi)` drawn over the bar (a repeat group's interval).
+    pub whisker: Option<(f64, f64)>,
 }
 
 /// One panel of bars sharing a unit.
@@ -155,7 +157,8 @@ fn bar_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &BarPanel) -> Result<
     let top = panel
         .bars
         .iter()
-        .filter_map(|b| b.value)
+        .flat_map(|b| [b.value, b.whisker.map(|w| w.1)])
+        .flatten()
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     let top = if top > 0.0 { top * 1.18 } else { 1.0 };
@@ -196,12 +199,30 @@ fn bar_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &BarPanel) -> Result<
             Some(r)
         }))
         .map_err(err)?;
+    // error bars (a repeat group's interval): a capped vertical line over the bar
+    chart
+        .draw_series(panel.bars.iter().enumerate().filter_map(|(i, b)| {
+            let (lo, hi) = b.whisker.filter(|w| w.0.is_finite() && w.1.is_finite())?;
+            let mid = b.value.unwrap_or((lo + hi) / 2.0);
+            Some(ErrorBar::new_vertical(
+                SegmentValue::CenterOf(i as i32),
+                lo.max(0.0),
+                mid,
+                hi,
+                BLACK.mix(0.75).stroke_width(2),
+                12,
+            ))
+        }))
+        .map_err(err)?;
     let value_style =
         TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart
         .draw_series(panel.bars.iter().enumerate().map(|(i, b)| {
             let (text, y) = match b.value.filter(|v| v.is_finite()) {
-                Some(v) => (format!("{:.*}", panel.decimals, v), v),
+                Some(v) => (
+                    format!("{:.*}", panel.decimals, v),
+                    b.whisker.map_or(v, |w| w.1.max(v)),
+                ),
                 None => ("n/a".to_string(), 0.0),
             };
             Text::new(
@@ -372,11 +393,13 @@ mod tests {
                 title: "Output tok/s".into(),
                 bars: vec![
                     Bar {
+                        whisker: None,
                         label: "</script><img src=x onerror=alert(1)>".into(),
                         value: Some(120.0),
                         color: 0,
                     },
                     Bar {
+                        whisker: None,
                         label: "vllm\u{1b}[31m".into(),
                         value: None,
                         color: 1,

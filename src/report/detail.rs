@@ -215,6 +215,7 @@ pub fn render(m: &Metadata) -> String {
                 let _ = writeln!(s, "  {name:<13} {}", latency_cells(v));
             }
         }
+        s.push_str(&crate::report::intervals::detail_block(l));
     }
     if let Some(st) = &r.server_timings {
         let _ = writeln!(s, "\nServer-side timings ({} requests)", st.requests);

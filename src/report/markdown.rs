@@ -67,6 +67,15 @@ pub fn comparison(model: &Derived) -> String {
         crate::report::sweep::markdown::section(&mut out, &model.sweeps);
         trends(&mut out, model);
         latency(&mut out, model);
+        let chart = model
+            .svgs
+            .contains_key(crate::report::intervals::CHART_FILE)
+            .then_some(crate::report::intervals::CHART_FILE);
+        crate::report::intervals::markdown(
+            &mut out,
+            &crate::report::intervals::groups(runs),
+            chart,
+        );
         out.push_str(&crate::report::matrix::markdown(runs));
     }
     let _ = write!(
@@ -273,15 +282,15 @@ fn latency(out: &mut String, model: &Derived) {
     if with.is_empty() {
         return;
     }
-    out.push_str("\n## Latency percentiles (ms)\n\nThe runs shown above; every run's percentiles are in index.html.\n\n");
+    out.push_str("\n## Latency percentiles (ms)\n\nThe runs shown above; every run's percentiles are in index.html. `[lo, hi]` is the percentile's 95% confidence interval (order statistics; `-`: too few requests to bound that side; see docs/intervals.md).\n\n");
     out.push_str("| Run | Platform | TTFT p50 | TTFT p90 | TTFT p99 | TPOT p50 | TPOT p99 | E2E p50 | E2E p90 | E2E p99 |\n");
     out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for m in with {
         let l = m.results.latency_ms.as_ref().expect("filtered");
-        let cell = |s: &Option<crate::schema::LatencySummary>,
-                    f: fn(&crate::schema::LatencySummary) -> f64| {
+        // the percentile with its 95% interval: `200.3 [199.8, 200.9]`
+        let cell = |s: &Option<crate::schema::LatencySummary>, p: &str| {
             s.as_ref()
-                .map(|s| format!("{:.1}", f(s)))
+                .map(|s| crate::report::intervals::percentile(s, p, 1))
                 .unwrap_or_else(|| "–".into())
         };
         let _ = writeln!(
@@ -289,14 +298,14 @@ fn latency(out: &mut String, model: &Derived) {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             escape(&m.test_id),
             escape(&m.platform),
-            cell(&l.ttft, |s| s.p50),
-            cell(&l.ttft, |s| s.p90),
-            cell(&l.ttft, |s| s.p99),
-            cell(&l.tpot, |s| s.p50),
-            cell(&l.tpot, |s| s.p99),
-            cell(&l.e2e, |s| s.p50),
-            cell(&l.e2e, |s| s.p90),
-            cell(&l.e2e, |s| s.p99),
+            cell(&l.ttft, "p50"),
+            cell(&l.ttft, "p90"),
+            cell(&l.ttft, "p99"),
+            cell(&l.tpot, "p50"),
+            cell(&l.tpot, "p99"),
+            cell(&l.e2e, "p50"),
+            cell(&l.e2e, "p90"),
+            cell(&l.e2e, "p99"),
         );
     }
 }

@@ -24,6 +24,7 @@ pub mod export;
 pub mod gate;
 pub mod h2h;
 pub mod html;
+pub mod intervals;
 pub mod markdown;
 pub mod matrix;
 pub mod names;
@@ -65,7 +66,7 @@ pub const MAX_GPU_CHARTS: usize = 40;
 pub const MAX_ERROR_RUNS: usize = 40;
 
 /// Chart file prefixes written by [`tier1_files`] (stale ones are removed).
-pub const TIER1_PREFIXES: [&str; 3] = ["h2h-", "trend-", sweep::CHART_PREFIX];
+pub const TIER1_PREFIXES: [&str; 4] = ["h2h-", "trend-", sweep::CHART_PREFIX, "repeats"];
 /// Chart file prefixes written only by [`report_files`].
 pub const TIER2_PREFIXES: [&str; 2] = ["latency-", "gpu-"];
 
@@ -117,6 +118,10 @@ impl<'a> Derived<'a> {
     pub fn draw_charts(&mut self) {
         self.draw_group_charts();
         self.draw_trend_charts();
+        let repeats = intervals::groups(self.runs);
+        if let Some(svg) = intervals::chart(&repeats, &|p| self.color(p)) {
+            self.add_chart(intervals::CHART_FILE.to_string(), svg);
+        }
         let drawn = sweep::draw(&self.sweeps, &|p| self.color(p));
         for (g, file, svg) in drawn {
             if self.add_chart(file.clone(), svg) {
@@ -159,6 +164,7 @@ impl<'a> Derived<'a> {
                             label: e.platform.clone(),
                             value: e.values[k],
                             color: self.color(&e.platform),
+                            whisker: None,
                         })
                         .collect(),
                 })

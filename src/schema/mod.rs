@@ -6,11 +6,13 @@
 //! here; the per-request record is in [`record`].
 
 mod record;
+mod uncertainty;
 
 pub use record::{
     ErrorKind, ItlOverflow, MAX_FINISH_REASON_BYTES, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES,
     RequestRecord, ServerTimings,
 };
+pub use uncertainty::{Bounds, CiMethod, PercentileCi, RepeatLink};
 
 use std::collections::BTreeMap;
 
@@ -119,6 +121,9 @@ pub struct Metadata {
     /// `sweep.axis`, `sweep.value`. Absent for a run made on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepLink>,
+    /// The `run --repeat N` group this run is one repeat of. Absent for a single run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<RepeatLink>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -195,6 +200,7 @@ impl Metadata {
             pid: None,
             process: None,
             sweep: None,
+            repeat: None,
             extra: Map::new(),
         }
     }
@@ -259,6 +265,10 @@ pub struct LatencySummary {
     pub p95: f64,
     pub p99: f64,
     pub max: f64,
+    /// Confidence intervals of the percentiles (absent where no raw values were seen,
+    /// e.g. statistics imported from another tool's summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<PercentileCi>,
 }
 
 /// Latency summaries of a run (only those that were measured).

@@ -42,6 +42,7 @@ mod record_secrets;
 mod record_secrets_forms;
 mod record_signal;
 mod recover_cli;
+mod repeat_cli;
 mod report_cli;
 mod report_h2h;
 mod report_injection;

@@ -24,6 +24,11 @@ pub struct RunArgs {
     pub load: LoadArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Run the same plan N times in a row (the server probed once): N normal runs linked as
+    /// one group (`repeat` in their metadata), summarised at the end as the mean with a 95%
+    /// Student-t interval across repeats (docs/intervals.md).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
 }
 
 /// The server and how to reach it: platform, URL, model, protocol, credentials, limits.

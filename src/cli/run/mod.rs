@@ -3,6 +3,7 @@
 
 mod args;
 mod auth;
+mod repeat;
 
 use anyhow::Result;
 
@@ -205,6 +206,7 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
         })
         .filter(|g| g.mode != GpuMode::Off),
         sweep: None,
+        repeat: None,
         server: None,
     })
 }
@@ -248,6 +250,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn run(store: &Store, settings: &Settings, args: RunArgs) -> Result<i32> {
     let argv: Vec<String> = std::env::args().collect();
     let plan = plan(&args, &argv)?;
+    if args.repeat != 1 {
+        return repeat::run(store, settings, plan, args.repeat);
+    }
     let outcome = runtime()?.block_on(load::run(store, plan))?;
     let derived = if outcome.store_error.is_none() {
         derive::refresh(store, settings).err()

@@ -54,6 +54,7 @@ pub(super) fn summary(
         p95: r(p95?),
         p99: r(p99?),
         max: r(max?),
+        ci: None,
     })
 }
 
