@@ -110,10 +110,17 @@ impl Known {
     }
 
     fn skipped(&self, path: &Path) -> Outcome {
-        skipped(
-            path,
-            format!("already imported (run {}; same sha256)", self.id),
-        )
+        match self.id.strip_prefix("from ") {
+            // A file earlier in this import, with the same bytes.
+            Some(first) => skipped(
+                path,
+                format!("already imported (same sha256 as {first}, imported just now)"),
+            ),
+            None => skipped(
+                path,
+                format!("already imported (run {}; same sha256)", self.id),
+            ),
+        }
     }
 }
 

@@ -41,11 +41,13 @@ fn latest_is_the_run_that_ran_last_not_the_one_imported_last() {
     }
     let latest = ["--platform", "vllm", "--metric", "total_time_seconds"];
     assert_eq!(query(&store, &latest), "3.0\n");
+    // Every run, oldest first (`<test id>\t<value>` lines).
     let ts = ["--platform", "vllm", "--metric", "timestamp", "--all"];
-    assert_eq!(
-        query(&store, &ts),
-        "2026-03-01T12:00:00Z\n2026-03-05T12:00:00Z\n"
-    );
+    let times: Vec<String> = query(&store, &ts)
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap().to_string())
+        .collect();
+    assert_eq!(times, ["2026-03-01T12:00:00Z", "2026-03-05T12:00:00Z"]);
     for m in runs_of(&store, "vllm-bench-serve") {
         assert_eq!(m["source"]["kind"], "import");
         assert_eq!(m["source"]["timestamp_from"], "file");
