@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Import speed and memory: a folder of N result files (mixed formats, about 200 MB in all
 # by default) imported into an empty store, then imported again (everything skipped).
-# Prints the wall time and peak RSS of each pass. Goal: under 10 s and bounded memory.
+# Prints the wall time, CPU time and peak RSS of each pass. Goal: under 10 s and bounded
+# memory.
 #
 #   scripts/bench_import.sh [FILES] [BENCHKEEP]
 # e.g. scripts/bench_import.sh 1000 target/release/benchkeep
@@ -42,8 +43,12 @@ for i in range(n):
 PY
 du -sh "$WORK/in" | sed 's/^/input: /'
 echo "files: $(find "$WORK/in" -type f | wc -l)"
+echo "cores: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# CPU seconds (user + sys) are printed too: on a shared, loaded machine the wall time says
+# more about the other processes than about benchkeep.
 for pass in first again; do
-  /usr/bin/time -f "$pass pass: %e s wall, %M KiB peak RSS" \
+  /usr/bin/time -f "$pass pass: %e s wall, %U s user + %S s sys CPU, %M KiB peak RSS" \
     "$BK" --store "$WORK/store" import "$WORK/in" > "$WORK/$pass.out" || echo "(exit $?)"
   tail -1 "$WORK/$pass.out"
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -48,6 +48,8 @@ pub fn run(store: &Store, settings: &Settings, args: ImportArgs) -> Result<i32> 
         labels: parse_labels(&args.labels)?,
         dry_run: args.dry_run,
         command: Some(crate::redact::command_line(&argv)),
+        // Times a tool wrote without a zone are this machine's local times.
+        local_offset: Some(chrono::Local::now().fixed_offset().offset().to_owned()),
     };
     let outcomes = import::import(store, &opts)?;
     let (mut runs, mut files, mut skipped, mut failed) = (0, 0, 0, 0);

@@ -1,21 +1,24 @@
-//! The import's own metadata keys, and the writing of one file's runs.
+//! The import's own metadata keys, and the names of the copies in `raw/`.
 //!
 //! Keys: `source.sha256` (the source file as it was), `source.stored_sha256` (the copy in
 //! `raw/`, which differs only when secrets were removed), `source.redacted` (JSON pointers,
 //! never values), `source.definitions` (what the tool's figures mean where that differs
 //! from benchkeep's), `source.recomputed` (where benchkeep's figures come from),
 //! `source.warmup`, `test.workload` (the input identity the tool recorded) with
-//! `test.input_sha256` the hash of it, so runs of different tools on one workload pair; and
-//! `sweep` for the points of a sweep.
+//! `test.input_sha256` the hash of it, so runs of different tools on one workload pair;
+//! `sweep` for the points of a sweep; `timestamp` the run's own time, with
+//! `source.imported_at`, `source.timestamp_from` and `source.file_runs` (how many runs the
+//! file gave, so a file whose runs are all in the store is skipped unread).
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use chrono::FixedOffset;
 use serde_json::{Map, Value};
 
+use super::when;
 use crate::ingest::{Document, DocumentFormat, DocumentRun};
 use crate::schema::{Metadata, SweepLink};
-use crate::store::{Store, atomic, ids, store_io};
+use crate::store::ids;
 
 /// The source file's hash and its stored copy's.
 pub struct Copy<'a> {
@@ -23,6 +26,8 @@ pub struct Copy<'a> {
     pub stored_sha: &'a str,
     pub redacted: &'a [String],
     pub stored_bytes: u64,
+    /// The copy's store-relative name ([`raw_rel`]).
+    pub rel: &'a str,
 }
 
 /// The hash that names a workload identity for pairing: the identity without its seed
@@ -74,7 +79,16 @@ fn sweep_link(
     }
     let p = point?;
     let group = group.unwrap_or_else(|| format!("file:{}", path.display()));
-    let date = meta.timestamp.get(..10).unwrap_or("");
+    // The import's date, not the runs' own (the points of one sweep may straddle midnight,
+    // and a `vllm bench sweep` folder's files are read one at a time).
+    let date = meta
+        .source
+        .extra
+        .get("imported_at")
+        .and_then(Value::as_str)
+        .unwrap_or(&meta.timestamp)
+        .get(..10)
+        .unwrap_or("");
     let id = format!(
         "sweep-{}-{}-{}-{}",
         ids::file_safe(&meta.platform),
@@ -97,11 +111,30 @@ fn sweep_link(
     })
 }
 
-/// Add the import's keys to the metadata of each run of `doc` (in the document's order).
-pub fn finish(metas: Vec<Metadata>, doc: &Document, path: &Path, copy: &Copy<'_>) -> Vec<Metadata> {
+/// Add the import's keys to the metadata of each run of `doc` (in the document's order),
+/// and give each run its own time ([`when`]); times without a zone are read in `local`.
+pub fn finish(
+    metas: Vec<Metadata>,
+    doc: &Document,
+    path: &Path,
+    copy: &Copy<'_>,
+    local: Option<FixedOffset>,
+) -> Vec<Metadata> {
+    let file_runs = metas.len();
     let mut out = Vec::with_capacity(metas.len());
     for (i, (mut m, run)) in metas.into_iter().zip(&doc.runs).enumerate() {
         let extra = &mut m.source.extra;
+        // The run's own time as `timestamp`; the import time is kept beside it.
+        extra.insert("imported_at".into(), m.timestamp.clone().into());
+        let from = match when::own_time(run.started.as_deref(), path, local) {
+            Some((t, from)) => {
+                m.timestamp = t;
+                from
+            }
+            None => when::Origin::ImportTime,
+        };
+        extra.insert("timestamp_from".into(), from.name().into());
+        extra.insert("file_runs".into(), file_runs.into());
         extra.insert("sha256".into(), copy.sha.into());
         extra.insert("stored_sha256".into(), copy.stored_sha.into());
         if !copy.redacted.is_empty() {
@@ -122,6 +155,7 @@ pub fn finish(metas: Vec<Metadata>, doc: &Document, path: &Path, copy: &Copy<'_>
             extra.insert("warmup".into(), true.into());
         }
         m.source.format = doc.format.name().into();
+        m.test.output_file = copy.rel.into();
         m.test.raw_sha256 = Some(copy.stored_sha.into());
         m.test.raw_bytes = Some(copy.stored_bytes);
         if run.records.is_empty()
@@ -133,6 +167,11 @@ pub fn finish(metas: Vec<Metadata>, doc: &Document, path: &Path, copy: &Copy<'_>
             && let Some(t) = run.figures.get("tokens_per_second").and_then(Value::as_f64)
         {
             m.results.throughput_tokens_per_sec = crate::schema::round(t, 2);
+            // The file counts prompt and output tokens together: output tok/s is unknown,
+            // not 0 (a 0 would read as a measurement and enter the head-to-head's ratios).
+            for figure in crate::schema::UNKNOWABLE {
+                m.results.mark_unknown(figure);
+            }
         }
         if !run.workload.is_empty() {
             m.test
@@ -150,36 +189,17 @@ pub fn finish(metas: Vec<Metadata>, doc: &Document, path: &Path, copy: &Copy<'_>
     out
 }
 
-/// Store the (redacted) copy once in `raw/` and publish every run's metadata; returns the
-/// runs' ids. The copy is written to a temp file and linked under the first run's raw name
-/// only once that run's metadata exists, never replacing a file.
-pub fn write(store: &Store, metas: Vec<Metadata>, stored: &[u8]) -> Result<Vec<String>> {
-    let tmp = atomic::temp_path_for(&store.raw_dir().join("import.jsonl"));
-    atomic::publish_new(&tmp, stored).map_err(|e| store_io(&tmp, "write", e))?;
-    let result = (|| {
-        let mut ids = Vec::with_capacity(metas.len());
-        let mut raw_rel = String::new();
-        for mut m in metas {
-            m.test.output_file = raw_rel.clone();
-            let base = m.test_id.clone();
-            let path = store.publish_new(&base, &mut m)?;
-            if raw_rel.is_empty() {
-                raw_rel = m.test.output_file.clone();
-                let raw = store.resolve(&raw_rel);
-                atomic::link_exclusive(&tmp, &raw).map_err(|e| {
-                    store_io(&raw, "create", e).context(format!(
-                        "metadata {} was saved but its raw file could not be; `benchkeep verify` reports it",
-                        path.display()
-                    ))
-                })?;
-            }
-            ids.push(m.test_id);
-        }
-        atomic::sync_dir(&store.raw_dir()).map_err(|e| store_io(&store.raw_dir(), "sync", e))?;
-        Ok::<_, anyhow::Error>(ids)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result.context("importing")
+/// The store-relative name of the (redacted) copy of an imported file: named by its
+/// content (`raw/import-<16 hex of its sha256>.<ext>`), so the name is known before any run
+/// is written, and an import cut short and run again finds its copy already there.
+pub fn raw_rel(stored_sha: &str, source: &Path) -> String {
+    let ext = source
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .filter(|e| ["json", "jsonl", "yaml", "yml", "csv"].contains(&e.as_str()))
+        .unwrap_or_else(|| "json".into());
+    format!("raw/import-{}.{ext}", &stored_sha[..16])
 }
 
 /// The store-relative name of the copy of a per-request side file: named by its stored
@@ -187,15 +207,4 @@ pub fn write(store: &Store, metas: Vec<Metadata>, stored: &[u8]) -> Result<Vec<S
 /// bytes is the same file.
 pub fn side_rel(stored_sha: &str, ext: &str) -> String {
     format!("raw/import-{}.per-request.{ext}", &stored_sha[..16])
-}
-
-/// Write the (redacted) copy of a per-request side file under `rel` ([`side_rel`]), before
-/// the runs that name it; a copy already there under that name holds the same bytes.
-pub fn write_side(store: &Store, rel: &str, bytes: &[u8]) -> Result<()> {
-    let target = store.resolve(rel);
-    match atomic::publish_new(&target, bytes) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(store_io(&target, "write", e)),
-    }
 }

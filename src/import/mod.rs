@@ -3,30 +3,52 @@
 //! stored copy, and nothing imported twice (the source file's sha256 is checked under the
 //! store lock).
 //!
-//! A file goes through: read whole (at most [`MAX_DOCUMENT_BYTES`]) -> skipped when its
-//! sha256 is already in the store -> detected by content ([`crate::ingest::parse_document`])
+//! A file goes through ([`prepare`]): read whole (at most [`MAX_DOCUMENT_BYTES`]) -> skipped
+//! when its sha256 is already in the store -> parsed once, detected by content
+//! ([`crate::ingest::parse_document_seen`], which also shows every value to the secret scan)
 //! -> per-request data from the file beside it where the tool keeps it there -> metadata of
-//! every run ([`crate::analyze::document_metadata`]), then the import's own keys
-//! ([`meta`]) -> the redacted copy into `raw/` and the metadata published. A file that
-//! cannot be used is reported and the others go on.
+//! every run ([`crate::analyze::document_metadata`]), then the import's own keys ([`meta`]),
+//! its own time ([`when`]). Files are prepared on a few threads, a batch at a time, and
+//! each batch is written under the store lock by group commit ([`crate::store::batch`]):
+//! the redacted copies into `raw/` (named by their content), one sync, then the metadata.
+//! A file that cannot be used is reported and the others go on.
+//!
+//! Memory: at most [`THREADS`] files parsed at once (each at most the size cap, its parsed
+//! value a few times that), plus one batch of prepared files: their copies and metadata,
+//! [`BATCH_BYTES`] of input (or one file, when it is larger) and at most [`BATCH_FILES`].
+//!
+//! A crash cuts a file's runs short at worst (each run whole); the next import of the file
+//! adds the runs that are missing (told apart by `source.locator`).
 
 mod meta;
+mod prepare;
 mod secrets;
 mod sides;
 mod walk;
+mod when;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::Map;
 
-use crate::analyze::{self, AnalyzeRequest, ManualGpu};
+use crate::analyze::{AnalyzeRequest, ManualGpu};
 use crate::ingest::{self, Document, DocumentFormat, MAX_DOCUMENT_BYTES};
 use crate::schema::SourceKind;
 use crate::store::Store;
+use crate::store::batch::{self, Entry};
 
 pub use secrets::{redact, redacted_copy};
+
+use prepare::{Plan, Prepared};
+
+/// Files prepared at once, at most (threads; fewer on a machine with fewer cores).
+pub const THREADS: usize = 4;
+/// A batch ends after this many files ...
+pub const BATCH_FILES: usize = 128;
+/// ... or this many bytes of input.
+pub const BATCH_BYTES: u64 = 64 << 20;
 
 /// What to import, validated by the caller.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +63,9 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// The command line, already redacted.
     pub command: Option<String>,
+    /// The UTC offset that times written without a zone are read in (the importing
+    /// machine's; `None`: UTC).
+    pub local_offset: Option<chrono::FixedOffset>,
 }
 
 /// What happened to one file.
@@ -65,6 +90,40 @@ pub enum Outcome {
     },
 }
 
+/// A source file already in the store: a run made from it, and which of its runs are
+/// there (their locators; empty for a file `analyze` imported, which is one run).
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    id: String,
+    locators: HashSet<String>,
+    imported: bool,
+    /// How many runs the import made of the file (`source.file_runs`), where recorded.
+    file_runs: Option<usize>,
+}
+
+impl Known {
+    /// Whether nothing of the file is missing, as far as can be told before it is read:
+    /// `analyze` made one run of it, or every run `import` made of it is there (a store
+    /// written before `source.file_runs` was recorded counts as whole).
+    fn whole(&self) -> bool {
+        !self.imported || self.file_runs.is_none_or(|n| self.locators.len() >= n)
+    }
+
+    fn skipped(&self, path: &Path) -> Outcome {
+        match self.id.strip_prefix("from ") {
+            // A file earlier in this import, with the same bytes.
+            Some(first) => skipped(
+                path,
+                format!("already imported (same sha256 as {first}, imported just now)"),
+            ),
+            None => skipped(
+                path,
+                format!("already imported (run {}; same sha256)", self.id),
+            ),
+        }
+    }
+}
+
 /// Import every file under `opts.paths`. An `Err` is a store failure (nothing more is
 /// written after it); bad files are [`Outcome::Failed`].
 pub fn import(store: &Store, opts: &ImportOptions) -> Result<Vec<Outcome>> {
@@ -76,31 +135,206 @@ pub fn import(store: &Store, opts: &ImportOptions) -> Result<Vec<Outcome>> {
     };
     let mut known = known_sources(store)?;
     let mut out = Vec::new();
+    let mut batch: Vec<PathBuf> = Vec::new();
+    let mut bytes = 0u64;
     for found in walk::walk(&opts.paths) {
-        let path = match found {
-            walk::Found::File(p) => p,
-            walk::Found::Skipped(path, reason) => {
-                out.push(Outcome::Skipped { path, reason });
-                continue;
+        match found {
+            walk::Found::File(p) => {
+                bytes += std::fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0);
+                batch.push(p);
+                if batch.len() >= BATCH_FILES || bytes >= BATCH_BYTES {
+                    run_batch(
+                        store,
+                        opts,
+                        &std::mem::take(&mut batch),
+                        &mut known,
+                        &mut out,
+                    )?;
+                    bytes = 0;
+                }
             }
-        };
-        out.push(one_file(store, opts, &path, &mut known)?);
+            walk::Found::Skipped(path, reason) => {
+                // In walk order: the files before it go first.
+                run_batch(
+                    store,
+                    opts,
+                    &std::mem::take(&mut batch),
+                    &mut known,
+                    &mut out,
+                )?;
+                bytes = 0;
+                out.push(Outcome::Skipped { path, reason });
+            }
+        }
     }
+    run_batch(store, opts, &batch, &mut known, &mut out)?;
     Ok(out)
 }
 
-/// The source files already in the store (sha256 -> a run imported from it).
-fn known_sources(store: &Store) -> Result<HashMap<String, String>> {
-    let mut known = HashMap::new();
+/// Prepare `paths` on a few threads, then write what they hold in one group commit.
+fn run_batch(
+    store: &Store,
+    opts: &ImportOptions,
+    paths: &[PathBuf],
+    known: &mut HashMap<String, Known>,
+    out: &mut Vec<Outcome>,
+) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let prepared = {
+        let known = &*known;
+        parallel(paths, |p| prepare::prepare(opts, p, known))
+    };
+    // Which files are written, in order; the others are outcomes already.
+    let mut slots: Vec<Result<Box<Plan>, Outcome>> = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        slots.push(match p {
+            Prepared::Done(o) => Err(o),
+            Prepared::Plan(mut plan) => match known.get(&plan.sha) {
+                Some(k) if k.whole() => Err(k.skipped(&plan.path)),
+                Some(k) => {
+                    // Runs of this file already in (an import cut short): the rest.
+                    plan.metas.retain(|m| !k.locators.contains(&locator(m)));
+                    if plan.metas.is_empty() {
+                        Err(k.skipped(&plan.path))
+                    } else {
+                        Ok(plan)
+                    }
+                }
+                None => {
+                    known.insert(
+                        plan.sha.clone(),
+                        Known {
+                            id: format!("from {}", plan.path.display()),
+                            locators: plan.metas.iter().map(locator).collect(),
+                            imported: true,
+                            file_runs: Some(plan.metas.len()),
+                        },
+                    );
+                    Ok(plan)
+                }
+            },
+        });
+    }
+    let ids = if opts.dry_run {
+        let would = |p: &Plan| {
+            p.metas
+                .iter()
+                .map(|m| format!("{} ({})", m.test_id, locator(m)))
+                .collect::<Vec<_>>()
+        };
+        slots
+            .iter()
+            .filter_map(|s| s.as_ref().ok().map(|p| would(p)))
+            .collect()
+    } else {
+        let entries: Vec<Entry<'_>> = slots
+            .iter_mut()
+            .filter_map(|s| s.as_mut().ok())
+            .map(|p| {
+                let mut data = vec![(p.raw.0.clone(), p.raw.1.as_slice())];
+                data.extend(p.side.as_ref().map(|(rel, b)| (rel.clone(), b.as_slice())));
+                Entry {
+                    data,
+                    runs: std::mem::take(&mut p.metas),
+                }
+            })
+            .collect();
+        batch::commit(store, entries)?
+    };
+    let mut ids = ids.into_iter();
+    for slot in slots {
+        let plan = match slot {
+            Err(o) => {
+                out.push(o);
+                continue;
+            }
+            Ok(plan) => plan,
+        };
+        let runs = ids.next().unwrap_or_default();
+        if let (Some(first), Some(k)) = (runs.first(), known.get_mut(&plan.sha))
+            && k.id.starts_with("from ")
+        {
+            k.id = first.clone();
+        }
+        out.push(Outcome::Imported {
+            path: plan.path,
+            tool: plan.tool,
+            version: plan.version,
+            runs,
+            redacted: plan.redacted,
+        });
+    }
+    Ok(())
+}
+
+/// Where a run is in its file (`source.locator`).
+fn locator(m: &crate::schema::Metadata) -> String {
+    m.source
+        .extra
+        .get("locator")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Map `f` over `items` on up to [`THREADS`] threads (each takes the next item when it is
+/// done with one), keeping the order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(THREADS)
+        .min(items.len());
+    if threads < 2 {
+        return items.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, f(item)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("import worker panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The source files already in the store (sha256 -> what of it is there).
+fn known_sources(store: &Store) -> Result<HashMap<String, Known>> {
+    let mut known: HashMap<String, Known> = HashMap::new();
     if !store.root().exists() {
         return Ok(known);
     }
     for m in store.load_all()?.runs {
         if let Some(sha) = m.source.extra.get("sha256").and_then(|v| v.as_str()) {
-            known.insert(sha.to_string(), m.test_id.clone());
+            let k = known.entry(sha.to_string()).or_insert_with(|| Known {
+                id: m.test_id.clone(),
+                imported: true,
+                ..Default::default()
+            });
+            k.locators.insert(locator(&m));
+            let n = m.source.extra.get("file_runs").and_then(|v| v.as_u64());
+            k.file_runs = k.file_runs.max(n.map(|n| n as usize));
         }
         if let Some(sha) = &m.test.raw_sha256 {
-            known.entry(sha.clone()).or_insert(m.test_id.clone());
+            known.entry(sha.clone()).or_insert(Known {
+                id: m.test_id.clone(),
+                ..Default::default()
+            });
         }
     }
     Ok(known)
@@ -118,166 +352,6 @@ fn skipped(path: &Path, reason: impl Into<String>) -> Outcome {
         path: path.into(),
         reason: reason.into(),
     }
-}
-
-fn one_file(
-    store: &Store,
-    opts: &ImportOptions,
-    path: &Path,
-    known: &mut HashMap<String, String>,
-) -> Result<Outcome> {
-    let bytes = match crate::store::nofollow::read_bounded(path, MAX_DOCUMENT_BYTES) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return Ok(skipped(
-                path,
-                format!(
-                    "over the {} MiB limit for result files read whole; split it or import its runs separately",
-                    MAX_DOCUMENT_BYTES >> 20
-                ),
-            ));
-        }
-        Err(e) => return Ok(failed(path, format!("cannot be read ({e})"))),
-    };
-    let sha = crate::digest::sha256_hex(&bytes);
-    if let Some(id) = known.get(&sha) {
-        return Ok(skipped(
-            path,
-            format!("already imported (run {id}; same sha256)"),
-        ));
-    }
-    let Some(mut doc) = ingest::parse_document(&bytes, None) else {
-        if let Some(why) = sides::side_file(path, &bytes) {
-            return Ok(skipped(path, why));
-        }
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)])
-            .trim_start()
-            .to_string();
-        if text.starts_with('{') || text.starts_with('[') {
-            let reason = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Err(e) => format!("not valid JSON ({e}): a cut or broken file?"),
-                Ok(_) => "JSON in no format benchkeep knows (unknown file)".into(),
-            };
-            return Ok(if reason.starts_with("not valid") {
-                failed(path, reason)
-            } else {
-                skipped(path, reason)
-            });
-        }
-        return Ok(skipped(
-            path,
-            "not a result file benchkeep knows (unknown file)",
-        ));
-    };
-    if let Some(why) = sides::same_report(path, &doc) {
-        return Ok(skipped(path, why));
-    }
-    let whole_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-    if let Some(why) = sides::covered(path, doc.format, whole_array) {
-        // A sweep summary whose run=N.json files are all there adds nothing; runs missing
-        // from the folder are imported from it.
-        let present = path.parent().map(sides::run_files).unwrap_or_default();
-        let number = |r: &ingest::DocumentRun| r.notes.get("run_number").and_then(|v| v.as_u64());
-        doc.runs
-            .retain(|r| number(r).is_none_or(|n| !present.contains(&n)));
-        if doc.runs.is_empty() || doc.format != DocumentFormat::VllmBenchServe {
-            return Ok(skipped(path, why));
-        }
-        for r in &mut doc.runs {
-            r.warnings
-                .push("its run=N.json file is missing: imported from summary.json".into());
-        }
-    }
-    if doc.runs.is_empty() {
-        return Ok(if doc.unparseable == 0 {
-            skipped(
-                path,
-                format!("a {} file that holds no benchmarks", doc.tool),
-            )
-        } else {
-            let why = doc
-                .first_unparseable
-                .first()
-                .map(|u| format!("line {}: {}", u.line, u.reason));
-            failed(
-                path,
-                format!(
-                    "a {} file, but none of its runs could be read ({})",
-                    doc.tool,
-                    why.unwrap_or_default()
-                ),
-            )
-        });
-    }
-    let side = match attach_partner(path, &mut doc) {
-        Ok(side) => side,
-        Err(why) => return Ok(failed(path, why)),
-    };
-    let side = match side.map(|s| side_copy(&s, &mut doc)).transpose() {
-        Ok(side) => side,
-        Err(why) => return Ok(failed(path, why)),
-    };
-    let (stored, redacted) = secrets::redacted_copy(&bytes);
-    let req = request(opts, path, &doc);
-    let metas = match analyze::document_metadata(&req, &doc) {
-        Ok(m) => m,
-        Err(e) => {
-            let e = format!("{e:#}");
-            return Ok(failed(
-                path,
-                match e.contains("--total-time") {
-                    true => format!(
-                        "{} records no duration for a run; import it alone with `benchkeep analyze --total-time SECONDS`",
-                        doc.tool
-                    ),
-                    false => e,
-                },
-            ));
-        }
-    };
-    let stored_sha = if redacted.is_empty() {
-        sha.clone() // nothing cut: the copy is the file, byte for byte
-    } else {
-        crate::digest::sha256_hex(&stored)
-    };
-    let metas = meta::finish(
-        metas,
-        &doc,
-        path,
-        &meta::Copy {
-            sha: &sha,
-            stored_sha: &stored_sha,
-            redacted: &redacted,
-            stored_bytes: stored.len() as u64,
-        },
-    );
-    if let (Some((rel, copy)), false) = (&side, opts.dry_run) {
-        meta::write_side(store, rel, copy)?;
-    }
-    let runs = if opts.dry_run {
-        metas
-            .iter()
-            .map(|m| {
-                format!(
-                    "{} ({})",
-                    m.test_id,
-                    m.source.extra["locator"].as_str().unwrap_or("")
-                )
-            })
-            .collect()
-    } else {
-        meta::write(store, metas, &stored)?
-    };
-    if let Some(first) = runs.first() {
-        known.insert(sha, first.clone());
-    }
-    Ok(Outcome::Imported {
-        path: path.into(),
-        tool: doc.tool.clone(),
-        version: doc.tool_version.clone(),
-        runs,
-        redacted,
-    })
 }
 
 /// The copy of a per-request side file to keep in `raw/` (redacted like the summary: JSON
@@ -376,7 +450,7 @@ fn request(opts: &ImportOptions, path: &Path, doc: &Document) -> AnalyzeRequest 
         model_load_time_s: None,
         gpu: ManualGpu::default(),
         strict: false,
-        source_kind: SourceKind::Analyze,
+        source_kind: SourceKind::Import,
         command: opts.command.clone(),
     }
 }

@@ -60,11 +60,7 @@ fn walk(v: &mut Value, path: &mut String, found: &mut Vec<String>) {
                 } else {
                     path.push_str(k);
                 }
-                let empty = matches!(child, Value::Null | Value::Bool(_))
-                    || child.as_str().is_some_and(str::is_empty)
-                    || child.as_array().is_some_and(Vec::is_empty)
-                    || child.as_object().is_some_and(serde_json::Map::is_empty);
-                if secret_key(k) && !empty {
+                if secret_key(k) && !no_value(child) {
                     *child = Value::String(REDACTED.into());
                     found.push(path.clone());
                 } else {
@@ -82,22 +78,85 @@ fn walk(v: &mut Value, path: &mut String, found: &mut Vec<String>) {
             }
         }
         Value::String(s) => {
-            let mut cleaned = crate::redact::in_text(s.as_bytes())
-                .map(|b| String::from_utf8_lossy(&b).into_owned());
-            // Credentials in a URL need `scheme://user:pass@host`: skip strings without an `@`.
-            let current = cleaned.as_deref().unwrap_or(s);
-            if current.contains('@') {
-                let u = crate::redact::url_in_text(current);
-                if u != current {
-                    cleaned = Some(u);
-                }
-            }
-            if let Some(c) = cleaned.filter(|c| c != s) {
+            if let Some(c) = cleaned(s) {
                 *s = c;
                 found.push(path.clone());
             }
         }
         _ => {}
+    }
+}
+
+/// A value under a secret key that holds nothing (kept as it is): empty, or masked by the
+/// tool already (GuideLLM writes `**********`, AIPerf `<redacted>`).
+fn no_value(v: &Value) -> bool {
+    let masked = |s: &str| {
+        s.is_empty()
+            || s.bytes().all(|b| b == b'*')
+            || s.eq_ignore_ascii_case("<redacted>")
+            || s.eq_ignore_ascii_case("redacted")
+    };
+    matches!(v, Value::Null | Value::Bool(_))
+        || v.as_str().is_some_and(masked)
+        || v.as_array().is_some_and(Vec::is_empty)
+        || v.as_object().is_some_and(serde_json::Map::is_empty)
+}
+
+/// Whether `s` can hold anything [`cleaned`] cuts: each of its patterns needs one of these
+/// (a `name: value` pair or a cookie needs `:` or `=`, URL credentials `@`, a bearer token
+/// the word, a provider token its prefix). Most strings of a report (ids, numbers as text,
+/// generated words) have none, and skip the regexes.
+fn might_hold_secret(s: &str) -> bool {
+    let b = s.as_bytes();
+    if memchr::memchr3(b':', b'=', b'@', b).is_some() {
+        return true;
+    }
+    const SHAPES: [&[u8]; 8] = [
+        b"sk-",
+        b"hf_",
+        b"gh",
+        b"github_pat_",
+        b"xox",
+        b"AKIA",
+        b"ASIA",
+        b"eyJ",
+    ];
+    SHAPES.iter().any(|p| memchr::memmem::find(b, p).is_some())
+        || b.windows(6).any(|w| w.eq_ignore_ascii_case(b"bearer"))
+}
+
+/// `s` with the credentials in it cut, when it holds any.
+fn cleaned(s: &str) -> Option<String> {
+    if !might_hold_secret(s) {
+        return None;
+    }
+    let mut cleaned =
+        crate::redact::in_text(s.as_bytes()).map(|b| String::from_utf8_lossy(&b).into_owned());
+    // Credentials in a URL need `scheme://user:pass@host`: skip strings without an `@`.
+    let current = cleaned.as_deref().unwrap_or(s);
+    if current.contains('@') {
+        let u = crate::redact::url_in_text(current);
+        if u != current {
+            cleaned = Some(u);
+        }
+    }
+    cleaned.filter(|c| c != s)
+}
+
+/// Whether `v` holds anything [`redact`] would remove (read only: the common case, a file
+/// without secrets, needs no copy of its parsed value).
+pub fn has_secret(v: &Value) -> bool {
+    match v {
+        Value::Object(map) => map.iter().any(|(k, child)| {
+            if secret_key(k) {
+                !no_value(child)
+            } else {
+                has_secret(child)
+            }
+        }),
+        Value::Array(items) => items.iter().any(has_secret),
+        Value::String(s) => cleaned(s).is_some(),
+        _ => false,
     }
 }
 
@@ -234,6 +293,28 @@ mod tests {
         );
         let clean = br#"{"a": 1, "api_key": null}"#;
         assert_eq!(redacted_copy(clean), (clean.to_vec(), vec![]));
+        // Masked by the tool already: nothing to cut, the copy is the file.
+        let masked = br#"{"api_key": "**********", "b": {"token": "<redacted>"}}"#;
+        assert_eq!(redacted_copy(masked), (masked.to_vec(), vec![]));
+        let v: Value = serde_json::from_slice(masked).unwrap();
+        assert!(!has_secret(&v));
+        let v: Value = serde_json::from_slice(text).unwrap();
+        assert!(has_secret(&v));
+        // The quick test never passes over what the patterns find.
+        for t in [
+            "Bearer abcdefgh12345",
+            "sk-abcdefghijklmnop123",
+            "hf_abcdefghijklmnopqrs",
+            "ghp_abcdefghijklmnopqrstuvwxyz",
+            "github_pat_abcdefghijklmnopqrstuvwxyz",
+            "AKIAABCDEFGHIJKLMNOP",
+            "eyJhbGciOi.eyJzdWIiOi.sig",
+            "token=abc",
+            "http://u:p@h",
+        ] {
+            assert!(might_hold_secret(t) && cleaned(t).is_some(), "{t}");
+        }
+        assert!(!might_hold_secret("word123 the quick brown fox 0.25"));
         let lines = b"{\"a\":1}\n{\"token\":\"abc\"}\n{\"cut";
         let (out, found) = redacted_copy(lines);
         assert_eq!(found, ["line 2: /token"]);

@@ -386,25 +386,46 @@ pub fn read_document_capped(
 
 /// Read a document from its bytes: one JSON value, or JSON Lines.
 pub fn parse_document(bytes: &[u8], format: Option<DocumentFormat>) -> Option<Document> {
+    let sha = crate::digest::sha256_hex(bytes);
+    parse_document_seen(bytes, format, sha, &mut |_| {}).0
+}
+
+/// [`parse_document`] for a caller that also needs every JSON value of the file (`import`
+/// scans them for secrets), so the file is parsed once: `look` sees each top-level value
+/// (the whole file's, or each line's) before its reader takes it. The flag is true when
+/// `look` saw all of the file (false for YAML and CSV reports and for lines that are not
+/// JSON). `sha256` is the file's, already computed.
+pub fn parse_document_seen(
+    bytes: &[u8],
+    format: Option<DocumentFormat>,
+    sha256: String,
+    look: &mut dyn FnMut(&Value),
+) -> (Option<Document>, bool) {
     let mut doc = Reading::new(format);
+    let mut all_seen = true;
     let body = strip_bom(bytes);
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(items)) if items.first().is_some_and(Value::is_object) => {
             // A JSON array of runs (a `vllm bench sweep` summary.json).
             for (i, item) in items.into_iter().enumerate() {
+                look(&item);
                 doc.object(item, &format!("[{i}]"), 1);
-                doc.format?; // the first object decided: no document format
+                if doc.format.is_none() {
+                    return (None, false); // the first object decided: no document format
+                }
             }
         }
         Ok(value) => {
+            look(&value);
             let one_line = body.split(|b| *b == b'\n').filter(|l| !is_blank(l)).count() <= 1;
             doc.object(value, if one_line { "line 1" } else { "whole file" }, 1);
         }
         Err(_) => {
             if let Some((value, kind)) = guidellm_text(body) {
+                all_seen = false;
                 doc.object(value, "whole file", 1);
                 if doc.format != Some(DocumentFormat::Guidellm) {
-                    return None;
+                    return (None, false);
                 }
                 for run in &mut doc.runs {
                     run.notes.insert("report_file_format".into(), kind.into());
@@ -421,18 +442,26 @@ pub fn parse_document(bytes: &[u8], format: Option<DocumentFormat>) -> Option<Do
                     }
                     let n = i as u64 + 1;
                     match serde_json::from_slice::<Value>(line) {
-                        Ok(value) => doc.object(value, &format!("line {n}"), n),
-                        Err(e) => doc.bad(n, json_reason(&e, "JSON")),
+                        Ok(value) => {
+                            look(&value);
+                            doc.object(value, &format!("line {n}"), n)
+                        }
+                        Err(e) => {
+                            all_seen = false;
+                            doc.bad(n, json_reason(&e, "JSON"))
+                        }
                     }
                     if doc.format.is_none() && doc.seen_object {
-                        return None; // the first object decided: no document format
+                        return (None, false); // the first object decided: no document format
                     }
                 }
             }
         }
     }
-    let format = doc.format?;
-    Some(Document {
+    let Some(format) = doc.format else {
+        return (None, false);
+    };
+    let document = Document {
         format,
         tool: format.tool().to_string(),
         tool_version: doc.version,
@@ -440,8 +469,9 @@ pub fn parse_document(bytes: &[u8], format: Option<DocumentFormat>) -> Option<Do
         unparseable: doc.unparseable,
         first_unparseable: doc.first_unparseable,
         bytes: bytes.len() as u64,
-        sha256: crate::digest::sha256_hex(bytes),
-    })
+        sha256,
+    };
+    (Some(document), all_seen)
 }
 
 /// GuideLLM's YAML or CSV report, as the value its JSON report would be, and which it was.
@@ -515,77 +545,4 @@ impl Reading {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const RUN: &str = r#"{"date":"20260301-101500","backend":"openai-chat","model_id":"m","duration":2.0,"completed":2,"failed":0,"total_input_tokens":20,"total_output_tokens":8,"request_throughput":1.0,"output_throughput":4.0,"mean_ttft_ms":10.0,"latencies":[0.5,0.7],"request_rate":"inf","max_concurrency":2}"#;
-
-    #[test]
-    fn one_object_or_lines_with_a_cut_tail() {
-        let doc = parse_document(RUN.as_bytes(), None).unwrap();
-        assert_eq!(doc.format, DocumentFormat::VllmBenchServe);
-        assert_eq!(doc.runs.len(), 1);
-        assert_eq!(doc.runs[0].locator, "line 1");
-        let text = format!("{RUN}\n{RUN}\n{}", &RUN[..40]);
-        let doc = parse_document(text.as_bytes(), None).unwrap();
-        assert_eq!(doc.runs.len(), 2);
-        assert_eq!(doc.runs[1].locator, "line 2");
-        assert_eq!(doc.unparseable, 1);
-        assert_eq!(doc.first_unparseable[0].line, 3);
-        assert!(doc.first_unparseable[0].reason.contains("truncated"));
-    }
-
-    #[test]
-    fn pretty_printed_object_is_the_whole_file() {
-        let v: Value = serde_json::from_str(RUN).unwrap();
-        let text = serde_json::to_string_pretty(&v).unwrap();
-        let doc = parse_document(format!("\u{feff}{text}").as_bytes(), None).unwrap();
-        assert_eq!(doc.runs[0].locator, "whole file");
-    }
-
-    #[test]
-    fn not_claimed() {
-        assert!(parse_document(br#"{"a":1}"#, None).is_none());
-        assert!(parse_document(b"[1,2]", None).is_none());
-        assert!(parse_document(b"not json", None).is_none());
-        assert!(parse_document(b"", None).is_none());
-        let forced = Some(DocumentFormat::VllmBenchServe);
-        assert!(parse_document(br#"{"a":1}"#, forced).is_none());
-        // A later object that is not a run is unparseable, not the end.
-        let text = format!("{RUN}\n{{\"a\":1}}\n");
-        let doc = parse_document(text.as_bytes(), None).unwrap();
-        assert_eq!((doc.runs.len(), doc.unparseable), (1, 1));
-    }
-
-    #[test]
-    fn names_cover_both_kinds() {
-        assert_eq!(
-            InputFormat::from_name("vllm-bench-serve"),
-            Some(InputFormat::Document(DocumentFormat::VllmBenchServe))
-        );
-        assert_eq!(
-            InputFormat::from_name("ollama"),
-            Some(InputFormat::Lines(Format::Ollama))
-        );
-        assert!(InputFormat::names().contains(&"vllm-bench-serve"));
-        assert_eq!(InputFormat::from_name("nope"), None);
-    }
-
-    #[test]
-    fn the_cap_is_enforced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.json");
-        std::fs::write(&path, RUN).unwrap();
-        let err = read_document_capped(&path, None, 10).unwrap_err();
-        let text = format!("{err:#}");
-        assert!(
-            text.contains("big.json") && text.contains("limit"),
-            "{text}"
-        );
-        assert!(
-            read_document_capped(&path, None, 1 << 20)
-                .unwrap()
-                .is_some()
-        );
-    }
-}
+mod tests;

@@ -37,7 +37,7 @@ use line::strip_bom;
 pub use document::{
     Document, DocumentFormat, DocumentRun, Input, InputFormat, Load, MAX_DOCUMENT_BYTES,
     SweepPoint, Totals, aiperf_records, detect_input, genai_perf_records, llmperf_records,
-    parse_document, read_document, read_document_as, read_document_capped,
+    parse_document, parse_document_seen, read_document, read_document_as, read_document_capped,
 };
 
 /// Lines longer than this are unparseable and skipped without being buffered whole.

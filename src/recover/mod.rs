@@ -75,9 +75,9 @@ pub fn check_recoverable(meta: &Metadata, force: bool) -> Result<(), Error> {
             meta.test_id, meta.status
         )));
     }
-    if meta.source.kind == SourceKind::Analyze {
+    if matches!(meta.source.kind, SourceKind::Analyze | SourceKind::Import) {
         return Err(Error::usage(format!(
-            "run {} was imported by `analyze`; there is nothing to recover (import the file again)",
+            "run {} was imported (by `analyze` or `import`); there is nothing to recover (import the file again)",
             meta.test_id
         )));
     }

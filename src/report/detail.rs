@@ -107,6 +107,7 @@ pub fn render(m: &Metadata) -> String {
             crate::schema::SourceKind::Run => "run",
             crate::schema::SourceKind::Record => "record",
             crate::schema::SourceKind::Analyze => "analyze",
+            crate::schema::SourceKind::Import => "import",
         },
         clean(&m.source.format)
     );

@@ -81,6 +81,7 @@ fn run_summary(m: &Metadata) -> RunSummary<'_> {
             crate::schema::SourceKind::Run => "run",
             crate::schema::SourceKind::Record => "record",
             crate::schema::SourceKind::Analyze => "analyze",
+            crate::schema::SourceKind::Import => "import",
         },
         success_count: m.results.success_count,
         failure_count: m.results.failure_count,

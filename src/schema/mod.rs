@@ -38,6 +38,9 @@ pub enum SourceKind {
     Record,
     /// `benchkeep analyze`: an existing results file imported.
     Analyze,
+    /// `benchkeep import`: a run another tool made, from its result files (treated like an
+    /// analyzed run everywhere: nothing to recover, no live raw log).
+    Import,
 }
 
 /// Life-cycle state of a run.
@@ -363,11 +366,14 @@ pub struct Results {
     /// Successful requests / total time.
     pub throughput_requests_per_sec: f64,
     pub avg_prompt_tokens: f64,
+    /// NaN when unknown ([`Results::mark_unknown`]); written as 0.
+    #[serde(serialize_with = "nan_as_zero")]
     pub avg_completion_tokens: f64,
     #[serde(default)]
     pub gpu_utilization_percent: Option<f64>,
-    /// Completion tokens of successful requests / total time.
-    #[serde(default)]
+    /// Completion tokens of successful requests / total time. NaN when unknown
+    /// ([`Results::mark_unknown`]); written as 0.
+    #[serde(default, serialize_with = "nan_as_zero")]
     pub output_tokens_per_sec: f64,
     #[serde(default)]
     pub total_prompt_tokens: u64,
@@ -408,6 +414,48 @@ pub struct Results {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// A figure that is unknown (NaN in memory) is written as 0, beside its name in
+/// `results.unknown`, so the file reads back (RELIABILITY P13).
+fn nan_as_zero<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(if v.is_nan() { 0.0 } else { *v })
+}
+
+/// The figures that can be unknown: a source without them (`vllm bench throughput` counts
+/// no output tokens) names them in `results.unknown`.
+pub const UNKNOWABLE: [&str; 2] = ["output_tokens_per_sec", "avg_completion_tokens"];
+
+impl Results {
+    /// Mark `figure` (one of [`UNKNOWABLE`]) unknown: NaN in memory, so every ratio,
+    /// comparison and ranking leaves the run out of that figure (a 0 would read as a
+    /// measurement); 0 on disk, named in `results.unknown`.
+    pub fn mark_unknown(&mut self, figure: &str) {
+        let list = self
+            .extra
+            .entry("unknown")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(names) = list
+            && !names.iter().any(|n| n == figure)
+        {
+            names.push(figure.into());
+        }
+        self.apply_unknown();
+    }
+
+    /// Set the figures named in `results.unknown` to NaN (done when metadata is read).
+    pub fn apply_unknown(&mut self) {
+        let Some(Value::Array(names)) = self.extra.get("unknown") else {
+            return;
+        };
+        for n in names.iter().filter_map(Value::as_str) {
+            match n {
+                "output_tokens_per_sec" => self.output_tokens_per_sec = f64::NAN,
+                "avg_completion_tokens" => self.avg_completion_tokens = f64::NAN,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The tool that wrote the file.

@@ -5,9 +5,12 @@
 //! under the store's lock.
 //! Nothing here ever deletes or overwrites a run: new runs get fresh ids by exclusive
 //! creation, and metadata is only ever replaced atomically by the process that owns it.
+//! Many new runs at once (`import`) are written by group commit ([`batch`]): one sync for a
+//! batch of files, data before the metadata that names it.
 
 pub mod archive;
 pub mod atomic;
+pub mod batch;
 pub mod ids;
 pub mod nofollow;
 pub mod outfile;
@@ -443,7 +446,11 @@ pub fn parse_metadata(bytes: &[u8]) -> std::result::Result<Metadata, String> {
             "schema_version {} is newer than this benchkeep understands ({SCHEMA_VERSION}); upgrade benchkeep",
             m.schema_version
         )),
-        Ok(m) => Ok(m),
+        Ok(mut m) => {
+            // Figures a source did not have are NaN in memory (0 on disk).
+            m.results.apply_unknown();
+            Ok(m)
+        }
         Err(e) => {
             if bytes.iter().all(|b| b.is_ascii_whitespace()) {
                 return Err("empty file".into());

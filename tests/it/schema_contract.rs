@@ -459,7 +459,7 @@ fn broken_documents_fail_validation() {
             m["timestamp"] = json!("2024-10-28 07:38:12")
         }),
         ("unknown source kind", |m: &mut Value| {
-            m["source"]["kind"] = json!("import")
+            m["source"]["kind"] = json!("sideloaded")
         }),
         ("a raw file outside the store", |m: &mut Value| {
             m["test"]["output_file"] = json!("../raw/x.jsonl")

@@ -190,10 +190,27 @@ fn metric(m: &Value, tag: &str) -> Option<f64> {
     ))
 }
 
+/// Open `path` for reading only if it is a regular file: never through a symbolic link,
+/// never waiting on a FIFO (opened non-blocking, then refused for what it is).
+fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Per-request records from an AIPerf `profile_export.jsonl`, read a line at a time.
 /// Returns the records (in request start order) and the number of unusable lines.
 pub fn records_from_jsonl(path: &Path) -> std::io::Result<(Vec<RequestRecord>, u64)> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let file = std::io::BufReader::new(open_regular(path)?);
     let (mut out, mut bad) = (Vec::new(), 0u64);
     let mut starts: Vec<Option<i128>> = Vec::new();
     for line in file.lines() {
@@ -272,4 +289,27 @@ pub fn records_from_jsonl(path: &Path) -> std::io::Result<(Vec<RequestRecord>, u
         }
     }
     Ok((out, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_or_a_link_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("profile_export.jsonl");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // No writer ever opens the FIFO: a blocking open would never return.
+        let err = records_from_jsonl(&fifo).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let real = dir.path().join("real.jsonl");
+        std::fs::write(&real, b"").unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(records_from_jsonl(&link).is_err());
+        assert_eq!(records_from_jsonl(&real).unwrap().1, 0);
+    }
 }

@@ -193,15 +193,15 @@ fn load_and_point(strategy: &Value, rps: Option<f64>) -> (Load, Option<SweepPoin
     (load, p)
 }
 
+static NULL: Value = Value::Null;
+
 pub(super) fn read(value: Value, locator: &str) -> Result<Vec<DocumentRun>, String> {
     let benchmarks = value
         .get("benchmarks")
         .and_then(Value::as_array)
         .ok_or("no `benchmarks` array")?;
-    let spec = value
-        .pointer("/config/spec")
-        .cloned()
-        .unwrap_or(Value::Null);
+    // Borrowed, never cloned: a report holds every request (hundreds of thousands of values).
+    let spec = value.pointer("/config/spec").unwrap_or(&NULL);
     let model = text(spec.pointer("/backend/model"));
     let workload = data_identity(
         spec.get("data").unwrap_or(&Value::Null),
@@ -213,7 +213,7 @@ pub(super) fn read(value: Value, locator: &str) -> Result<Vec<DocumentRun>, Stri
         .cloned();
     let mut runs = Vec::with_capacity(benchmarks.len());
     for (i, b) in benchmarks.iter().enumerate() {
-        let metrics = b.get("metrics").cloned().unwrap_or(Value::Null);
+        let metrics = b.get("metrics").unwrap_or(&NULL);
         let totals_of = |k: &str| count(metrics.pointer(&format!("/request_totals/{k}")));
         let tool_tokens = |name: &str| {
             num(metrics.pointer(&format!("/{name}/successful/total_sum"))).map(|x| x as u64)
@@ -237,14 +237,14 @@ pub(super) fn read(value: Value, locator: &str) -> Result<Vec<DocumentRun>, Stri
             workload: workload.clone(),
             ..Default::default()
         };
-        let strategy = b.pointer("/config/strategy").cloned().unwrap_or_default();
+        let strategy = b.pointer("/config/strategy").unwrap_or(&NULL);
         let rps = num(metrics.pointer("/requests_per_second/successful/mean"));
-        (run.load, run.sweep) = load_and_point(&strategy, rps);
+        (run.load, run.sweep) = load_and_point(strategy, rps);
         if let Some(p) = run.sweep.as_mut() {
             p.group = text(b.pointer("/config/run_id"));
         }
         for name in METRICS {
-            if let Some(s) = successful(&metrics, name) {
+            if let Some(s) = successful(metrics, name) {
                 run.figures.insert(name.to_string(), s);
             }
         }
@@ -265,8 +265,7 @@ pub(super) fn read(value: Value, locator: &str) -> Result<Vec<DocumentRun>, Stri
         let reqs = |k: &str| {
             b.pointer(&format!("/requests/{k}"))
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
+                .map_or(&[][..], Vec::as_slice)
         };
         let (ok, errored, incomplete) = (reqs("successful"), reqs("errored"), reqs("incomplete"));
         if !incomplete.is_empty() {
@@ -278,12 +277,12 @@ pub(super) fn read(value: Value, locator: &str) -> Result<Vec<DocumentRun>, Stri
         if have > 0 && have == expected {
             let origin = ok
                 .iter()
-                .chain(&errored)
+                .chain(errored.iter())
                 .filter_map(|r| num(r.get("request_start_time")))
                 .fold(f64::INFINITY, f64::min);
             let origin = if origin.is_finite() { origin } else { 0.0 };
             let mut seq = 0;
-            for (list, good) in [(&ok, true), (&errored, false)] {
+            for (list, good) in [(ok, true), (errored, false)] {
                 for r in list {
                     seq += 1;
                     run.records.push(record(seq, r, origin, good));

@@ -94,6 +94,7 @@ fn run_details(o: &mut String, full: &Full, i: usize, m: &Metadata) {
         SourceKind::Run => "run",
         SourceKind::Record => "record",
         SourceKind::Analyze => "analyze",
+        SourceKind::Import => "import",
     };
     let mut items: Vec<(&str, String)> = vec![
         ("timestamp", m.timestamp.clone()),
