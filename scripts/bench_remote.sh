@@ -5,15 +5,18 @@
 # Prints the best and median of 5 runs of each warm command.
 #
 #   scripts/bench_remote.sh [N_RUNS]      (default 10000; needs python3, moto as in
-#                                          scripts/with_moto.sh, and boto3 beside moto)
+#                                          scripts/with_moto.sh, and boto3 beside moto;
+#                                          BENCHKEEP_BIN=path skips the release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 if [ -z "${BENCHKEEP_TEST_S3_ENDPOINT:-}" ]; then
   exec scripts/with_moto.sh "$0" "$@"
 fi
-cargo build --release --quiet
-bin=$PWD/target/release/benchkeep
+if [ -z "${BENCHKEEP_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+bin=${BENCHKEEP_BIN:-$PWD/target/release/benchkeep}
 work=${TMPDIR:-/tmp}/benchkeep-bench-remote-$n
 rm -rf "$work"; mkdir -p "$work/metadata"
 "$bin" --store "$work/template" demo --quiet >/dev/null
