@@ -29,7 +29,7 @@ fn analyze(url: &str, env: &[(String, String)], spool: &Path) -> (i32, String, S
         spool,
         &["analyze", "--platform", "p", "--model", "m"],
     );
-    c.arg("--input").arg(input);
+    c.args(["--total-time", "10", "--input"]).arg(input);
     out(&mut c)
 }
 
