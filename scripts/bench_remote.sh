@@ -2,7 +2,7 @@
 # Measures `benchkeep query` and `benchkeep compare` over 10,000 runs in an s3:// store on
 # moto (a real S3-compatible server on 127.0.0.1): the first command on a fresh spool
 # (one LIST + one GET per run), then warm ones (one LIST, nothing new to fetch).
-# Prints the best and median of 5 runs of each warm command.
+# Prints the best and median of 3 runs of each warm command.
 #
 #   scripts/bench_remote.sh [N_RUNS]      (default 10000; needs python3, moto as in
 #                                          scripts/with_moto.sh, and boto3 beside moto;
@@ -58,12 +58,12 @@ time_ms() {
   python3 - "$@" <<'PY'
 import subprocess, sys, time
 ts = []
-for _ in range(5):
+for _ in range(3):
     t = time.perf_counter()
     subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     ts.append((time.perf_counter() - t) * 1000)
 ts.sort()
-print(f"best {ts[0]:.0f} ms, median {ts[2]:.0f} ms")
+print(f"best {ts[0]:.0f} ms, median {ts[1]:.0f} ms")
 PY
 }
 echo "compare, warm spool (one LIST):          $(time_ms "$bin" --store "$url" --spool "$work/spool" compare)"
