@@ -147,6 +147,54 @@ pub fn visible_gpus() -> crate::telemetry::VisibleDevices {
     crate::telemetry::VisibleDevices::parse(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref())
 }
 
+/// How to reach a store at a URL (`--store s3://...`), from the provider's standard
+/// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+/// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...; `GOOGLE_*`, `AZURE_*`),
+/// passed to the library as options that live in memory only.
+pub fn remote_config(url: &str) -> crate::store::remote::RemoteConfig {
+    let prefix = match url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()) {
+        Some(s) if s == "gs" => "GOOGLE_",
+        Some(s) if s.starts_with("az") || s.starts_with("abfs") => "AZURE_",
+        _ => "AWS_",
+    };
+    let options = std::env::vars()
+        .filter(|(k, v)| k.starts_with(prefix) && !v.is_empty())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let secs = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    crate::store::remote::RemoteConfig {
+        url: url.to_string(),
+        options,
+        timeout: std::time::Duration::from_secs(secs("BENCHKEEP_REMOTE_TIMEOUT_S", 30).max(1)),
+        retries: secs("BENCHKEEP_REMOTE_RETRIES", 3) as usize,
+    }
+}
+
+/// The spool (local working copy) of a URL store: `--spool`/`BENCHKEEP_SPOOL`, else
+/// `$XDG_CACHE_HOME/benchkeep/spool/<sha256 of the URL without credentials>` (or under
+/// `~/.cache`, else the temp directory).
+pub fn spool_dir(url: &str, given: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    if let Some(dir) = given {
+        return dir;
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| std::path::PathBuf::from(h).join(".cache"))
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    let hash = crate::digest::sha256_hex(crate::redact::url(url.trim_end_matches('/')));
+    cache.join("benchkeep").join("spool").join(&hash[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

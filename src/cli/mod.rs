@@ -13,11 +13,13 @@ mod demo;
 mod export;
 mod gate;
 mod import;
+mod init;
 mod parse;
 mod push;
 mod query;
 mod record;
 mod recover;
+mod remote;
 mod report;
 mod requests;
 pub mod run;
@@ -47,15 +49,22 @@ pub const PRICE_ENV: &str = "BENCHKEEP_GPU_HOURLY_USD";
 #[derive(Debug, Parser)]
 #[command(name = "benchkeep", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The store directory (its raw/, metadata/, analysis/ and reports/ are created on
-    /// first write).
+    /// The store: a directory (its raw/, metadata/, analysis/ and reports/ are created on
+    /// first write), or a URL made by `benchkeep init`: s3://bucket/prefix, file:///dir
+    /// (gs://, az:// in builds with those features); credentials from the provider's
+    /// variables (AWS_ACCESS_KEY_ID, ...), never in the URL.
     #[arg(
         long,
         global = true,
         env = "BENCHKEEP_STORE",
-        default_value = "benchmarks"
+        default_value = "benchmarks",
+        value_name = "DIR|URL"
     )]
-    pub store: PathBuf,
+    pub store: String,
+
+    /// The local working copy of a URL store (default: under ~/.cache/benchkeep/spool/).
+    #[arg(long, global = true, env = "BENCHKEEP_SPOOL", value_name = "DIR")]
+    pub spool: Option<PathBuf>,
 
     /// The platform head-to-head ratios are computed against in the derived files that
     /// every command refreshes (`report` and `compare` also take --baseline-platform).
@@ -135,6 +144,9 @@ pub enum Command {
     Archive(archive::ArchiveArgs),
     /// Bring archived runs back into the live store.
     Restore(archive::RestoreArgs),
+    /// Make a shared store at a URL (s3://bucket/prefix): write its manifest after
+    /// proving the backend refuses a second create of the same object.
+    Init(init::InitArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the exit code.
@@ -175,7 +187,6 @@ fn parse_args() -> Result<Cli, clap::Error> {
 
 /// Run one parsed command; `Ok` carries the exit code of a command that finished.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let store = Store::new(cli.store);
     let settings = Settings {
         baseline_platform: cli.baseline_platform.filter(|s| !s.trim().is_empty()),
         // An invalid value is refused by `report` and `decide`; elsewhere it is ignored.
@@ -183,28 +194,43 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             .ok()
             .flatten(),
     };
-    match cli.command {
-        Command::Analyze(args) => analyze::run(&store, &settings, args),
-        Command::Import(args) => import::run(&store, &settings, args),
-        Command::Record(args) => record::run(&store, &settings, args),
-        Command::Compare(args) => compare::run(&store, args),
-        Command::Gate(args) => gate::run(&store, args),
-        Command::Report(args) => report::run(&store, args),
-        Command::Decide(args) => decide::run(&store, args),
-        Command::Bundle(args) => bundle::run(&store, args),
-        Command::Export(args) => export::run(&store, args),
-        Command::Push(args) => push::run(&store, args),
-        Command::Show(args) => show::run(&store, args),
-        Command::Query(args) => query::run(&store, args),
-        Command::Verify(args) => verify::run(&store, args),
-        Command::Run(args) => run::run(&store, &settings, *args),
-        Command::Sweep(args) => sweep::run(&store, &settings, *args),
-        Command::Recover(args) => recover::run(&store, &settings, args),
-        Command::Demo(args) => demo::run(&store, &settings, args),
-        Command::Requests(args) => requests::run(&store, args),
-        Command::Archive(args) => archive::run_archive(&store, &settings, args),
-        Command::Restore(args) => archive::run_restore(&store, &settings, args),
+    if let Command::Init(args) = cli.command {
+        return init::run(&cli.store, args);
+    }
+    if crate::store::remote::is_url(&cli.store) {
+        return remote::run(&cli.store, cli.spool, &settings, cli.command);
+    }
+    dispatch(&Store::new(cli.store), &settings, cli.command)
+}
+
+/// Run a command on a store directory (a local store, or the spool of a URL store).
+fn dispatch(store: &Store, settings: &Settings, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Analyze(args) => analyze::run(store, settings, args),
+        Command::Import(args) => import::run(store, settings, args),
+        Command::Record(args) => record::run(store, settings, args),
+        Command::Compare(args) => compare::run(store, args),
+        Command::Gate(args) => gate::run(store, args),
+        Command::Report(args) => report::run(store, args),
+        Command::Decide(args) => decide::run(store, args),
+        Command::Bundle(args) => bundle::run(store, args),
+        Command::Export(args) => export::run(store, args),
+        Command::Push(args) => push::run(store, args),
+        Command::Show(args) => show::run(store, args),
+        Command::Query(args) => query::run(store, args),
+        Command::Verify(args) => verify::run(store, args),
+        Command::Run(args) => run::run(store, settings, *args),
+        Command::Sweep(args) => sweep::run(store, settings, *args),
+        Command::Recover(args) => recover::run(store, settings, args),
+        Command::Demo(args) => demo::run(store, settings, args),
+        Command::Requests(args) => requests::run(store, args),
+        Command::Archive(args) => archive::run_archive(store, settings, args),
+        Command::Restore(args) => archive::run_restore(store, settings, args),
         Command::Simulate(args) => simulate::run(args).map(|()| exit::OK),
+        Command::Init(_) => Err(crate::error::Error::usage(
+            "init takes a store URL: benchkeep init --store s3://bucket/prefix",
+        )
+        .into()),
     }
 }
 

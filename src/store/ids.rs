@@ -1,5 +1,15 @@
 //! Test ids: `{platform}-{model}-{num_requests}-{YYYY-MM-DD}` made file-safe, plus `-N`.
 
+/// Who else must agree before an id is ours. A local store needs nobody (the exclusive
+/// create of `metadata/<id>.json` decides); a store at a URL reserves the id in the
+/// object store first by a create-if-absent put (`store::remote`).
+pub trait Reserver: Send + Sync + std::fmt::Debug {
+    /// Claim `id` with the run's first metadata (`bytes`): `Ok(true)` when it is now ours,
+    /// `Ok(false)` when someone else holds it (try the next id), `Err` when the claim could
+    /// not be made (nothing was written).
+    fn reserve(&self, id: &str, bytes: &[u8]) -> anyhow::Result<bool>;
+}
+
 /// Longest file-safe name part we keep (a 10 KB model name must not make a 10 KB file name).
 const MAX_PART: usize = 64;
 

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod nofollow;
 pub mod outfile;
 pub mod process;
+pub mod remote;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions};
@@ -31,10 +32,12 @@ pub const STORE_ENV: &str = "BENCHKEEP_STORE";
 /// The default store directory, relative to the current directory.
 pub const DEFAULT_STORE: &str = "benchmarks";
 
-/// A store rooted at a directory.
+/// A store rooted at a directory (for a store at a URL: its local working copy, whose
+/// new ids are also reserved remotely through `reserver`).
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    reserver: Option<std::sync::Arc<dyn ids::Reserver>>,
 }
 
 /// A metadata file that readers skipped, and why.
@@ -70,7 +73,24 @@ pub struct StoreLock {
 
 impl Store {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Store { root: root.into() }
+        Store {
+            root: root.into(),
+            reserver: None,
+        }
+    }
+
+    /// This store, with every new id also claimed from `reserver` before it is used.
+    pub fn with_reserver(mut self, reserver: std::sync::Arc<dyn ids::Reserver>) -> Self {
+        self.reserver = Some(reserver);
+        self
+    }
+
+    /// Claim `id` from the reserver, if there is one (always ours without one).
+    fn reserve(&self, id: &str, bytes: &[u8]) -> Result<bool> {
+        match &self.reserver {
+            Some(r) => r.reserve(id, bytes),
+            None => Ok(true),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -203,7 +223,11 @@ impl Store {
                 meta.test.output_file = Self::raw_rel(&id);
             }
             let path = self.metadata_path(&id);
-            match atomic::publish_new(&path, &to_json(meta)?) {
+            let bytes = to_json(meta)?;
+            if path.exists() || !self.reserve(&id, &bytes)? {
+                continue;
+            }
+            match atomic::publish_new(&path, &bytes) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(store_io(&path, "write", e)),
@@ -251,7 +275,11 @@ impl Store {
     pub fn publish_exact(&self, id: &str, meta: &mut Metadata) -> Result<Option<PathBuf>> {
         meta.test_id = id.to_string();
         let path = self.metadata_path(id);
-        match atomic::publish_new(&path, &to_json(meta)?) {
+        let bytes = to_json(meta)?;
+        if path.exists() || !self.reserve(id, &bytes)? {
+            return Ok(None);
+        }
+        match atomic::publish_new(&path, &bytes) {
             Ok(()) => Ok(Some(path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(store_io(&path, "write", e)),

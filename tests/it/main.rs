@@ -45,6 +45,8 @@ mod record_secrets;
 mod record_secrets_forms;
 mod record_signal;
 mod recover_cli;
+mod remote_errors;
+mod remote_store;
 mod repeat_cli;
 mod report_cli;
 mod report_h2h;

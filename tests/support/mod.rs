@@ -9,6 +9,7 @@
 //! - [`mdtest`]: the docs harness that runs every example of README.md and docs/*.md;
 //! - [`report`]: stores built from fixed metadata values, for the report tests;
 //! - [`sweepstore`]: stored sweeps (points as metadata) and the rewrite linking runs into one;
+//! - [`moto`]: stores at a URL (`file://`, `s3://` on moto) and fake S3 endpoints;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod import;
 pub mod mdtest;
 #[cfg(feature = "external-it")]
 pub mod mlflow;
+pub mod moto;
 pub mod report;
 pub mod sim;
 pub mod store;

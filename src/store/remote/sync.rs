@@ -1,0 +1,311 @@
+//! Keeping the spool (the local working copy) and the object store in step: pull what
+//! changed remotely (one LIST, a GET per new or changed object by ETag), push a run's raw
+//! files then its final metadata, push the derived files.
+//!
+//! `.remote-sync.json` in the spool remembers, per object, the ETag last seen and the
+//! local file (length, mtime) it became. A local file that changed since (a run this
+//! machine is writing, or finished but could not upload) is never overwritten by a pull:
+//! the spool is ahead, and its owner's push (or `recover`) uploads it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::Remote;
+use crate::schema::Status;
+use crate::store::{Store, atomic, store_io};
+
+const STATE: &str = ".remote-sync.json";
+const STATE_LOCK: &str = ".remote-sync.lock";
+
+/// What a pull fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    /// `metadata/` only: enough for `query`, `compare`, `show`, and for new ids.
+    Metadata,
+    /// `metadata/` and `raw/`: for `verify`, `report`, `bundle`.
+    All,
+}
+
+/// What a pull did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pulled {
+    pub listed: usize,
+    pub fetched: usize,
+    /// Objects whose local copy is ahead (written here, not yet uploaded): left alone.
+    pub kept_local: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    etag: Option<String>,
+    len: u64,
+    mtime_ns: i128,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// The sync state, locked against other benchkeep processes on the same spool.
+struct Locked {
+    path: PathBuf,
+    state: State,
+    _lock: File,
+}
+
+impl Locked {
+    fn open(spool: &Store) -> Result<Locked> {
+        let lock_path = spool.root().join(STATE_LOCK);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| store_io(&lock_path, "open", e))?;
+        lock.lock().map_err(|e| store_io(&lock_path, "lock", e))?;
+        let path = spool.root().join(STATE);
+        // An unreadable state only costs downloads: start over rather than fail.
+        let state = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Ok(Locked {
+            path,
+            state,
+            _lock: lock,
+        })
+    }
+
+    fn save(&self) -> Result<()> {
+        let bytes = serde_json::to_vec(&self.state)?;
+        atomic::write_atomic(&self.path, &bytes).map_err(|e| store_io(&self.path, "write", e))
+    }
+
+    fn record(&mut self, rel: &str, etag: Option<String>, local: &Path) {
+        if let Some((len, mtime_ns)) = stat(local) {
+            self.state.entries.insert(
+                rel.to_string(),
+                Entry {
+                    etag,
+                    len,
+                    mtime_ns,
+                },
+            );
+        }
+    }
+
+    /// Whether the local file is exactly what the last pull or push left.
+    fn unchanged(&self, rel: &str, local: &Path) -> bool {
+        match (self.state.entries.get(rel), stat(local)) {
+            (Some(e), Some((len, mtime_ns))) => e.len == len && e.mtime_ns == mtime_ns,
+            _ => false,
+        }
+    }
+}
+
+fn stat(path: &Path) -> Option<(u64, i128)> {
+    let m = fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+    let mtime = m.modified().ok()?;
+    let ns = match mtime.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    Some((m.len(), ns))
+}
+
+/// A store-relative object path benchkeep mirrors: under `metadata/` or `raw/`, plain
+/// components only, never the upload parts of a live run.
+fn mirrored(rel: &str) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    matches!(parts.first(), Some(&"metadata") | Some(&"raw"))
+        && parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && *p != "." && *p != ".." && !p.contains('\\'))
+        && !parts.iter().any(|p| p.ends_with(".parts"))
+}
+
+/// Bring the spool up to date with the object store (see the module notes).
+pub fn pull(remote: &Remote, spool: &Store, what: Pull) -> Result<Pulled> {
+    let mut listed = remote.list("metadata")?;
+    if what == Pull::All {
+        listed.extend(remote.list("raw")?);
+    }
+    let mut locked = Locked::open(spool)?;
+    let mut done = Pulled {
+        listed: listed.len(),
+        ..Pulled::default()
+    };
+    let mut want = Vec::new();
+    for (rel, _size, etag) in listed {
+        if !mirrored(&rel) {
+            continue;
+        }
+        let local = spool.resolve(&rel);
+        if !local.exists() {
+            want.push((rel, etag));
+        } else if locked.unchanged(&rel, &local) {
+            let seen = locked.state.entries.get(&rel).and_then(|e| e.etag.clone());
+            if etag.is_none() || seen != etag {
+                want.push((rel, etag));
+            }
+        } else {
+            done.kept_local += 1;
+        }
+    }
+    for chunk in want.chunks(256) {
+        let rels: Vec<String> = chunk.iter().map(|(r, _)| r.clone()).collect();
+        for ((rel, etag), bytes) in chunk.iter().zip(remote.get_many(rels)?) {
+            // Gone since the listing (archived, or a race): nothing to mirror.
+            let Some(bytes) = bytes else { continue };
+            let local = spool.resolve(rel);
+            if let Some(dir) = local.parent() {
+                fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
+            }
+            atomic::write_atomic(&local, &bytes).map_err(|e| store_io(&local, "write", e))?;
+            locked.record(rel, etag.clone(), &local);
+            done.fetched += 1;
+        }
+    }
+    locked.save()?;
+    Ok(done)
+}
+
+/// Upload one run: its raw files (the log, side files `raw/<id>.*`), then its metadata
+/// (so that a reader never sees final metadata pointing at a log not yet there), then
+/// drop the upload parts of its live run.
+pub fn push_run(remote: &Remote, spool: &Store, id: &str) -> Result<()> {
+    let meta_path = spool.metadata_path(id);
+    let meta = Store::read_metadata(&meta_path)
+        .map_err(|why| crate::error::Error::input(&meta_path, why))?;
+    let mut files: Vec<String> = Vec::new();
+    if let Ok(entries) = fs::read_dir(spool.raw_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{id}.")) && entry.path().is_file() {
+                files.push(format!("raw/{name}"));
+            }
+        }
+    }
+    let out = &meta.test.output_file;
+    if out.starts_with("raw/") && !files.contains(out) && mirrored(out) {
+        files.push(out.clone());
+    }
+    files.sort();
+    let mut locked = Locked::open(spool)?;
+    for rel in &files {
+        let local = spool.resolve(rel);
+        if locked.unchanged(rel, &local) {
+            continue;
+        }
+        let bytes = fs::read(&local).map_err(|e| store_io(&local, "read", e))?;
+        let etag = remote.put(rel, bytes)?;
+        locked.record(rel, etag, &local);
+    }
+    let rel = format!("metadata/{id}.json");
+    let bytes = fs::read(&meta_path).map_err(|e| store_io(&meta_path, "read", e))?;
+    let etag = remote.put(&rel, bytes)?;
+    locked.record(&rel, etag, &meta_path);
+    locked.save()?;
+    drop(locked);
+    if meta.status != Status::Running {
+        let parts = format!("raw/{id}.jsonl.parts");
+        for (rel, _, _) in remote.list(&parts)? {
+            remote.delete(&rel)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs whose metadata in the spool is finished but differs from what the object store
+/// was last given or gave (a crash or failed upload after the run ended here): what
+/// `recover` uploads.
+pub fn ahead(spool: &Store) -> Result<Vec<String>> {
+    let locked = Locked::open(spool)?;
+    let mut ids = Vec::new();
+    let Ok(entries) = fs::read_dir(spool.metadata_dir()) else {
+        return Ok(ids);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_suffix(".json") else {
+            continue;
+        };
+        if id.starts_with('.') {
+            continue;
+        }
+        let rel = format!("metadata/{name}");
+        if locked.unchanged(&rel, &entry.path()) {
+            continue;
+        }
+        match Store::read_metadata(&entry.path()) {
+            Ok(m) if m.status != Status::Running => ids.push(id.to_string()),
+            _ => {}
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// Upload the derived files (`analysis/`, `reports/`) that changed since the last push.
+pub fn push_derived(remote: &Remote, spool: &Store) -> Result<usize> {
+    let mut files = Vec::new();
+    for dir in ["analysis", "reports"] {
+        walk(&spool.resolve(dir), dir, &mut files);
+    }
+    let mut locked = Locked::open(spool)?;
+    let mut sent = 0;
+    for rel in files {
+        let local = spool.resolve(&rel);
+        if locked.unchanged(&rel, &local) {
+            continue;
+        }
+        let bytes = fs::read(&local).map_err(|e| store_io(&local, "read", e))?;
+        let etag = remote.put(&rel, bytes)?;
+        locked.record(&rel, etag, &local);
+        sent += 1;
+    }
+    locked.save()?;
+    Ok(sent)
+}
+
+/// Regular files under `dir` (no links, no hidden files: locks, temps, stamps stay local).
+fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(ft) = entry.file_type() else { continue };
+        let child = format!("{rel}/{name}");
+        if ft.is_dir() {
+            walk(&entry.path(), &child, out);
+        } else if ft.is_file() {
+            out.push(child);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_layout_is_mirrored() {
+        assert!(mirrored("metadata/a.json"));
+        assert!(mirrored("raw/a.jsonl"));
+        assert!(!mirrored("raw/a.jsonl.parts/000001"));
+        assert!(!mirrored("benchkeep.json"));
+        assert!(!mirrored("raw/../x"));
+        assert!(!mirrored("metadata"));
+        assert!(!mirrored("analysis/summary.json"));
+    }
+}
