@@ -16,6 +16,7 @@ pub mod lines;
 pub mod ollama;
 pub mod openai;
 pub mod probe;
+pub mod prom;
 mod reader;
 pub mod response;
 pub mod scan;

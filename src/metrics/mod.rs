@@ -5,6 +5,7 @@
 //! Definitions are those of the README ("Metric definitions").
 
 mod samples;
+pub mod server_view;
 pub mod sweep;
 
 use std::collections::BTreeMap;
@@ -361,6 +362,7 @@ impl Aggregator {
             goodput,
             output_tokens_per_joule: None,
             requests_without_usage: Some(self.without_usage),
+            server_view: None,
             extra: Default::default(),
         }
     }

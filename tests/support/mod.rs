@@ -17,6 +17,7 @@ pub mod hostile;
 pub mod import;
 pub mod mdtest;
 pub mod report;
+pub mod server_view;
 pub mod sim;
 pub mod store;
 pub mod sweeps;

@@ -206,6 +206,8 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
         .filter(|g| g.mode != GpuMode::Off),
         sweep: None,
         server: None,
+        server_metrics: (!args.output.no_server_metrics)
+            .then_some(args.output.server_metrics_interval),
     })
 }
 
