@@ -246,7 +246,7 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
 
 /// The `/metrics` scraper of a run (not for Ollama's API, whose view comes from its
 /// per-request durations, nor with `--no-server-metrics`).
-fn scraper(plan: &RunPlan, store: &Store, test_id: &str) -> Option<Scraper> {
+fn scraper(plan: &RunPlan, store: &Store, test_id: &str) -> Option<Box<Scraper>> {
     let interval = plan.server_metrics?;
     if plan.client.api.is_ollama() {
         return None;
@@ -261,6 +261,7 @@ fn scraper(plan: &RunPlan, store: &Store, test_id: &str) -> Option<Scraper> {
         rel,
     )
     .ok()
+    .map(Box::new)
 }
 
 /// Probe the server a plan targets, once (a sweep probes once and hands the answer to

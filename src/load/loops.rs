@@ -61,7 +61,7 @@ pub(super) struct LoadDone {
     /// Time 0 of the measured phase (the records' `*_s` times count from it).
     pub(super) clock: Option<Instant>,
     /// The server's `/metrics` scraper, handed back for its last scrape.
-    pub(super) scraper: Option<Scraper>,
+    pub(super) scraper: Option<Box<Scraper>>,
 }
 
 /// Warm-up, then the measured load; returns when every request has finished or the run
@@ -71,7 +71,7 @@ pub(super) async fn load(
     spec: LoadSpec,
     stop: watch::Receiver<Stop>,
     mut gpu: Option<GpuRun>,
-    mut scraper: Option<Scraper>,
+    mut scraper: Option<Box<Scraper>>,
 ) -> LoadDone {
     let warmup_failed = if spec.warmup > 0 {
         warmup(&ctx, &spec, stop.clone()).await
