@@ -230,20 +230,9 @@ async fn series_loop(
         truncated: false,
         written: false,
     };
-    let mut file = match nofollow::open_with(
-        &path,
-        std::fs::OpenOptions::new().append(true).create_new(true),
-    ) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            eprintln!(
-                "benchkeep: warning: cannot create the server series {}: {e}; the run goes on without it",
-                path.display()
-            );
-            None
-        }
-    };
-    out.written = file.is_some();
+    // Created at the first sample: a run shorter than one interval leaves no empty file.
+    let mut file: Option<std::fs::File> = None;
+    let mut create_failed = false;
     let mut bytes = 0u64;
     // The first sample one interval in: at 0 the server has not seen the load yet.
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -269,6 +258,24 @@ async fn series_loop(
                 .value("vllm:kv_cache_usage_perc")
                 .or_else(|| s.value("vllm:gpu_cache_usage_perc")),
         };
+        if file.is_none() && !create_failed {
+            match nofollow::open_with(
+                &path,
+                std::fs::OpenOptions::new().append(true).create_new(true),
+            ) {
+                Ok(f) => {
+                    file = Some(f);
+                    out.written = true;
+                }
+                Err(e) => {
+                    create_failed = true;
+                    eprintln!(
+                        "benchkeep: warning: cannot create the server series {}: {e}; the run goes on without it",
+                        path.display()
+                    );
+                }
+            }
+        }
         let Some(f) = file.as_mut() else { continue };
         if out.samples.len() as u64 >= MAX_SERIES_LINES || bytes >= MAX_SERIES_BYTES {
             out.truncated = true;
@@ -290,6 +297,7 @@ async fn series_loop(
                 path.display()
             );
             file = None;
+            create_failed = true;
             continue;
         }
         bytes += line.len() as u64;
