@@ -86,6 +86,11 @@ pub(super) async fn load(
             scraper,
         };
     }
+    // The scrape before the load, ahead of the GPU sampler so that its first sample
+    // stays at the start of the measured window.
+    if let Some(s) = scraper.as_mut() {
+        s.before().await;
+    }
     if let Some(g) = gpu.as_mut() {
         g.sampler = Some(TelemetrySampler::start(
             g.plan.mode,
@@ -93,9 +98,6 @@ pub(super) async fn load(
             g.plan.interval,
             Some(g.series.clone()),
         ));
-    }
-    if let Some(s) = scraper.as_mut() {
-        s.before().await;
     }
     let clock = Instant::now();
     if let Some(s) = scraper.as_mut() {

@@ -72,9 +72,10 @@ fn a_full_batch_shows_as_server_queue_and_waiting_series() {
     );
     let v = view(&m);
     assert_eq!(v["requests"], 24, "{v:#}");
-    // A request holds the batch for 20 + 9 x 2 = 38 ms; three are ahead of each newcomer.
+    // A request holds the batch for 20 + 9 x 2 = 38 ms and up to three are ahead of a
+    // newcomer (fewer while a loaded client turns around): the queue outweighs the prefill.
     let queue = num(&m, "mean_ms.queue");
-    assert!(queue > 60.0, "queue {queue}: {v:#}");
+    assert!(queue > 30.0, "queue {queue}: {v:#}");
     let prefill = num(&m, "mean_ms.prefill");
     assert!((prefill - 20.0).abs() < 0.5, "prefill {prefill}");
     let rem = num(&m, "breakdown.remainder_ms");
@@ -209,7 +210,7 @@ fn sweep_stops_when_the_servers_queue_grows() {
     );
     assert_eq!(code, 0, "{o}{e}");
     let p = points(&store);
-    assert_eq!(p.len(), 2, "{o}");
+    assert_eq!(p.len(), 2, "{o}{e}");
     assert!(p[0]["sweep"].get("stop").is_none(), "{:#}", p[0]);
     let stop = &p[1]["sweep"]["stop"];
     assert_eq!(stop["rule"], "server_queue_growth", "{:#}", p[1]);
