@@ -38,8 +38,13 @@ pub fn run(store: &Store, args: ShowArgs) -> Result<i32> {
     let text = if args.json {
         String::from_utf8(crate::store::to_json(&meta)?)?
     } else {
-        detail::render(&meta)
+        detail::render(&meta) + &server_view_section(&meta)
     };
     print_out(&text)?;
     Ok(exit::OK)
+}
+
+/// The run's server view and where its TTFT went (docs/server-view.md).
+fn server_view_section(meta: &crate::schema::Metadata) -> String {
+    crate::report::server_view::text(meta)
 }

@@ -99,6 +99,13 @@ pub struct SweepArgs {
     /// GPU sampling interval.
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::interval)]
     pub gpu_interval: Duration,
+    /// How often each point samples the server's /metrics (docs/server-view.md).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse::interval)]
+    pub server_metrics_interval: Duration,
+    /// Do not scrape the server's /metrics (no server view; the server_queue_growth rule
+    /// then has nothing to read).
+    #[arg(long)]
+    pub no_server_metrics: bool,
     /// The server's GPUs, as nvidia-smi numbers them (or GPU- UUID prefixes): 0 or 0,1.
     /// Only these are sampled. Default: CUDA_VISIBLE_DEVICES, else every GPU.
     #[arg(long, value_name = "LIST")]
@@ -252,6 +259,8 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
             gpu: args.gpu,
             gpu_interval: args.gpu_interval,
             gpu_index: args.gpu_index.clone(),
+            server_metrics_interval: args.server_metrics_interval,
+            no_server_metrics: args.no_server_metrics,
             quiet: args.quiet,
         },
         repeat: 1,

@@ -17,6 +17,7 @@ pub mod mlflow;
 pub mod ollama;
 pub mod openai;
 pub mod probe;
+pub mod prom;
 mod reader;
 pub mod response;
 pub mod scan;

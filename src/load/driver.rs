@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use super::loops::{Ctx, GpuRun, LoadDone, Stop, load};
 use super::plan::RunPlan;
 use super::progress::Progress;
+use super::scrape::Scraper;
 use super::source::Input;
 use super::writer::Writer;
 use crate::client::{Client, probe};
@@ -115,13 +116,14 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
         limit: plan.load.num_requests,
         stalls: super::stall::Stalls::new(),
     });
+    let scraper = scraper(&plan, store, &meta.test_id);
     let series_rel = format!("raw/{}.gpu.jsonl", meta.test_id);
     let gpu = plan.gpu.map(|p| GpuRun {
         plan: p,
         series: store.resolve(&series_rel),
         sampler: None,
     });
-    let mut task = tokio::spawn(load(ctx, plan.load.clone(), stop_rx, gpu));
+    let mut task = tokio::spawn(load(ctx, plan.load.clone(), stop_rx, gpu, scraper));
 
     enum First {
         Finished(std::result::Result<LoadDone, tokio::task::JoinError>),
@@ -178,6 +180,10 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     let window = aggregator.window_s();
     meta.results = aggregator.finish(total_time, 0);
     meta.test.num_requests = success + failure;
+    meta.results.server_view = match done.scraper {
+        Some(s) => s.finish(&meta.results).await,
+        None => crate::metrics::server_view::from_ollama(&meta.results),
+    };
     meta.test.raw_sha256 = Some(written.sha256);
     meta.test.raw_bytes = Some(written.bytes);
     meta.test
@@ -236,6 +242,26 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
         metadata_saved,
         warmup_failed: done.warmup_failed,
     })
+}
+
+/// The `/metrics` scraper of a run (not for Ollama's API, whose view comes from its
+/// per-request durations, nor with `--no-server-metrics`).
+fn scraper(plan: &RunPlan, store: &Store, test_id: &str) -> Option<Box<Scraper>> {
+    let interval = plan.server_metrics?;
+    if plan.client.api.is_ollama() {
+        return None;
+    }
+    let rel = format!("raw/{test_id}.server.jsonl");
+    Scraper::new(
+        &plan.base,
+        plan.client.headers.clone(),
+        &plan.model,
+        interval,
+        store.resolve(&rel),
+        rel,
+    )
+    .ok()
+    .map(Box::new)
 }
 
 /// Probe the server a plan targets, once (a sweep probes once and hands the answer to

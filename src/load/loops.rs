@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use super::plan::{GpuPlan, LoadSpec};
 use super::schedule::{Arrivals, Rate};
+use super::scrape::Scraper;
 use super::source::Bodies;
 use super::stall::Stalls;
 use crate::client::Client;
@@ -59,6 +60,8 @@ pub(super) struct LoadDone {
     pub(super) gpu: Option<GpuRun>,
     /// Time 0 of the measured phase (the records' `*_s` times count from it).
     pub(super) clock: Option<Instant>,
+    /// The server's `/metrics` scraper, handed back for its last scrape.
+    pub(super) scraper: Option<Box<Scraper>>,
 }
 
 /// Warm-up, then the measured load; returns when every request has finished or the run
@@ -68,6 +71,7 @@ pub(super) async fn load(
     spec: LoadSpec,
     stop: watch::Receiver<Stop>,
     mut gpu: Option<GpuRun>,
+    mut scraper: Option<Box<Scraper>>,
 ) -> LoadDone {
     let warmup_failed = if spec.warmup > 0 {
         warmup(&ctx, &spec, stop.clone()).await
@@ -79,7 +83,13 @@ pub(super) async fn load(
             warmup_failed,
             gpu,
             clock: None,
+            scraper,
         };
+    }
+    // The scrape before the load, ahead of the GPU sampler so that its first sample
+    // stays at the start of the measured window.
+    if let Some(s) = scraper.as_mut() {
+        s.before().await;
     }
     if let Some(g) = gpu.as_mut() {
         g.sampler = Some(TelemetrySampler::start(
@@ -90,6 +100,9 @@ pub(super) async fn load(
         ));
     }
     let clock = Instant::now();
+    if let Some(s) = scraper.as_mut() {
+        s.start_series(clock);
+    }
     let end = spec.duration.map(|d| clock + d);
     let monitor = ctx.stalls.spawn_monitor();
     match spec.rate {
@@ -101,6 +114,7 @@ pub(super) async fn load(
         warmup_failed,
         gpu,
         clock: Some(clock),
+        scraper,
     }
 }
 

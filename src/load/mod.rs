@@ -1,5 +1,6 @@
 //! Load generation: what a run is ([`plan`]), where requests come from ([`source`]), when
-//! they are due ([`schedule`]), the run itself ([`driver`]), the raw log ([`writer`]), and what the user
+//! they are due ([`schedule`]), the run itself ([`driver`]), the raw log ([`writer`]), the server's `/metrics`
+//! (`scrape`), and what the user
 //! sees ([`progress`]; the end-of-run text is [`crate::report::detail::run_summary`]).
 //!
 //! Memory stays bounded in the number of requests and tokens: finished records go straight
@@ -11,6 +12,7 @@ mod loops;
 pub mod plan;
 pub mod progress;
 pub mod schedule;
+mod scrape;
 pub mod source;
 pub mod stall;
 pub mod writer;

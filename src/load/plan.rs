@@ -25,6 +25,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long requests in flight may finish after a stop signal, by default.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// How often the server's `/metrics` is sampled during a run, by default.
+pub const DEFAULT_SERVER_METRICS_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The largest `--concurrency` accepted: more requests in flight than this is a mistake
 /// (no server takes them, and each costs a task, a socket and buffers).
 pub const MAX_CONCURRENCY: u32 = 100_000;
@@ -93,6 +96,9 @@ pub struct RunPlan {
     /// What the server said about itself, when a sweep already probed it: the run then
     /// skips its own probe (one probe per sweep). `None`: the run probes.
     pub server: Option<ServerInfo>,
+    /// Scrape the server's `/metrics` before, during (this often) and after the load
+    /// (docs/server-view.md); `None`: not at all.
+    pub server_metrics: Option<Duration>,
 }
 
 impl Default for LoadSpec {
@@ -149,6 +155,7 @@ impl RunPlan {
             sweep: None,
             repeat: None,
             server: None,
+            server_metrics: Some(DEFAULT_SERVER_METRICS_INTERVAL),
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod interval;
 mod samples;
+pub mod server_view;
 pub mod significance;
 pub mod sweep;
 
@@ -363,6 +364,7 @@ impl Aggregator {
             goodput,
             output_tokens_per_joule: None,
             requests_without_usage: Some(self.without_usage),
+            server_view: None,
             extra: Default::default(),
         }
     }

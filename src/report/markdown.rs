@@ -138,6 +138,10 @@ fn head_to_head(out: &mut String, model: &Derived) {
         if let Some(file) = model.group_charts.get(&g.slug) {
             let _ = writeln!(out, "![{} head-to-head](charts/{file})", escape(&g.family));
         }
+        let file = super::server_view::breakdown_file(&g.slug);
+        if model.svgs.contains_key(&file) {
+            let _ = writeln!(out, "![where the TTFT went](charts/{file})");
+        }
     }
     if !h2h.unpaired.is_empty() {
         out.push_str("\n### Not compared\n\n");

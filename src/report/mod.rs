@@ -30,6 +30,7 @@ pub mod matrix;
 pub mod names;
 pub mod rawdata;
 pub mod rows;
+pub mod server_view;
 pub mod summary_json;
 pub mod sweep;
 pub mod table;
@@ -66,9 +67,15 @@ pub const MAX_GPU_CHARTS: usize = 40;
 pub const MAX_ERROR_RUNS: usize = 40;
 
 /// Chart file prefixes written by [`tier1_files`] (stale ones are removed).
-pub const TIER1_PREFIXES: [&str; 4] = ["h2h-", "trend-", sweep::CHART_PREFIX, "repeats"];
+pub const TIER1_PREFIXES: [&str; 5] = [
+    "h2h-",
+    "trend-",
+    sweep::CHART_PREFIX,
+    server_view::BREAKDOWN_PREFIX,
+    "repeats",
+];
 /// Chart file prefixes written only by [`report_files`].
-pub const TIER2_PREFIXES: [&str; 2] = ["latency-", "gpu-"];
+pub const TIER2_PREFIXES: [&str; 3] = ["latency-", "gpu-", server_view::SERIES_PREFIX];
 
 /// The metadata-derived model: runs, head-to-head, and the charts drawn from them.
 pub struct Derived<'a> {
@@ -127,6 +134,9 @@ impl<'a> Derived<'a> {
             if self.add_chart(file.clone(), svg) {
                 self.sweeps.groups[g].chart = Some(file);
             }
+        }
+        for (file, svg) in server_view::draw_breakdowns(self) {
+            self.add_chart(file, svg);
         }
     }
 
@@ -391,6 +401,9 @@ impl<'a> Full<'a> {
         }
         for (r, series) in gpu_data {
             full.draw_gpu(r, &series);
+        }
+        for (_, file, svg) in server_view::draw_series(store, runs, MAX_GPU_CHARTS) {
+            full.derived.add_chart(file, svg);
         }
         full
     }

@@ -6,6 +6,7 @@
 //! here; the per-request record is in [`record`].
 
 mod record;
+pub mod server_view;
 mod uncertainty;
 
 pub use record::{
@@ -408,6 +409,9 @@ pub struct Results {
     /// the token throughputs count them as 0 tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_without_usage: Option<u64>,
+    /// The server's own view of the run (docs/server-view.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_view: Option<server_view::ServerView>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

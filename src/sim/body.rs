@@ -220,7 +220,10 @@ impl Inflight {
 
     fn token(&mut self) {
         if self.first.is_none() {
-            self.first = Some(Instant::now());
+            let now = Instant::now();
+            self.first = Some(now);
+            self.metrics
+                .first_token(now.saturating_duration_since(self.start).as_secs_f64());
         }
         self.generated += 1;
     }
@@ -242,7 +245,6 @@ impl Inflight {
             queue: Duration::ZERO,
             prefill: first.saturating_duration_since(self.start).max(one),
             decode: now.saturating_duration_since(first).max(one),
-            ttft: first.saturating_duration_since(self.start),
             total: now.saturating_duration_since(self.start).max(2 * one),
         };
         if !self.done {
@@ -250,7 +252,6 @@ impl Inflight {
             self.metrics.finished(
                 Some(finish),
                 Some(&Observed {
-                    ttft_s: t.ttft.as_secs_f64(),
                     e2e_s: t.total.as_secs_f64(),
                     queue_s: 0.0,
                     prefill_s: t.prefill.as_secs_f64(),

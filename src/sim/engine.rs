@@ -41,8 +41,6 @@ pub(crate) struct Timings {
     pub prefill: Duration,
     /// End of prefill to the last token (Ollama `eval_duration`).
     pub decode: Duration,
-    /// Arrival to first token.
-    pub ttft: Duration,
     /// Arrival to the last token (Ollama `total_duration`).
     pub total: Duration,
 }
@@ -198,7 +196,6 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
                     queue: total,
                     prefill: Duration::ZERO,
                     decode: Duration::ZERO,
-                    ttft: total,
                     total,
                 }));
                 return false;
@@ -259,6 +256,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
         for s in &mut running {
             if s.first_token.is_none() {
                 s.first_token = Some(end);
+                metrics.first_token(end.saturating_duration_since(s.job.arrival).as_secs_f64());
             } else {
                 itl_gaps += 1;
             }
@@ -272,6 +270,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
             s.prefill_done = Some(end);
             if p.first_token_in_prefill {
                 s.first_token = Some(end);
+                metrics.first_token(end.saturating_duration_since(s.job.arrival).as_secs_f64());
                 s.generated = 1;
                 new_tokens += 1;
                 if s.job.out.send(Event::Token).is_err() {
@@ -294,11 +293,10 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
             }
             reserved_blocks -= s.blocks;
             let t = timings(s, end);
-            let _ = s.job.out.send(Event::Done(t));
+            // Counted before the client can see the end, as vLLM counts it.
             metrics.finished(
                 Some(s.job.finish),
                 Some(&Observed {
-                    ttft_s: t.ttft.as_secs_f64(),
                     e2e_s: t.total.as_secs_f64(),
                     queue_s: t.queue.as_secs_f64(),
                     prefill_s: t.prefill.as_secs_f64(),
@@ -307,6 +305,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
                     generation_tokens: s.generated,
                 }),
             );
+            let _ = s.job.out.send(Event::Done(t));
             false
         });
         metrics.set_kv_usage(kv_usage(running.iter(), &p));
@@ -319,13 +318,11 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, p: Params, mut rng: Rng, metr
 fn timings(s: &Seq, end: Instant) -> Timings {
     let arrival = s.job.arrival;
     let prefill_done = s.prefill_done.unwrap_or(end);
-    let first = s.first_token.unwrap_or(end);
     Timings {
         load: s.load,
         queue: s.scheduled.saturating_duration_since(arrival),
         prefill: prefill_done.saturating_duration_since(s.scheduled),
         decode: end.saturating_duration_since(prefill_done),
-        ttft: first.saturating_duration_since(arrival),
         total: end.saturating_duration_since(arrival),
     }
 }

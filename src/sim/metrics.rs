@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::config::{Profile, SimConfig};
+use super::histograms::Histograms;
+pub(crate) use super::histograms::Observed;
 use super::request::Finish;
 
 /// Injected faults, as counted in `benchkeep_sim_faults_total{kind="..."}`.
@@ -99,79 +101,6 @@ pub struct SimStats {
     pub faults: FaultCounts,
 }
 
-const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
-];
-const ITL_BUCKETS: &[f64] = &[
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
-    40.0, 80.0,
-];
-const REQUEST_BUCKETS: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
-    480.0, 960.0, 1920.0, 7680.0,
-];
-const TOKEN_BUCKETS: &[f64] = &[
-    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
-    50000.0, 100000.0,
-];
-
-/// A Prometheus histogram with fixed buckets.
-#[derive(Clone, Debug)]
-struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    fn observe_n(&mut self, v: f64, n: u64) {
-        if n == 0 {
-            return;
-        }
-        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
-            self.counts[i] += n;
-        }
-        self.sum += v * n as f64;
-        self.count += n;
-    }
-}
-
-/// Per-request timings the engine reports when a request finishes, in seconds.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Observed {
-    pub ttft_s: f64,
-    pub e2e_s: f64,
-    pub queue_s: f64,
-    pub prefill_s: f64,
-    pub decode_s: f64,
-    pub prompt_tokens: u32,
-    pub generation_tokens: u32,
-}
-
-#[derive(Debug)]
-struct Histograms {
-    ttft: Histogram,
-    itl: Histogram,
-    e2e: Histogram,
-    queue: Histogram,
-    prefill: Histogram,
-    decode: Histogram,
-    inference: Histogram,
-    prompt_tokens: Histogram,
-    generation_tokens: Histogram,
-}
-
 /// Live counters shared by the engine, the handlers and `/metrics`.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -195,7 +124,7 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(max_model_len: u32) -> Self {
         Metrics {
             running: AtomicU64::new(0),
             waiting: AtomicU64::new(0),
@@ -211,17 +140,7 @@ impl Metrics {
             loaded: AtomicBool::new(false),
             last_used_unix: AtomicU64::new(0),
             faults: Default::default(),
-            hist: Mutex::new(Histograms {
-                ttft: Histogram::new(TTFT_BUCKETS),
-                itl: Histogram::new(ITL_BUCKETS),
-                e2e: Histogram::new(REQUEST_BUCKETS),
-                queue: Histogram::new(REQUEST_BUCKETS),
-                prefill: Histogram::new(REQUEST_BUCKETS),
-                decode: Histogram::new(REQUEST_BUCKETS),
-                inference: Histogram::new(REQUEST_BUCKETS),
-                prompt_tokens: Histogram::new(TOKEN_BUCKETS),
-                generation_tokens: Histogram::new(TOKEN_BUCKETS),
-            }),
+            hist: Mutex::new(Histograms::new(max_model_len)),
         }
     }
 
@@ -242,17 +161,20 @@ impl Metrics {
         }
         .fetch_add(1, Relaxed);
         if let Some(o) = obs {
-            let mut h = self.hist.lock().unwrap_or_else(|e| e.into_inner());
-            h.ttft.observe_n(o.ttft_s, 1);
-            h.e2e.observe_n(o.e2e_s, 1);
-            h.queue.observe_n(o.queue_s, 1);
-            h.prefill.observe_n(o.prefill_s, 1);
-            h.decode.observe_n(o.decode_s, 1);
-            h.inference.observe_n(o.prefill_s + o.decode_s, 1);
-            h.prompt_tokens.observe_n(f64::from(o.prompt_tokens), 1);
-            h.generation_tokens
-                .observe_n(f64::from(o.generation_tokens), 1);
+            self.hist
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finished(o);
         }
+    }
+
+    /// A request's first token, `ttft_s` after its arrival (vLLM observes TTFT then).
+    pub(crate) fn first_token(&self, ttft_s: f64) {
+        self.hist
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ttft
+            .observe_n(ttft_s, 1);
     }
 
     /// `n` inter-token gaps of `gap_s` seconds (one decode step for `n` sequences).
@@ -450,82 +372,27 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
-        let h = self.hist.lock().unwrap_or_else(|e| e.into_inner());
-        for (name, help, hist) in [
-            (
-                "vllm:time_to_first_token_seconds",
-                "Histogram of time to first token in seconds.",
-                &h.ttft,
-            ),
-            (
-                "vllm:inter_token_latency_seconds",
-                "Histogram of inter-token latency in seconds.",
-                &h.itl,
-            ),
-            (
-                "vllm:e2e_request_latency_seconds",
-                "Histogram of e2e request latency in seconds.",
-                &h.e2e,
-            ),
-            (
-                "vllm:request_queue_time_seconds",
-                "Histogram of time spent in WAITING phase for request.",
-                &h.queue,
-            ),
-            (
-                "vllm:request_prefill_time_seconds",
-                "Histogram of time spent in PREFILL phase for request.",
-                &h.prefill,
-            ),
-            (
-                "vllm:request_decode_time_seconds",
-                "Histogram of time spent in DECODE phase for request.",
-                &h.decode,
-            ),
-            (
-                "vllm:request_inference_time_seconds",
-                "Histogram of time spent in RUNNING phase for request.",
-                &h.inference,
-            ),
-            (
-                "vllm:request_prompt_tokens",
-                "Number of prefill tokens processed.",
-                &h.prompt_tokens,
-            ),
-            (
-                "vllm:request_generation_tokens",
-                "Number of generation tokens processed.",
-                &h.generation_tokens,
-            ),
-        ] {
-            metric(out, name, "histogram", help);
-            let mut cum = 0;
-            for (b, c) in hist.bounds.iter().zip(&hist.counts) {
-                cum += c;
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{{labels},le=\"{}\"}} {cum}.0",
-                    fmt_f64(*b)
-                );
-            }
+        // vLLM 0.32 lists these reasons too; the simulator never finishes with them.
+        for reason in ["error", "repetition"] {
             let _ = writeln!(
                 out,
-                "{name}_bucket{{{labels},le=\"+Inf\"}} {}.0",
-                hist.count
+                "vllm:request_success_total{{{labels},finished_reason=\"{reason}\"}} 0.0"
             );
-            let _ = writeln!(out, "{name}_count{{{labels}}} {}.0", hist.count);
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", fmt_f64(hist.sum));
         }
+        self.hist
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .render(out, &labels);
     }
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Python-style float text (`4.0`, `0.25`), as prometheus_client writes it.
-fn fmt_f64(v: f64) -> String {
+pub(super) fn fmt_f64(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.1}")
     } else {
@@ -546,12 +413,11 @@ mod tests {
 
     #[test]
     fn exposition_has_vllm_names_and_valid_lines() {
-        let m = Metrics::new();
+        let m = Metrics::new(8192);
         m.fault(FaultKind::Drop);
         m.finished(
             Some(Finish::Length),
             Some(&Observed {
-                ttft_s: 0.03,
                 e2e_s: 0.5,
                 generation_tokens: 10,
                 ..Observed::default()

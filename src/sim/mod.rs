@@ -21,6 +21,7 @@ mod body;
 mod config;
 mod engine;
 mod errors;
+mod histograms;
 mod info;
 mod metrics;
 mod plan;
@@ -57,7 +58,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
         .await
         .with_context(|| format!("cannot listen on {} (--host/--port)", config.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let metrics = Arc::new(metrics::Metrics::new());
+    let metrics = Arc::new(metrics::Metrics::new(config.max_model_len));
     let (engine, engine_task) = if config.timing.no_delay {
         (None, None)
     } else {

@@ -520,7 +520,6 @@ mod tests {
             queue: ms(1),
             prefill: ms(2),
             decode: ms(3),
-            ttft: ms(3),
             total: ms(6),
         }
     }

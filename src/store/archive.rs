@@ -62,7 +62,8 @@ pub fn archived_metadata_path(store: &Store, id: &str) -> PathBuf {
 }
 
 /// Whether `name` (a file in `raw/`) belongs to run `id`: `<id>.jsonl`, `<id>.log`,
-/// `<id>.gpu.jsonl`, `<id>.jsonl.torn-<offset>`, or the run's own results file.
+/// `<id>.gpu.jsonl`, `<id>.server.jsonl`, `<id>.jsonl.torn-<offset>`, or the run's own
+/// results file.
 fn belongs(name: &str, id: &str, output_name: Option<&str>) -> bool {
     if Some(name) == output_name {
         return true;
@@ -70,7 +71,8 @@ fn belongs(name: &str, id: &str, output_name: Option<&str>) -> bool {
     let Some(rest) = name.strip_prefix(id) else {
         return false;
     };
-    matches!(rest, ".jsonl" | ".log" | ".gpu.jsonl") || rest.starts_with(".jsonl.torn-")
+    matches!(rest, ".jsonl" | ".log" | ".gpu.jsonl" | ".server.jsonl")
+        || rest.starts_with(".jsonl.torn-")
 }
 
 fn raw_names(dir: &Path, id: &str, output_name: Option<&str>) -> io::Result<Vec<String>> {
@@ -354,6 +356,7 @@ mod tests {
             "vllm-m-5-2026-12-02.jsonl",
             "vllm-m-5-2026-12-02.log",
             "vllm-m-5-2026-12-02.gpu.jsonl",
+            "vllm-m-5-2026-12-02.server.jsonl",
             "vllm-m-5-2026-12-02.jsonl.torn-120",
             "results.jsonl",
         ] {

@@ -262,8 +262,9 @@ fn check_raw_dir(
         {
             continue; // what is not a regular file is reported by `check_special`
         }
-        // Companion files of a run: <id>.log, <id>.gpu.jsonl, <id>.jsonl.torn-<offset>.
-        let owner = [".gpu.jsonl", ".log"]
+        // Companion files of a run: <id>.log, <id>.gpu.jsonl, <id>.server.jsonl,
+        // <id>.jsonl.torn-<offset>.
+        let owner = [".gpu.jsonl", ".server.jsonl", ".log"]
             .iter()
             .find_map(|suffix| name.strip_suffix(suffix))
             .or_else(|| name.split_once(".jsonl.torn-").map(|(id, _)| id));
@@ -380,6 +381,14 @@ fn check_companions(store: &Store, meta_path: &Path, meta: &Metadata, report: &m
         .and_then(|v| v.as_str())
     {
         named.push(series.to_string());
+    }
+    if let Some(series) = meta
+        .results
+        .server_view
+        .as_ref()
+        .and_then(|v| v.series.as_ref())
+    {
+        named.push(series.file.clone());
     }
     if let Some(log) = meta
         .extra

@@ -18,6 +18,8 @@ pub const MIN_ACHIEVED: f64 = 0.9;
 pub const QUEUE_FACTOR: f64 = 2.0;
 /// ... and above it by at least this much (ms): the queue grows.
 pub const QUEUE_FLOOR_MS: f64 = 50.0;
+/// Mean requests waiting in the server's queue above this: a queue, not a blip.
+pub const SERVER_QUEUE_FLOOR: f64 = 1.0;
 /// More concurrency giving less than this many times the best throughput so far: flat.
 pub const FLAT_GAIN: f64 = 1.1;
 /// Fewer finished requests than this: too few to judge a rate or a queue.
@@ -26,7 +28,7 @@ const MIN_RECORDS: u64 = 8;
 const MAX_LINE: u64 = 4 << 20;
 
 /// Why a sweep stopped early: the rule (`error_rate`, `achieved_rate`, `queue_growth`,
-/// `flat_throughput`) and the figures behind it.
+/// `server_queue_growth`, `flat_throughput`) and the figures behind it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stop {
     pub rule: String,
@@ -91,6 +93,11 @@ pub fn check(store: &Store, rules: &Rules, point: &Judged, earlier: &[Judged]) -
             });
         }
     }
+    if point.role != "throughput"
+        && let Some(stop) = server_queue(point)
+    {
+        return Some(stop);
+    }
     if point.axis == Axis::Concurrency || point.role == "throughput" {
         return flat(point, earlier);
     }
@@ -100,6 +107,31 @@ pub fn check(store: &Store, rules: &Rules, point: &Judged, earlier: &[Judged]) -
             return Some(s);
         }
         return scan.queue();
+    }
+    None
+}
+
+/// The server's own queue (`results.server_view.series`, vLLM's
+/// `num_requests_waiting`) grew during the point: its mean over the last quarter of its
+/// rise (the time up to its peak) is above [`QUEUE_FACTOR`] times the first quarter's and
+/// above [`SERVER_QUEUE_FLOOR`]. A closed loop's steady queue (a full batch) does not
+/// grow; `flat_throughput` judges that.
+fn server_queue(point: &Judged) -> Option<Stop> {
+    let series = |m: &Metadata| m.results.server_view.as_ref()?.series.clone();
+    let s = series(point.meta)?;
+    if let (Some(first), Some(last)) = (s.waiting_first_quarter, s.waiting_last_quarter)
+        && last > SERVER_QUEUE_FLOOR
+        && last > QUEUE_FACTOR * first
+    {
+        return Some(Stop {
+            rule: "server_queue_growth".into(),
+            detail: format!(
+                "the server's waiting requests grew from {first:.1} (first quarter of its rise) to {last:.1} (last quarter) at {} {}",
+                point.axis.name(),
+                point.value
+            ),
+            saturated_at: None,
+        });
     }
     None
 }

@@ -60,6 +60,7 @@ mod run_interrupt;
 mod run_secrets;
 mod schema_contract;
 mod server_cmd;
+mod server_view;
 mod sim_cli;
 mod sim_endpoints;
 mod sim_faults;

@@ -22,6 +22,7 @@ pub mod mdtest;
 pub mod mlflow;
 pub mod moto;
 pub mod report;
+pub mod server_view;
 pub mod sim;
 pub mod store;
 pub mod sweeps;

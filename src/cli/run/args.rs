@@ -154,6 +154,13 @@ pub struct OutputArgs {
     /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse::interval)]
     pub gpu_interval: Duration,
+    /// How often the server's /metrics (vLLM) is sampled during the run: 500ms, 1s, 5s (at
+    /// least 50ms). It is also scraped just before and after the load (docs/server-view.md).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse::interval)]
+    pub server_metrics_interval: Duration,
+    /// Do not scrape the server's /metrics (no server view, no raw/<id>.server.jsonl).
+    #[arg(long)]
+    pub no_server_metrics: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,

@@ -208,6 +208,8 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
         sweep: None,
         repeat: None,
         server: None,
+        server_metrics: (!args.output.no_server_metrics)
+            .then_some(args.output.server_metrics_interval),
     })
 }
 

@@ -149,6 +149,9 @@ fn group(o: &mut String, full: &Full, g: &Group) {
     if let Some(s) = d.group_charts.get(&g.slug).and_then(|f| svg(full, f)) {
         let _ = writeln!(o, "<figure>{s}</figure>");
     }
+    if let Some(s) = svg(full, &crate::report::server_view::breakdown_file(&g.slug)) {
+        let _ = writeln!(o, "<figure>{s}</figure>");
+    }
     if let Some(set) = full
         .latency_sets
         .iter()

@@ -238,6 +238,16 @@ fn run_details(o: &mut String, full: &Full, i: usize, m: &Metadata) {
     if let Some(s) = full.gpu_charts.get(&i).and_then(|f| svg(full, f)) {
         let _ = writeln!(o, "<figure>{s}</figure>");
     }
+    if let Some(v) = &r.server_view {
+        pre_json(
+            o,
+            "Server view",
+            &serde_json::to_value(v).unwrap_or(Value::Null),
+        );
+    }
+    if let Some(s) = svg(full, &crate::report::server_view::series_file(&m.test_id)) {
+        let _ = writeln!(o, "<figure>{s}</figure>");
+    }
     if let Some(s) = &m.server {
         pre_json(o, "Server", &serde_json::to_value(s).unwrap_or(Value::Null));
     }
