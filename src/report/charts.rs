@@ -381,6 +381,28 @@ fn line_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &LinePanel) -> Resul
     Ok(())
 }
 
+/// Keep the points up to `x_max`, ending exactly at it (interpolated).
+pub(crate) fn clip_x(points: &[(f64, f64)], x_max: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(points.len());
+    for (i, &(x, y)) in points.iter().enumerate() {
+        if x <= x_max {
+            out.push((x, y));
+            continue;
+        }
+        if i > 0 {
+            let (px, py) = points[i - 1];
+            let y_at = if x > px {
+                py + (y - py) * (x_max - px) / (x - px)
+            } else {
+                py
+            };
+            out.push((x_max, y_at));
+        }
+        break;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -437,7 +437,7 @@ impl<'a> Full<'a> {
                     .map(|(p, c)| Line {
                         label: (*p).to_string(),
                         color: self.derived.color(p),
-                        points: clip_x(&c.points(), x_max),
+                        points: charts::clip_x(&c.points(), x_max),
                     })
                     .collect(),
                 markers: false,
@@ -500,28 +500,6 @@ impl<'a> Full<'a> {
             self.gpu_charts.insert(run, file);
         }
     }
-}
-
-/// Keep the points up to `x_max`, ending exactly at it (interpolated).
-fn clip_x(points: &[(f64, f64)], x_max: f64) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity(points.len());
-    for (i, &(x, y)) in points.iter().enumerate() {
-        if x <= x_max {
-            out.push((x, y));
-            continue;
-        }
-        if i > 0 {
-            let (px, py) = points[i - 1];
-            let y_at = if x > px {
-                py + (y - py) * (x_max - px) / (x - px)
-            } else {
-                py
-            };
-            out.push((x_max, y_at));
-        }
-        break;
-    }
-    out
 }
 
 /// One rendered derived file: its store-relative path and its bytes.
@@ -588,10 +566,10 @@ mod tests {
     fn clip_interpolates_at_the_edge() {
         let pts = [(0.0, 0.0), (10.0, 50.0), (30.0, 100.0)];
         assert_eq!(
-            clip_x(&pts, 20.0),
+            charts::clip_x(&pts, 20.0),
             vec![(0.0, 0.0), (10.0, 50.0), (20.0, 75.0)]
         );
-        assert_eq!(clip_x(&pts, 40.0), pts.to_vec());
+        assert_eq!(charts::clip_x(&pts, 40.0), pts.to_vec());
     }
 
     #[test]
