@@ -5,6 +5,7 @@
 //! Definitions are those of the README ("Metric definitions").
 
 mod samples;
+pub mod steady;
 pub mod sweep;
 
 use std::collections::BTreeMap;
@@ -139,6 +140,8 @@ pub struct Aggregator {
     without_usage: u64,
     first_start_s: Option<f64>,
     last_end_s: Option<f64>,
+    /// The steady-state window's collector, when asked for ([`Aggregator::with_steady`]).
+    steady: Option<steady::Collector>,
 }
 
 #[derive(Debug, Default)]
@@ -166,6 +169,13 @@ impl Aggregator {
         if !slo.is_empty() {
             self.slo = Some(slo);
         }
+        self
+    }
+
+    /// Compute the steady-state block (`results.steady_state`) for a load of this shape;
+    /// an unusable spec (unknown load, no trims) adds nothing and keeps nothing.
+    pub fn with_steady(mut self, spec: steady::SteadySpec) -> Self {
+        self.steady = spec.usable().then(|| steady::Collector::new(spec));
         self
     }
 
@@ -199,6 +209,9 @@ impl Aggregator {
 
     /// Add one request.
     pub fn push(&mut self, r: &RequestRecord) {
+        if let Some(s) = self.steady.as_mut() {
+            s.push(r);
+        }
         if let Some(start) = r.scheduled_s.or(r.sent_s) {
             self.first_start_s = Some(self.first_start_s.map_or(start, |s| s.min(start)));
         }
@@ -292,7 +305,12 @@ impl Aggregator {
     }
 
     /// The `results` block for a run that took `total_time_s` seconds.
-    pub fn finish(self, total_time_s: f64, unparseable_lines: u64) -> Results {
+    pub fn finish(mut self, total_time_s: f64, unparseable_lines: u64) -> Results {
+        let (steady_state, steady_state_note) = match self.steady.take().map(|s| s.finish()) {
+            Some(Ok(s)) => (Some(s), None),
+            Some(Err(note)) => (None, Some(note)),
+            None => (None, None),
+        };
         let per_sec = |x: f64| {
             if total_time_s > 0.0 {
                 x / total_time_s
@@ -361,6 +379,8 @@ impl Aggregator {
             goodput,
             output_tokens_per_joule: None,
             requests_without_usage: Some(self.without_usage),
+            steady_state,
+            steady_state_note,
             extra: Default::default(),
         }
     }

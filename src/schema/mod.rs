@@ -6,6 +6,9 @@
 //! here; the per-request record is in [`record`].
 
 mod record;
+mod steady;
+
+pub use steady::{SteadyState, ThroughputCi, method as steady_method};
 
 pub use record::{
     ErrorKind, ItlOverflow, MAX_FINISH_REASON_BYTES, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES,
@@ -392,6 +395,13 @@ pub struct Results {
     /// the token throughputs count them as 0 tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_without_usage: Option<u64>,
+    /// The figures over the steady-state window, beside the whole-run ones (see
+    /// `docs/steady-state.md`). Absent when not computed (see `steady_state_note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<SteadyState>,
+    /// Why a run whose records carry times has no `steady_state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state_note: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
