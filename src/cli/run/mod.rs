@@ -6,7 +6,7 @@ mod auth;
 
 use anyhow::Result;
 
-pub use args::{LoadArgs, OutputArgs, RunArgs, TargetArgs, WorkloadArgs};
+pub use args::{LoadArgs, OutputArgs, RunArgs, TargetArgs, Warmup, WorkloadArgs};
 use auth::build_headers;
 pub use auth::{EnvKeys, redacted_command};
 
@@ -18,6 +18,7 @@ use crate::error::{Error, exit};
 use crate::load::schedule::{Arrival, Rate};
 use crate::load::source::{Input, Synthetic};
 use crate::load::{self, GpuPlan, LoadSpec, RunOutcome, RunPlan};
+use crate::metrics::steady::Edge;
 use crate::schema::Status;
 use crate::store::Store;
 use crate::telemetry::{GpuMode, VisibleDevices};
@@ -70,6 +71,16 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
     }
     if args.workload.max_tokens == Some(0) {
         return Err(Error::usage("--max-tokens 0: must be at least 1"));
+    }
+    if let (Some(Edge::Fraction(w)), Some(Edge::Fraction(c))) =
+        (args.load.warmup.window(), args.load.cooldown)
+        && w + c >= 1.0
+    {
+        return Err(Error::usage(format!(
+            "--warmup {} and --cooldown {} leave nothing of the run for the steady-state window; make them add up to less than 100%",
+            Edge::Fraction(w).describe(),
+            Edge::Fraction(c).describe()
+        )));
     }
     let rate = match args.load.rate {
         None => {
@@ -159,7 +170,7 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
         rate,
         num_requests,
         duration: args.load.duration,
-        warmup: args.load.warmup,
+        warmup: args.load.warmup.requests(),
         seed: args.workload.seed,
     };
     let limits = Limits {
@@ -206,6 +217,8 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
         .filter(|g| g.mode != GpuMode::Off),
         sweep: None,
         server: None,
+        steady_warmup: args.load.warmup.window(),
+        steady_cooldown: args.load.cooldown,
     })
 }
 
