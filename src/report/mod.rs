@@ -28,6 +28,7 @@ pub mod matrix;
 pub mod names;
 pub mod rawdata;
 pub mod rows;
+pub mod steady;
 pub mod summary_json;
 pub mod sweep;
 pub mod table;
