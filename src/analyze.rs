@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::ingest::{self, Document, DocumentRun, Format, Totals};
 use crate::metrics::Aggregator;
+use crate::metrics::steady::SteadySpec;
 use crate::schema::{
     ErrorKind, GpuInfo, Metadata, RequestRecord, Results, SourceKind, Status, TestInfo, round,
 };
@@ -308,7 +309,11 @@ pub fn document_metadata(req: &AnalyzeRequest, document: &Document) -> Result<Ve
         for w in &run.warnings {
             eprintln!("warning: {input_name} ({}): {w}", run.locator);
         }
-        let mut agg = Aggregator::new();
+        let load = &run.load;
+        let mut agg = Aggregator::new().with_steady(SteadySpec::imported(
+            load.max_concurrency,
+            load.request_rate,
+        ));
         if run.records.is_empty() {
             counted_requests(req, run, &mut agg)?;
         }

@@ -9,7 +9,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use serde_json::json;
 
 use crate::cli::parse;
-use crate::cli::run::{EnvKeys, LoadArgs, OutputArgs, RunArgs, TargetArgs, WorkloadArgs};
+use crate::cli::run::{EnvKeys, LoadArgs, OutputArgs, RunArgs, TargetArgs, Warmup, WorkloadArgs};
 use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::load::schedule::Arrival;
@@ -248,7 +248,8 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
             arrival: args.arrival,
             burstiness: args.burstiness,
             duration: args.duration,
-            warmup: args.warmup,
+            warmup: Warmup::Requests(args.warmup),
+            cooldown: None,
             grace: args.grace,
         },
         output: OutputArgs {

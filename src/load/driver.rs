@@ -99,7 +99,9 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
 
     let (stop_tx, stop_rx) = watch::channel(Stop::Run);
     let stop_tx = Arc::new(stop_tx);
-    let aggregator = Aggregator::new().with_slo(plan.slo.clone());
+    let aggregator = Aggregator::new()
+        .with_slo(plan.slo.clone())
+        .with_steady(plan.steady_spec());
     let writer = {
         let stop = stop_tx.clone();
         Writer::start(file, raw_path.clone(), aggregator, move || {
@@ -311,6 +313,9 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     }
     load.insert("planned_requests".into(), json!(l.num_requests));
     load.insert("warmup".into(), json!(l.warmup));
+    for (key, value) in plan.steady_spec().trim_keys() {
+        load.insert(key.into(), json!(value));
+    }
     load.insert("seed".into(), json!(l.seed));
     load.insert("stream".into(), json!(o.stream));
     load.insert("max_tokens".into(), json!(plan.max_tokens));

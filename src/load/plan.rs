@@ -15,6 +15,7 @@ use super::schedule::Rate;
 use super::source::Input;
 use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
 use crate::metrics::Slo;
+use crate::metrics::steady::{Edge, Shape, SteadySpec};
 use crate::schema::{ServerInfo, SweepLink};
 use crate::telemetry::{GpuMode, VisibleDevices};
 
@@ -99,6 +100,11 @@ pub struct RunPlan {
     /// Scrape the server's `/metrics` before, during (this often) and after the load
     /// (docs/server-view.md); `None`: not at all.
     pub server_metrics: Option<Duration>,
+    /// `--warmup` as a duration or fraction: where the steady-state window starts (see
+    /// `docs/steady-state.md`). `None`: found from the in-flight count.
+    pub steady_warmup: Option<Edge>,
+    /// `--cooldown`: how much of the run's end the steady-state window leaves out.
+    pub steady_cooldown: Option<Edge>,
 }
 
 impl Default for LoadSpec {
@@ -156,7 +162,19 @@ impl RunPlan {
             repeat: None,
             server: None,
             server_metrics: Some(DEFAULT_SERVER_METRICS_INTERVAL),
+            steady_warmup: None,
+            steady_cooldown: None,
         }
+    }
+
+    /// How the run's steady-state window is found: the load's shape (a closed loop at
+    /// `concurrency`, or an open loop with `--rate`) and the `--warmup`/`--cooldown` edges.
+    pub fn steady_spec(&self) -> SteadySpec {
+        let shape = match self.load.rate {
+            Some(_) => Shape::Open,
+            None => Shape::Closed(self.load.concurrency.unwrap_or(1)),
+        };
+        SteadySpec::new(shape).with_trim(self.steady_warmup, self.steady_cooldown)
     }
 
     /// The same plan under another load (a sweep's point): the connection pool follows the

@@ -8,6 +8,7 @@ pub mod interval;
 mod samples;
 pub mod server_view;
 pub mod significance;
+pub mod steady;
 pub mod sweep;
 
 use std::collections::BTreeMap;
@@ -142,6 +143,8 @@ pub struct Aggregator {
     without_usage: u64,
     first_start_s: Option<f64>,
     last_end_s: Option<f64>,
+    /// The steady-state window's collector, when asked for ([`Aggregator::with_steady`]).
+    steady: Option<steady::Collector>,
 }
 
 #[derive(Debug, Default)]
@@ -169,6 +172,13 @@ impl Aggregator {
         if !slo.is_empty() {
             self.slo = Some(slo);
         }
+        self
+    }
+
+    /// Compute the steady-state block (`results.steady_state`) for a load of this shape;
+    /// an unusable spec (unknown load, no trims) adds nothing and keeps nothing.
+    pub fn with_steady(mut self, spec: steady::SteadySpec) -> Self {
+        self.steady = spec.usable().then(|| steady::Collector::new(spec));
         self
     }
 
@@ -202,6 +212,9 @@ impl Aggregator {
 
     /// Add one request.
     pub fn push(&mut self, r: &RequestRecord) {
+        if let Some(s) = self.steady.as_mut() {
+            s.push(r);
+        }
         if let Some(start) = r.scheduled_s.or(r.sent_s) {
             self.first_start_s = Some(self.first_start_s.map_or(start, |s| s.min(start)));
         }
@@ -295,7 +308,12 @@ impl Aggregator {
     }
 
     /// The `results` block for a run that took `total_time_s` seconds.
-    pub fn finish(self, total_time_s: f64, unparseable_lines: u64) -> Results {
+    pub fn finish(mut self, total_time_s: f64, unparseable_lines: u64) -> Results {
+        let (steady_state, steady_state_note) = match self.steady.take().map(|s| s.finish()) {
+            Some(Ok(s)) => (Some(s), None),
+            Some(Err(note)) => (None, Some(note)),
+            None => (None, None),
+        };
         let per_sec = |x: f64| {
             if total_time_s > 0.0 {
                 x / total_time_s
@@ -365,6 +383,8 @@ impl Aggregator {
             output_tokens_per_joule: None,
             requests_without_usage: Some(self.without_usage),
             server_view: None,
+            steady_state,
+            steady_state_note,
             extra: Default::default(),
         }
     }

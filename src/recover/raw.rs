@@ -17,6 +17,7 @@ use anyhow::Result;
 use serde_json::{Map, json};
 
 use super::Recovered;
+use crate::metrics::steady::SteadySpec;
 use crate::metrics::{Aggregator, Slo};
 use crate::schema::{Metadata, RequestRecord};
 use crate::store::{Store, atomic, nofollow, store_io};
@@ -46,10 +47,11 @@ pub struct RawScan {
     pub tail: Vec<BadLine>,
 }
 
-/// Read a raw log and aggregate its good lines. A missing file reads as empty.
-pub fn scan_raw(path: &Path, slo: Slo) -> io::Result<RawScan> {
+/// Read a raw log and aggregate its good lines into `aggregator`. A missing file reads as
+/// empty.
+pub fn scan_raw(path: &Path, aggregator: Aggregator) -> io::Result<RawScan> {
     let mut scan = RawScan {
-        aggregator: Aggregator::new().with_slo(slo),
+        aggregator,
         records: 0,
         good_end: 0,
         file_len: 0,
@@ -111,8 +113,10 @@ pub(super) fn recover_run(store: &Store, mut meta: Metadata) -> Result<Recovered
     let lock = store.lock()?;
     let metadata_path = store.metadata_path(&meta.test_id);
     let raw_path = store.resolve(&meta.test.output_file);
-    let slo = Slo::of(&meta);
-    let scan = scan_raw(&raw_path, slo).map_err(|e| store_io(&raw_path, "read", e))?;
+    let aggregator = Aggregator::new()
+        .with_slo(Slo::of(&meta))
+        .with_steady(SteadySpec::of(&meta));
+    let scan = scan_raw(&raw_path, aggregator).map_err(|e| store_io(&raw_path, "read", e))?;
     let mut torn = None;
     if !scan.tail.is_empty() {
         let offset = scan.good_end;
@@ -267,7 +271,7 @@ mod tests {
         let p = dir.path().join("r.jsonl");
         let good = format!("{}{}{}", line(1), line(2), line(3));
         fs::write(&p, format!("{good}{{\"seq\":4,\"ok\"")).unwrap();
-        let s = scan_raw(&p, Slo::default()).unwrap();
+        let s = scan_raw(&p, Aggregator::new()).unwrap();
         assert_eq!(s.records, 3);
         assert_eq!(s.good_end, good.len() as u64);
         assert_eq!(s.tail.len(), 1);
@@ -275,7 +279,7 @@ mod tests {
 
         // a bad line between good ones is corruption, not a tail
         fs::write(&p, format!("{}garbage\n{}", line(1), line(2))).unwrap();
-        let s = scan_raw(&p, Slo::default()).unwrap();
+        let s = scan_raw(&p, Aggregator::new()).unwrap();
         assert_eq!(s.records, 2);
         assert_eq!(s.corrupt.len(), 1);
         assert_eq!(s.corrupt[0].line, 2);
@@ -283,12 +287,12 @@ mod tests {
 
         // seq must increase
         fs::write(&p, format!("{}{}{}", line(1), line(2), line(2))).unwrap();
-        let s = scan_raw(&p, Slo::default()).unwrap();
+        let s = scan_raw(&p, Aggregator::new()).unwrap();
         assert_eq!(s.records, 2);
         assert_eq!(s.tail.len(), 1);
 
         // missing file: empty
-        let s = scan_raw(&dir.path().join("nope"), Slo::default()).unwrap();
+        let s = scan_raw(&dir.path().join("nope"), Aggregator::new()).unwrap();
         assert_eq!(s.records, 0);
     }
 

@@ -148,8 +148,17 @@ pub fn render(m: &Metadata) -> String {
         "  throughput    {:.2} tok/s (prompt + completion)",
         r.throughput_tokens_per_sec
     );
-    let _ = writeln!(s, "  output        {:.2} tok/s", r.output_tokens_per_sec);
-    let _ = writeln!(s, "  requests/s    {:.3}", r.throughput_requests_per_sec);
+    let whole = super::steady::whole_run_mark(m);
+    let _ = writeln!(
+        s,
+        "  output        {:.2} tok/s{whole}",
+        r.output_tokens_per_sec
+    );
+    let _ = writeln!(
+        s,
+        "  requests/s    {:.3}{whole}",
+        r.throughput_requests_per_sec
+    );
     let _ = writeln!(
         s,
         "  tokens        {} prompt ({:.1} avg), {} completion ({:.1} avg)",
@@ -177,6 +186,7 @@ pub fn render(m: &Metadata) -> String {
     if let Some(j) = r.output_tokens_per_joule {
         let _ = writeln!(s, "  efficiency    {j:.3} output tokens/J");
     }
+    s.push_str(&super::steady::section(m));
     if !r.errors_by_kind.is_empty() {
         let _ = writeln!(s, "\nErrors by kind");
         for (k, n) in &r.errors_by_kind {
@@ -313,6 +323,7 @@ pub fn run_summary(meta: &Metadata, metadata_path: &Path, raw_path: &Path) -> St
     let r = &meta.results;
     let mut s = seed_summary(meta, metadata_path);
     s.push_str(&format!("  Raw log: {}\n", raw_path.display()));
+    s.push_str(&super::steady::summary_line(meta));
     if let Some(l) = &r.latency_ms {
         let rows: Vec<(&str, &LatencySummary)> = [
             ("TTFT", l.ttft.as_ref()),

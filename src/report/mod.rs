@@ -31,6 +31,7 @@ pub mod names;
 pub mod rawdata;
 pub mod rows;
 pub mod server_view;
+pub mod steady;
 pub mod summary_json;
 pub mod sweep;
 pub mod table;

@@ -7,12 +7,14 @@
 
 mod record;
 pub mod server_view;
+mod steady;
 mod uncertainty;
 
 pub use record::{
     ErrorKind, ItlOverflow, MAX_FINISH_REASON_BYTES, MAX_ITL_GAPS, MAX_RAW_LINE_BYTES,
     RequestRecord, ServerTimings,
 };
+pub use steady::{SteadyState, ThroughputCi, method as steady_method};
 pub use uncertainty::{Bounds, CiMethod, PercentileCi, RepeatLink};
 
 use std::collections::BTreeMap;
@@ -412,6 +414,13 @@ pub struct Results {
     /// The server's own view of the run (docs/server-view.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_view: Option<server_view::ServerView>,
+    /// The figures over the steady-state window, beside the whole-run ones (see
+    /// `docs/steady-state.md`). Absent when not computed (see `steady_state_note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<SteadyState>,
+    /// Why a run whose records carry times has no `steady_state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state_note: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -67,6 +67,7 @@ mod sim_faults;
 mod sim_fidelity;
 mod sim_timing;
 mod since_and_labels;
+mod steady;
 mod store_cli;
 mod store_faults;
 mod store_never_follows;

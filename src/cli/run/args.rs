@@ -12,6 +12,7 @@ use crate::cli::parse;
 use crate::client::Api;
 use crate::load::schedule::Arrival;
 use crate::metrics::Slo;
+use crate::metrics::steady::Edge;
 use crate::telemetry::GpuMode;
 
 #[derive(Debug, Args, Clone)]
@@ -119,9 +120,15 @@ pub struct LoadArgs {
     /// Stop sending after this long (30s, 5m, 1h); requests in flight finish.
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub duration: Option<Duration>,
-    /// Requests sent first and not counted (they warm caches and load the model).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub warmup: u64,
+    /// A whole number: requests sent first and not counted (they warm caches and load the
+    /// model). A duration (30s) or a fraction of the run (10%): where the steady-state
+    /// window starts instead of where the in-flight count says (docs/steady-state.md).
+    #[arg(long, value_name = "N|DURATION|FRACTION", default_value = "0", value_parser = warmup)]
+    pub warmup: Warmup,
+    /// How much of the run's end the steady-state window leaves out: a duration (10s) or a
+    /// fraction of the run (10%). Default: the drain, found from the in-flight count.
+    #[arg(long, value_name = "DURATION|FRACTION", value_parser = cooldown)]
+    pub cooldown: Option<Edge>,
     /// After Ctrl-C or SIGTERM, wait this long for requests in flight.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse::duration)]
     pub grace: Duration,
@@ -164,4 +171,81 @@ pub struct OutputArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--warmup`: a count of unrecorded requests, or the steady-state window's start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Warmup {
+    /// Requests sent first and not recorded.
+    Requests(u64),
+    /// Where the steady-state window starts: a duration after the first send, or a
+    /// fraction of the run.
+    Window(Edge),
+}
+
+impl Warmup {
+    /// The unrecorded warm-up requests (0 when `--warmup` set the window instead).
+    pub fn requests(self) -> u64 {
+        match self {
+            Warmup::Requests(n) => n,
+            Warmup::Window(_) => 0,
+        }
+    }
+
+    /// The steady-state window's start, when `--warmup` gave one.
+    pub fn window(self) -> Option<Edge> {
+        match self {
+            Warmup::Requests(_) => None,
+            Warmup::Window(e) => Some(e),
+        }
+    }
+}
+
+/// `--warmup`: `5` (requests), `30s`, `500ms`, `2m` (a duration), `10%` or `0.1` (a fraction).
+fn warmup(s: &str) -> Result<Warmup, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) => Ok(Warmup::Requests(n)),
+        Err(_) => edge(s).map(Warmup::Window),
+    }
+}
+
+/// `--cooldown`: `10s`, `500ms` (a duration), `10%` or `0.1` (a fraction); `0` for none.
+fn cooldown(s: &str) -> Result<Edge, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Ok(Edge::Seconds(0.0)),
+        Ok(n) => Err(format!(
+            "{n}: write a duration ({n}s) or a fraction of the run ({n}%)"
+        )),
+        Err(_) => edge(s),
+    }
+}
+
+/// A window edge: a fraction (`10%`, `0.1`) or a duration with a unit (`30s`).
+fn edge(s: &str) -> Result<Edge, String> {
+    let s = s.trim();
+    let fraction = |f: f64| {
+        if (0.0..1.0).contains(&f) {
+            Ok(Edge::Fraction(f))
+        } else {
+            Err(format!(
+                "{s:?}: a fraction of the run must be at least 0 and under 100%"
+            ))
+        }
+    };
+    if let Some(p) = s.strip_suffix('%') {
+        return match p.trim().parse::<f64>() {
+            Ok(f) => fraction(f / 100.0),
+            Err(_) => Err(format!("{s:?} is not a percentage; write e.g. 10%")),
+        };
+    }
+    if let Ok(f) = s.parse::<f64>() {
+        return fraction(f);
+    }
+    parse::duration(s)
+        .map(|d| Edge::Seconds(d.as_secs_f64()))
+        .map_err(|_| {
+            format!(
+                "{s:?}: write a duration (30s, 500ms, 2m) or a fraction of the run (10% or 0.1)"
+            )
+        })
 }

@@ -7,7 +7,7 @@ mod repeat;
 
 use anyhow::Result;
 
-pub use args::{LoadArgs, OutputArgs, RunArgs, TargetArgs, WorkloadArgs};
+pub use args::{LoadArgs, OutputArgs, RunArgs, TargetArgs, Warmup, WorkloadArgs};
 use auth::build_headers;
 pub use auth::{EnvKeys, redacted_command};
 
@@ -19,6 +19,7 @@ use crate::error::{Error, exit};
 use crate::load::schedule::{Arrival, Rate};
 use crate::load::source::{Input, Synthetic};
 use crate::load::{self, GpuPlan, LoadSpec, RunOutcome, RunPlan};
+use crate::metrics::steady::Edge;
 use crate::schema::Status;
 use crate::store::Store;
 use crate::telemetry::{GpuMode, VisibleDevices};
@@ -71,6 +72,16 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
     }
     if args.workload.max_tokens == Some(0) {
         return Err(Error::usage("--max-tokens 0: must be at least 1"));
+    }
+    if let (Some(Edge::Fraction(w)), Some(Edge::Fraction(c))) =
+        (args.load.warmup.window(), args.load.cooldown)
+        && w + c >= 1.0
+    {
+        return Err(Error::usage(format!(
+            "--warmup {} and --cooldown {} leave nothing of the run for the steady-state window; make them add up to less than 100%",
+            Edge::Fraction(w).describe(),
+            Edge::Fraction(c).describe()
+        )));
     }
     let rate = match args.load.rate {
         None => {
@@ -160,7 +171,7 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
         rate,
         num_requests,
         duration: args.load.duration,
-        warmup: args.load.warmup,
+        warmup: args.load.warmup.requests(),
         seed: args.workload.seed,
     };
     let limits = Limits {
@@ -210,6 +221,8 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
         server: None,
         server_metrics: (!args.output.no_server_metrics)
             .then_some(args.output.server_metrics_interval),
+        steady_warmup: args.load.warmup.window(),
+        steady_cooldown: args.load.cooldown,
     })
 }
 
