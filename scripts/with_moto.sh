@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run a command with a real S3-compatible server: moto's server mode (from PyPI, in a venv
 # outside the repository) on 127.0.0.1, stopped by its pid at the end. The command gets
-# BENCHKEEP_TEST_S3_ENDPOINT (the remote-store tests under --features s3-it use it) and
+# BENCHKEEP_TEST_S3_ENDPOINT (the remote-store tests under --features external-it use it) and
 # BENCHKEEP_MOTO.
-#   scripts/with_moto.sh cargo test --locked --features s3-it --test it remote_
+#   scripts/with_moto.sh cargo test --locked --features external-it --test it remote_
 # MOTO_VENV (default ~/.cache/benchkeep/moto-venv) holds the venv; moto_server already on
 # PATH is used as it is.
 set -euo pipefail

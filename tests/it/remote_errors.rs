@@ -121,7 +121,7 @@ fn init_needs_a_url() {
 }
 
 /// A bucket that does not exist on a real S3-compatible server: exit 4, the bucket named.
-#[cfg(feature = "s3-it")]
+#[cfg(feature = "external-it")]
 #[test]
 fn a_missing_bucket_is_exit_4_naming_it() {
     let endpoint = crate::support::moto::moto_endpoint();

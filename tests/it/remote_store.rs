@@ -1,5 +1,5 @@
 //! The store at a URL (`benchkeep init --store URL`): one suite run against a store
-//! directory, `file://`, and (with `--features s3-it`, as CI runs it) `s3://` on moto.
+//! directory, `file://`, and (with `--features external-it`, as CI runs it) `s3://` on moto.
 //! Concurrent writers get distinct ids, a second create of an id is refused, `run`
 //! killed by SIGKILL and then `recover` keeps every finished request, `verify` is clean,
 //! and no secret reaches any output or file.

@@ -1,6 +1,6 @@
 //! Stores at a URL for the remote-store tests: a plain directory, `file://`, and an
 //! `s3://` bucket on a real S3-compatible server (moto in server mode, started once per
-//! test process, under the cargo feature `s3-it`); plus a fake S3 endpoint that
+//! test process, under the cargo feature `external-it`); plus a fake S3 endpoint that
 //! misbehaves on purpose (refuses credentials, or overwrites where it should refuse).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,10 +21,10 @@ pub enum Kind {
 }
 
 /// The store kinds this build tests: always a directory and `file://`; `s3://` on moto
-/// with `--features s3-it` (what `.ci/run` runs).
+/// with `--features external-it` (what `.ci/run` runs).
 pub fn kinds() -> Vec<Kind> {
     let mut k = vec![Kind::Dir, Kind::File];
-    if cfg!(feature = "s3-it") {
+    if cfg!(feature = "external-it") {
         k.push(Kind::S3);
     }
     k
@@ -158,7 +158,7 @@ pub fn moto_endpoint() -> &'static str {
             }
             let started = c.spawn().map(|_| ()).map_err(|e| {
                 format!(
-                    "cannot start {bin} ({e}): the s3-it tests need moto's server (python3 -m pip install 'moto[server]'), or BENCHKEEP_MOTO=/path/to/moto_server, or BENCHKEEP_TEST_S3_ENDPOINT"
+                    "cannot start {bin} ({e}): the external-it tests need moto's server (python3 -m pip install 'moto[server]'), or BENCHKEEP_MOTO=/path/to/moto_server, or BENCHKEEP_TEST_S3_ENDPOINT"
                 )
             });
             tx.send(started).unwrap();
