@@ -68,11 +68,11 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
     if args.input_tokens == Some(0) || args.output_tokens == Some(0) {
         return Err(Error::usage("--input-tokens and --output-tokens must be at least 1").into());
     }
-    let spec = Synthetic {
-        input_tokens: args.input_tokens.unwrap_or(128),
-        output_tokens: args.output_tokens.unwrap_or(128),
-        seed: args.seed,
-    };
+    let spec = Synthetic::fixed(
+        args.input_tokens.unwrap_or(128),
+        args.output_tokens.unwrap_or(128),
+        args.seed,
+    );
     let dataset = match &args.sharegpt {
         Some(path) => {
             let d = crate::ingest::dataset::read_sharegpt(path, args.num_requests)?;
@@ -101,7 +101,7 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
                     args.output_tokens.unwrap_or(p.reply_words.max(1)),
                 )
             }
-            None => (spec.prompt(i), spec.output_tokens),
+            None => (spec.prompt(i), spec.output_len(i)),
         };
         let mut body = if args.url == "/v1/completions" {
             json!({ "prompt": prompt })
@@ -155,8 +155,8 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
                 None => writeln!(
                     err,
                     "wrote {count} requests ({} prompt / {} output tokens, seed {}) to {}",
-                    spec.input_tokens,
-                    spec.output_tokens,
+                    spec.input.identity(),
+                    spec.output.identity(),
                     args.seed,
                     p.display()
                 ),

@@ -1,4 +1,4 @@
-//! Load generation: what a run is ([`plan`]), where requests come from ([`source`]), when
+//! Load generation: what a run is ([`plan`]), where requests come from ([`source`]; synthetic prompts [`synthetic`], their lengths [`lengths`], sized by the server's count [`calibrate`]), when
 //! they are due ([`schedule`]), the run itself ([`driver`]), the raw log ([`writer`]), and what the user
 //! sees ([`progress`]; the end-of-run text is [`crate::report::detail::run_summary`]).
 //!
@@ -6,13 +6,16 @@
 //! to the raw log through a bounded channel, and the statistics live in
 //! [`crate::metrics::Aggregator`], which bounds its samples.
 
+pub mod calibrate;
 pub mod driver;
+pub mod lengths;
 mod loops;
 pub mod plan;
 pub mod progress;
 pub mod schedule;
 pub mod source;
 pub mod stall;
+pub mod synthetic;
 pub mod writer;
 
 pub use driver::{RunOutcome, probe_server, run};

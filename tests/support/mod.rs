@@ -9,6 +9,7 @@
 //! - [`mdtest`]: the docs harness that runs every example of README.md and docs/*.md;
 //! - [`report`]: stores built from fixed metadata values, for the report tests;
 //! - [`sweepstore`]: stored sweeps (points as metadata) and the rewrite linking runs into one;
+//! - [`workloads`]: simulators that count tokens unlike words, and synthetic runs read back;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod sim;
 pub mod store;
 pub mod sweeps;
 pub mod sweepstore;
+pub mod workloads;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
