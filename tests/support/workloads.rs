@@ -22,10 +22,8 @@ pub fn sim_counting(profile: Profile, tokens_per_word: f64, template: u32) -> Si
     start_blocking(c)
 }
 
-/// What one run left: exit code, stderr, its metadata and its raw records (as JSON).
+/// What one successful run left: its metadata and its raw records (as JSON).
 pub struct Ran {
-    pub code: i32,
-    pub stderr: String,
     pub meta: Value,
     pub records: Vec<Value>,
 }
@@ -78,12 +76,7 @@ pub fn run(store: &Path, platform: &str, base: &str, model: &str, args: &[&str])
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    Ran {
-        code,
-        stderr,
-        meta,
-        records,
-    }
+    Ran { meta, records }
 }
 
 /// `benchkeep run ARGS` expected to fail: exit code and stderr.
