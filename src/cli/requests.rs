@@ -1,7 +1,8 @@
 //! `benchkeep requests --synthetic ...` or `--sharegpt FILE`: write a request file as OpenAI
-//! Batch input lines (`{"custom_id","method","url","body"}`), with the same prompts `run
-//! --synthetic` sends or the first human turns of a local conversation dataset, for `run
-//! --input`, `vllm run-batch -i` and any OpenAI Batch tool.
+//! Batch input lines (`{"custom_id","method","url","body"}`), with the prompts `run
+//! --synthetic --calibrate off` sends (one word per token; no server to calibrate against
+//! here) or the first human turns of a local conversation dataset, for `run --input`,
+//! `vllm run-batch -i` and any OpenAI Batch tool.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use crate::store::{Store, atomic, outfile};
 
 #[derive(Debug, Args)]
 pub struct RequestsArgs {
-    /// Generate synthetic prompts (the same as `run --synthetic`).
+    /// Generate synthetic prompts (as `run --synthetic --calibrate off`: one word a token).
     #[arg(
         long,
         required_unless_present = "sharegpt",
