@@ -13,8 +13,11 @@
 //! words and of a longer prompt, then checked with a probe at the words solved for the
 //! target mean, refitting (least squares over every probe) until it lands within 1% (at
 //! most [`MAX_VERIFY`] checks). Probes are not requests of the run: they are not in the
-//! raw log or the results. After the run, the prompt tokens the server reported for the
-//! run's own requests give the achieved distribution ([`achieved`]).
+//! raw log or the results. A calibration that fails does not stop the run: it sends one
+//! word per token, with `method: none` and the `error` in the metadata (a server that
+//! fails every request still gets a recorded, failed run). After the run, the prompt
+//! tokens the server reported for the run's own requests give the achieved distribution
+//! ([`achieved`]).
 
 use std::io::BufRead;
 use std::path::Path;
@@ -65,6 +68,8 @@ pub struct Calibration {
     pub target: f64,
     /// `(words, tokens)` of each probe, in order.
     pub probes: Vec<(u32, u32)>,
+    /// Why the calibration failed (the run then sends one word per token).
+    pub error: Option<String>,
 }
 
 impl Calibration {
@@ -73,25 +78,38 @@ impl Calibration {
         Calibration {
             method: Method::None,
             sizing: Sizing {
-                nonce,
+                nonce: Some(nonce),
                 ..Sizing::default()
             },
             target: spec.input.mean(),
             probes: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// No calibration because it failed (`error` says why): one word per token.
+    pub fn failed(spec: &Synthetic, nonce: u64, error: String) -> Calibration {
+        Calibration {
+            error: Some(error),
+            ..Calibration::off(spec, nonce)
         }
     }
 
     /// `test.prompt_calibration` in the metadata (`achieved` added after the run).
     pub fn to_json(&self) -> Value {
         let r = |x: f64| crate::schema::round(x, 4);
-        json!({
+        let mut v = json!({
             "method": self.method.name(),
             "target": r(self.target),
             "tokens_per_word": r(self.sizing.tokens_per_word),
             "overhead_tokens": r(self.sizing.overhead),
             "probes": self.probes.len(),
             "probe_points": self.probes.iter().map(|(w, t)| json!({"words": w, "tokens": t})).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(e) = &self.error {
+            v["error"] = json!(e);
+        }
+        v
     }
 }
 
@@ -105,12 +123,13 @@ pub struct Target<'a> {
     pub stream: bool,
 }
 
-/// Calibrate `spec`'s prompts against the server. An answer that cannot be used (every
-/// probe failed, no prompt token count in the answer) is an `Error::Server` naming
-/// `--calibrate off` as the way to send word-sized prompts anyway.
+/// Calibrate `spec`'s prompts against the server. An answer that cannot be used (a probe
+/// failed, no prompt token count in the answer, counts that do not grow) is an
+/// `Error::Server` saying why; the driver then sends word-sized prompts
+/// ([`Calibration::failed`]) and the run records what the server did with them.
 pub async fn calibrate(t: &Target<'_>, spec: &Synthetic, nonce: u64) -> Result<Calibration, Error> {
     let sizing0 = Sizing {
-        nonce,
+        nonce: Some(nonce),
         ..Sizing::default()
     };
     let target = spec.input.mean();
@@ -152,10 +171,11 @@ pub async fn calibrate(t: &Target<'_>, spec: &Synthetic, nonce: u64) -> Result<C
         sizing: Sizing {
             tokens_per_word: fit.1,
             overhead: fit.0,
-            nonce,
+            nonce: Some(nonce),
         },
         target,
         probes,
+        error: None,
     })
 }
 
@@ -187,7 +207,7 @@ fn not_linear(probes: &[(u32, u32)]) -> Error {
         .map(|(w, t)| format!("{t} tokens for {w} words"))
         .collect();
     Error::Server(format!(
-        "prompt calibration: the server's prompt token counts do not grow with the prompt ({}); run with --calibrate off to send one word per token",
+        "prompt calibration: the server's prompt token counts do not grow with the prompt ({})",
         seen.join(", ")
     ))
 }
@@ -240,7 +260,7 @@ async fn probe_usage(t: &Target<'_>, req: &body::GenRequest, words: u32) -> Resu
     let rec = t.client.generate(bytes, now, now).await;
     if !rec.ok {
         return Err(Error::Server(format!(
-            "prompt calibration: a 1-token probe request of {words} words failed ({}: {}); fix the server, or run with --calibrate off to send one word per token",
+            "prompt calibration: a 1-token probe request of {words} words failed ({}: {})",
             rec.error_kind
                 .map_or("error".to_string(), |k| k.as_str().to_string()),
             rec.error.as_deref().unwrap_or("no detail")
@@ -251,7 +271,7 @@ async fn probe_usage(t: &Target<'_>, req: &body::GenRequest, words: u32) -> Resu
         .filter(|n| *n > 0)
         .ok_or_else(|| {
             Error::Server(
-                "prompt calibration: the server reported no prompt token count for a probe request (no usage.prompt_tokens, no prompt_eval_count); run with --calibrate off to send one word per token".to_string(),
+                "prompt calibration: the server reported no prompt token count for a probe request (no usage.prompt_tokens, no prompt_eval_count)".to_string(),
             )
         })
 }

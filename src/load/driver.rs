@@ -78,7 +78,18 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
                 model: &plan.model,
                 stream: plan.client.stream,
             };
-            Some(calibrate::calibrate(&target, s, run_nonce()).await?)
+            let nonce = run_nonce();
+            Some(match calibrate::calibrate(&target, s, nonce).await {
+                Ok(c) => c,
+                // A server that fails the probes still gets its run (whose requests then
+                // fail and are recorded): word-sized prompts, said in the metadata.
+                Err(e) => {
+                    eprintln!(
+                        "warning: {e}; sending one word per token instead (prompt_calibration.method none; --calibrate off skips the probes)"
+                    );
+                    Calibration::failed(s, nonce, e.to_string())
+                }
+            })
         }
         Input::Synthetic(s) => Some(Calibration::off(s, run_nonce())),
         Input::File { .. } => None,
@@ -356,7 +367,15 @@ fn initial_metadata(
         num_requests: l.num_requests.unwrap_or(0),
         input_file: plan.input_file.clone(),
         output_file: String::new(),
-        input_sha256: Some(plan.input.sha256(l.num_requests, plan.max_tokens)),
+        input_sha256: Some(match (&plan.input, calibration) {
+            // What was sent: word-sized prompts when the calibration fell back.
+            (Input::Synthetic(s), Some(c)) if c.method == calibrate::Method::None => {
+                let mut sent = s.effective(plan.max_tokens);
+                sent.calibrate = false;
+                sent.sha256(l.num_requests)
+            }
+            _ => plan.input.sha256(l.num_requests, plan.max_tokens),
+        }),
         raw_sha256: None,
         raw_bytes: None,
         extra,

@@ -48,17 +48,18 @@ pub struct Sizing {
     pub tokens_per_word: f64,
     /// Tokens the server counts beyond the words (chat template, special tokens).
     pub overhead: f64,
-    /// Drawn once per run: the unique heads of its prompts.
-    pub nonce: u64,
+    /// Drawn once per run: the unique heads of its prompts. `None`: no head (the prompts
+    /// of `requests --synthetic`, as before heads existed: all words from the seed).
+    pub nonce: Option<u64>,
 }
 
 impl Default for Sizing {
-    /// One token a word, no overhead, nonce 0.
+    /// One token a word, no overhead, no head.
     fn default() -> Self {
         Sizing {
             tokens_per_word: 1.0,
             overhead: 0.0,
-            nonce: 0,
+            nonce: None,
         }
     }
 }
@@ -117,15 +118,16 @@ impl Synthetic {
         let shared = self.shared_prefix.map_or(0, |n| {
             ((f64::from(n) / sizing.tokens_per_word).round() as u32).min(words)
         });
-        let head = HEAD_WORDS.min(words - shared);
+        let head = sizing.nonce.map_or(0, |_| HEAD_WORDS.min(words - shared));
         let mut s = String::with_capacity(words as usize * 6);
         push_words(&mut s, &mut rng(self.seed, 0, 3), shared);
-        push_words(&mut s, &mut rng(sizing.nonce, index, 4), head);
+        push_words(&mut s, &mut rng(sizing.nonce.unwrap_or(0), index, 4), head);
         push_words(&mut s, &mut rng(self.seed, index, 0), words - shared - head);
         s
     }
 
-    /// The prompt of request `index` at one word a token (`requests --synthetic`).
+    /// The prompt of request `index` at one word a token, without a unique head
+    /// (`requests --synthetic`: the same file for the same flags).
     pub fn prompt(&self, index: u64) -> String {
         let sizing = Sizing::default();
         let words = self.words_for(&sizing, self.input_target(index), index);
@@ -188,7 +190,7 @@ impl Synthetic {
             "seed": self.seed,
             "prefix": if self.shared_prefix.is_some() { "shared" } else { "unique" },
             "shared_prefix_tokens": self.shared_prefix,
-            "nonce": format!("{:016x}", sizing.nonce),
+            "nonce": sizing.nonce.map(|n| format!("{n:016x}")),
             "calibrate": self.calibrate,
         })
     }
@@ -209,8 +211,14 @@ mod tests {
         assert_eq!(s.prompt(3), s.prompt(3));
         assert_ne!(s.prompt(3), s.prompt(4));
         assert_eq!(words(&s.prompt(3)).len(), 32, "one word a token");
-        let run_a = Sizing { nonce: 1, ..plain };
-        let run_b = Sizing { nonce: 2, ..plain };
+        let run_a = Sizing {
+            nonce: Some(1),
+            ..plain
+        };
+        let run_b = Sizing {
+            nonce: Some(2),
+            ..plain
+        };
         let (a, b) = (s.prompt_of(&run_a, 3, 32), s.prompt_of(&run_b, 3, 32));
         assert_ne!(words(&a)[..3], words(&b)[..3], "another run, another head");
         assert_eq!(words(&a)[3..], words(&b)[3..], "the rest is the seed's");
@@ -222,7 +230,7 @@ mod tests {
         let scaled = Sizing {
             tokens_per_word: 2.0,
             overhead: 0.0,
-            nonce: 1,
+            nonce: Some(1),
         };
         let (p, q) = (
             shared.prompt_of(&scaled, 1, 20),
@@ -243,7 +251,7 @@ mod tests {
         let sizing = Sizing {
             tokens_per_word: 1.3,
             overhead: 7.0,
-            nonce: 0,
+            nonce: None,
         };
         // (32 - 7) / 1.3 = 19.23 words: 19 or 20, 20 about a quarter of the time
         let n = 4000;

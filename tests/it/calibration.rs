@@ -5,6 +5,7 @@
 
 use crate::support::api::sim::{Faults, Profile};
 use crate::support::sim::{fast_exact, start_blocking};
+use crate::support::store::only_metadata;
 use crate::support::workloads::{run, run_err, sim_counting};
 
 const SYN: [&str; 2] = ["--synthetic", "--num-requests"];
@@ -155,10 +156,10 @@ fn calibrate_off_sends_words_and_says_so() {
     drop(sim);
 }
 
-/// A server whose probes fail cannot be calibrated: exit 5 naming `--calibrate off`, and
-/// nothing is written to the store.
+/// A server whose probes fail cannot be calibrated: the run still happens with one word
+/// per token (its failed requests recorded, exit 1), saying why in the metadata.
 #[test]
-fn a_failed_calibration_writes_nothing() {
+fn a_failed_calibration_falls_back_to_words_and_says_why() {
     let mut c = fast_exact(Profile::Ollama);
     c.faults = Faults {
         error_rate: 1.0,
@@ -178,15 +179,23 @@ fn a_failed_calibration_writes_nothing() {
     ];
     args.extend(synthetic("32", &[]));
     let (code, stderr) = run_err(&store, &args);
-    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(code, 1, "every request failed: {stderr}");
     assert!(
-        stderr.contains("prompt calibration") && stderr.contains("--calibrate off"),
+        stderr.contains("warning: prompt calibration") && stderr.contains("one word per token"),
         "{stderr}"
     );
+    let m = only_metadata(&store);
+    let cal = &m["test"]["prompt_calibration"];
+    assert_eq!(cal["method"], "none", "{cal}");
     assert!(
-        !store.join("metadata").exists()
-            || std::fs::read_dir(store.join("metadata")).unwrap().count() == 0,
-        "nothing stored"
+        cal["error"].as_str().unwrap().contains("probe request"),
+        "{cal}"
     );
+    assert_eq!(
+        cal["achieved"],
+        serde_json::Value::Null,
+        "no request succeeded"
+    );
+    assert_eq!(m["status"], "failed");
     drop(sim);
 }
