@@ -79,11 +79,7 @@ pub async fn demo(store: &Store, opts: &DemoOptions) -> Result<Vec<RunOutcome>> 
 
 fn plan(platform: &str, model: &str, base_url: &str, opts: &DemoOptions) -> Result<RunPlan> {
     let base = BaseUrl::parse(base_url).map_err(anyhow::Error::msg)?;
-    let input = Input::Synthetic(Synthetic {
-        input_tokens: opts.input_tokens,
-        output_tokens: opts.output_tokens,
-        seed: 0,
-    });
+    let input = Input::Synthetic(Synthetic::fixed(opts.input_tokens, opts.output_tokens, 0));
     let mut plan = RunPlan::new(
         platform,
         model,

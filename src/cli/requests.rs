@@ -1,7 +1,8 @@
 //! `benchkeep requests --synthetic ...` or `--sharegpt FILE`: write a request file as OpenAI
-//! Batch input lines (`{"custom_id","method","url","body"}`), with the same prompts `run
-//! --synthetic` sends or the first human turns of a local conversation dataset, for `run
-//! --input`, `vllm run-batch -i` and any OpenAI Batch tool.
+//! Batch input lines (`{"custom_id","method","url","body"}`), with the prompts `run
+//! --synthetic --calibrate off` sends (one word per token; no server to calibrate against
+//! here) or the first human turns of a local conversation dataset, for `run --input`,
+//! `vllm run-batch -i` and any OpenAI Batch tool.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use crate::store::{Store, atomic, outfile};
 
 #[derive(Debug, Args)]
 pub struct RequestsArgs {
-    /// Generate synthetic prompts (the same as `run --synthetic`).
+    /// Generate synthetic prompts (as `run --synthetic --calibrate off`: one word a token).
     #[arg(
         long,
         required_unless_present = "sharegpt",
@@ -68,11 +69,11 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
     if args.input_tokens == Some(0) || args.output_tokens == Some(0) {
         return Err(Error::usage("--input-tokens and --output-tokens must be at least 1").into());
     }
-    let spec = Synthetic {
-        input_tokens: args.input_tokens.unwrap_or(128),
-        output_tokens: args.output_tokens.unwrap_or(128),
-        seed: args.seed,
-    };
+    let spec = Synthetic::fixed(
+        args.input_tokens.unwrap_or(128),
+        args.output_tokens.unwrap_or(128),
+        args.seed,
+    );
     let dataset = match &args.sharegpt {
         Some(path) => {
             let d = crate::ingest::dataset::read_sharegpt(path, args.num_requests)?;
@@ -101,7 +102,7 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
                     args.output_tokens.unwrap_or(p.reply_words.max(1)),
                 )
             }
-            None => (spec.prompt(i), spec.output_tokens),
+            None => (spec.prompt(i), spec.output_len(i)),
         };
         let mut body = if args.url == "/v1/completions" {
             json!({ "prompt": prompt })
@@ -155,8 +156,8 @@ pub fn run(store: &Store, args: RequestsArgs) -> Result<i32> {
                 None => writeln!(
                     err,
                     "wrote {count} requests ({} prompt / {} output tokens, seed {}) to {}",
-                    spec.input_tokens,
-                    spec.output_tokens,
+                    spec.input.identity(),
+                    spec.output.identity(),
                     args.seed,
                     p.display()
                 ),

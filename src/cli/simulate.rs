@@ -118,6 +118,14 @@ pub struct SimulateArgs {
     /// Fault: probability of a stream that ends cleanly without `[DONE]` (or `done: true`).
     #[arg(long, default_value_t = 0.0)]
     pub missing_done_rate: f64,
+    /// Prompt tokens per word: usage.prompt_tokens, prompt_eval_count and /tokenize count
+    /// round(words x F), as a real tokenizer is not one token a word (1.0: the word count).
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    pub tokens_per_word: f64,
+    /// Tokens the chat template adds to a chat prompt (and to /api/generate, /tokenize
+    /// with messages); /v1/completions prompts have none.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub chat_template_tokens: u32,
     /// Runtime worker threads; 1 runs everything on one thread [default: CPU count; at most 256].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -165,6 +173,10 @@ impl SimulateArgs {
             c.server_version = v.clone();
         }
         c.max_body_bytes = self.max_body_bytes;
+        c.tokens = sim::TokenModel {
+            tokens_per_word: self.tokens_per_word,
+            template_tokens: self.chat_template_tokens,
+        };
         c.faults = Faults {
             error_rate: self.error_rate,
             stream_error_rate: self.stream_error_rate,

@@ -6,11 +6,15 @@
 //! sharegpt` reads it; `"role"`/`"content"` keys are taken too). It is read as a stream:
 //! one conversation is parsed at a time and the reading stops after `limit` usable ones, so
 //! a 600 MB dataset costs one conversation of memory (each value at most
-//! [`MAX_TURN_BYTES`], longer ones are skipped).
+//! [`MAX_TURN_BYTES`], longer ones are skipped; a conversation over
+//! [`MAX_CONVERSATION_BYTES`] of JSON is an error naming it, found while reading, before
+//! it is in memory).
 
+use std::cell::Cell;
 use std::fmt;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
@@ -20,6 +24,36 @@ use crate::error::Error;
 /// Longest prompt or reply kept, in bytes; a conversation with a longer first turn is
 /// skipped.
 pub const MAX_TURN_BYTES: usize = 1 << 20;
+
+/// Most JSON bytes one conversation may take (the reading stops there with an error).
+pub const MAX_CONVERSATION_BYTES: u64 = 16 << 20;
+
+/// The count of a [`Capped`] reader that is not counting (skipping keeps nothing).
+const OFF: u64 = u64::MAX;
+
+/// Bytes read since the current conversation began; the reader fails past the cap.
+struct Capped<R> {
+    inner: R,
+    used: Rc<Cell<u64>>,
+    cap: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.used.get() == OFF {
+            return Ok(n);
+        }
+        self.used.set(self.used.get() + n as u64);
+        if self.used.get() > self.cap {
+            return Err(std::io::Error::other(format!(
+                "a conversation is longer than {} MiB of JSON",
+                self.cap >> 20
+            )));
+        }
+        Ok(n)
+    }
+}
 
 /// One request taken from a conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,13 +114,25 @@ impl Conversation {
 
 /// Read at most `limit` prompts from the dataset at `path`. Errors name the file and why.
 pub fn read_sharegpt(path: &Path, limit: u64) -> Result<Dataset, Error> {
+    read_sharegpt_capped(path, limit, MAX_CONVERSATION_BYTES)
+}
+
+/// [`read_sharegpt`] with a cap on one conversation's JSON bytes (tests use small ones).
+pub fn read_sharegpt_capped(path: &Path, limit: u64, cap: u64) -> Result<Dataset, Error> {
     let file = std::fs::File::open(path)
         .map_err(|e| Error::usage(format!("{}: cannot be read ({e})", path.display())))?;
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, file));
+    let used = Rc::new(Cell::new(0));
+    let reader = Capped {
+        inner: BufReader::with_capacity(1 << 16, file),
+        used: used.clone(),
+        cap,
+    };
+    let mut de = serde_json::Deserializer::from_reader(reader);
     let mut out = Dataset::default();
     Collect {
         out: &mut out,
         limit,
+        used,
     }
     .deserialize(&mut de)
     .map_err(|e| {
@@ -103,6 +149,8 @@ pub fn read_sharegpt(path: &Path, limit: u64) -> Result<Dataset, Error> {
 struct Collect<'a> {
     out: &'a mut Dataset,
     limit: u64,
+    /// Reset before each conversation (see [`Capped`]).
+    used: Rc<Cell<u64>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Collect<'_> {
@@ -119,6 +167,7 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while (self.out.prompts.len() as u64) < self.limit {
+            self.used.set(0);
             match seq.next_element::<Conversation>()? {
                 Some(c) => match c.first_exchange() {
                     Some(p) => self.out.prompts.push(p),
@@ -127,6 +176,8 @@ impl<'de> Visitor<'de> for Collect<'_> {
                 None => return Ok(()),
             }
         }
+        // Skipping keeps nothing in memory: no cap needed.
+        self.used.set(OFF);
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(())
     }
@@ -177,6 +228,22 @@ mod tests {
         let f = write(r#"{"conversations": []}"#);
         let e = read_sharegpt(f.path(), 10).unwrap_err().to_string();
         assert!(e.contains("not a ShareGPT-style dataset"), "{e}");
+        let big = format!(
+            r#"[{{"conversations": [{{"from": "human", "value": "ok"}}, {{"from": "gpt", "value": "fine"}}]}}, {{"conversations": [{{"from": "human", "value": "{}"}}]}}]"#,
+            "x".repeat(5000)
+        );
+        let f = write(&big);
+        let e = read_sharegpt_capped(f.path(), 10, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than"), "{e}");
+        assert_eq!(
+            read_sharegpt_capped(f.path(), 1, 1000)
+                .unwrap()
+                .prompts
+                .len(),
+            1
+        );
         let f = write(r#"[{"conversations": [{"from": "human", "value": "cut"#);
         let e = read_sharegpt(f.path(), 10).unwrap_err().to_string();
         assert!(e.contains("not a ShareGPT-style dataset"), "{e}");

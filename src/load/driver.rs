@@ -2,7 +2,8 @@
 //! finish the run honestly whatever happens (RELIABILITY P1, P4).
 //!
 //! Order of events:
-//! 1. probe the server (unreachable: `Error::Server`, nothing written);
+//! 1. probe the server (unreachable: `Error::Server`, nothing written); size synthetic
+//!    prompts by the server's token count (`calibrate.rs`; its probes are not recorded);
 //! 2. make sure the store is writable; publish the metadata with status `running` and the
 //!    pid; create `raw/<test_id>.jsonl` — all before the first request;
 //! 3. warm-up requests (not recorded), then the measured load; every finished request goes
@@ -22,6 +23,7 @@ use serde_json::{Map, Value, json};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
+use super::calibrate::{self, Calibration};
 use super::loops::{Ctx, GpuRun, LoadDone, Stop, load};
 use super::plan::RunPlan;
 use super::progress::Progress;
@@ -66,17 +68,45 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
             .await?
         }
     };
+    // Synthetic prompts are sized by the server's own token count (probes not recorded).
+    let calibration = match &plan.input {
+        Input::Synthetic(s) if s.calibrate => {
+            let target = calibrate::Target {
+                client: &client,
+                base: &plan.base,
+                headers: &plan.client.headers,
+                api: plan.client.api,
+                model: &plan.model,
+                stream: plan.client.stream,
+            };
+            let nonce = run_nonce();
+            Some(match calibrate::calibrate(&target, s, nonce).await {
+                Ok(c) => c,
+                // A server that fails the probes still gets its run (whose requests then
+                // fail and are recorded): word-sized prompts, said in the metadata.
+                Err(e) => {
+                    eprintln!(
+                        "warning: {e}; sending one word per token instead (prompt_calibration.method none; --calibrate off skips the probes)"
+                    );
+                    Calibration::failed(s, nonce, e.to_string())
+                }
+            })
+        }
+        Input::Synthetic(s) => Some(Calibration::off(s, run_nonce())),
+        Input::File { .. } => None,
+    };
     // From here a signal finishes the run cleanly instead of killing the process.
     let mut signals = Signals::new()?;
-    let bodies = plan.input.render(
+    let bodies = plan.input.render_sized(
         plan.client.api,
         &plan.model,
         plan.client.stream,
         plan.max_tokens,
+        calibration.as_ref().map(|c| c.sizing).unwrap_or_default(),
     );
 
     store.ensure_layout()?;
-    let mut meta = initial_metadata(&plan, server);
+    let mut meta = initial_metadata(&plan, server, calibration.as_ref());
     let base_id = meta.test_id.clone();
     let metadata_path = store.publish_new(&base_id, &mut meta)?;
     let raw_path = store.resolve(&meta.test.output_file);
@@ -191,6 +221,14 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     meta.test
         .extra
         .insert("warmup_failed".into(), json!(done.warmup_failed));
+    if let (Some(Value::Object(c)), Input::Synthetic(s)) =
+        (meta.test.extra.get_mut("prompt_calibration"), &plan.input)
+    {
+        c.insert(
+            "achieved".into(),
+            calibrate::achieved(&raw_path, s).unwrap_or(Value::Null),
+        );
+    }
     // The GPU energy over exactly the run's window (first send to last response).
     let at = |c: std::time::Instant, s: f64| c + Duration::from_secs_f64(s.max(0.0));
     let selection = done.gpu.as_ref().map(|g| g.plan.visible.clone());
@@ -287,7 +325,23 @@ pub fn base_test_id(platform: &str, model: &str, planned: Option<u64>) -> String
     ids::base_test_id(platform, model, planned.unwrap_or(0), &date)
 }
 
-fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
+/// A number for this run only: the unique heads of its synthetic prompts.
+fn run_nonce() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = nanos ^ (u64::from(std::process::id()) << 32);
+    // splitmix64's finalizer
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn initial_metadata(
+    plan: &RunPlan,
+    server: ServerInfo,
+    calibration: Option<&Calibration>,
+) -> Metadata {
     let now = chrono::Utc::now();
     let l = &plan.load;
     let o = &plan.client;
@@ -327,8 +381,9 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
     if !plan.slo.is_empty() {
         extra.insert("slo_ms".into(), plan.slo.to_json());
     }
-    if let Input::Synthetic(s) = &plan.input {
-        extra.insert("synthetic".into(), super::source::describe(s));
+    if let (Input::Synthetic(s), Some(c)) = (&plan.input, calibration) {
+        extra.insert("synthetic".into(), s.describe(&c.sizing));
+        extra.insert("prompt_calibration".into(), c.to_json());
     }
     let mut meta = Metadata::new(
         SourceKind::Run,
@@ -343,7 +398,15 @@ fn initial_metadata(plan: &RunPlan, server: ServerInfo) -> Metadata {
         num_requests: l.num_requests.unwrap_or(0),
         input_file: plan.input_file.clone(),
         output_file: String::new(),
-        input_sha256: Some(plan.input.sha256(l.num_requests, plan.max_tokens)),
+        input_sha256: Some(match (&plan.input, calibration) {
+            // What was sent: word-sized prompts when the calibration fell back.
+            (Input::Synthetic(s), Some(c)) if c.method == calibrate::Method::None => {
+                let mut sent = s.effective(plan.max_tokens);
+                sent.calibrate = false;
+                sent.sha256(l.num_requests)
+            }
+            _ => plan.input.sha256(l.num_requests, plan.max_tokens),
+        }),
         raw_sha256: None,
         raw_bytes: None,
         extra,

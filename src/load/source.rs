@@ -1,6 +1,6 @@
 //! Where requests come from: an input file (OpenAI Batch input lines such as the seed's
 //! `batch_5k.jsonl`, or plain lines with `messages` or `prompt`), or a synthetic workload
-//! of N-token prompts asking for exactly M tokens.
+//! of N-token prompts asking for exactly M tokens (`synthetic.rs`).
 //!
 //! Bodies are rendered once per API and model, deterministically, so the same input sends
 //! byte-identical requests to every server that speaks the same API. The input's sha256
@@ -16,21 +16,13 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{self, sha256_hex};
 use bytes::Bytes;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{Rng, SeedableRng};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::client::Api;
 use crate::client::body::{self, GenRequest, Prompt, Sampling};
 use crate::error::Error;
 
-/// A synthetic workload: prompts of `input_tokens` words, `output_tokens` tokens asked for.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Synthetic {
-    pub input_tokens: u32,
-    pub output_tokens: u32,
-    pub seed: u64,
-}
+pub use super::synthetic::{Sizing, Synthetic};
 
 /// The requests of a run, before rendering.
 #[derive(Debug, Clone)]
@@ -70,60 +62,6 @@ impl Default for FileLimits {
             max_file_bytes: MAX_FILE_BYTES,
             max_line_bytes: MAX_LINE_BYTES,
         }
-    }
-}
-
-/// Words of synthetic prompts: short and common, about one token each for most tokenizers
-/// (and exactly one for the built-in simulator, which counts words). One word a line in
-/// `words.txt`; their order is part of every synthetic workload's identity.
-static WORDS: std::sync::LazyLock<Vec<&'static str>> =
-    std::sync::LazyLock::new(|| include_str!("words.txt").split_whitespace().collect());
-
-impl Synthetic {
-    /// The prompt of request `index`: deterministic in (seed, index), different for every
-    /// index so a prefix cache cannot serve it from an earlier request.
-    pub fn prompt(&self, index: u64) -> String {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(
-            self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
-        let mut s = String::with_capacity(self.input_tokens as usize * 6);
-        for i in 0..self.input_tokens {
-            if i > 0 {
-                s.push(' ');
-            }
-            s.push_str(WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]);
-        }
-        s
-    }
-
-    pub fn request(&self, index: u64) -> GenRequest {
-        GenRequest {
-            prompt: Prompt::Text(self.prompt(index)),
-            max_tokens: Some(self.output_tokens as u64),
-            exact: true,
-            sampling: Sampling::default(),
-            extra: Default::default(),
-        }
-    }
-
-    /// The workload actually sent: `--max-tokens` replaces the output length.
-    pub fn effective(&self, max_tokens: Option<u64>) -> Synthetic {
-        let mut s = *self;
-        if let Some(m) = max_tokens {
-            s.output_tokens = m.min(u32::MAX as u64) as u32;
-        }
-        s
-    }
-
-    /// sha256 of the canonical description of the workload (`num_requests` of `None`:
-    /// open-ended, as in a `--duration` run).
-    pub fn sha256(&self, num_requests: Option<u64>) -> String {
-        let n = num_requests.map_or_else(|| "unbounded".to_string(), |n| n.to_string());
-        let desc = format!(
-            "benchkeep-synthetic-v1\ninput_tokens={}\noutput_tokens={}\nnum_requests={n}\nseed={}\n",
-            self.input_tokens, self.output_tokens, self.seed
-        );
-        sha256_hex(&desc)
     }
 }
 
@@ -253,6 +191,18 @@ impl Input {
     /// Render every request for `api` and `model`. `max_tokens` (the `--max-tokens` flag)
     /// replaces each request's own limit.
     pub fn render(&self, api: Api, model: &str, stream: bool, max_tokens: Option<u64>) -> Bodies {
+        self.render_sized(api, model, stream, max_tokens, Sizing::default())
+    }
+
+    /// [`Input::render`] with synthetic prompts sized for the server (`calibrate.rs`).
+    pub fn render_sized(
+        &self,
+        api: Api,
+        model: &str,
+        stream: bool,
+        max_tokens: Option<u64>,
+        sizing: Sizing,
+    ) -> Bodies {
         match self {
             Input::File { items, .. } => Bodies::File(
                 items
@@ -273,6 +223,7 @@ impl Input {
                     api,
                     model: model.to_string(),
                     stream,
+                    sizing,
                 }
             }
         }
@@ -289,6 +240,7 @@ pub enum Bodies {
         api: Api,
         model: String,
         stream: bool,
+        sizing: Sizing,
     },
 }
 
@@ -308,9 +260,10 @@ impl Bodies {
                 api,
                 model,
                 stream,
+                sizing,
             } => (
                 index.to_string(),
-                body::render(*api, model, *stream, &spec.request(index)),
+                body::render(*api, model, *stream, &spec.request(index, sizing)),
             ),
         }
     }
@@ -404,15 +357,6 @@ fn parse_line(line: &str) -> Result<Item, String> {
     })
 }
 
-/// A synthetic request's body as JSON, for documentation and tests.
-pub fn describe(s: &Synthetic) -> Value {
-    json!({
-        "input_tokens": s.input_tokens,
-        "output_tokens": s.output_tokens,
-        "seed": s.seed,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,18 +423,11 @@ mod tests {
         assert_eq!(with64, sha256_hex(&desc));
         assert_eq!(input.requests(), Some(2), "BOM, CRLF and a blank line");
 
-        let s = Synthetic {
-            input_tokens: 8,
-            output_tokens: 8,
-            seed: 0,
-        };
-        let syn = Input::Synthetic(s);
+        let s = Synthetic::fixed(8, 8, 0);
+        let syn = Input::Synthetic(s.clone());
         assert_ne!(syn.sha256(Some(10), Some(64)), syn.sha256(Some(10), None));
         assert_eq!(syn.sha256(Some(10), None), s.sha256(Some(10)), "unchanged");
-        let as64 = Synthetic {
-            output_tokens: 64,
-            ..s
-        };
+        let as64 = Synthetic::fixed(8, 64, 0);
         assert_eq!(
             syn.sha256(Some(10), Some(64)),
             as64.sha256(Some(10)),
@@ -545,16 +482,7 @@ mod tests {
 
     #[test]
     fn synthetic_is_deterministic_and_exact() {
-        let s = Synthetic {
-            input_tokens: 32,
-            output_tokens: 16,
-            seed: 7,
-        };
-        assert_eq!(s.prompt(3), s.prompt(3));
-        assert_ne!(s.prompt(3), s.prompt(4));
-        assert_eq!(s.prompt(3).split(' ').count(), 32);
-        assert_eq!(s.sha256(Some(10)), s.sha256(Some(10)));
-        assert_ne!(s.sha256(Some(10)), s.sha256(Some(11)));
+        let s = Synthetic::fixed(32, 16, 7);
         let input = Input::Synthetic(s);
         let b = input.render(Api::OpenAiChat, "m", true, None);
         let v: Value = serde_json::from_slice(&b.get(0).1).unwrap();

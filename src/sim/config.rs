@@ -158,6 +158,8 @@ pub struct SimConfig {
     pub server_version: String,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// How prompts are counted in tokens (`--tokens-per-word`, `--chat-template-tokens`).
+    pub tokens: super::tokens::TokenModel,
 }
 
 impl Default for SimConfig {
@@ -219,6 +221,7 @@ impl SimConfig {
             block_size: 16,
             server_version: version.to_string(),
             max_body_bytes: 16 * 1024 * 1024,
+            tokens: super::tokens::TokenModel::default(),
         }
     }
 
@@ -233,6 +236,7 @@ impl SimConfig {
     /// Check every value; errors name the CLI flag and the accepted range.
     pub fn validate(&self) -> anyhow::Result<()> {
         ensure!(!self.model.trim().is_empty(), "--model must not be empty");
+        self.tokens.validate()?;
         ensure!(self.model.len() <= 256, "--model is longer than 256 bytes");
         ensure!(
             self.max_model_len >= 2,

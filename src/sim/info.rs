@@ -256,17 +256,19 @@ pub(crate) fn show(
 
 /// vLLM `POST /tokenize` (`prompt`, or `messages` with the chat template applied):
 /// `{"count","max_model_len","tokens","token_strs":null}`. Token ids are made up; the
-/// count is the simulator's word count. `Err` is a 400 message.
+/// count is the one the generation endpoints report (`tokens.rs`). `Err` is a 400 message.
 pub(crate) fn tokenize(cfg: &SimConfig, body: &[u8]) -> Result<String, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    // The same count as the generation endpoints' usage (`tokens.rs`).
     let count = match (v.get("prompt"), v.get("messages")) {
-        (Some(Value::String(p)), _) => count_words(p),
-        (_, Some(Value::Array(ms))) => ms
-            .iter()
-            .filter_map(|m| m.get("content").and_then(Value::as_str))
-            .map(|c| count_words(c) + 2)
-            .sum::<u32>()
-            .saturating_add(2),
+        (Some(Value::String(p)), _) => cfg.tokens.prompt(count_words(p), false),
+        (_, Some(Value::Array(ms))) => cfg.tokens.prompt(
+            ms.iter()
+                .filter_map(|m| m.get("content").and_then(Value::as_str))
+                .map(count_words)
+                .fold(0u32, u32::saturating_add),
+            true,
+        ),
         _ => return Err("either `prompt` or `messages` is required".to_string()),
     };
     let tokens: Vec<String> = (0..u64::from(count))

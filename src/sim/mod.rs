@@ -29,6 +29,7 @@ mod render;
 mod request;
 mod rng;
 mod server;
+mod tokens;
 mod whole;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use config::{Faults, OutputLen, OutputLenDist, Profile, SimConfig, Timing, bind_addr};
 pub use metrics::{FaultCounts, SimStats};
+pub use tokens::TokenModel;
 
 /// A running simulator. It stops when dropped or on [`SimServer::shutdown`].
 #[derive(Debug)]

@@ -344,13 +344,19 @@ async fn generate(sh: &Arc<Shared>, api: Api, req: Request<Incoming>) -> Respons
         Ok(b) => b,
         Err(e) => return reject(e),
     };
-    let greq = match request::parse(api, &body, cfg.profile) {
+    let mut greq = match request::parse(api, &body, cfg.profile) {
         Ok(g) => g,
         Err(e) if shape == Shape::Vllm => {
             return reject(super::errors::vllm_validation(api, e, &body));
         }
         Err(e) => return reject(e),
     };
+    // Words -> tokens (a prompt of token ids is already counted in tokens).
+    if api != Api::Completion || greq.prompt_chars.is_some() {
+        greq.prompt_tokens = cfg
+            .tokens
+            .prompt(greq.prompt_tokens, api != Api::Completion);
+    }
     let model = match check_model(cfg, wire, &greq) {
         Ok(m) => m,
         Err(e) => return reject(e),

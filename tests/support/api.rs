@@ -57,7 +57,7 @@ pub mod schema {
 
 pub mod sim {
     pub use benchkeep::sim::{
-        Faults, Profile, SimConfig, SimServer, SimStats, start, start_blocking,
+        Faults, Profile, SimConfig, SimServer, SimStats, TokenModel, start, start_blocking,
     };
 }
 

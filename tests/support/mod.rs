@@ -10,6 +10,7 @@
 //! - [`report`]: stores built from fixed metadata values, for the report tests;
 //! - [`sweepstore`]: stored sweeps (points as metadata) and the rewrite linking runs into one;
 //! - [`moto`]: stores at a URL (`file://`, `s3://` on moto) and fake S3 endpoints;
+//! - [`workloads`]: simulators that count tokens unlike words, and synthetic runs read back;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod sim;
 pub mod store;
 pub mod sweeps;
 pub mod sweepstore;
+pub mod workloads;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::cli::parse;
 use crate::client::Api;
+use crate::load::lengths::Lengths;
 use crate::load::schedule::Arrival;
 use crate::metrics::Slo;
 use crate::metrics::steady::Edge;
@@ -75,18 +76,34 @@ pub struct TargetArgs {
 pub struct WorkloadArgs {
     /// Requests file: OpenAI Batch input lines ({"body": {"messages": ..., "max_tokens": N}},
     /// like the seed's batch_5k.jsonl) or plain lines with "messages" or "prompt".
-    #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["synthetic", "sharegpt"])]
     pub input: Option<PathBuf>,
-    /// Generate prompts instead: --input-tokens words each, asking for exactly
-    /// --output-tokens tokens (ignore_eos + min_tokens on vLLM, num_predict on Ollama).
-    #[arg(long)]
+    /// Generate prompts instead: --input-tokens of the server's tokens each (calibrated
+    /// against the server before the run), asking for exactly --output-tokens tokens
+    /// (ignore_eos + min_tokens on vLLM, num_predict on Ollama).
+    #[arg(long, conflicts_with = "sharegpt")]
     pub synthetic: bool,
-    /// Prompt length of synthetic requests, in tokens (words).
+    /// Requests from a local ShareGPT-style dataset (a JSON array of {"conversations":
+    /// [{"from": "human", ...}, {"from": "gpt", ...}]}): each first human turn, with the
+    /// reply's length in words as max_tokens (--max-tokens overrides).
+    #[arg(long, value_name = "FILE")]
+    pub sharegpt: Option<PathBuf>,
+    /// Prompt length of synthetic requests, in the server's tokens (chat template
+    /// included): N, MEAN:STDDEV (normal, e.g. 512:128) or @lengths.csv (length,weight lines).
+    #[arg(long, value_name = "N", value_parser = |s: &str| Lengths::parse(s, "--input-tokens"))]
+    pub input_tokens: Option<Lengths>,
+    /// Output length of synthetic requests, in tokens: M, MEAN:STDDEV or @lengths.csv.
+    #[arg(long, value_name = "M", value_parser = |s: &str| Lengths::parse(s, "--output-tokens"))]
+    pub output_tokens: Option<Lengths>,
+    /// Size synthetic prompts by the server's own token count (on: a few 1-token probes,
+    /// or vLLM's /tokenize, before the run) or one word per token (off).
+    #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set, value_parser = PossibleValuesParser::new(["on", "off"])
+        .map(|s| s == "on"))]
+    pub calibrate: bool,
+    /// Start every synthetic prompt with the same N tokens of words (measures the prefix
+    /// cache); default: every prompt starts with words unique to the request and the run.
     #[arg(long, value_name = "N")]
-    pub input_tokens: Option<u32>,
-    /// Output length of synthetic requests, in tokens.
-    #[arg(long, value_name = "M")]
-    pub output_tokens: Option<u32>,
+    pub shared_prefix: Option<u32>,
     /// Measured requests to send (default: the input file's lines, 100 for --synthetic,
     /// unlimited with --duration). A file's lines repeat if it has fewer.
     #[arg(long, value_name = "K")]

@@ -4,6 +4,7 @@
 mod args;
 mod auth;
 mod repeat;
+mod workload;
 
 use anyhow::Result;
 
@@ -17,7 +18,6 @@ use crate::client::{Api, BaseUrl, ClientOptions, Limits, Scrubber};
 use crate::derive::{self, Settings};
 use crate::error::{Error, exit};
 use crate::load::schedule::{Arrival, Rate};
-use crate::load::source::{Input, Synthetic};
 use crate::load::{self, GpuPlan, LoadSpec, RunOutcome, RunPlan};
 use crate::metrics::steady::Edge;
 use crate::schema::Status;
@@ -117,42 +117,7 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
             })
         }
     };
-    let (input, input_file) = match (&args.workload.input, args.workload.synthetic) {
-        (Some(path), false) => {
-            if args.workload.input_tokens.is_some() || args.workload.output_tokens.is_some() {
-                return Err(Error::usage(
-                    "--input-tokens and --output-tokens are for --synthetic; with --input use --max-tokens",
-                ));
-            }
-            (Input::from_file(path)?, Some(path.display().to_string()))
-        }
-        (None, true) => {
-            let (Some(i), Some(o)) = (args.workload.input_tokens, args.workload.output_tokens)
-            else {
-                return Err(Error::usage(
-                    "--synthetic needs --input-tokens N and --output-tokens M, e.g. --synthetic --input-tokens 128 --output-tokens 256",
-                ));
-            };
-            if i == 0 || o == 0 {
-                return Err(Error::usage(
-                    "--input-tokens and --output-tokens must be at least 1",
-                ));
-            }
-            (
-                Input::Synthetic(Synthetic {
-                    input_tokens: i,
-                    output_tokens: o,
-                    seed: args.workload.seed,
-                }),
-                None,
-            )
-        }
-        _ => {
-            return Err(Error::usage(
-                "give the requests: --input FILE (JSONL), or --synthetic --input-tokens N --output-tokens M",
-            ));
-        }
-    };
+    let (input, input_file) = workload::input(&args.workload)?;
     let num_requests = match (args.workload.num_requests, args.load.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
