@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
-use crate::error::exit;
+use crate::error::{Error, exit};
 use crate::report::export;
 use crate::store::{Store, outfile};
 
@@ -31,6 +31,8 @@ pub enum ExportFormat {
     Csv,
     /// JSON Lines: one flat object per run.
     Jsonl,
+    /// Parquet (needs --out FILE; in builds with the cargo feature `parquet`).
+    Parquet,
 }
 
 pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
@@ -38,21 +40,46 @@ pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
     if let Some(path) = args.out.as_deref().filter(|p| p.as_os_str() != "-") {
         outfile::refuse_store_path(store, path, "--out")?;
     }
+    if args.format == ExportFormat::Parquet {
+        if args.out.as_deref().is_none_or(|p| p.as_os_str() == "-") {
+            return Err(Error::usage(
+                "--format parquet writes a binary file: give --out FILE (e.g. --out runs.parquet)",
+            )
+            .into());
+        }
+        if !cfg!(feature = "parquet") {
+            return Err(Error::usage(
+                "--format parquet: this benchkeep was built without Parquet support; rebuild it with `cargo build --release --features parquet`, or export --format jsonl, which DuckDB, Polars and Spark read as well (docs/engines.md)",
+            )
+            .into());
+        }
+    }
     let filter = args.filter.to_filter()?;
     let all = store.load_all()?;
     all.warn_skipped();
     let runs: Vec<_> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
-    let text = match args.format {
-        ExportFormat::Csv => export::csv(&runs),
-        ExportFormat::Jsonl => export::jsonl(&runs),
+    let bytes: Vec<u8> = match args.format {
+        ExportFormat::Csv => export::csv(&runs).into_bytes(),
+        ExportFormat::Jsonl => export::jsonl(&runs).into_bytes(),
+        ExportFormat::Parquet => parquet_bytes(&runs)?,
     };
     match args.out.as_deref() {
-        None => print_out(&text)?,
-        Some(p) if p.as_os_str() == "-" => print_out(&text)?,
+        None => print_out(&String::from_utf8_lossy(&bytes))?,
+        Some(p) if p.as_os_str() == "-" => print_out(&String::from_utf8_lossy(&bytes))?,
         Some(path) => {
-            outfile::write_user_file(store, path, text.as_bytes(), "--out")?;
+            outfile::write_user_file(store, path, &bytes, "--out")?;
             eprintln!("Exported {} run(s) to {}", runs.len(), path.display());
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_bytes(runs: &[crate::schema::Metadata]) -> Result<Vec<u8>> {
+    crate::report::parquet::parquet(runs)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet_bytes(_: &[crate::schema::Metadata]) -> Result<Vec<u8>> {
+    unreachable!("refused before any work without the parquet feature")
 }

@@ -31,6 +31,24 @@ pub fn run(store: &Store, args: VerifyArgs) -> Result<i32> {
             p.fix
         ));
     }
+    for w in &report.warnings {
+        out.push_str(&format!(
+            "warning: {}: {}\n  fix: {}\n",
+            w.path.display(),
+            w.message,
+            w.fix
+        ));
+    }
+    if report.catalog_rows_checked > 0 || !report.warnings.is_empty() {
+        out.push_str(&format!(
+            "catalog: {} row(s) checked against metadata/, {}\n",
+            report.catalog_rows_checked,
+            match report.warnings.len() {
+                0 => "in step".to_string(),
+                n => format!("{n} out of step (warnings; the store is fine)"),
+            }
+        ));
+    }
     out.push_str(&format!(
         "checked {} run(s), {} raw file(s), {} MB hashed in {}: {}\n",
         report.runs_checked,

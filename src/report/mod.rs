@@ -26,6 +26,8 @@ pub mod html;
 pub mod markdown;
 pub mod matrix;
 pub mod names;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod rawdata;
 pub mod rows;
 pub mod summary_json;

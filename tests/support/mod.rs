@@ -9,9 +9,11 @@
 //! - [`mdtest`]: the docs harness that runs every example of README.md and docs/*.md;
 //! - [`report`]: stores built from fixed metadata values, for the report tests;
 //! - [`sweepstore`]: stored sweeps (points as metadata) and the rewrite linking runs into one;
+//! - [`catalog`]: readers for the derived catalog `analysis/catalog.jsonl`;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;
+pub mod catalog;
 pub mod cmd;
 pub mod hostile;
 pub mod import;
