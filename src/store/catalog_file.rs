@@ -177,14 +177,19 @@ fn result_of(run: Option<Metadata>, skipped: Option<String>) -> Result<Metadata,
 }
 
 /// The head of a line: the bytes before `,"run":{` (which cannot occur earlier: strings
-/// escape their quotes and no head field holds an object of objects), closed with `}`.
+/// escape their quotes and no head field holds an object of objects), closed with `}`;
+/// the whole line when `run` is not last.
 fn head_of(line: &[u8]) -> Result<Head, serde_json::Error> {
     match memchr::memmem::find(line, b",\"run\":{") {
         Some(at) => {
             let mut prefix = Vec::with_capacity(at + 1);
             prefix.extend_from_slice(&line[..at]);
             prefix.push(b'}');
-            serde_json::from_slice(&prefix)
+            // Rewritten by another tool with its keys in another order: read it whole.
+            match serde_json::from_slice::<Head>(&prefix) {
+                Ok(h) if h.status.is_some() && !h.test_id.is_empty() => Ok(h),
+                _ => serde_json::from_slice(line),
+            }
         }
         None => serde_json::from_slice(line),
     }

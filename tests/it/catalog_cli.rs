@@ -29,7 +29,7 @@ fn assert_same_as_without_catalog(store: &std::path::Path) {
     for args in [
         &["query", "--all", "--json"][..],
         &["query", "--platform", "ollama"],
-        &["query", "--all", "--metric", "ttft.p50"],
+        &["query", "--all", "--metric", "total_time_seconds"],
         &[
             "query",
             "--model",
