@@ -39,14 +39,11 @@ pub fn run(store: &Store, args: VerifyArgs) -> Result<i32> {
             w.fix
         ));
     }
-    if report.catalog_rows_checked > 0 || !report.warnings.is_empty() {
+    if !report.warnings.is_empty() {
         out.push_str(&format!(
-            "catalog: {} row(s) checked against metadata/, {}\n",
+            "catalog: {} row(s) checked against metadata/, {} out of step (warnings; the store is fine)\n",
             report.catalog_rows_checked,
-            match report.warnings.len() {
-                0 => "in step".to_string(),
-                n => format!("{n} out of step (warnings; the store is fine)"),
-            }
+            report.warnings.len()
         ));
     }
     out.push_str(&format!(

@@ -228,9 +228,8 @@ fn verify_reports_a_catalog_out_of_step_as_warnings() {
         .args(["verify", "--no-hash"])
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "catalog: 3 row(s) checked against metadata/, in step",
-        ));
+        .stdout(predicate::str::contains("warning").not())
+        .stdout(predicate::str::contains("no problems"));
 
     // A tampered row, a row whose run is gone, a run without a row.
     let text = fs::read_to_string(catalog_path(&store)).unwrap();
@@ -261,7 +260,9 @@ fn verify_reports_a_catalog_out_of_step_as_warnings() {
     );
     assert!(out.contains("has no row in the catalog"), "{out}");
     assert!(
-        out.contains("3 out of step (warnings; the store is fine)"),
+        out.contains(
+            "catalog: 3 row(s) checked against metadata/, 3 out of step (warnings; the store is fine)"
+        ),
         "{out}"
     );
     assert!(out.contains("no problems"), "{out}");
@@ -271,7 +272,7 @@ fn verify_reports_a_catalog_out_of_step_as_warnings() {
         .args(["verify", "--no-hash"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("in step"));
+        .stdout(predicate::str::contains("warning").not());
 }
 
 #[test]
