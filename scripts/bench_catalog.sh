@@ -107,7 +107,7 @@ time_ms "$reps" "warm: compare --platform ollama --format csv" "$bin" "${s[@]}" 
 if [ "$generated" = 1 ]; then
   # One new run, as a producer would add it (without its derive step): the next query
   # re-reads that one file and rewrites the catalog.
-  f=$(ls "$store/metadata" | head -1)
+  f=$(cd "$store/metadata" && for x in *.json; do echo "$x"; break; done)  # no SIGPIPE
   python3 - "$store" "$f" <<'PY'
 import json, sys
 store, f = sys.argv[1], sys.argv[2]
