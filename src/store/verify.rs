@@ -143,7 +143,7 @@ fn check_catalog(store: &Store, report: &mut Report) -> anyhow::Result<()> {
             path,
             message: m.message,
             fix: format!(
-                "nothing is lost ({} is derived from metadata/): any `benchkeep query` or `benchkeep compare` brings it in step, or delete it",
+                "nothing is lost ({} is derived from metadata/): delete it and the next `benchkeep query` or `benchkeep compare` rebuilds it (rows of new, changed or removed metadata files are brought in step by that next reader by itself)",
                 catalog_file::CATALOG_PATH
             ),
         });
