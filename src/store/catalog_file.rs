@@ -333,7 +333,7 @@ pub fn list(store: &Store) -> anyhow::Result<Vec<(String, Option<FileStat>)>> {
 /// `Ok(None)` when there is none, `Err(why)` when it cannot be used (unreadable, a line
 /// whose head or whole does not parse, another version). Every line is parsed whole once
 /// here (in parallel), so that later reads of it cannot fail.
-fn read_lines(store: &Store) -> Result<Option<(Vec<u8>, Vec<LineAt>)>, String> {
+fn read_lines(store: &Store) -> Result<Option<ReadLines>, String> {
     let path = store.root().join(CATALOG_PATH);
     let bytes = match nofollow::read_bounded(&path, MAX_CATALOG_BYTES) {
         Ok(Some(b)) => b,
@@ -376,6 +376,8 @@ fn read_lines(store: &Store) -> Result<Option<(Vec<u8>, Vec<LineAt>)>, String> {
 }
 
 type LineAt = (String, FileStat, Range<usize>);
+/// The catalog's bytes and its lines.
+type ReadLines = (Vec<u8>, Vec<LineAt>);
 
 /// The catalog's rows (for `verify`): `Ok(None)` when there is none.
 pub fn read_rows(store: &Store) -> Result<Option<Vec<Row>>, String> {
