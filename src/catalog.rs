@@ -44,13 +44,17 @@ pub fn instant(s: &str) -> Option<DateTime<Utc>> {
 /// A run's timestamp as an instant; `None` (unknown, older than any date) when it cannot
 /// be read, with a warning the first time.
 pub fn run_instant(m: &Metadata) -> Option<DateTime<Utc>> {
+    instant_of(&m.test_id, &m.timestamp)
+}
+
+/// [`run_instant`] from a run's id and timestamp (a catalog row's head).
+pub fn instant_of(test_id: &str, timestamp: &str) -> Option<DateTime<Utc>> {
     static WARNED: Once = Once::new();
-    let t = instant(&m.timestamp);
+    let t = instant(timestamp);
     if t.is_none() {
         WARNED.call_once(|| {
             eprintln!(
-                "warning: run {} has a timestamp that is no date ({:?}): treated as unknown, older than every other run",
-                m.test_id, m.timestamp
+                "warning: run {test_id} has a timestamp that is no date ({timestamp:?}): treated as unknown, older than every other run"
             );
         });
     }
@@ -59,22 +63,34 @@ pub fn run_instant(m: &Metadata) -> Option<DateTime<Utc>> {
 
 impl Filter {
     pub fn matches(&self, m: &Metadata) -> bool {
+        self.matches_fields(&m.platform, &m.model, &m.labels, &m.test_id, &m.timestamp)
+    }
+
+    /// [`Filter::matches`] from the fields it looks at (a catalog row's head).
+    pub fn matches_fields(
+        &self,
+        platform: &str,
+        model: &str,
+        labels: &BTreeMap<String, String>,
+        test_id: &str,
+        timestamp: &str,
+    ) -> bool {
         let platform_ok = self.platforms.is_empty()
             || self
                 .platforms
                 .iter()
-                .any(|p| p.eq_ignore_ascii_case(&m.platform));
+                .any(|p| p.eq_ignore_ascii_case(platform));
         let model_ok = self.models.is_empty()
             || self.models.iter().any(|want| {
-                want.eq_ignore_ascii_case(&m.model)
-                    || file_safe(want).eq_ignore_ascii_case(&file_safe(&m.model))
+                want.eq_ignore_ascii_case(model)
+                    || file_safe(want).eq_ignore_ascii_case(&file_safe(model))
             });
         let labels_ok = self
             .labels
             .iter()
-            .all(|(k, v)| m.labels.get(k).is_some_and(|have| have == v));
+            .all(|(k, v)| labels.get(k).is_some_and(|have| have == v));
         let since_ok = self.since.as_deref().is_none_or(|since| {
-            match (instant(since), run_instant(m)) {
+            match (instant(since), instant_of(test_id, timestamp)) {
                 (Some(since), Some(at)) => at >= since,
                 // An unknown time is older than any date.
                 _ => false,

@@ -23,7 +23,7 @@ use std::fs;
 use anyhow::Result;
 
 use crate::report::{self, CHARTS_DIR, DERIVED_FILES, Rendered, TIER1_PREFIXES, TIER2_PREFIXES};
-use crate::store::{Runs, Store, atomic, nofollow, store_io};
+use crate::store::{Runs, Store, atomic, catalog_file, nofollow, store_io};
 
 pub use crate::report::h2h::Settings;
 
@@ -35,26 +35,36 @@ pub const STAMP_PATH: &str = "analysis/.derived-from";
 pub fn refresh(store: &Store, settings: &Settings) -> Result<Vec<String>> {
     let _lock = store.lock()?;
     let runs = store.load_all()?;
-    refresh_with(store, &runs, settings)
+    let warnings = refresh_with(store, &runs, settings)?;
+    // Keep an existing catalog in step with the run just written (one more row, not a
+    // rebuild); a catalog that cannot be written now is brought in step by the next reader.
+    let _ = catalog_file::update_locked(store);
+    Ok(warnings)
 }
 
 /// [`refresh`] from runs already loaded (the caller holds the store lock).
 pub fn refresh_with(store: &Store, runs: &Runs, settings: &Settings) -> Result<Vec<String>> {
-    let stamp = stamp(runs, settings);
-    let stamp_path = store.root().join(STAMP_PATH);
     store.check_layout()?;
-    let fresh = nofollow::read_bounded(&stamp_path, 4096)
-        .is_ok_and(|s| s.is_some_and(|s| s == stamp.as_bytes()))
-        && DERIVED_FILES.iter().all(|rel| {
-            fs::symlink_metadata(store.root().join(rel)).is_ok_and(|m| m.file_type().is_file())
-        });
-    if fresh {
+    if is_fresh(store, runs, settings) {
         return Ok(Vec::new());
     }
+    let stamp = stamp(runs, settings);
     let (files, warnings) = report::tier1_files(runs, settings.clone());
     write_all(store, &files, &TIER1_PREFIXES)?;
     write_stamp(store, &stamp)?;
     Ok(warnings)
+}
+
+/// Whether the derived files were built from exactly these metadata files (the runs'
+/// fingerprint) with these settings, and are all there: [`refresh_with`] has nothing to
+/// do. `compare` asks first, so that runs from the catalog (trimmed) are never rendered.
+pub fn is_fresh(store: &Store, runs: &Runs, settings: &Settings) -> bool {
+    let stamp = stamp(runs, settings);
+    nofollow::read_bounded(&store.root().join(STAMP_PATH), 4096)
+        .is_ok_and(|s| s.is_some_and(|s| s == stamp.as_bytes()))
+        && DERIVED_FILES.iter().all(|rel| {
+            fs::symlink_metadata(store.root().join(rel)).is_ok_and(|m| m.file_type().is_file())
+        })
 }
 
 /// Render and write every derived file including `reports/index.html` (the caller holds

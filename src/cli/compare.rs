@@ -16,7 +16,7 @@ use crate::report::h2h;
 use crate::report::sweep;
 use crate::report::{self, Derived, deltas, gate, markdown, rows::Row, table};
 use crate::schema::{Metadata, Status};
-use crate::store::{Runs, Store};
+use crate::store::{Runs, Store, catalog_file};
 
 /// `--sort`: the catalog's sort orders, as clap values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,6 +102,32 @@ pub struct CompareArgs {
     /// "within TTFT p99 <= 1 s: ...".
     #[arg(long = "sweep", value_name = "ID", conflicts_with = "baseline")]
     pub sweeps: Vec<String>,
+    /// Read every metadata file instead of the catalog (analysis/catalog.jsonl): the old
+    /// path, kept to measure the catalog against.
+    #[arg(long, hide = true)]
+    pub no_catalog: bool,
+}
+
+/// The runs `compare` works from. A listing (table, markdown, csv) reads the catalog
+/// (`analysis/catalog.jsonl`: one file instead of one per run, trimmed runs) when the
+/// derived files are already fresh for exactly those metadata files; otherwise, and for
+/// `--baseline`, `--sweep` and `--format json` (which render whole runs), every metadata
+/// file is read whole, as the derived files must be rebuilt from the whole runs.
+fn load_runs(store: &Store, args: &CompareArgs, settings: &Settings) -> Result<Runs> {
+    let listing =
+        args.baseline.is_none() && args.sweeps.is_empty() && args.format != OutputFormat::Json;
+    if args.no_catalog || !listing {
+        return store.load_all();
+    }
+    let cat = catalog_file::load(store)?;
+    let probe = Runs {
+        fingerprint: cat.fingerprint(store),
+        ..Runs::default()
+    };
+    if cat.is_empty() || derive::is_fresh(store, &probe, settings) {
+        return Ok(cat.runs(store));
+    }
+    store.load_all()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,7 +166,7 @@ pub fn run(store: &Store, args: CompareArgs) -> Result<i32> {
         baseline_platform: args.baseline_platform.clone(),
         ..Settings::default()
     };
-    let all = store.load_all()?;
+    let all = load_runs(store, &args, &settings)?;
     all.warn_skipped();
     for note in
         crate::report::names::same_engine_notes(all.runs.iter().map(|m| m.platform.as_str()))

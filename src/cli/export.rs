@@ -43,6 +43,8 @@ pub enum ExportFormat {
     /// github-action-benchmark's custom JSON (`--tool customBiggerIsBetter` or
     /// `customSmallerIsBetter`): per benchmark its latest finished run's figures.
     GithubActionBenchmark,
+    /// Parquet (needs --out FILE; in builds with the cargo feature `parquet`).
+    Parquet,
 }
 
 pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
@@ -69,25 +71,50 @@ pub fn run(store: &Store, args: ExportArgs) -> Result<i32> {
         }
         (_, None) => None,
     };
+    if args.format == ExportFormat::Parquet {
+        if args.out.as_deref().is_none_or(|p| p.as_os_str() == "-") {
+            return Err(Error::usage(
+                "--format parquet writes a binary file: give --out FILE (e.g. --out runs.parquet)",
+            )
+            .into());
+        }
+        if !cfg!(feature = "parquet") {
+            return Err(Error::usage(
+                "--format parquet: this benchkeep was built without Parquet support; rebuild it with `cargo build --release --features parquet`, or export --format jsonl, which DuckDB, Polars and Spark read as well (docs/engines.md)",
+            )
+            .into());
+        }
+    }
     let filter = args.filter.to_filter()?;
     let all = store.load_all()?;
     all.warn_skipped();
     let runs: Vec<_> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
-    let text = match args.format {
-        ExportFormat::Csv => export::csv(&runs),
-        ExportFormat::Jsonl => export::jsonl(&runs),
-        ExportFormat::Bmf => trackers::bmf(&runs),
+    let bytes: Vec<u8> = match args.format {
+        ExportFormat::Csv => export::csv(&runs).into_bytes(),
+        ExportFormat::Jsonl => export::jsonl(&runs).into_bytes(),
+        ExportFormat::Parquet => parquet_bytes(&runs)?,
+        ExportFormat::Bmf => trackers::bmf(&runs).into_bytes(),
         ExportFormat::GithubActionBenchmark => {
-            trackers::github_action_benchmark(&runs, tool.expect("checked above"))
+            trackers::github_action_benchmark(&runs, tool.expect("checked above")).into_bytes()
         }
     };
     match args.out.as_deref() {
-        None => print_out(&text)?,
-        Some(p) if p.as_os_str() == "-" => print_out(&text)?,
+        None => print_out(&String::from_utf8_lossy(&bytes))?,
+        Some(p) if p.as_os_str() == "-" => print_out(&String::from_utf8_lossy(&bytes))?,
         Some(path) => {
-            outfile::write_user_file(store, path, text.as_bytes(), "--out")?;
+            outfile::write_user_file(store, path, &bytes, "--out")?;
             eprintln!("Exported {} run(s) to {}", runs.len(), path.display());
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_bytes(runs: &[crate::schema::Metadata]) -> Result<Vec<u8>> {
+    crate::report::parquet::parquet(runs)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet_bytes(_: &[crate::schema::Metadata]) -> Result<Vec<u8>> {
+    unreachable!("refused before any work without the parquet feature")
 }

@@ -6,13 +6,14 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::{Value, json};
 
+use crate::catalog::Filter;
 use crate::catalog::{HEADLINE, headline_json, lookup, plain};
 use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
 use crate::error::{Error, exit};
 use crate::report::sweep;
 use crate::schema::Metadata;
-use crate::store::Store;
+use crate::store::{Runs, Skipped, Store, catalog_file, oldest_first};
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -35,18 +36,98 @@ pub struct QueryArgs {
     /// JSON output for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Read every metadata file instead of the catalog (analysis/catalog.jsonl): the old
+    /// path, kept to measure the catalog against.
+    #[arg(long, hide = true)]
+    pub no_catalog: bool,
+}
+
+/// What a query looks at: the runs it may answer about, whether they are catalog rows
+/// (trimmed), and the platforms and models of the whole store (for "no run matches").
+struct Looked {
+    all: Runs,
+    trimmed: bool,
+    platforms: BTreeSet<String>,
+    models: BTreeSet<String>,
+}
+
+/// The runs a query looks at. Through the catalog, only the rows' heads are parsed to
+/// filter and order; whole rows only for the runs it may answer about (the latest
+/// matching finished run, or every one with `--all`) and those still running (named when
+/// nothing finished matches). `--no-catalog` and `--sweep` read every metadata file.
+fn look(store: &Store, args: &QueryArgs, filter: &Filter) -> Result<Looked> {
+    if args.no_catalog || args.sweep.is_some() {
+        let all = store.load_all()?;
+        let platforms = all.runs.iter().map(|m| m.platform.clone()).collect();
+        let models = all.runs.iter().map(|m| m.model.clone()).collect();
+        return Ok(Looked {
+            all,
+            trimmed: false,
+            platforms,
+            models,
+        });
+    }
+    let cat = catalog_file::load(store)?;
+    let heads = cat.heads();
+    let mut all = Runs::default();
+    let (mut platforms, mut models) = (BTreeSet::new(), BTreeSet::new());
+    let mut matching = Vec::new();
+    for (i, h) in heads.iter().enumerate() {
+        if let Some(why) = &h.skipped {
+            all.skipped.push(Skipped {
+                path: store.metadata_dir().join(&h.file),
+                reason: why.clone(),
+            });
+            continue;
+        }
+        platforms.insert(h.platform.clone());
+        models.insert(h.model.clone());
+        if filter.matches_fields(&h.platform, &h.model, &h.labels, &h.test_id, &h.timestamp) {
+            matching.push(i);
+        }
+    }
+    let keys: Vec<(&str, &str)> = matching
+        .iter()
+        .map(|&i| (heads[i].timestamp.as_str(), heads[i].test_id.as_str()))
+        .collect();
+    let ordered: Vec<usize> = oldest_first(&keys)
+        .into_iter()
+        .map(|k| matching[k])
+        .collect();
+    let is_final = |i: &usize| heads[*i].status.is_some_and(|s| s.is_final());
+    let latest = ordered.iter().rev().find(|i| is_final(i)).copied();
+    let keep: Vec<usize> = ordered
+        .into_iter()
+        .filter(|i| !is_final(i) || args.all || Some(*i) == latest)
+        .collect();
+    all.runs = keep.into_iter().filter_map(|i| cat.row(i).run).collect();
+    Ok(Looked {
+        all,
+        trimmed: true,
+        platforms,
+        models,
+    })
+}
+
+/// A run as its metadata file holds it now (a catalog row lacks the bulky parts); the row
+/// itself when the file cannot be read any more.
+fn whole(store: &Store, m: &Metadata) -> Metadata {
+    Store::read_metadata(&store.metadata_path(&m.test_id)).unwrap_or_else(|_| m.clone())
 }
 
 pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     let filter = args.filter.to_filter()?;
-    let all = store.load_all()?;
+    let Looked {
+        all,
+        trimmed,
+        platforms: known_platforms,
+        models: known_models,
+    } = look(store, &args, &filter)?;
     all.warn_skipped();
     if let Some(id) = &args.sweep {
         let runs: Vec<Metadata> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
         return query_sweep(&runs, id, args.metric.as_deref(), args.json);
     }
-    let known_platforms: BTreeSet<&str> = all.runs.iter().map(|m| m.platform.as_str()).collect();
-    let known_models: BTreeSet<&str> = all.runs.iter().map(|m| m.model.as_str()).collect();
     let (matching, in_progress): (Vec<&Metadata>, Vec<&Metadata>) = all
         .runs
         .iter()
@@ -67,7 +148,7 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
             filter.describe(),
             store.root().display()
         );
-        if !all.runs.is_empty() {
+        if !known_platforms.is_empty() {
             msg.push_str(&format!(
                 "\n  platforms: {}\n  models: {}",
                 known_platforms.into_iter().collect::<Vec<_>>().join(", "),
@@ -81,6 +162,25 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     } else {
         vec![*matching.last().expect("not empty")]
     };
+    // A catalog row is the run without its bulky parts: one answer is read whole from its
+    // file; of many, only those that lack the figure asked for.
+    let chosen: Vec<std::borrow::Cow<Metadata>> = chosen
+        .into_iter()
+        .map(|m| {
+            let lacks = args.metric.as_deref().is_some_and(|metric| {
+                lookup(
+                    &serde_json::to_value(m).expect("metadata serializes"),
+                    metric,
+                )
+                .is_none()
+            });
+            if trimmed && (!args.all || lacks) {
+                std::borrow::Cow::Owned(whole(store, m))
+            } else {
+                std::borrow::Cow::Borrowed(m)
+            }
+        })
+        .collect();
     // `--model` folds case and `:`/`/`: say which model answered when it is not the one
     // written.
     if !filter.models.is_empty() {
@@ -110,7 +210,14 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
             .collect();
         if found.iter().all(|(_, x)| x.is_none()) {
             // No selected run has it: a typo, or a figure these runs cannot have.
-            let known_anywhere = all.runs.iter().any(|m| {
+            // Through the catalog only the runs answered about were read: ask every run.
+            let every = if trimmed {
+                store.load_all()?.runs
+            } else {
+                Vec::new()
+            };
+            let every = if trimmed { &every } else { &all.runs };
+            let known_anywhere = every.iter().any(|m| {
                 lookup(
                     &serde_json::to_value(m).expect("metadata serializes"),
                     metric,

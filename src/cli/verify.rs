@@ -31,6 +31,21 @@ pub fn run(store: &Store, args: VerifyArgs) -> Result<i32> {
             p.fix
         ));
     }
+    for w in &report.warnings {
+        out.push_str(&format!(
+            "warning: {}: {}\n  fix: {}\n",
+            w.path.display(),
+            w.message,
+            w.fix
+        ));
+    }
+    if !report.warnings.is_empty() {
+        out.push_str(&format!(
+            "catalog: {} row(s) checked against metadata/, {} out of step (warnings; the store is fine)\n",
+            report.catalog_rows_checked,
+            report.warnings.len()
+        ));
+    }
     out.push_str(&format!(
         "checked {} run(s), {} raw file(s), {} MB hashed in {}: {}\n",
         report.runs_checked,

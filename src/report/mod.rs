@@ -28,6 +28,8 @@ pub mod intervals;
 pub mod markdown;
 pub mod matrix;
 pub mod names;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod rawdata;
 pub mod rows;
 pub mod server_view;

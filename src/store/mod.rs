@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod atomic;
 pub mod batch;
+pub mod catalog_file;
 pub mod ids;
 pub mod nofollow;
 pub mod outfile;
@@ -334,67 +335,43 @@ impl Store {
     /// Load every readable run, oldest first. Unreadable, unknown or future-version files
     /// are listed in `skipped` (never changed or deleted).
     pub fn load_all(&self) -> Result<Runs> {
-        use std::hash::{Hash, Hasher};
-        use std::os::unix::fs::MetadataExt;
         let files = self.metadata_files()?;
-        let parsed = parallel_map(&files, |p| {
-            let read = (|| {
-                let mut f = nofollow::open_read(p)?;
-                let md = f.metadata()?;
-                if md.len() > MAX_METADATA_BYTES {
-                    return Ok((md, None));
-                }
-                let mut bytes = Vec::with_capacity(md.len() as usize + 1);
-                io::Read::read_to_end(&mut f, &mut bytes)?;
-                Ok::<_, io::Error>((md, Some(bytes)))
-            })();
-            match read {
-                Ok((md, bytes)) => (
-                    (md.ino(), md.len(), md.mtime(), md.mtime_nsec()),
-                    match bytes {
-                        Some(bytes) => parse_metadata(&bytes).and_then(|m| check_safe(m, p)),
-                        None => Err(too_big(md.len())),
-                    },
-                ),
-                Err(e) => ((0, 0, 0, 0), Err(format!("cannot read: {e}"))),
-            }
-        });
+        let parsed = parallel_map(&files, |p| read_with_stat(p));
+        let named: Vec<(String, FileStat, std::result::Result<Metadata, String>)> = files
+            .iter()
+            .zip(parsed)
+            .map(|(p, (stat, r))| (file_name_of(p), stat, r))
+            .collect();
+        Ok(self.collect_runs(named))
+    }
+
+    /// Runs from (file name, stat, parse result) triples in file-name order: the
+    /// fingerprint of exactly those files (names, inodes, sizes, mtimes) and the runs
+    /// oldest first. Shared by [`Store::load_all`] and the catalog, so that both agree on
+    /// the fingerprint the derived files are stamped with.
+    pub(crate) fn collect_runs(
+        &self,
+        files: Vec<(String, FileStat, std::result::Result<Metadata, String>)>,
+    ) -> Runs {
+        use std::hash::{Hash, Hasher};
         let mut runs = Runs::default();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        for (path, (stat, result)) in files.into_iter().zip(parsed) {
-            path.file_name().hash(&mut hasher);
-            stat.hash(&mut hasher);
+        for (name, stat, result) in files {
+            // As `path.file_name()` (an `Option<&OsStr>`) always hashed.
+            Some(std::ffi::OsStr::new(&name)).hash(&mut hasher);
+            stat.tuple().hash(&mut hasher);
             match result {
                 Ok(m) => runs.runs.push(m),
-                Err(reason) => runs.skipped.push(Skipped { path, reason }),
+                Err(reason) => runs.skipped.push(Skipped {
+                    path: self.metadata_dir().join(&name),
+                    reason,
+                }),
             }
         }
         runs.fingerprint = hasher.finish();
-        // Oldest first. Metadata is large: sort indices, then move each run once.
-        // Instants, not text (offsets differ); a timestamp that is no date sorts oldest.
-        let at: Vec<Option<chrono::DateTime<chrono::Utc>>> = runs
-            .runs
-            .iter()
-            .map(|m| {
-                chrono::DateTime::parse_from_rfc3339(&m.timestamp.trim().to_ascii_uppercase())
-                    .ok()
-                    .map(|t| t.to_utc())
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..runs.runs.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (x, y) = (&runs.runs[a], &runs.runs[b]);
-            (at[a], &x.timestamp)
-                .cmp(&(at[b], &y.timestamp))
-                .then_with(|| ids::cmp_ids(&x.test_id, &y.test_id))
-        });
-        let mut slots: Vec<Option<Metadata>> = runs.runs.drain(..).map(Some).collect();
-        runs.runs = order
-            .into_iter()
-            .map(|i| slots[i].take().expect("each index once"))
-            .collect();
-        Ok(runs)
+        sort_oldest_first(&mut runs.runs);
+        runs
     }
 
     /// Find one run by exact id or unique prefix.
@@ -556,4 +533,97 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
             .flat_map(|h| h.join().expect("metadata reader thread panicked"))
             .collect()
     })
+}
+
+/// What identifies one version of a metadata file: inode, size and mtime (seconds and
+/// nanoseconds). A replaced file (atomic rename) always gets a new inode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStat {
+    pub ino: u64,
+    pub size: u64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+}
+
+impl FileStat {
+    pub fn of(md: &fs::Metadata) -> FileStat {
+        use std::os::unix::fs::MetadataExt;
+        FileStat {
+            ino: md.ino(),
+            size: md.len(),
+            mtime: md.mtime(),
+            mtime_nsec: md.mtime_nsec(),
+        }
+    }
+
+    fn tuple(&self) -> (u64, u64, i64, i64) {
+        (self.ino, self.size, self.mtime, self.mtime_nsec)
+    }
+}
+
+fn file_name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Read and parse one metadata file (never through a link, never over
+/// [`MAX_METADATA_BYTES`]), with the stat of what was read (all zeros when it could not be
+/// opened).
+pub(crate) fn read_with_stat(p: &Path) -> (FileStat, std::result::Result<Metadata, String>) {
+    let read = (|| {
+        let mut f = nofollow::open_read(p)?;
+        let md = f.metadata()?;
+        if md.len() > MAX_METADATA_BYTES {
+            return Ok((md, None));
+        }
+        let mut bytes = Vec::with_capacity(md.len() as usize + 1);
+        io::Read::read_to_end(&mut f, &mut bytes)?;
+        Ok::<_, io::Error>((md, Some(bytes)))
+    })();
+    match read {
+        Ok((md, bytes)) => (
+            FileStat::of(&md),
+            match bytes {
+                Some(bytes) => parse_metadata(&bytes).and_then(|m| check_safe(m, p)),
+                None => Err(too_big(md.len())),
+            },
+        ),
+        Err(e) => (FileStat::default(), Err(format!("cannot read: {e}"))),
+    }
+}
+
+/// The order of runs given as (timestamp, test id), oldest first, as indices: by instants,
+/// not text (offsets differ); a timestamp that is no date sorts oldest; ties by id.
+pub fn oldest_first(keys: &[(&str, &str)]) -> Vec<usize> {
+    let at: Vec<Option<chrono::DateTime<chrono::Utc>>> = keys
+        .iter()
+        .map(|(ts, _)| {
+            chrono::DateTime::parse_from_rfc3339(&ts.trim().to_ascii_uppercase())
+                .ok()
+                .map(|t| t.to_utc())
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| {
+        (at[a], keys[a].0)
+            .cmp(&(at[b], keys[b].0))
+            .then_with(|| ids::cmp_ids(keys[a].1, keys[b].1))
+    });
+    order
+}
+
+/// Oldest first, by instants, not text (offsets differ); a timestamp that is no date sorts
+/// oldest; ties by id. Metadata is large: sort indices, then move each run once.
+fn sort_oldest_first(runs: &mut Vec<Metadata>) {
+    let keys: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|m| (m.timestamp.as_str(), m.test_id.as_str()))
+        .collect();
+    let order = oldest_first(&keys);
+    let mut slots: Vec<Option<Metadata>> = runs.drain(..).map(Some).collect();
+    *runs = order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each index once"))
+        .collect();
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::schema::{HostInfo, Metadata, SourceKind, Status};
-use crate::store::{Store, atomic::TEMP_PREFIX, nofollow, process};
+use crate::store::{Store, atomic::TEMP_PREFIX, catalog_file, nofollow, process};
 
 /// One thing wrong with the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,11 @@ pub struct Report {
     pub raw_files_checked: usize,
     pub bytes_hashed: u64,
     pub problems: Vec<Problem>,
+    /// Things a rebuild fixes, never data loss (a catalog row out of step with its
+    /// metadata file): reported, but the store is fine.
+    pub warnings: Vec<Problem>,
+    /// Rows of `analysis/catalog.jsonl` compared with their metadata files.
+    pub catalog_rows_checked: usize,
 }
 
 /// Options for [`verify`].
@@ -117,7 +122,33 @@ pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
     }
     // Archived runs (`benchkeep archive`) and moves cut off halfway.
     report.problems.extend(crate::store::archive::check(store));
+    if !bad_dirs.contains(&store.analysis_dir()) && !bad_dirs.contains(&store.metadata_dir()) {
+        check_catalog(store, &mut report)?;
+    }
     Ok(report)
+}
+
+/// The derived catalog against the metadata files: each difference is a warning that the
+/// next `query` or `compare` fixes by itself (the catalog is rebuilt from the metadata).
+fn check_catalog(store: &Store, report: &mut Report) -> anyhow::Result<()> {
+    let (mismatches, checked) = catalog_file::check(store)?;
+    report.catalog_rows_checked = checked;
+    for m in mismatches {
+        let path = if m.file == catalog_file::CATALOG_PATH {
+            store.root().join(&m.file)
+        } else {
+            store.metadata_dir().join(&m.file)
+        };
+        report.warnings.push(Problem {
+            path,
+            message: m.message,
+            fix: format!(
+                "nothing is lost ({} is derived from metadata/): delete it and the next `benchkeep query` or `benchkeep compare` rebuilds it (rows of new, changed or removed metadata files are brought in step by that next reader by itself)",
+                catalog_file::CATALOG_PATH
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn check_raw(
