@@ -54,9 +54,22 @@ pub struct Row {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     /// The run, without the parts no listing uses (see [`trim`]); absent when the file
-    /// could not be used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// could not be used. Read back like a metadata file: unknown figures are NaN.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "run_as_loaded"
+    )]
     pub run: Option<Metadata>,
+}
+
+/// A row's run as `parse_metadata` gives it (figures a source lacked are NaN in memory).
+fn run_as_loaded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Metadata>, D::Error> {
+    let mut run = <Option<Metadata> as serde::Deserialize>::deserialize(d)?;
+    if let Some(m) = run.as_mut() {
+        m.results.apply_unknown();
+    }
+    Ok(run)
 }
 
 /// The head of a row: everything before `run`.

@@ -14,6 +14,7 @@ pub mod batch;
 pub mod catalog_file;
 pub mod ids;
 pub mod nofollow;
+mod order;
 pub mod outfile;
 pub mod process;
 pub mod remote;
@@ -27,6 +28,9 @@ use anyhow::{Context, Result};
 
 use crate::error::{Error, is_resource_error};
 use crate::schema::{Metadata, SCHEMA_VERSION};
+
+use order::sort_oldest_first;
+pub use order::{oldest_first, parallel_map};
 
 /// The environment variable that names the store when `--store` is not given.
 pub const STORE_ENV: &str = "BENCHKEEP_STORE";
@@ -513,28 +517,6 @@ pub fn store_io(path: &Path, action: &str, e: io::Error) -> anyhow::Error {
     )))
 }
 
-/// Map `f` over `items` on up to `available_parallelism` threads, keeping order.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8);
-    if items.len() < 64 || threads < 2 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("metadata reader thread panicked"))
-            .collect()
-    })
-}
-
 /// What identifies one version of a metadata file: inode, size and mtime (seconds and
 /// nanoseconds). A replaced file (atomic rename) always gets a new inode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -591,39 +573,4 @@ pub(crate) fn read_with_stat(p: &Path) -> (FileStat, std::result::Result<Metadat
         ),
         Err(e) => (FileStat::default(), Err(format!("cannot read: {e}"))),
     }
-}
-
-/// The order of runs given as (timestamp, test id), oldest first, as indices: by instants,
-/// not text (offsets differ); a timestamp that is no date sorts oldest; ties by id.
-pub fn oldest_first(keys: &[(&str, &str)]) -> Vec<usize> {
-    let at: Vec<Option<chrono::DateTime<chrono::Utc>>> = keys
-        .iter()
-        .map(|(ts, _)| {
-            chrono::DateTime::parse_from_rfc3339(&ts.trim().to_ascii_uppercase())
-                .ok()
-                .map(|t| t.to_utc())
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by(|&a, &b| {
-        (at[a], keys[a].0)
-            .cmp(&(at[b], keys[b].0))
-            .then_with(|| ids::cmp_ids(keys[a].1, keys[b].1))
-    });
-    order
-}
-
-/// Oldest first, by instants, not text (offsets differ); a timestamp that is no date sorts
-/// oldest; ties by id. Metadata is large: sort indices, then move each run once.
-fn sort_oldest_first(runs: &mut Vec<Metadata>) {
-    let keys: Vec<(&str, &str)> = runs
-        .iter()
-        .map(|m| (m.timestamp.as_str(), m.test_id.as_str()))
-        .collect();
-    let order = oldest_first(&keys);
-    let mut slots: Vec<Option<Metadata>> = runs.drain(..).map(Some).collect();
-    *runs = order
-        .into_iter()
-        .map(|i| slots[i].take().expect("each index once"))
-        .collect();
 }

@@ -122,7 +122,17 @@ fn ollama_durations_give_the_breakdown() {
         "16",
         "5",
     );
-    cmd.args(["--num-requests", "4", "--gpu", "off", "-q"]);
+    // No calibration probes: they would load the model before the run, and this test
+    // needs the 100 ms load to fall on the run's first request.
+    cmd.args([
+        "--num-requests",
+        "4",
+        "--gpu",
+        "off",
+        "-q",
+        "--calibrate",
+        "off",
+    ]);
     let (code, o, e) = out(&mut cmd);
     assert_eq!(code, 0, "{o}{e}");
     let m = crate::support::store::only_metadata(&store);
