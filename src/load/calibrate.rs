@@ -19,7 +19,6 @@
 //! tokens the server reported for the run's own requests give the achieved distribution
 //! ([`achieved`]).
 
-use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -281,22 +280,52 @@ async fn probe_usage(t: &Target<'_>, req: &body::GenRequest, words: u32) -> Resu
 /// requests, by their index, and the mean's distance from theirs), or `None` when none
 /// reported one. Reads the log line by line; memory is one entry per distinct length.
 pub fn achieved(raw: &Path, spec: &Synthetic) -> Option<Value> {
-    let file = std::fs::File::open(raw).ok()?;
+    use std::io::{BufRead, Read};
+    /// The fields of a raw record this needs; the rest is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Lean {
+        #[serde(default)]
+        ok: Option<bool>,
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        prompt_tokens: Option<u64>,
+    }
+    // The run's own log in the store: never through a link, never blocking on a FIFO
+    // (RELIABILITY P11), and no line held past the raw-line cap (P8).
+    let file = crate::store::nofollow::open_read(raw).ok()?;
+    let cap = crate::schema::MAX_RAW_LINE_BYTES as u64;
+    let mut reader = std::io::BufReader::new(file);
     let mut counts: std::collections::BTreeMap<u64, u64> = Default::default();
     let mut targets = 0.0;
-    for line in std::io::BufReader::new(file).lines() {
-        let Ok(line) = line else { break };
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if v.get("ok").and_then(Value::as_bool) != Some(true) {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(cap + 1)
+            .read_until(b'\n', &mut line)
+            .ok()?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') && n as u64 > cap {
+            // Over the cap: not a record benchkeep wrote; skip to the next line.
+            let mut rest = Vec::new();
+            while (&mut reader).take(cap).read_until(b'\n', &mut rest).ok()? > 0
+                && rest.last() != Some(&b'\n')
+            {
+                rest.clear();
+            }
             continue;
         }
-        let index = v
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<u64>().ok());
-        if let (Some(p), Some(i)) = (v.get("prompt_tokens").and_then(Value::as_u64), index) {
+        let Ok(v) = serde_json::from_slice::<Lean>(&line) else {
+            continue;
+        };
+        if v.ok != Some(true) {
+            continue;
+        }
+        let index = v.id.as_deref().and_then(|s| s.parse::<u64>().ok());
+        if let (Some(p), Some(i)) = (v.prompt_tokens, index) {
             *counts.entry(p).or_default() += 1;
             targets += f64::from(spec.input_target(i));
         }
@@ -355,6 +384,29 @@ mod tests {
         assert!((b - 1.3).abs() < 1e-9 && (a - 6.2).abs() < 1e-9, "{a} {b}");
         assert!(fit(&[(16, 20), (256, 20)]).is_none(), "flat: no slope");
         assert!(fit(&[(16, 20), (16, 30)]).is_none(), "one length: no slope");
+    }
+
+    #[test]
+    fn achieved_never_follows_a_link_nor_blocks_on_a_fifo_nor_holds_an_endless_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Synthetic::fixed(7, 4, 0);
+        let fifo = dir.path().join("fifo.jsonl");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a plain mkfifo on a path in our temp dir.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(
+            achieved(&fifo, &spec).is_none(),
+            "a FIFO is refused, not waited on"
+        );
+        let real = dir.path().join("real.jsonl");
+        let rec = r#"{"ok":true,"id":"0","prompt_tokens":7}"#;
+        let long = "x".repeat(crate::schema::MAX_RAW_LINE_BYTES + 10);
+        std::fs::write(&real, format!("{long}\n{rec}\n")).unwrap();
+        let v = achieved(&real, &spec).expect("the record after the over-long line counts");
+        assert_eq!(v["requests"], 1, "{v}");
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(achieved(&link, &spec).is_none(), "a link is never followed");
     }
 
     #[test]
