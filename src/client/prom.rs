@@ -60,6 +60,12 @@ impl Histogram {
         (self.count > 0.0).then(|| self.sum / self.count)
     }
 
+    /// The first finite bucket bound: a quantile at or below it is only known to lie in
+    /// `(0, bound]`.
+    pub fn first_bound(&self) -> Option<f64> {
+        self.buckets.first().map(|b| b.0).filter(|b| b.is_finite())
+    }
+
     /// The `q` quantile (0..1) the way Prometheus' `histogram_quantile` estimates it:
     /// linear within the bucket the rank falls in, from the bucket below's bound (0 for
     /// the first); a rank in the `+Inf` bucket gives the highest finite bound.
@@ -350,6 +356,8 @@ python_gc_objects_collected_total{generation="0"} 1.0
         // rank 7.92: in +Inf, so the highest finite bound.
         assert_eq!(h.quantile(0.99), Some(1.0));
         assert_eq!(Histogram::default().quantile(0.5), None);
+        assert_eq!(h.first_bound(), Some(0.1));
+        assert_eq!(Histogram::default().first_bound(), None);
     }
 
     #[test]

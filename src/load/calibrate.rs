@@ -23,6 +23,11 @@
 //! fails every request still gets a recorded, failed run). After the run, the prompt
 //! tokens the server reported for the run's own requests give the achieved distribution
 //! ([`achieved`]).
+//!
+//! A probe is a real request, so on a server that loads models on demand (Ollama) the
+//! first probe pays the model load, not the run's first request. That load is not lost:
+//! the probes' `load_duration`s are summed into `server_load_ms`. A benchmark of the cold
+//! start itself uses `--calibrate off`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -78,6 +83,9 @@ pub struct Calibration {
     pub probes: Vec<(u32, f64)>,
     /// Why the calibration failed (the run then sends one word per token).
     pub error: Option<String>,
+    /// The model load time the server reported for the probes (Ollama's
+    /// `load_duration`, summed), ms: the load the run's first request would otherwise carry.
+    pub server_load_ms: Option<f64>,
 }
 
 impl Calibration {
@@ -92,6 +100,7 @@ impl Calibration {
             target: spec.input.mean(),
             probes: Vec::new(),
             error: None,
+            server_load_ms: None,
         }
     }
 
@@ -116,6 +125,9 @@ impl Calibration {
         });
         if let Some(e) = &self.error {
             v["error"] = json!(e);
+        }
+        if let Some(ms) = self.server_load_ms {
+            v["server_load_ms"] = json!(r(ms));
         }
         v
     }
@@ -144,6 +156,7 @@ pub async fn calibrate(t: &Target<'_>, spec: &Synthetic, nonce: u64) -> Result<C
     let mut probes: Vec<(u32, f64)> = Vec::new();
     let mut k = 0u64;
     let mut method = Method::Tokenize;
+    let mut load_ns: Option<u64> = None;
     // The mean count over several prompts of `words` words (distinct indices).
     let mut count = async |words: u32, method: &mut Method| -> Result<f64, Error> {
         let mut sum = 0.0;
@@ -172,7 +185,11 @@ pub async fn calibrate(t: &Target<'_>, spec: &Synthetic, nonce: u64) -> Result<C
                     }
                 }
             }
-            sum += f64::from(probe_usage(t, &req, words).await?);
+            let (count, load) = probe_usage(t, &req, words).await?;
+            if let Some(ns) = load {
+                load_ns = Some(load_ns.unwrap_or(0).saturating_add(ns));
+            }
+            sum += f64::from(count);
             n += 1;
         }
         Ok(sum / n as f64)
@@ -205,6 +222,7 @@ pub async fn calibrate(t: &Target<'_>, spec: &Synthetic, nonce: u64) -> Result<C
         target,
         probes,
         error: None,
+        server_load_ms: load_ns.map(|ns| ns as f64 / 1e6),
     })
 }
 
@@ -282,8 +300,13 @@ async fn tokenize(t: &Target<'_>, text: &str) -> Option<u32> {
     tokio::time::timeout(TOKENIZE_TIMEOUT, fut).await.ok()?
 }
 
-/// One request of the run's shape asking for one token; the prompt tokens it reports.
-async fn probe_usage(t: &Target<'_>, req: &body::GenRequest, words: u32) -> Result<u32, Error> {
+/// One request of the run's shape asking for one token; the prompt tokens it reports, and
+/// the model load time it reports (Ollama), in ns.
+async fn probe_usage(
+    t: &Target<'_>,
+    req: &body::GenRequest,
+    words: u32,
+) -> Result<(u32, Option<u64>), Error> {
     let bytes = body::render(t.api, t.model, t.stream, req);
     let now = Instant::now();
     let rec = t.client.generate(bytes, now, now).await;
@@ -295,9 +318,11 @@ async fn probe_usage(t: &Target<'_>, req: &body::GenRequest, words: u32) -> Resu
             rec.error.as_deref().unwrap_or("no detail")
         )));
     }
+    let load = rec.server.load_duration_ns;
     rec.prompt_tokens
         .and_then(|n| u32::try_from(n).ok())
         .filter(|n| *n > 0)
+        .map(|n| (n, load))
         .ok_or_else(|| {
             Error::Server(
                 "prompt calibration: the server reported no prompt token count for a probe request (no usage.prompt_tokens, no prompt_eval_count)".to_string(),

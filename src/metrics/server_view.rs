@@ -77,6 +77,7 @@ pub fn from_vllm(before: &Snapshot, after: &Snapshot, results: &Results) -> Serv
                     p90: round(p90 * 1e3, 3),
                     p99: round(p99 * 1e3, 3),
                     from_buckets: true,
+                    first_bucket_ms: d.first_bound().map(|b| round(b * 1e3, 3)),
                 },
             );
         }

@@ -65,7 +65,7 @@ pub fn text(m: &Metadata) -> String {
             match v.percentiles_from_buckets.get(&key) {
                 Some(p) => {
                     let x = [p.p50, p.p90, p.p99][q];
-                    let _ = write!(s, " {x:>9.1}");
+                    let _ = write!(s, " {:>9}", p.shown(x));
                 }
                 None => {
                     let _ = write!(s, " {:>9}", "-");

@@ -41,6 +41,21 @@ pub struct BucketPercentiles {
     pub p99: f64,
     /// Always `true`: these come from buckets, not from the requests' own values.
     pub from_buckets: bool,
+    /// The first bucket's upper bound, ms: a percentile at or below it says only "somewhere
+    /// in `(0, first_bucket_ms]`" (its interpolated value is the bucket's midpoint-ish, not a
+    /// measurement), so readers show it as `<=first_bucket_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bucket_ms: Option<f64>,
+}
+
+impl BucketPercentiles {
+    /// A percentile for display: `<=300` when it lies in the first bucket, else its value.
+    pub fn shown(&self, x: f64) -> String {
+        match self.first_bucket_ms {
+            Some(first) if x <= first => format!("<={first}"),
+            _ => format!("{x:.1}"),
+        }
+    }
 }
 
 /// Where the client's mean TTFT went: `client_ttft_ms = server_queue_ms +
@@ -129,4 +144,28 @@ pub struct ServerView {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BucketPercentiles;
+
+    #[test]
+    fn a_percentile_in_the_first_bucket_is_shown_as_at_most_its_bound() {
+        let p = BucketPercentiles {
+            p50: 150.0,
+            p90: 270.0,
+            p99: 450.0,
+            from_buckets: true,
+            first_bucket_ms: Some(300.0),
+        };
+        assert_eq!(p.shown(p.p50), "<=300");
+        assert_eq!(p.shown(p.p90), "<=300");
+        assert_eq!(p.shown(p.p99), "450.0");
+        let old = BucketPercentiles {
+            first_bucket_ms: None,
+            ..p
+        };
+        assert_eq!(old.shown(150.0), "150.0", "a stored view without the bound");
+    }
 }

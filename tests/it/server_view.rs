@@ -122,8 +122,8 @@ fn ollama_durations_give_the_breakdown() {
         "16",
         "5",
     );
-    // No calibration probes: they would load the model before the run, and this test
-    // needs the 100 ms load to fall on the run's first request.
+    // No calibration probes: they would load the model before the run (the next test), and
+    // this test needs the 100 ms load to fall on the run's first request.
     cmd.args([
         "--num-requests",
         "4",
@@ -151,6 +151,43 @@ fn ollama_durations_give_the_breakdown() {
             .iter()
             .any(|n| n.ends_with(".server.jsonl"))
     );
+}
+
+/// With calibration on (the default), the probes are the first requests Ollama sees: the
+/// 100 ms model load falls on a probe and is kept as `prompt_calibration.server_load_ms`,
+/// and the run's own queue no longer carries it.
+#[test]
+fn calibration_probes_keep_the_model_load_they_paid() {
+    let mut c = timed(Profile::Ollama, 30.0, 2.0);
+    c.timing.load_ms = 100.0;
+    c.num_parallel = 1;
+    let sim = start_blocking(c);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let mut cmd = crate::support::cmd::run_synthetic(
+        &store,
+        "ollama",
+        "llama3.2:latest",
+        &sim.base_url(),
+        "16",
+        "5",
+    );
+    cmd.args(["--num-requests", "4", "--gpu", "off", "-q"]);
+    let (code, o, e) = out(&mut cmd);
+    assert_eq!(code, 0, "{o}{e}");
+    let m = crate::support::store::only_metadata(&store);
+    let cal = &m["test"]["prompt_calibration"];
+    assert_eq!(cal["method"], "probe_usage", "{cal:#}");
+    let load = cal["server_load_ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{cal:#}"));
+    assert!(
+        (100.0..1000.0).contains(&load),
+        "the load a probe paid: {load}"
+    );
+    // The run's four requests: the 30 ms step, no 100 ms load among them (25 ms a request).
+    let queue = num(&m, "mean_ms.queue");
+    assert!(queue < 20.0, "queue {queue}: {:#}", view(&m));
 }
 
 /// An OpenAI-compatible server without vLLM's metrics (here Ollama's /v1): noted once as
