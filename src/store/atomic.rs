@@ -80,9 +80,16 @@ fn write_temp(target: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
 /// Atomically replace (or create) `target` with `bytes`, durably.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = write_temp(target, bytes)?;
+    replace_with(&tmp, target)
+}
+
+/// Atomically replace (or create) `target` with `tmp`, a complete and synced temp file
+/// made at [`temp_path_for`]`(target)` by a writer that streams its bytes; durably. The
+/// temp is removed if the rename fails.
+pub fn replace_with(tmp: &Path, target: &Path) -> io::Result<()> {
     crash_point("before-publish");
-    if let Err(e) = fs::rename(&tmp, target) {
-        let _ = fs::remove_file(&tmp);
+    if let Err(e) = fs::rename(tmp, target) {
+        let _ = fs::remove_file(tmp);
         return Err(e);
     }
     crash_point("after-publish");

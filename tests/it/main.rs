@@ -49,6 +49,7 @@ mod record_secrets_forms;
 mod record_signal;
 mod recover_cli;
 mod remote_errors;
+mod remote_large;
 mod remote_store;
 mod repeat_cli;
 mod report_cli;

@@ -105,7 +105,10 @@ fn a_second_create_of_an_id_is_refused() {
         .unwrap();
         assert!(remote.reserve("x-1", b"{}").unwrap(), "{kind:?}");
         assert!(!remote.reserve("x-1", b"{\"b\":1}").unwrap(), "{kind:?}");
-        assert_eq!(remote.get("metadata/x-1.json").unwrap().unwrap(), b"{}");
+        assert_eq!(
+            remote.get("metadata/x-1.json", 1 << 20).unwrap().unwrap(),
+            b"{}"
+        );
         // init again changes nothing and says so.
         let (code, so, se) = out(&mut t.cmd("init"));
         assert_eq!(code, 0, "{so}{se}");

@@ -14,6 +14,9 @@
 mod errors;
 pub mod parts;
 pub mod sync;
+mod transfer;
+
+pub use transfer::{Fetch, Fetched};
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,8 @@ pub use errors::classify;
 
 /// The manifest `benchkeep init` writes at the root of a URL store.
 pub const MANIFEST: &str = "benchkeep.json";
+/// The most bytes a manifest may have (it is a few lines of JSON).
+const MAX_MANIFEST_BYTES: usize = 64 << 10;
 /// The layout version the manifest records (the seed's `raw/ metadata/ analysis/ reports/`).
 pub const LAYOUT_VERSION: u32 = 1;
 
@@ -212,51 +217,39 @@ impl Remote {
             .map_err(|e| self.error(e, "upload", rel))
     }
 
-    /// Read `rel`; `Ok(None)` when there is no such object.
-    pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+    /// Read a small object `rel` into memory (at most `limit` bytes: more is an error
+    /// naming it); `Ok(None)` when there is no such object. Large objects are fetched to
+    /// files ([`Remote::fetch_many`]).
+    pub fn get(&self, rel: &str, limit: usize) -> Result<Option<Vec<u8>>> {
+        use futures_util::StreamExt;
         let store = self.store.clone();
         let key = self.key(rel);
         let res = self.block(async move {
-            match store.get(&key).await {
-                Ok(r) => r.bytes().await.map(Some),
-                Err(e @ object_store::Error::NotFound { .. }) if !errors::no_bucket(&e) => Ok(None),
-                Err(e) => Err(e),
+            let mut body = match store.get(&key).await {
+                Ok(r) => r.into_stream(),
+                Err(e @ object_store::Error::NotFound { .. }) if !errors::no_bucket(&e) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(Some(e)),
+            };
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(Some)?;
+                if bytes.len() + chunk.len() > limit {
+                    return Err(None);
+                }
+                bytes.extend_from_slice(&chunk);
             }
+            Ok(Some(bytes))
         });
-        res.map(|b| b.map(|b| b.to_vec()))
-            .map_err(|e| self.error(e, "read", rel))
-    }
-
-    /// Read many objects, 16 at a time, in the order asked (`None`: no such object).
-    pub fn get_many(&self, rels: Vec<String>) -> Result<Vec<Option<Vec<u8>>>> {
-        use futures_util::StreamExt;
-        let store = self.store.clone();
-        let keys: Vec<ObjPath> = rels.iter().map(|r| self.key(r)).collect();
-        let mut got = self.block(async move {
-            futures_util::stream::iter(keys.into_iter().enumerate())
-                .map(|(i, key)| {
-                    let store = store.clone();
-                    async move {
-                        let r = match store.get(&key).await {
-                            Ok(g) => g.bytes().await.map(|b| Some(b.to_vec())),
-                            Err(e @ object_store::Error::NotFound { .. })
-                                if !errors::no_bucket(&e) =>
-                            {
-                                Ok(None)
-                            }
-                            Err(e) => Err(e),
-                        };
-                        (i, r)
-                    }
-                })
-                .buffer_unordered(16)
-                .collect::<Vec<_>>()
-                .await
-        });
-        got.sort_by_key(|(i, _)| *i);
-        got.into_iter()
-            .map(|(i, r)| r.map_err(|e| self.error(e, "read", &rels[i])))
-            .collect()
+        res.map_err(|e| match e {
+            Some(e) => self.error(e, "read", rel),
+            None => Error::StoreIo(format!(
+                "{}: the object {rel} is larger than {limit} bytes; not read (remove or fix it)",
+                self.shown
+            ))
+            .into(),
+        })
     }
 
     /// Remove `rel` (gone already is fine).
@@ -317,7 +310,7 @@ impl Remote {
 
     /// The manifest; a clear error when the URL holds no benchkeep store.
     pub fn manifest(&self) -> Result<Manifest> {
-        let Some(bytes) = self.get(MANIFEST)? else {
+        let Some(bytes) = self.get(MANIFEST, MAX_MANIFEST_BYTES)? else {
             return Err(Error::StoreIo(format!(
                 "{}: no benchkeep store here ({MANIFEST} is missing); create it once with `benchkeep init --store {}`",
                 self.shown, self.shown

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::Remote;
+use super::{Fetch, Fetched, Remote};
 use crate::schema::Status;
 use crate::store::{Store, atomic, store_io};
 
@@ -158,17 +158,27 @@ pub fn pull(remote: &Remote, spool: &Store, what: Pull) -> Result<Pulled> {
             done.kept_local += 1;
         }
     }
+    // Streamed to disk, a chunk at a time (remote/transfer.rs): memory does not grow with
+    // an object's size; a metadata object is refused past the metadata file limit.
     for chunk in want.chunks(256) {
-        let rels: Vec<String> = chunk.iter().map(|(r, _)| r.clone()).collect();
-        for ((rel, etag), bytes) in chunk.iter().zip(remote.get_many(rels)?) {
+        let fetches = chunk
+            .iter()
+            .map(|(rel, _)| Fetch {
+                rel: rel.clone(),
+                dest: spool.resolve(rel),
+                limit: if rel.starts_with("metadata/") {
+                    crate::store::MAX_METADATA_BYTES
+                } else {
+                    u64::MAX
+                },
+            })
+            .collect();
+        for ((rel, etag), got) in chunk.iter().zip(remote.fetch_many(fetches)?) {
             // Gone since the listing (archived, or a race): nothing to mirror.
-            let Some(bytes) = bytes else { continue };
-            let local = spool.resolve(rel);
-            if let Some(dir) = local.parent() {
-                fs::create_dir_all(dir).map_err(|e| store_io(dir, "create directory", e))?;
+            if got == Fetched::Missing {
+                continue;
             }
-            atomic::write_atomic(&local, &bytes).map_err(|e| store_io(&local, "write", e))?;
-            locked.record(rel, etag.clone(), &local);
+            locked.record(rel, etag.clone(), &spool.resolve(rel));
             done.fetched += 1;
         }
     }
@@ -203,13 +213,11 @@ pub fn push_run(remote: &Remote, spool: &Store, id: &str) -> Result<()> {
         if locked.unchanged(rel, &local) {
             continue;
         }
-        let bytes = fs::read(&local).map_err(|e| store_io(&local, "read", e))?;
-        let etag = remote.put(rel, bytes)?;
+        let etag = remote.put_file(rel, &local)?;
         locked.record(rel, etag, &local);
     }
     let rel = format!("metadata/{id}.json");
-    let bytes = fs::read(&meta_path).map_err(|e| store_io(&meta_path, "read", e))?;
-    let etag = remote.put(&rel, bytes)?;
+    let etag = remote.put_file(&rel, &meta_path)?;
     locked.record(&rel, etag, &meta_path);
     locked.save()?;
     drop(locked);
@@ -265,8 +273,7 @@ pub fn push_derived(remote: &Remote, spool: &Store) -> Result<usize> {
         if locked.unchanged(&rel, &local) {
             continue;
         }
-        let bytes = fs::read(&local).map_err(|e| store_io(&local, "read", e))?;
-        let etag = remote.put(&rel, bytes)?;
+        let etag = remote.put_file(&rel, &local)?;
         locked.record(&rel, etag, &local);
         sent += 1;
     }
