@@ -9,7 +9,7 @@
 //! metadata; the copy then takes its final name without ever replacing a file.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -494,7 +494,8 @@ pub fn copy_to_temp(
 ) -> Result<(PathBuf, String, u64)> {
     let tmp = atomic::temp_path_for(&store.raw_dir().join("import.jsonl"));
     let result = (|| -> Result<(String, u64)> {
-        let mut src = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+        let mut src =
+            crate::userfile::open(input).with_context(|| format!("opening {}", input.display()))?;
         let mut out = OpenOptions::new()
             .write(true)
             .create_new(true)

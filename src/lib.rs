@@ -27,3 +27,4 @@ pub mod sim;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;
+pub mod userfile;

@@ -63,7 +63,7 @@ pub fn parse_config(arg: Option<&str>) -> Result<Map<String, Value>, Error> {
                 "--config @{path}: cannot read the file ({e}); give a JSON object inline or @path/to/config.json"
             ))
         };
-        let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+        let file = crate::userfile::open(std::path::Path::new(path)).map_err(|e| cannot(&e))?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(
             &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),

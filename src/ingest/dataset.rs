@@ -119,7 +119,7 @@ pub fn read_sharegpt(path: &Path, limit: u64) -> Result<Dataset, Error> {
 
 /// [`read_sharegpt`] with a cap on one conversation's JSON bytes (tests use small ones).
 pub fn read_sharegpt_capped(path: &Path, limit: u64, cap: u64) -> Result<Dataset, Error> {
-    let file = std::fs::File::open(path)
+    let file = crate::userfile::open(path)
         .map_err(|e| Error::usage(format!("{}: cannot be read ({e})", path.display())))?;
     let used = Rc::new(Cell::new(0));
     let reader = Capped {

@@ -183,23 +183,22 @@ pub(crate) fn empty_error(path: &Path) -> Error {
     )
 }
 
+/// Why an input that is not a regular file is refused.
+const NOT_REGULAR: &str = "is not a regular file (a pipe, FIFO, `<(...)` or device) and would be read more than once; save it to a file first, e.g. `cat results > results.jsonl`, and pass that file";
+
 /// Refuse an input that is not a regular file (a FIFO, `<(cat f)`, a device): it is read
 /// more than once (detect, scan, copy), and a stream gives its bytes only once. A missing
 /// path or a directory is left to [`scan_file`]'s own errors.
 pub fn check_regular_file(path: &Path) -> Result<()> {
     match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() && !m.is_dir() => Err(Error::input(
-            path,
-            "is not a regular file (a pipe, FIFO, `<(...)` or device) and would be read more than once; save it to a file first, e.g. `cat results > results.jsonl`, and pass that file",
-        )
-        .into()),
+        Ok(m) if !m.is_file() && !m.is_dir() => Err(Error::input(path, NOT_REGULAR).into()),
         _ => Ok(()),
     }
 }
 
 /// Open a results file, with errors that say what is wrong and what to do.
 fn open_input(path: &Path) -> Result<File> {
-    let file = File::open(path).map_err(|e| {
+    let file = crate::userfile::open(path).map_err(|e| {
         let message = match e.kind() {
             io::ErrorKind::NotFound => {
                 "does not exist; check the path to the results file".to_string()
@@ -207,6 +206,10 @@ fn open_input(path: &Path) -> Result<File> {
             io::ErrorKind::PermissionDenied => {
                 "cannot be read (permission denied); make it readable or copy it somewhere readable"
                     .to_string()
+            }
+            io::ErrorKind::InvalidInput if !path.is_dir() => NOT_REGULAR.to_string(),
+            io::ErrorKind::InvalidInput => {
+                "is a directory; give the results file (JSONL) inside it".to_string()
             }
             _ => format!("cannot be opened: {e}"),
         };

@@ -177,7 +177,7 @@ pub(crate) fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
 /// are skipped; a line with only a length has weight 1).
 fn read_histogram(path: &Path, flag: &str) -> Result<Lengths, String> {
     let shown = path.display();
-    let file = std::fs::File::open(path)
+    let file = crate::userfile::open(path)
         .map_err(|e| format!("{flag} @{shown}: cannot read the histogram file ({e})"))?;
     let mut bytes = Vec::new();
     BufReader::new(file)

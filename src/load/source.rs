@@ -80,7 +80,7 @@ impl Input {
                 format!("cannot read the input file ({e}); check --input"),
             )
         };
-        let file = std::fs::File::open(path).map_err(cannot_read)?;
+        let file = crate::userfile::open(path).map_err(cannot_read)?;
         let too_big = || {
             Error::input(
                 path,

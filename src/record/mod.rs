@@ -100,7 +100,8 @@ impl Stamp {
 /// Non-blank lines of the command's request file: the number of requests it plans to send.
 /// `None` when the file cannot be read.
 fn count_requests(path: &Path) -> Option<u64> {
-    let mut reader = BufReader::new(fs::File::open(path).ok()?);
+    // Never a FIFO: reading it would take the requests the command itself needs.
+    let mut reader = BufReader::new(crate::userfile::open(path).ok()?);
     let mut line = Vec::new();
     let mut n = 0;
     loop {

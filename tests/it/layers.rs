@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module may import from any module listed before it (a module within a
 /// layer may use the ones before it in that layer), never from one after it.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundation", &["error", "schema", "redact", "digest"]),
+    (
+        "foundation",
+        &["error", "userfile", "schema", "redact", "digest"],
+    ),
     ("sources", &["ingest", "client", "telemetry", "sim"]),
     ("metrics", &["metrics"]),
     ("store", &["store", "catalog"]),

@@ -190,27 +190,10 @@ fn metric(m: &Value, tag: &str) -> Option<f64> {
     ))
 }
 
-/// Open `path` for reading only if it is a regular file: never through a symbolic link,
-/// never waiting on a FIFO (opened non-blocking, then refused for what it is).
-fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    Ok(file)
-}
-
 /// Per-request records from an AIPerf `profile_export.jsonl`, read a line at a time.
 /// Returns the records (in request start order) and the number of unusable lines.
 pub fn records_from_jsonl(path: &Path) -> std::io::Result<(Vec<RequestRecord>, u64)> {
-    let file = std::io::BufReader::new(open_regular(path)?);
+    let file = std::io::BufReader::new(crate::userfile::open_nofollow(path)?);
     let (mut out, mut bad) = (Vec::new(), 0u64);
     let mut starts: Vec<Option<i128>> = Vec::new();
     for line in file.lines() {
