@@ -87,4 +87,5 @@ mod trust_gpu;
 mod trust_h2h;
 mod trust_run;
 mod unfinished_and_imported;
+mod user_fifos;
 mod workloads;
