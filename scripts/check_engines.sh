@@ -12,6 +12,10 @@
 #   BENCHKEEP_ENGINES_VENV  the venv with duckdb and polars (made and filled with the pinned
 #                           versions below when it lacks them; default: a folder in $TMPDIR)
 #   CHECK_SPARK=1           also the Spark snippets (pyspark in SPARK_VENV; needs Java 17)
+#   BENCHKEEP_TEST_S3_ENDPOINT  a moto (S3) server, as scripts/with_moto.sh sets it: the
+#                           DuckDB-on-S3 snippet then runs against an s3:// store made there,
+#                           with DuckDB 1.4.4 and its httpfs extension from PyPI (a second venv,
+#                           BENCHKEEP_DUCKDB_S3_VENV)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="$(realpath "${1:-${BENCHKEEP_BIN:-target/debug/benchkeep}}")"
@@ -41,8 +45,8 @@ elif ! grep -q "built without Parquet support" "$work/parquet.err"; then
 fi
 
 # The truth: benchkeep's own answer, in the snippets' format.
-"$bin" --store "$work/benchmarks" query --all --json >"$work/all.json"
-python3 - "$work/all.json" >"$work/expected" <<'PY'
+expected_of() { # QUERY_JSON OUT
+python3 - "$1" >"$2" <<'PY'
 import json, sys
 runs = json.load(open(sys.argv[1]))
 by = {}
@@ -51,6 +55,9 @@ for r in runs:
 for p in sorted(by):
     print(p, len(by[p]), round(max(by[p]), 3))
 PY
+}
+"$bin" --store "$work/benchmarks" query --all --json >"$work/all.json"
+expected_of "$work/all.json" "$work/expected"
 [ "$(wc -l <"$work/expected")" -ge 2 ] || fail "the demo store should hold two platforms"
 
 # The snippets, by engine.
@@ -72,11 +79,39 @@ while i < len(md):
     i += 1
 print(f"{n} snippets in docs/engines.md", file=sys.stderr)
 PY
+# DuckDB on S3: a store in a moto bucket, made by benchkeep itself, read in place.
+s3_ok=0
+if [ -n "${BENCHKEEP_TEST_S3_ENDPOINT:-}" ]; then
+    s3venv="${BENCHKEEP_DUCKDB_S3_VENV:-${TMPDIR:-/tmp}/benchkeep-duckdb-s3-venv}"
+    if ! "$s3venv/bin/python" -c "import duckdb, importlib.metadata as m; m.distribution('duckdb-ext-httpfs')" 2>/dev/null; then
+        echo "installing duckdb 1.4.4 and duckdb-ext-httpfs into $s3venv"
+        python3 -m venv "$s3venv"
+        "$s3venv/bin/pip" install -q "duckdb==1.4.4" "duckdb-ext-httpfs==1.4.4.20260205"
+    fi
+    bucket="bk-engines-$$"
+    python3 -c "import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], method='PUT'))" "$BENCHKEEP_TEST_S3_ENDPOINT/$bucket"
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=engines-check-secret AWS_REGION=us-east-1 \
+        AWS_ENDPOINT_URL="$BENCHKEEP_TEST_S3_ENDPOINT" AWS_ALLOW_HTTP=true
+    s3store="s3://$bucket/team"
+    "$bin" --store "$s3store" --spool "$work/spool" init >/dev/null
+    "$bin" --store "$s3store" --spool "$work/spool" demo --quiet >/dev/null
+    "$bin" --store "$s3store" --spool "$work/spool2" demo --quiet >/dev/null
+    "$bin" --store "$s3store" --spool "$work/spool3" query --all --json >"$work/s3.json"
+    expected_of "$work/s3.json" "$work/expected-s3"
+    [ "$(wc -l <"$work/expected-s3")" -ge 2 ] || fail "the s3 store should hold two platforms"
+    s3_ok=1
+fi
+
 ran=0
 for f in "$work"/snippets/*.py; do
     engine=$(basename "$f" .py | cut -d- -f2)
     py="$venv/bin/python"
+    want="$work/expected"
     case "$engine" in
+        duckdbs3)
+            [ "$s3_ok" = 1 ] || { echo "not run (no moto: run under scripts/with_moto.sh): $(basename "$f")"; continue; }
+            sed -i "s|s3://BUCKET/PREFIX|$s3store|g" "$f"
+            py="$s3venv/bin/python"; want="$work/expected-s3" ;;
         spark)
             [ "${CHECK_SPARK:-0}" = 1 ] || { echo "not run (CHECK_SPARK=1 runs it): $(basename "$f")"; continue; }
             py="${SPARK_VENV:?set SPARK_VENV to a venv with pyspark}/bin/python" ;;
@@ -85,7 +120,7 @@ for f in "$work"/snippets/*.py; do
             ;;
     esac
     (cd "$work" && "$py" "$f") >"$work/got" 2>"$work/err" || { cat "$work/err" >&2; fail "$(basename "$f") exited non-zero"; }
-    if ! diff -u "$work/expected" "$work/got"; then
+    if ! diff -u "$want" "$work/got"; then
         fail "$(basename "$f") does not print what benchkeep query says (above: - expected, + got)"
     fi
     echo "ok: $(basename "$f"): $(wc -l <"$work/got") platforms, as benchkeep query says"
