@@ -69,6 +69,12 @@ pub struct Spec {
     /// The tuning-matrix combination this sweep runs under (`sweep --matrix`): its settings
     /// go into every point's `sweep.settings` (and, by the CLI, `config`).
     pub combination: Option<Combination>,
+    /// The sweep id to create or join (`--sweep-id`): the shards of a fleet share it. Its
+    /// points already stored that this process would run are taken as they are.
+    pub sweep_id: Option<String>,
+    /// The part of the plan this process runs (`--shard-index/--shard-count`): list points
+    /// `k` with `k % count == index` ([`super::shard`]).
+    pub shard: Option<super::shard::Shard>,
 }
 
 /// One combination of `sweep --matrix ... --server-cmd`: the matrix it belongs to and its
@@ -78,6 +84,8 @@ pub struct Combination {
     pub matrix_id: String,
     pub index: u32,
     pub settings: Vec<(String, String)>,
+    /// The shard (`index/count`) that runs this combination when a fleet splits the matrix.
+    pub shard: Option<String>,
 }
 
 impl Spec {

@@ -1,0 +1,113 @@
+//! Which shards of a sweep split across machines (`sweep.shard` = `index/count`) have
+//! stored their points: complete, stopped early, still running, cut off, or missing, read
+//! from the points alone (any order, from any number of machines).
+
+use serde::Serialize;
+
+use crate::schema::{Metadata, Status};
+
+/// The most shards counted (as `sweep --shard-count` allows).
+const MAX_SHARDS: u32 = 1000;
+/// The most points a plan may have (as a sweep list allows).
+const MAX_PLANNED: u64 = 1000;
+
+/// One shard's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardState {
+    pub index: u32,
+    /// `complete` (every point of the shard is stored, finished), `stopped` (a
+    /// saturation rule ended it early: the rest was skipped on purpose), `running` (a
+    /// point is still running), `incomplete` (points are missing: a shard cut off or
+    /// still to be resumed), `missing` (no point at all).
+    pub state: &'static str,
+    /// Finished points of the shard stored.
+    pub points: usize,
+    /// Points the shard was planned to run, when the points record the plan's size.
+    pub planned: Option<usize>,
+}
+
+/// The shards of one sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Shards {
+    pub count: u32,
+    pub shards: Vec<ShardState>,
+}
+
+impl Shards {
+    /// Shards that ran all they had to (complete or stopped early).
+    pub fn done(&self) -> usize {
+        self.shards
+            .iter()
+            .filter(|s| matches!(s.state, "complete" | "stopped"))
+            .count()
+    }
+}
+
+/// The shards of the sweep whose runs (finished or running) are `members`; None when its
+/// points were not split.
+pub fn of(runs: &[Metadata], members: &[usize]) -> Option<Shards> {
+    let parts = |i: usize| runs[i].sweep.as_ref().and_then(|l| l.shard_parts());
+    // Bounded like the sweep command's own limits: a hostile point cannot make it count
+    // a billion shards.
+    let count = members
+        .iter()
+        .filter_map(|&i| parts(i))
+        .map(|p| p.1)
+        .filter(|&n| n <= MAX_SHARDS)
+        .max()?;
+    let planned = members
+        .iter()
+        .filter_map(|&i| runs[i].sweep.as_ref()?.extra.get("planned")?.as_u64())
+        .filter(|&p| p <= MAX_PLANNED)
+        .max()
+        .map(|p| p as usize);
+    let shards = (0..count)
+        .map(|index| {
+            let mine: Vec<&Metadata> = members
+                .iter()
+                .filter(|&&i| parts(i) == Some((index, count)))
+                .map(|&i| &runs[i])
+                .collect();
+            let mut finished: Vec<u32> = mine
+                .iter()
+                .filter(|m| m.status != Status::Running)
+                .filter_map(|m| m.sweep.as_ref().map(|l| l.index))
+                .collect();
+            finished.sort_unstable();
+            finished.dedup();
+            let expected = planned.map(|p| (index as usize..p).step_by(count as usize).count());
+            let all_there = planned.is_none_or(|p| {
+                (index as usize..p)
+                    .step_by(count as usize)
+                    .all(|k| finished.binary_search(&(k as u32)).is_ok())
+            });
+            let stopped = mine.iter().any(|m| {
+                m.sweep
+                    .as_ref()
+                    .is_some_and(|l| l.extra.contains_key("stop"))
+            });
+            let state = if mine.is_empty() {
+                if expected == Some(0) {
+                    "complete"
+                } else {
+                    "missing"
+                }
+            } else if mine.iter().any(|m| m.status == Status::Running) {
+                "running"
+            } else if all_there {
+                "complete"
+            } else if stopped {
+                "stopped"
+            } else {
+                "incomplete"
+            };
+            ShardState {
+                index,
+                state,
+                points: finished.len(),
+                planned: expected,
+            }
+        })
+        .collect();
+    Some(Shards { count, shards })
+}
