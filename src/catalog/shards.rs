@@ -111,3 +111,76 @@ pub fn of(runs: &[Metadata], members: &[usize]) -> Option<Shards> {
         .collect();
     Some(Shards { count, shards })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::of;
+    use crate::schema::{Metadata, SourceKind, Status, SweepLink};
+
+    /// A point of sweep `s` at plan index `k`, run by shard `k % 3` of 3 (plan of 7).
+    fn point(k: u32, status: Status, stop: bool) -> Metadata {
+        let mut m = Metadata::new(SourceKind::Run, "f", "p", "m", chrono::Utc::now());
+        m.status = status;
+        let mut extra = serde_json::Map::new();
+        extra.insert("planned".into(), json!(7));
+        if stop {
+            extra.insert("stop".into(), json!({"rule": "flat_throughput"}));
+        }
+        m.sweep = Some(SweepLink {
+            id: "s".into(),
+            index: k,
+            axis: "concurrency".into(),
+            value: k as f64 + 1.0,
+            role: "point".into(),
+            shard: Some(format!("{}/3", k % 3)),
+            extra,
+            ..Default::default()
+        });
+        m
+    }
+
+    #[test]
+    fn states_from_the_points_in_any_order() {
+        use Status::{Completed, Running};
+        // Shard 0 owns 0, 3, 6 (all there, stored out of order); shard 1 owns 1, 4
+        // (4 missing); shard 2 owns 2, 5 (none stored).
+        let runs = vec![
+            point(6, Completed, false),
+            point(1, Completed, false),
+            point(3, Completed, false),
+            point(0, Completed, false),
+        ];
+        let s = of(&runs, &[0, 1, 2, 3]).unwrap();
+        let states: Vec<_> = s
+            .shards
+            .iter()
+            .map(|x| (x.state, x.points, x.planned))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                ("complete", 3, Some(3)),
+                ("incomplete", 1, Some(2)),
+                ("missing", 0, Some(2))
+            ]
+        );
+        assert_eq!(s.done(), 1);
+        // Shard 1 stopped early at its first point; shard 2 is still running its first.
+        let runs = vec![
+            point(1, Completed, true),
+            point(2, Running, false),
+            point(0, Completed, false),
+        ];
+        let s = of(&runs, &[0, 1, 2]).unwrap();
+        let states: Vec<_> = s.shards.iter().map(|x| x.state).collect();
+        assert_eq!(states, vec!["incomplete", "stopped", "running"]);
+        // Not split: no shards; a hostile count is not believed.
+        let mut m = point(0, Completed, false);
+        m.sweep.as_mut().unwrap().shard = None;
+        assert_eq!(of(&[m.clone()], &[0]), None);
+        m.sweep.as_mut().unwrap().shard = Some("0/4000000000".into());
+        assert_eq!(of(&[m], &[0]), None);
+    }
+}

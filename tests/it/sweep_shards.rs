@@ -1,0 +1,290 @@
+//! Fleets: one sweep split into 3 shards, run as 3 processes at once (each with a spool of
+//! its own, as on 3 machines) into one store: a directory, `file://`, and `s3://` on moto
+//! with `--features external-it`. The report and the knee use the union of the points,
+//! each point records its shard, a missing shard is reported, a retried shard keeps its
+//! stored points, and bad shard settings are exit 2 naming the flag or variable.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::api::sim::Profile;
+use crate::support::moto::{Target, kinds};
+use crate::support::out;
+use crate::support::sim::{start_blocking, timed};
+
+const LOADS: &str = "1,2,3,4,5,6";
+
+/// `sweep` of shard `index` of 3 into sweep `id`, through `spool`.
+fn shard(t: &Target, spool: &Path, url: &str, id: &str, index: u32) -> Command {
+    let mut c = t.cmd_with_spool(spool);
+    c.args([
+        "sweep",
+        "--platform",
+        "vllm",
+        "--model",
+        "sim-model",
+        "--base-url",
+        url,
+        "--synthetic",
+        "--input-tokens",
+        "8",
+        "--output-tokens",
+        "6",
+        "--gpu",
+        "off",
+        "--num-requests",
+        "8",
+        "--concurrency",
+        LOADS,
+        "--no-early-stop",
+        "--sweep-id",
+        id,
+        "--shard-count",
+        "3",
+        "--shard-index",
+        &index.to_string(),
+    ]);
+    c
+}
+
+/// Run these shards at once, each through a spool of its own; all must exit 0.
+fn run_shards(t: &Target, url: &str, id: &str, shards: &[u32]) {
+    let children: Vec<_> = shards
+        .iter()
+        .map(|&i| {
+            shard(t, &t.fresh_spool(), url, id, i)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (c, i) in children.into_iter().zip(shards) {
+        let o = c.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{:?} shard {i}: {}{}",
+            t.kind,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// `benchkeep report` through a fresh spool (what another machine sees); the sweep's
+/// conclusions file and COMPARISON.md it derived.
+fn report(t: &Target, id: &str) -> (Value, String) {
+    let spool = t.fresh_spool();
+    let (code, so, se) = out(t.cmd_with_spool(&spool).arg("report"));
+    assert_eq!(code, 0, "{:?}: {so}{se}", t.kind);
+    let doc = std::fs::read(spool.join(format!("analysis/sweeps/{id}.json"))).unwrap();
+    let md = std::fs::read_to_string(spool.join("reports/COMPARISON.md")).unwrap();
+    (serde_json::from_slice(&doc).unwrap(), md)
+}
+
+/// Every stored point of sweep `id`, by index, read through a fresh spool (export's flat
+/// rows: `sweep.index` is one key).
+fn points(t: &Target, id: &str) -> Vec<Value> {
+    let (code, so, se) = out(t
+        .cmd_with_spool(&t.fresh_spool())
+        .args(["export", "--format", "jsonl"]));
+    assert_eq!(code, 0, "{so}{se}");
+    let mut p: Vec<Value> = so
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|m| m["sweep.id"] == id)
+        .collect();
+    p.sort_by_key(|m| m["sweep.index"].as_u64());
+    p
+}
+
+#[test]
+fn three_shards_make_one_sweep_and_a_missing_shard_is_reported() {
+    let mut c = timed(Profile::Vllm, 2.0, 2.0);
+    c.max_num_seqs = 64;
+    let sim = start_blocking(c);
+    let url = sim.base_url();
+    for kind in kinds() {
+        let t = Target::new(kind);
+        let id = "fleet-test-1";
+        run_shards(&t, &url, id, &[0, 1, 2]);
+
+        // Every point of the plan, once, with its shard (k % 3).
+        let p = points(&t, id);
+        let indices: Vec<u64> = p
+            .iter()
+            .map(|m| m["sweep.index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(indices, vec![0, 1, 2, 3, 4, 5], "{kind:?}");
+        for m in &p {
+            let k = m["sweep.index"].as_u64().unwrap();
+            assert_eq!(m["sweep.shard"], format!("{}/3", k % 3), "{kind:?}");
+            assert_eq!(m["sweep.shard_source"], "--shard-index");
+            assert_eq!(m["sweep.planned"], 6);
+            assert_eq!(m["sweep.value"].as_f64(), Some(k as f64 + 1.0));
+            assert_eq!(m["status"], "completed");
+        }
+
+        // The analysis is over all six points: each shard alone has two loads, too few
+        // for a knee ("too few loads"); the union has six, so that is never the reason.
+        let (doc, md) = report(&t, id);
+        assert_eq!(doc["derived_from"].as_array().unwrap().len(), 6, "{doc:#}");
+        assert_eq!(doc["points"].as_array().unwrap().len(), 6);
+        let reason = doc["knee"]["reason"].as_str().unwrap_or("");
+        assert!(!reason.contains("too few"), "{:#}", doc["knee"]);
+        assert_eq!(doc["shards"]["count"], 3);
+        assert!(md.contains("shards: 3 of 3 complete"), "{md}");
+        for m in &p {
+            assert!(md.contains(m["test_id"].as_str().unwrap()), "{md}");
+        }
+        let (code, so, se) = out(t.cmd_with_spool(&t.fresh_spool()).args([
+            "query",
+            "--sweep",
+            id,
+            "--metric",
+            "knee.status",
+        ]));
+        assert_eq!(code, 0, "{so}{se}");
+        assert!(["ok", "no_knee"].contains(&so.trim()), "{so}");
+
+        // A sweep whose shard 1 never ran: the report says so.
+        let id2 = "fleet-test-2";
+        run_shards(&t, &url, id2, &[0, 2]);
+        let (doc, md) = report(&t, id2);
+        assert_eq!(doc["derived_from"].as_array().unwrap().len(), 4);
+        assert!(
+            md.contains("shards: 2 of 3 complete; missing: 1/3 (no point stored)"),
+            "{md}"
+        );
+        let states: Vec<&str> = doc["shards"]["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, vec!["complete", "missing", "complete"]);
+
+        // A retried shard (a Job's pod restarted) keeps its stored points and runs none.
+        let before = points(&t, id2).len();
+        let (code, so, se) = out(&mut shard(&t, &t.fresh_spool(), &url, id2, 0));
+        assert_eq!(code, 0, "{so}{se}");
+        assert!(so.contains("stored"), "{so}");
+        assert_eq!(points(&t, id2).len(), before);
+
+        // Joining with another split, or another plan, is refused before anything runs.
+        let mut c = shard(&t, &t.fresh_spool(), &url, id2, 1);
+        c.args(["--shard-count", "4"]);
+        let (code, _, se) = out(&mut c);
+        assert_eq!(code, 2, "{se}");
+        assert!(se.contains("--shard-count"), "{se}");
+        assert_eq!(points(&t, id2).len(), before);
+    }
+}
+
+/// Flags, environment, and a word the error must contain.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
+#[test]
+fn bad_shard_settings_exit_2_naming_the_flag_or_variable() {
+    let t = Target::new(crate::support::moto::Kind::Dir);
+    // Nothing listens here: every case is refused before the server is reached.
+    let url = "http://127.0.0.1:9";
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                "--shard-index",
+                "3",
+                "--shard-count",
+                "3",
+                "--sweep-id",
+                "a",
+            ],
+            vec![],
+            "--shard-index 3",
+        ),
+        (
+            vec![
+                "--shard-index",
+                "0",
+                "--shard-count",
+                "0",
+                "--sweep-id",
+                "a",
+            ],
+            vec![],
+            "--shard-count 0",
+        ),
+        (
+            vec!["--shard-index", "0", "--shard-count", "2"],
+            vec![],
+            "--sweep-id",
+        ),
+        (
+            vec!["--shard-count", "2"],
+            vec![("JOB_COMPLETION_INDEX", "x")],
+            "JOB_COMPLETION_INDEX \"x\"",
+        ),
+        (vec![], vec![("JOB_COMPLETION_INDEX", "1")], "--shard-count"),
+        (
+            vec![],
+            vec![
+                ("SLURM_ARRAY_TASK_ID", "1"),
+                ("SLURM_ARRAY_TASK_COUNT", "many"),
+            ],
+            "SLURM_ARRAY_TASK_COUNT",
+        ),
+        (vec!["--sweep-id", "../x"], vec![], "--sweep-id"),
+    ];
+    for (flags, env, word) in cases {
+        let mut c = t.cmd("sweep");
+        c.args([
+            "--platform",
+            "vllm",
+            "--model",
+            "m",
+            "--base-url",
+            url,
+            "--synthetic",
+            "--input-tokens",
+            "8",
+            "--output-tokens",
+            "4",
+            "--gpu",
+            "off",
+            "--concurrency",
+            "1,2",
+        ]);
+        c.args(&flags).envs(env.iter().copied());
+        let (code, so, se) = out(&mut c);
+        assert_eq!(code, 2, "{flags:?} {env:?}: {so}{se}");
+        assert!(se.contains(word), "{flags:?} {env:?}: {se}");
+    }
+    // --auto cannot be split.
+    let mut c = t.cmd("sweep");
+    c.args([
+        "--platform",
+        "vllm",
+        "--model",
+        "m",
+        "--base-url",
+        url,
+        "--synthetic",
+        "--input-tokens",
+        "8",
+        "--output-tokens",
+        "4",
+        "--auto",
+        "--shard-index",
+        "0",
+        "--shard-count",
+        "2",
+        "--sweep-id",
+        "a",
+    ]);
+    let (code, _, se) = out(&mut c);
+    assert_eq!(code, 2, "{se}");
+    assert!(se.contains("cannot be split"), "{se}");
+    assert!(crate::support::store::all_files(Path::new(&t.url)).is_empty());
+}
