@@ -30,17 +30,10 @@ pub struct ShardState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Shards {
     pub count: u32,
+    /// Shards that ran all they had to (complete, or stopped early by a rule): the sweep
+    /// is whole when this equals `count` (`query --sweep ID --metric shards.done`).
+    pub done: usize,
     pub shards: Vec<ShardState>,
-}
-
-impl Shards {
-    /// Shards that ran all they had to (complete or stopped early).
-    pub fn done(&self) -> usize {
-        self.shards
-            .iter()
-            .filter(|s| matches!(s.state, "complete" | "stopped"))
-            .count()
-    }
 }
 
 /// The shards of the sweep whose runs (finished or running) are `members`; None when its
@@ -108,8 +101,16 @@ pub fn of(runs: &[Metadata], members: &[usize]) -> Option<Shards> {
                 planned: expected,
             }
         })
-        .collect();
-    Some(Shards { count, shards })
+        .collect::<Vec<ShardState>>();
+    let done = shards
+        .iter()
+        .filter(|s| matches!(s.state, "complete" | "stopped"))
+        .count();
+    Some(Shards {
+        count,
+        done,
+        shards,
+    })
 }
 
 #[cfg(test)]
@@ -166,7 +167,7 @@ mod tests {
                 ("missing", 0, Some(2))
             ]
         );
-        assert_eq!(s.done(), 1);
+        assert_eq!(s.done, 1);
         // Shard 1 stopped early at its first point; shard 2 is still running its first.
         let runs = vec![
             point(1, Completed, true),

@@ -102,7 +102,8 @@ pub fn run(store: &Store, derived: &DerivedSettings, args: &SweepArgs, spec: Spe
         Some(id) => id.clone(),
         None => matrix::new_id(store, &spec.base.platform, &spec.base.model, &date)?,
     };
-    let shard = spec.shard.clone();
+    // Without --matrix there is one combination: the shards split its points instead.
+    let shard = spec.shard.clone().filter(|_| !axes.is_empty());
     if let Some(s) = &shard {
         eprintln!(
             "Shard {} (from {}) of matrix {matrix_id}: combinations i with i % {} = {}",
@@ -125,7 +126,12 @@ pub fn run(store: &Store, derived: &DerivedSettings, args: &SweepArgs, spec: Spe
             |b| String::from_utf8_lossy(&b).into_owned(),
         );
         eprintln!("Combination {i} [{}]: starting `{shown}`", describe(combo));
-        let log = store.raw_dir().join(format!(".{matrix_id}-{i}.server.log"));
+        // Shards that split one combination's points each start a server of their own.
+        let log = match &spec.shard {
+            Some(s) if shard.is_none() => format!(".{matrix_id}-{i}-shard{}.server.log", s.index),
+            _ => format!(".{matrix_id}-{i}.server.log"),
+        };
+        let log = store.raw_dir().join(log);
         let mut opts = ServerOptions::new(health.clone(), &log, env.clone());
         opts.ready_timeout = s.server_ready_timeout;
         let mut server = match ManagedServer::start(&ServerCommand::Shell(filled), &opts) {
@@ -156,8 +162,10 @@ pub fn run(store: &Store, derived: &DerivedSettings, args: &SweepArgs, spec: Spe
             settings: combo.clone(),
             shard: shard.as_ref().map(|s| s.label()),
         });
-        one.shard = None;
-        one.sweep_id = spec.sweep_id.as_ref().map(|id| format!("{id}-c{i}"));
+        if shard.is_some() {
+            one.shard = None;
+            one.sweep_id = spec.sweep_id.as_ref().map(|id| format!("{id}-c{i}"));
+        }
         let result = sweep_once(store, derived, args, &one);
         server.stop();
         let (outcome, derived_error) = result?;

@@ -42,7 +42,7 @@ pub fn of(
     let env = |k: &str| std::env::var(k).ok();
     let (shard, id) = resolve(&args.fleet, &env, &base.platform, &base.model)?;
     if let Some(s) = &shard
-        && !args.servers.is_managed()
+        && args.servers.matrix.is_empty()
         && !matches!(mode, Mode::List { .. })
     {
         return Err(Error::usage(format!(

@@ -334,7 +334,7 @@ pub fn document(v: &SweepView) -> Value {
 /// for a sweep run in one piece.
 pub fn shards_text(v: &SweepView) -> Option<String> {
     let s = v.runs.shards.as_ref()?;
-    let mut out = format!("shards: {} of {} complete", s.done(), s.count);
+    let mut out = format!("shards: {} of {} complete", s.done, s.count);
     for state in ["missing", "running", "incomplete", "stopped"] {
         let these: Vec<String> = s
             .shards
