@@ -85,7 +85,13 @@ pub fn of(runs: &[Metadata], members: &[usize]) -> Option<Shards> {
                 } else {
                     "missing"
                 }
-            } else if mine.iter().any(|m| m.status == Status::Running) {
+            } else if mine.iter().any(|m| {
+                // A point still running, unless its index was finished by a rerun.
+                m.status == Status::Running
+                    && m.sweep
+                        .as_ref()
+                        .is_some_and(|l| finished.binary_search(&l.index).is_err())
+            }) {
                 "running"
             } else if all_there {
                 "complete"
@@ -177,6 +183,14 @@ mod tests {
         let s = of(&runs, &[0, 1, 2]).unwrap();
         let states: Vec<_> = s.shards.iter().map(|x| x.state).collect();
         assert_eq!(states, vec!["incomplete", "stopped", "running"]);
+        // A point left running and rerun to the end elsewhere: the rerun counts.
+        let runs = vec![
+            point(2, Running, false),
+            point(2, Completed, false),
+            point(5, Completed, false),
+        ];
+        let s = of(&runs, &[0, 1, 2]).unwrap();
+        assert_eq!(s.shards[2].state, "complete");
         // Not split: no shards; a hostile count is not believed.
         let mut m = point(0, Completed, false);
         m.sweep.as_mut().unwrap().shard = None;

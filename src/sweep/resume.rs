@@ -105,6 +105,7 @@ pub fn own_points(
     all.warn_skipped();
     let mut points: BTreeMap<u32, Metadata> = BTreeMap::new();
     let mut seen = 0usize;
+    let this_host = crate::schema::HostInfo::this().hostname;
     let what = if may_be_empty {
         format!("--sweep-id {id}")
     } else {
@@ -118,7 +119,24 @@ pub fn own_points(
         check_split(&what, &m, shard)?;
         check_plan(&what, &m, fingerprint)?;
         let index = link.index;
-        if shard.is_none_or(|s| s.owns(index)) {
+        if !shard.is_none_or(|s| s.owns(index)) {
+            continue;
+        }
+        // A fleet's shard retried on another machine (a Job's pod rescheduled): a point its
+        // first try left `running` there cannot be finished here (its log was on that
+        // machine), so it runs again; the report takes the finished run of the index.
+        if may_be_empty && m.status == Status::Running && m.host.hostname != this_host {
+            eprintln!(
+                "warning: point {} ({} {}) of sweep {id} was left running on host {:?}; it runs again here (the old run stays `running`; `benchkeep recover --force {}` finishes it)",
+                m.test_id, link.axis, link.value, m.host.hostname, m.test_id
+            );
+            continue;
+        }
+        // A finished run of an index wins over one left running.
+        let keep_old = points
+            .get(&index)
+            .is_some_and(|old| old.status != Status::Running && m.status == Status::Running);
+        if !keep_old {
             points.insert(index, m);
         }
     }

@@ -288,3 +288,77 @@ fn bad_shard_settings_exit_2_naming_the_flag_or_variable() {
     assert!(se.contains("cannot be split"), "{se}");
     assert!(crate::support::store::all_files(Path::new(&t.url)).is_empty());
 }
+
+/// The fleet manifests of examples/: the Kubernetes Indexed Job parses as YAML, runs as
+/// many shards as its completions and parallelism, takes the store from BENCHKEEP_STORE
+/// (s3://) and every credential from a Secret; the Slurm array and its gate are valid
+/// shell, and the gate runs after the array only if every task succeeded.
+/// (scripts/check_fleet_examples.sh runs the Slurm pair end to end.)
+#[test]
+fn fleet_manifests_parse_and_keep_credentials_out() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let text = std::fs::read_to_string(root.join("kubernetes/sweep-indexed-job.yaml")).unwrap();
+    let job: Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(job["kind"], "Job");
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let n = spec["completions"].as_u64().unwrap();
+    assert_eq!(spec["parallelism"].as_u64(), Some(n));
+    let pod = &spec["template"]["spec"];
+    let bk = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "benchkeep")
+        .unwrap();
+    let args: Vec<&str> = bk["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "sweep");
+    let after = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+    assert_eq!(after("--shard-count"), n.to_string());
+    assert!(after("--sweep-id").contains("$(JOB_UID)"));
+    let env = bk["env"].as_array().unwrap();
+    let var = |name: &str| env.iter().find(|e| e["name"] == name).unwrap();
+    assert!(
+        var("BENCHKEEP_STORE")["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://")
+    );
+    for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(var(key).get("value").is_none(), "{key} inline");
+        assert!(var(key)["valueFrom"]["secretKeyRef"]["name"].is_string());
+    }
+    assert!(
+        var("JOB_UID")["valueFrom"]["fieldRef"]["fieldPath"]
+            .as_str()
+            .unwrap()
+            .contains("controller-uid")
+    );
+    // The server is a native sidecar that must be ready before benchkeep starts.
+    let vllm = &pod["initContainers"][0];
+    assert_eq!(vllm["restartPolicy"], "Always");
+    assert!(vllm["startupProbe"].is_object());
+
+    let array = std::fs::read_to_string(root.join("slurm/sweep-array.sbatch")).unwrap();
+    assert!(array.contains("#SBATCH --array=0-2"), "{array}");
+    assert!(array.contains("--dependency=afterok:"), "{array}");
+    for f in ["slurm/sweep-array.sbatch", "slurm/sweep-gate.sbatch"] {
+        let o = Command::new("bash")
+            .arg("-n")
+            .arg(root.join(f))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        assert!(!text.contains("AWS_SECRET_ACCESS_KEY="), "{f}");
+    }
+}
