@@ -91,7 +91,8 @@ pub struct Combination {
 impl Spec {
     /// The plan's fingerprint (sha256 of its canonical JSON), recorded in every point as
     /// `sweep.plan_sha256`: `--resume` refuses flags that plan a different sweep. Only what
-    /// changes the points counts (not `--quiet`, `--json`, `--grace`, credentials).
+    /// changes the points counts (not `--quiet`, `--json`, `--grace`, credentials; not the
+    /// target URL of a split sweep, whose shards each have a server of their own).
     pub fn fingerprint(&self) -> String {
         crate::digest::sha256_hex(self.canonical().to_string().as_bytes())
     }
@@ -115,7 +116,8 @@ impl Spec {
         json!({
             "platform": b.platform,
             "model": b.model,
-            "base_url": b.base.redacted(),
+            // The shards of a fleet may each reach their own server by its own address.
+            "base_url": if self.shard.is_some() { None } else { Some(b.base.redacted()) },
             "api": format!("{:?}", b.client.api),
             "stream": b.client.stream,
             "input_sha256": b.input.sha256(b.load.num_requests, b.max_tokens),

@@ -18,6 +18,19 @@ const LOADS: &str = "1,2,3,4,5,6";
 
 /// `sweep` of shard `index` of 3 into sweep `id`, through `spool`.
 fn shard(t: &Target, spool: &Path, url: &str, id: &str, index: u32) -> Command {
+    shard_of(t, spool, url, id, index, "3", "8")
+}
+
+/// [`shard`] of `count` shards, `requests` per point.
+fn shard_of(
+    t: &Target,
+    spool: &Path,
+    url: &str,
+    id: &str,
+    index: u32,
+    count: &str,
+    requests: &str,
+) -> Command {
     let mut c = t.cmd_with_spool(spool);
     c.args([
         "sweep",
@@ -35,26 +48,27 @@ fn shard(t: &Target, spool: &Path, url: &str, id: &str, index: u32) -> Command {
         "--gpu",
         "off",
         "--num-requests",
-        "8",
+        requests,
         "--concurrency",
         LOADS,
         "--no-early-stop",
         "--sweep-id",
         id,
         "--shard-count",
-        "3",
+        count,
         "--shard-index",
         &index.to_string(),
     ]);
     c
 }
 
-/// Run these shards at once, each through a spool of its own; all must exit 0.
-fn run_shards(t: &Target, url: &str, id: &str, shards: &[u32]) {
+/// Run these shards at once, each through a spool of its own and against its own server
+/// (`urls[i]`, as each machine of a fleet has one); all must exit 0.
+fn run_shards(t: &Target, urls: &[String], id: &str, shards: &[u32]) {
     let children: Vec<_> = shards
         .iter()
         .map(|&i| {
-            shard(t, &t.fresh_spool(), url, id, i)
+            shard(t, &t.fresh_spool(), &urls[i as usize], id, i)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -102,14 +116,19 @@ fn points(t: &Target, id: &str) -> Vec<Value> {
 
 #[test]
 fn three_shards_make_one_sweep_and_a_missing_shard_is_reported() {
-    let mut c = timed(Profile::Vllm, 2.0, 2.0);
-    c.max_num_seqs = 64;
-    let sim = start_blocking(c);
-    let url = sim.base_url();
+    // One server per shard, alike, each at its own address (the fleet's machines).
+    let sims: Vec<_> = (0..3)
+        .map(|_| {
+            let mut c = timed(Profile::Vllm, 2.0, 2.0);
+            c.max_num_seqs = 4;
+            start_blocking(c)
+        })
+        .collect();
+    let urls: Vec<String> = sims.iter().map(|s| s.base_url()).collect();
     for kind in kinds() {
         let t = Target::new(kind);
         let id = "fleet-test-1";
-        run_shards(&t, &url, id, &[0, 1, 2]);
+        run_shards(&t, &urls, id, &[0, 1, 2]);
 
         // Every point of the plan, once, with its shard (k % 3).
         let p = points(&t, id);
@@ -151,7 +170,7 @@ fn three_shards_make_one_sweep_and_a_missing_shard_is_reported() {
 
         // A sweep whose shard 1 never ran: the report says so.
         let id2 = "fleet-test-2";
-        run_shards(&t, &url, id2, &[0, 2]);
+        run_shards(&t, &urls, id2, &[0, 2]);
         let (doc, md) = report(&t, id2);
         assert_eq!(doc["derived_from"].as_array().unwrap().len(), 4);
         assert!(
@@ -168,17 +187,37 @@ fn three_shards_make_one_sweep_and_a_missing_shard_is_reported() {
 
         // A retried shard (a Job's pod restarted) keeps its stored points and runs none.
         let before = points(&t, id2).len();
-        let (code, so, se) = out(&mut shard(&t, &t.fresh_spool(), &url, id2, 0));
+        let (code, so, se) = out(&mut shard(&t, &t.fresh_spool(), &urls[0], id2, 0));
         assert_eq!(code, 0, "{so}{se}");
         assert!(so.contains("stored"), "{so}");
         assert_eq!(points(&t, id2).len(), before);
 
         // Joining with another split, or another plan, is refused before anything runs.
-        let mut c = shard(&t, &t.fresh_spool(), &url, id2, 1);
-        c.args(["--shard-count", "4"]);
-        let (code, _, se) = out(&mut c);
+        let (code, _, se) = out(&mut shard_of(
+            &t,
+            &t.fresh_spool(),
+            &urls[1],
+            id2,
+            1,
+            "4",
+            "8",
+        ));
         assert_eq!(code, 2, "{se}");
-        assert!(se.contains("--shard-count"), "{se}");
+        assert!(
+            se.contains("split into 3 shards") && se.contains("same --shard-count"),
+            "{se}"
+        );
+        let (code, _, se) = out(&mut shard_of(
+            &t,
+            &t.fresh_spool(),
+            &urls[1],
+            id2,
+            1,
+            "3",
+            "9",
+        ));
+        assert_eq!(code, 2, "{se}");
+        assert!(se.contains("plan a different sweep"), "{se}");
         assert_eq!(points(&t, id2).len(), before);
     }
 }
