@@ -401,3 +401,82 @@ fn fleet_manifests_parse_and_keep_credentials_out() {
         assert!(!text.contains("AWS_SECRET_ACCESS_KEY="), "{f}");
     }
 }
+
+/// `sweep --server-cmd ... --matrix`: shards split the combinations (combination i on
+/// shard i % 2, its whole sweep there, as sweep `ID-c<i>` of matrix `ID`); without
+/// `--matrix` they split the points, each starting a server of its own.
+#[test]
+fn shards_split_a_matrix_by_combination_and_a_managed_sweep_by_point() {
+    use crate::support::{BIN, bk_std, free_port};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let sweep = |port: u16, index: u32, id: &str, matrix: Option<&str>| {
+        let mut c = bk_std(&store);
+        c.args(["sweep", "--platform", "vllm", "--model", "sim-model", "--base-url"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .args(["--synthetic", "--input-tokens", "8", "--output-tokens", "8"])
+            .args(["--num-requests", "8", "--gpu", "off", "-q", "--no-early-stop"])
+            .args(["--concurrency", "1,2,4", "--server-ready-timeout", "60s"])
+            .args(["--sweep-id", id, "--shard-count", "2", "--shard-index"])
+            .arg(index.to_string())
+            .arg("--server-cmd")
+            .arg(format!(
+                "exec {BIN} simulate --port {port} --model sim-model --max-num-seqs {} --itl-ms 2 --prefill-base-ms 2",
+                if matrix.is_some() { "{max_num_seqs}" } else { "4" }
+            ));
+        if let Some(m) = matrix {
+            c.args(["--matrix", m]);
+        }
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let wait_all = |children: Vec<std::process::Child>| {
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    };
+    wait_all(
+        (0..2)
+            .map(|i| sweep(free_port(), i, "mx", Some("max_num_seqs=1,2,4")))
+            .collect(),
+    );
+    let runs = crate::support::store::all_metadata(&store);
+    assert_eq!(runs.len(), 9, "3 combinations x 3 points");
+    for m in &runs {
+        let s = &m["sweep"];
+        let c = s["matrix"]["index"].as_u64().unwrap();
+        assert_eq!(s["matrix"]["id"], "mx");
+        assert_eq!(s["matrix"]["shard"], format!("{}/2", c % 2));
+        assert_eq!(s["id"], format!("mx-c{c}"));
+        assert!(s.get("shard").is_none(), "{s}");
+    }
+
+    wait_all(
+        (0..2)
+            .map(|i| sweep(free_port(), i, "managed", None))
+            .collect(),
+    );
+    let mut shards: Vec<(u64, String)> = crate::support::store::all_metadata(&store)
+        .iter()
+        .filter(|m| m["sweep"]["id"] == "managed")
+        .map(|m| {
+            (
+                m["sweep"]["index"].as_u64().unwrap(),
+                m["sweep"]["shard"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    shards.sort();
+    assert_eq!(
+        shards,
+        vec![(0, "0/2".into()), (1, "1/2".into()), (2, "0/2".into())]
+    );
+}
