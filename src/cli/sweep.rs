@@ -431,6 +431,7 @@ fn to_json(o: &sweep::Outcome, spec: &Spec) -> serde_json::Value {
         "stopped": o.points.iter().find_map(|p| p.stop.as_ref().map(|s| json!({"index": p.index, "rule": s.rule, "detail": s.detail}))),
         "note": o.note,
         "recovered": o.recovered,
+        "shard": spec.shard.as_ref().map(sweep::Shard::label),
         "points": o.points.iter().map(sweep::point_json).collect::<Vec<_>>(),
         "goodput": o.answer.as_ref().map(|a| answer_json(a, o)),
     })
