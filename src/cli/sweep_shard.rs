@@ -40,7 +40,12 @@ pub fn of(
     mode: &Mode,
 ) -> Result<(Option<Shard>, Option<String>), Error> {
     let env = |k: &str| std::env::var(k).ok();
-    let (shard, id) = resolve(&args.fleet, &env, &base.platform, &base.model)?;
+    let (shard, id) = if args.resume.is_some() {
+        // `--resume ID` names the sweep: a shard of it resumes its own points.
+        (self::shard(&args.fleet, &env)?, None)
+    } else {
+        resolve(&args.fleet, &env, &base.platform, &base.model)?
+    };
     if let Some(s) = &shard
         && args.servers.matrix.is_empty()
         && !matches!(mode, Mode::List { .. })
@@ -63,7 +68,10 @@ pub fn announce(spec: &Spec, quiet: bool) {
             "Shard {} (from {}) of sweep {}: points k with k % {} = {}",
             s.label(),
             s.source,
-            spec.sweep_id.as_deref().unwrap_or("?"),
+            spec.sweep_id
+                .as_deref()
+                .or(spec.resume.as_deref())
+                .unwrap_or("?"),
             s.count,
             s.index
         );
