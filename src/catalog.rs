@@ -12,6 +12,8 @@ use crate::metrics::sweep;
 use crate::schema::Metadata;
 use crate::store::ids::file_safe;
 
+pub mod shards;
+
 /// Which runs to keep. Empty fields match everything.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -178,6 +180,8 @@ pub struct SweepRuns {
     /// Indexes into the runs, one per point index: the latest finished run of that index
     /// (a rerun of a point replaces it), in index order.
     pub runs: Vec<usize>,
+    /// A sweep split across machines: which shards stored their points.
+    pub shards: Option<shards::Shards>,
 }
 
 impl SweepRuns {
@@ -196,8 +200,13 @@ impl SweepRuns {
 /// left out; of several finished runs with one index the latest counts.
 pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
     let mut by_id: BTreeMap<&str, BTreeMap<u32, usize>> = BTreeMap::new();
+    // Every run of each split sweep, running ones too (for the shards' states).
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, m) in runs.iter().enumerate() {
         let Some(link) = &m.sweep else { continue };
+        if link.shard.is_some() {
+            members.entry(&link.id).or_default().push(i);
+        }
         if m.status == crate::schema::Status::Running || link.id.is_empty() {
             continue;
         }
@@ -239,6 +248,7 @@ pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
                 model: first.model.clone(),
                 target,
                 runs: runs_of,
+                shards: members.get(id).and_then(|m| shards::of(runs, m)),
             }
         })
         .collect()

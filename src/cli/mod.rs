@@ -27,6 +27,7 @@ mod show;
 pub mod simulate;
 mod sweep;
 mod sweep_matrix;
+mod sweep_shard;
 mod verify;
 
 use std::io::{self, Write};

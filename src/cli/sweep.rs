@@ -115,6 +115,8 @@ pub struct SweepArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub servers: super::sweep_matrix::ServerArgs,
+    #[command(flatten)]
+    pub fleet: super::sweep_shard::FleetArgs,
 }
 
 /// `ttft_p99=1s,tpot=50ms`: the thresholds, and the smallest percentile named (as a share).
@@ -271,6 +273,7 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
         .load
         .rate
         .map_or((Arrival::Poisson, 1.0), |r| (r.arrival, r.burstiness));
+    let (shard, sweep_id) = super::sweep_shard::of(args, &base, &mode)?;
     Ok(Spec {
         base,
         mode,
@@ -282,6 +285,8 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
         burstiness,
         resume: args.resume.clone(),
         combination: None,
+        sweep_id,
+        shard,
     })
 }
 
@@ -291,6 +296,7 @@ pub fn run(store: &Store, settings: &Settings, args: SweepArgs) -> Result<i32> {
     if args.servers.is_managed() {
         return super::sweep_matrix::run(store, settings, &args, spec);
     }
+    super::sweep_shard::announce(&spec, args.quiet);
     let (outcome, derived_error) = sweep_once(store, settings, &args, &spec)?;
     crate::cli::print_out(&if args.json {
         format!("{:#}\n", to_json(&outcome, &spec))
@@ -425,6 +431,7 @@ fn to_json(o: &sweep::Outcome, spec: &Spec) -> serde_json::Value {
         "stopped": o.points.iter().find_map(|p| p.stop.as_ref().map(|s| json!({"index": p.index, "rule": s.rule, "detail": s.detail}))),
         "note": o.note,
         "recovered": o.recovered,
+        "shard": spec.shard.as_ref().map(sweep::Shard::label),
         "points": o.points.iter().map(sweep::point_json).collect::<Vec<_>>(),
         "goodput": o.answer.as_ref().map(|a| answer_json(a, o)),
     })

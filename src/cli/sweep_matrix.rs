@@ -96,18 +96,42 @@ pub fn run(store: &Store, derived: &DerivedSettings, args: &SweepArgs, spec: Spe
     }
     store.ensure_layout()?;
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let matrix_id = matrix::new_id(store, &spec.base.platform, &spec.base.model, &date)?;
+    // A fleet's shards share the matrix id (`--sweep-id`) and split its combinations:
+    // combination i runs on shard i % count, its whole sweep there, as sweep `ID-c<i>`.
+    let matrix_id = match &spec.sweep_id {
+        Some(id) => id.clone(),
+        None => matrix::new_id(store, &spec.base.platform, &spec.base.model, &date)?,
+    };
+    // Without --matrix there is one combination: the shards split its points instead.
+    let shard = spec.shard.clone().filter(|_| !axes.is_empty());
+    if let Some(s) = &shard {
+        eprintln!(
+            "Shard {} (from {}) of matrix {matrix_id}: combinations i with i % {} = {}",
+            s.label(),
+            s.source,
+            s.count,
+            s.index
+        );
+    }
     let env: Vec<(String, String)> = std::env::vars().collect();
     let mut done: Vec<Done> = Vec::new();
     let mut code = exit::OK;
     for (i, combo) in combos.iter().enumerate() {
+        if shard.as_ref().is_some_and(|s| !s.owns(i as u32)) {
+            continue;
+        }
         let filled = matrix::fill(&command, combo);
         let shown = crate::redact::in_text(filled.as_bytes()).map_or_else(
             || filled.clone(),
             |b| String::from_utf8_lossy(&b).into_owned(),
         );
         eprintln!("Combination {i} [{}]: starting `{shown}`", describe(combo));
-        let log = store.raw_dir().join(format!(".{matrix_id}-{i}.server.log"));
+        // Shards that split one combination's points each start a server of their own.
+        let log = match &spec.shard {
+            Some(s) if shard.is_none() => format!(".{matrix_id}-{i}-shard{}.server.log", s.index),
+            _ => format!(".{matrix_id}-{i}.server.log"),
+        };
+        let log = store.raw_dir().join(log);
         let mut opts = ServerOptions::new(health.clone(), &log, env.clone());
         opts.ready_timeout = s.server_ready_timeout;
         let mut server = match ManagedServer::start(&ServerCommand::Shell(filled), &opts) {
@@ -136,7 +160,12 @@ pub fn run(store: &Store, derived: &DerivedSettings, args: &SweepArgs, spec: Spe
             matrix_id: matrix_id.clone(),
             index: i as u32,
             settings: combo.clone(),
+            shard: shard.as_ref().map(|s| s.label()),
         });
+        if shard.is_some() {
+            one.shard = None;
+            one.sweep_id = spec.sweep_id.as_ref().map(|id| format!("{id}-c{i}"));
+        }
         let result = sweep_once(store, derived, args, &one);
         server.stop();
         let (outcome, derived_error) = result?;

@@ -168,6 +168,14 @@ impl SweepLink {
     fn default_role() -> String {
         "point".to_string()
     }
+
+    /// `shard` as numbers `(index, count)`; None when absent or not `index/count` with
+    /// `index < count`.
+    pub fn shard_parts(&self) -> Option<(u32, u32)> {
+        let (i, n) = self.shard.as_deref()?.split_once('/')?;
+        let (i, n): (u32, u32) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+        (n > 0 && i < n).then_some((i, n))
+    }
 }
 
 impl Metadata {

@@ -13,6 +13,7 @@ pub mod goodput;
 pub mod plan;
 pub mod resume;
 pub mod saturation;
+pub mod shard;
 mod steps;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use serde_json::{Value, json};
 
 pub use plan::{Axis, Combination, Mode, Rules, Spec, parse_values};
 pub use saturation::Stop;
+pub use shard::Shard;
 
 use crate::schema::{Metadata, ServerInfo, SweepLink};
 use crate::store::Store;
@@ -72,12 +74,20 @@ pub async fn run(
     let fingerprint = spec.fingerprint();
     let stop_flag = watch_signals()?;
     let mut server: Option<ServerInfo> = None;
-    let (id, mut stored, recovered) = match &spec.resume {
-        Some(id) => {
-            let (points, recovered) = resume::stored_points(store, id, &fingerprint)?;
+    let shard = spec.shard.as_ref();
+    let (id, mut stored, recovered) = match (&spec.resume, &spec.sweep_id) {
+        (Some(id), _) => {
+            let (points, recovered) = resume::own_points(store, id, &fingerprint, shard, false)?;
             (id.clone(), points, recovered)
         }
-        None => {
+        (None, Some(id)) => {
+            // A fleet's shards share the id: claim it unless another shard did, then take
+            // this shard's points a crashed or retried run of it stored.
+            let (points, recovered) = resume::own_points(store, id, &fingerprint, shard, true)?;
+            resume::claim(store, id, &fingerprint, spec.base.command.as_deref())?;
+            (id.clone(), points, recovered)
+        }
+        (None, None) => {
             server = Some(crate::load::probe_server(&spec.base).await?);
             let id = resume::reserve(
                 store,
@@ -165,10 +175,21 @@ fn link(id: &str, step: &steps::Planned, fingerprint: &str, spec: &Spec) -> Swee
     let mut extra = serde_json::Map::new();
     extra.insert("mode".into(), json!(steps::mode_name(&spec.mode)));
     extra.insert("plan_sha256".into(), json!(fingerprint));
+    if let Some(sh) = &spec.shard {
+        extra.insert("shard_source".into(), json!(sh.source));
+        // How many points the whole plan has, so that the report can tell a shard that
+        // ran all of its points from one that was cut off.
+        if let Mode::List { values, .. } = &spec.mode {
+            extra.insert("planned".into(), json!(values.len()));
+        }
+    }
     if let Some(c) = &spec.combination {
         extra.insert(
             "matrix".into(),
-            json!({"id": c.matrix_id, "index": c.index}),
+            match &c.shard {
+                Some(sh) => json!({"id": c.matrix_id, "index": c.index, "shard": sh}),
+                None => json!({"id": c.matrix_id, "index": c.index}),
+            },
         );
     }
     SweepLink {
@@ -182,7 +203,7 @@ fn link(id: &str, step: &steps::Planned, fingerprint: &str, spec: &Spec) -> Swee
             .as_ref()
             .map(|c| c.settings.iter().cloned().collect())
             .unwrap_or_default(),
-        shard: None,
+        shard: spec.shard.as_ref().map(shard::Shard::label),
         extra,
     }
 }

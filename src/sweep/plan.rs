@@ -69,6 +69,12 @@ pub struct Spec {
     /// The tuning-matrix combination this sweep runs under (`sweep --matrix`): its settings
     /// go into every point's `sweep.settings` (and, by the CLI, `config`).
     pub combination: Option<Combination>,
+    /// The sweep id to create or join (`--sweep-id`): the shards of a fleet share it. Its
+    /// points already stored that this process would run are taken as they are.
+    pub sweep_id: Option<String>,
+    /// The part of the plan this process runs (`--shard-index/--shard-count`): list points
+    /// `k` with `k % count == index` ([`super::shard`]).
+    pub shard: Option<super::shard::Shard>,
 }
 
 /// One combination of `sweep --matrix ... --server-cmd`: the matrix it belongs to and its
@@ -78,12 +84,15 @@ pub struct Combination {
     pub matrix_id: String,
     pub index: u32,
     pub settings: Vec<(String, String)>,
+    /// The shard (`index/count`) that runs this combination when a fleet splits the matrix.
+    pub shard: Option<String>,
 }
 
 impl Spec {
     /// The plan's fingerprint (sha256 of its canonical JSON), recorded in every point as
     /// `sweep.plan_sha256`: `--resume` refuses flags that plan a different sweep. Only what
-    /// changes the points counts (not `--quiet`, `--json`, `--grace`, credentials).
+    /// changes the points counts (not `--quiet`, `--json`, `--grace`, credentials; not the
+    /// target URL of a split sweep, whose shards each have a server of their own).
     pub fn fingerprint(&self) -> String {
         crate::digest::sha256_hex(self.canonical().to_string().as_bytes())
     }
@@ -107,7 +116,8 @@ impl Spec {
         json!({
             "platform": b.platform,
             "model": b.model,
-            "base_url": b.base.redacted(),
+            // The shards of a fleet may each reach their own server by its own address.
+            "base_url": if self.shard.is_some() { None } else { Some(b.base.redacted()) },
             "api": format!("{:?}", b.client.api),
             "stream": b.client.stream,
             "input_sha256": b.input.sha256(b.load.num_requests, b.max_tokens),

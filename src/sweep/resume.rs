@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
+use super::shard::Shard;
 use crate::error::Error;
 use crate::schema::{Metadata, Status};
 use crate::store::{Store, atomic, ids, store_io};
@@ -69,37 +70,82 @@ pub fn stored_points(
     id: &str,
     fingerprint: &str,
 ) -> Result<(BTreeMap<u32, Metadata>, Vec<String>)> {
+    own_points(store, id, fingerprint, None, false)
+}
+
+/// Claim a sweep id the user gave (`--sweep-id`): the note `raw/.sweep-<id>.json` is
+/// created when it is not there; another shard's note is fine (the shards share the id).
+pub fn claim(store: &Store, id: &str, fingerprint: &str, command: Option<&str>) -> Result<()> {
+    store.ensure_layout()?;
+    let path = note_path(store, id);
+    let note = json!({
+        "sweep_id": id,
+        "plan_sha256": fingerprint,
+        "command": command,
+        "created": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    });
+    match atomic::publish_new(&path, format!("{note}\n").as_bytes()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(store_io(&path, "write", e)),
+    }
+}
+
+/// The stored points of sweep `id` that `shard` runs (all with no shard), as
+/// [`stored_points`]; `may_be_empty`: a sweep joined by `--sweep-id` may have none yet.
+/// Every stored point of the id must be of the same plan, and split into as many shards.
+pub fn own_points(
+    store: &Store,
+    id: &str,
+    fingerprint: &str,
+    shard: Option<&Shard>,
+    may_be_empty: bool,
+) -> Result<(BTreeMap<u32, Metadata>, Vec<String>)> {
     let all = store.load_all()?;
     all.warn_skipped();
     let mut points: BTreeMap<u32, Metadata> = BTreeMap::new();
+    let mut seen = 0usize;
+    let this_host = crate::schema::HostInfo::this().hostname;
+    let what = if may_be_empty {
+        format!("--sweep-id {id}")
+    } else {
+        format!("--resume {id}")
+    };
     for m in all.runs {
         let Some(link) = m.sweep.as_ref().filter(|s| s.id == id) else {
             continue;
         };
+        seen += 1;
+        check_split(&what, &m, shard)?;
+        check_plan(&what, &m, fingerprint)?;
         let index = link.index;
-        points.insert(index, m);
+        if !shard.is_none_or(|s| s.owns(index)) {
+            continue;
+        }
+        // A fleet's shard retried on another machine (a Job's pod rescheduled): a point its
+        // first try left `running` there cannot be finished here (its log was on that
+        // machine), so it runs again; the report takes the finished run of the index.
+        if may_be_empty && m.status == Status::Running && m.host.hostname != this_host {
+            eprintln!(
+                "warning: point {} ({} {}) of sweep {id} was left running on host {:?}; it runs again here (the old run stays `running`; `benchkeep recover --force {}` finishes it)",
+                m.test_id, link.axis, link.value, m.host.hostname, m.test_id
+            );
+            continue;
+        }
+        // A finished run of an index wins over one left running.
+        let keep_old = points
+            .get(&index)
+            .is_some_and(|old| old.status != Status::Running && m.status == Status::Running);
+        if !keep_old {
+            points.insert(index, m);
+        }
     }
-    if points.is_empty() {
+    if seen == 0 && !may_be_empty {
         return Err(Error::NotFound(format!(
             "no point of sweep {id:?} in {}; list the sweeps with `benchkeep query` or start a new sweep without --resume",
             store.root().display()
         ))
         .into());
-    }
-    for m in points.values() {
-        let theirs = m
-            .sweep
-            .as_ref()
-            .and_then(|s| s.extra.get("plan_sha256"))
-            .and_then(|v| v.as_str());
-        if theirs.is_some_and(|t| t != fingerprint) {
-            return Err(Error::usage(format!(
-                "--resume {id}: these flags plan a different sweep than the one stored (its point {} ran `{}`); pass the same target, workload, load and sweep flags as the first time",
-                m.test_id,
-                m.source.command.as_deref().unwrap_or("?")
-            ))
-            .into());
-        }
     }
     let mut recovered = Vec::new();
     for m in points.values_mut() {
@@ -118,4 +164,44 @@ pub fn stored_points(
         recovered.push(m.test_id.clone());
     }
     Ok((points, recovered))
+}
+
+/// A stored point of another plan (another fingerprint): exit 2, naming its command.
+fn check_plan(what: &str, m: &Metadata, fingerprint: &str) -> Result<()> {
+    let theirs = m
+        .sweep
+        .as_ref()
+        .and_then(|s| s.extra.get("plan_sha256"))
+        .and_then(|v| v.as_str());
+    if theirs.is_some_and(|t| t != fingerprint) {
+        return Err(Error::usage(format!(
+            "{what}: these flags plan a different sweep than the one stored (its point {} ran `{}`); pass the same target, workload, load and sweep flags as the first time (every shard of a fleet runs the same plan)",
+            m.test_id,
+            m.source.command.as_deref().unwrap_or("?")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// A stored point split into another number of shards than this one (or not split when
+/// this one is, or the other way round): exit 2, naming the split it had.
+fn check_split(what: &str, m: &Metadata, shard: Option<&Shard>) -> Result<()> {
+    let theirs = m.sweep.as_ref().and_then(|s| s.shard_parts());
+    let ours = shard.map(|s| s.count);
+    if theirs.map(|(_, n)| n) == ours {
+        return Ok(());
+    }
+    let said = |n: Option<u32>| {
+        n.map_or("not split".to_string(), |n| {
+            format!("split into {n} shards")
+        })
+    };
+    Err(Error::usage(format!(
+        "{what}: its stored point {} was {}, this command is {}; every shard of a sweep must give the same --shard-count (or start a new sweep with another --sweep-id)",
+        m.test_id,
+        said(theirs.map(|(_, n)| n)),
+        said(ours)
+    ))
+    .into())
 }

@@ -47,7 +47,11 @@ pub fn mode_name(m: &Mode) -> &'static str {
 
 /// The step after `points`.
 pub fn next(spec: &Spec, points: &[Point]) -> Step {
-    let index = points.len() as u32;
+    // A shard runs every count-th point of a list, from its own index (the plan's index).
+    let index = match (&spec.shard, &spec.mode) {
+        (Some(s), Mode::List { .. }) => s.nth(points.len()),
+        _ => points.len() as u32,
+    };
     let done = |note: Option<String>| Step::Done { answer: None, note };
     let base = &spec.base.load;
     let load = |concurrency: Option<u32>, rate: Option<f64>| LoadSpec {

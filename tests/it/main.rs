@@ -81,6 +81,7 @@ mod sweep_matrix;
 mod sweep_report;
 mod sweep_resume;
 mod sweep_run;
+mod sweep_shards;
 mod telemetry_smi;
 mod transcript_replay;
 mod trust_gpu;

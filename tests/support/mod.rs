@@ -45,7 +45,8 @@ const KEY_VARS: [&str; 3] = ["OPENAI_API_KEY", "HF_TOKEN", "ANTHROPIC_API_KEY"];
 
 /// Whether the test environment policy removes this variable: benchkeep's own settings
 /// (`BENCHKEEP_*`: store, baseline platform, crash hook, ...) and anything that looks like
-/// a credential (`*_API_KEY`, `*_TOKEN`).
+/// a credential (`*_API_KEY`, `*_TOKEN`), and a batch scheduler's shard variables
+/// (`JOB_COMPLETION_INDEX`, `SLURM_*`: a sweep would split itself inside a job array).
 fn scrubbed(name: &OsString) -> bool {
     let Some(name) = name.to_str() else {
         return false;
@@ -55,6 +56,8 @@ fn scrubbed(name: &OsString) -> bool {
         || name.ends_with("_API_KEY")
         || name.ends_with("_TOKEN")
         || KEY_VARS.contains(&name.as_str())
+        || name == "JOB_COMPLETION_INDEX"
+        || name.starts_with("SLURM_")
 }
 
 /// THE environment policy of every benchkeep the tests start: no `BENCHKEEP_*` variable

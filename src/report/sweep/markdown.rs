@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{SweepView, Sweeps, goodput_text, knee_text, load_unit, num, sentence};
+use super::{SweepView, Sweeps, goodput_text, knee_text, load_unit, num, sentence, shards_text};
 use crate::report::markdown::escape;
 
 fn opt(v: Option<f64>) -> String {
@@ -78,6 +78,9 @@ pub fn one(out: &mut String, v: &SweepView) {
     }
     let _ = writeln!(out, "\n- {}", escape(&knee_text(&v.analysis)));
     let _ = writeln!(out, "- {}", escape(&goodput_text(&v.analysis)));
+    if let Some(t) = shards_text(v) {
+        let _ = writeln!(out, "- {}", escape(&t));
+    }
     let _ = writeln!(out, "- Conclusions stored in `{}`.", v.path());
 }
 
@@ -155,5 +158,8 @@ pub fn text(v: &SweepView) -> String {
     }
     let _ = writeln!(out, "{}", clean(&knee_text(&v.analysis)));
     let _ = writeln!(out, "{}", clean(&goodput_text(&v.analysis)));
+    if let Some(t) = shards_text(v) {
+        let _ = writeln!(out, "{}", clean(&t));
+    }
     out
 }

@@ -325,7 +325,37 @@ pub fn document(v: &SweepView) -> Value {
         "max_goodput": a.max_goodput,
         "max_goodput_load": a.max_goodput.max_load,
         "conclusions": [knee_text(a), goodput_text(a)],
+        "shards": v.runs.shards,
     })
+}
+
+/// A split sweep's shards in words: "shards: 3 of 3 complete", or "shards: 2 of 3
+/// complete; missing: 1/3 (no point stored); incomplete: 2/3 (1 of 2 points)". None
+/// for a sweep run in one piece.
+pub fn shards_text(v: &SweepView) -> Option<String> {
+    let s = v.runs.shards.as_ref()?;
+    let mut out = format!("shards: {} of {} complete", s.done, s.count);
+    for state in ["missing", "running", "incomplete", "stopped"] {
+        let these: Vec<String> = s
+            .shards
+            .iter()
+            .filter(|x| x.state == state)
+            .map(|x| match (state, x.planned) {
+                ("missing", _) => format!("{}/{} (no point stored)", x.index, s.count),
+                (_, Some(p)) => format!("{}/{} ({} of {p} points)", x.index, s.count, x.points),
+                _ => format!("{}/{} ({} points)", x.index, s.count, x.points),
+            })
+            .collect();
+        if !these.is_empty() {
+            let word = if state == "stopped" {
+                "stopped early"
+            } else {
+                state
+            };
+            out.push_str(&format!("; {word}: {}", these.join(", ")));
+        }
+    }
+    Some(out)
 }
 
 /// The file's bytes: pretty JSON with a final newline.
