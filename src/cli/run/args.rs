@@ -100,6 +100,11 @@ pub struct WorkloadArgs {
     #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set, value_parser = PossibleValuesParser::new(["on", "off"])
         .map(|s| s == "on"))]
     pub calibrate: bool,
+    /// Count synthetic prompts' tokens with this local HuggingFace tokenizer.json (never
+    /// downloaded; the chat template's tokens are still asked of the server unless
+    /// --calibrate off). Needs a build with the cargo feature `tokenizer`.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
     /// Start every synthetic prompt with the same N tokens of words (measures the prefix
     /// cache); default: every prompt starts with words unique to the request and the run.
     #[arg(long, value_name = "N")]
