@@ -177,7 +177,8 @@ pub struct OutputArgs {
     #[arg(long, value_name = "SOURCE", value_parser = parse::gpu_mode)]
     pub gpu: Option<GpuMode>,
     /// The server's GPUs, as nvidia-smi numbers them (or GPU- UUID prefixes): 0 or 0,1.
-    /// Only these are sampled. Default: CUDA_VISIBLE_DEVICES, else every GPU.
+    /// Only these are sampled. Default: for a server on this host, the GPUs its processes
+    /// compute on (docs/metrics.md); else CUDA_VISIBLE_DEVICES, else every GPU.
     #[arg(long, value_name = "LIST")]
     pub gpu_index: Option<String>,
     /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).
