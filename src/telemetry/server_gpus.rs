@@ -314,10 +314,32 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let me = std::process::id();
+        // A child of the listener (as vLLM's engine core is) and its parent (a launcher).
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let procs = server_processes(Path::new("/proc"), port, 0).unwrap();
+        let up = std::os::unix::process::parent_id();
+        let _ = child.kill();
+        let _ = child.wait();
         assert_eq!(procs.listeners, [me]);
         assert!(procs.pids.contains(&me), "{procs:?}");
+        assert!(procs.pids.contains(&child.id()), "a descendant: {procs:?}");
+        assert!(
+            up <= 1 || procs.pids.contains(&up),
+            "an ancestor: {procs:?}"
+        );
         assert!(!procs.pids.contains(&1));
+        // benchkeep itself (here: the child standing for it) and its subtree are left out
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let without = server_processes(Path::new("/proc"), port, child.id()).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!without.pids.contains(&child.id()), "{without:?}");
         let e = server_processes(Path::new("/proc"), port, me).unwrap_err();
         assert!(e.contains("benchkeep itself"), "{e}");
         drop(l);
