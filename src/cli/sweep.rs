@@ -107,7 +107,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub no_server_metrics: bool,
     /// The server's GPUs, as nvidia-smi numbers them (or GPU- UUID prefixes): 0 or 0,1.
-    /// Only these are sampled. Default: CUDA_VISIBLE_DEVICES, else every GPU.
+    /// Only these are sampled. Default: for a server on this host, the GPUs its processes
+    /// compute on (docs/metrics.md); else CUDA_VISIBLE_DEVICES, else every GPU.
     #[arg(long, value_name = "LIST")]
     pub gpu_index: Option<String>,
     /// No progress bar and no per-point lines.

@@ -40,6 +40,9 @@ use super::synthetic::{Sizing, Synthetic};
 use crate::client::{Api, BaseUrl, Client, body};
 use crate::error::Error;
 
+mod with_tokenizer;
+pub use with_tokenizer::{TOKENIZER_SAMPLES, calibrate_with_tokenizer};
+
 /// Index space of calibration probes (disjoint from measured and warm-up requests).
 const PROBE_BASE: u64 = 3 << 61;
 /// Checks at the solved length after the first fit.
@@ -58,6 +61,8 @@ const TOKENIZE_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Method {
     Tokenize,
     ProbeUsage,
+    /// `--tokenizer FILE`: the text counted by a local tokenizer (`with_tokenizer.rs`).
+    Tokenizer,
     /// `--calibrate off`: one word per token.
     None,
 }
@@ -67,6 +72,7 @@ impl Method {
         match self {
             Method::Tokenize => "tokenize",
             Method::ProbeUsage => "probe_usage",
+            Method::Tokenizer => "tokenizer",
             Method::None => "none",
         }
     }
@@ -86,6 +92,9 @@ pub struct Calibration {
     /// The model load time the server reported for the probes (Ollama's
     /// `load_duration`, summed), ms: the load the run's first request would otherwise carry.
     pub server_load_ms: Option<f64>,
+    /// More keys of `test.prompt_calibration` (the tokenizer's file and the template's
+    /// count, `with_tokenizer.rs`).
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl Calibration {
@@ -101,6 +110,7 @@ impl Calibration {
             probes: Vec::new(),
             error: None,
             server_load_ms: None,
+            extra: Default::default(),
         }
     }
 
@@ -128,6 +138,9 @@ impl Calibration {
         }
         if let Some(ms) = self.server_load_ms {
             v["server_load_ms"] = json!(r(ms));
+        }
+        for (k, x) in &self.extra {
+            v[k] = x.clone();
         }
         v
     }
@@ -223,6 +236,7 @@ pub async fn calibrate(t: &Target<'_>, spec: &Synthetic, nonce: u64) -> Result<C
         probes,
         error: None,
         server_load_ms: load_ns.map(|ns| ns as f64 / 1e6),
+        extra: Default::default(),
     })
 }
 

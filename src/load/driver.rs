@@ -3,7 +3,8 @@
 //!
 //! Order of events:
 //! 1. probe the server (unreachable: `Error::Server`, nothing written); size synthetic
-//!    prompts by the server's token count (`calibrate.rs`; its probes are not recorded);
+//!    prompts by the server's token count (`calibrate.rs`; its probes are not recorded),
+//!    or by a local tokenizer file (`--tokenizer`, `calibrate/with_tokenizer.rs`);
 //! 2. make sure the store is writable; publish the metadata with status `running` and the
 //!    pid; create `raw/<test_id>.jsonl` — all before the first request;
 //! 3. warm-up requests (not recorded), then the measured load; every finished request goes
@@ -25,7 +26,7 @@ use tokio::sync::watch;
 
 use super::calibrate::{self, Calibration};
 use super::loops::{Ctx, GpuRun, LoadDone, Stop, load};
-use super::plan::RunPlan;
+use super::plan::{GpuPlan, RunPlan};
 use super::progress::Progress;
 use super::scrape::Scraper;
 use super::source::Input;
@@ -69,16 +70,33 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
         }
     };
     // Synthetic prompts are sized by the server's own token count (probes not recorded).
+    let target = calibrate::Target {
+        client: &client,
+        base: &plan.base,
+        headers: &plan.client.headers,
+        api: plan.client.api,
+        model: &plan.model,
+        stream: plan.client.stream,
+    };
     let calibration = match &plan.input {
+        // A local tokenizer counts the text; the server (calibration on) the template.
+        Input::Synthetic(s) if s.tokenizer.is_some() => {
+            let tok = s.tokenizer.as_ref().expect("checked");
+            let nonce = run_nonce();
+            let server = s.calibrate.then_some(&target);
+            Some(
+                match calibrate::calibrate_with_tokenizer(server, s, tok, nonce).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!(
+                            "warning: {e}; sending one word per token instead (prompt_calibration.method none)"
+                        );
+                        Calibration::failed(s, nonce, e.to_string())
+                    }
+                },
+            )
+        }
         Input::Synthetic(s) if s.calibrate => {
-            let target = calibrate::Target {
-                client: &client,
-                base: &plan.base,
-                headers: &plan.client.headers,
-                api: plan.client.api,
-                model: &plan.model,
-                stream: plan.client.stream,
-            };
             let nonce = run_nonce();
             Some(match calibrate::calibrate(&target, s, nonce).await {
                 Ok(c) => c,
@@ -150,7 +168,11 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     });
     let scraper = scraper(&plan, store, &meta.test_id);
     let series_rel = format!("raw/{}.gpu.jsonl", meta.test_id);
-    let gpu = plan.gpu.map(|p| GpuRun {
+    let gpu_plan = match plan.gpu.clone() {
+        Some(p) => Some(server_gpus(p).await),
+        None => None,
+    };
+    let gpu = gpu_plan.map(|p| GpuRun {
         plan: p,
         series: store.resolve(&series_rel),
         sampler: None,
@@ -337,6 +359,24 @@ fn run_nonce() -> u64 {
     x ^ (x >> 31)
 }
 
+/// For a server on this host (and no `--gpu-index`), sample only the GPUs its processes
+/// use; when they cannot be found, the plan's GPUs, with the reason in `gpu.selection`.
+async fn server_gpus(mut p: GpuPlan) -> GpuPlan {
+    let Some(port) = p.server_port.filter(|_| !p.visible.is_explicit()) else {
+        return p;
+    };
+    let (mode, me) = (p.mode, std::process::id());
+    let found =
+        tokio::task::spawn_blocking(move || crate::telemetry::server_gpus::find(mode, port, me))
+            .await
+            .unwrap_or_else(|e| Err(format!("the search failed ({e})")));
+    p.visible = match found {
+        Ok(v) => v,
+        Err(reason) => p.visible.server_not_found(reason),
+    };
+    p
+}
+
 fn initial_metadata(
     plan: &RunPlan,
     server: ServerInfo,
@@ -403,6 +443,7 @@ fn initial_metadata(
             (Input::Synthetic(s), Some(c)) if c.method == calibrate::Method::None => {
                 let mut sent = s.effective(plan.max_tokens);
                 sent.calibrate = false;
+                sent.tokenizer = None;
                 sent.sha256(l.num_requests)
             }
             _ => plan.input.sha256(l.num_requests, plan.max_tokens),

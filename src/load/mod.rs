@@ -1,6 +1,6 @@
 //! Load generation: what a run is ([`plan`]), where requests come from ([`source`];
 //! synthetic prompts [`synthetic`], their lengths [`lengths`], sized by the server's count
-//! [`calibrate`]), when they are due ([`schedule`]), the run itself ([`driver`]), the raw
+//! [`calibrate`] or a local tokenizer file [`tokenizer`]), when they are due ([`schedule`]), the run itself ([`driver`]), the raw
 //! log ([`writer`]), the server's `/metrics` (`scrape`), and what the user
 //! sees ([`progress`]; the end-of-run text is [`crate::report::detail::run_summary`]).
 //!
@@ -19,6 +19,7 @@ mod scrape;
 pub mod source;
 pub mod stall;
 pub mod synthetic;
+pub mod tokenizer;
 pub mod writer;
 
 pub use driver::{RunOutcome, probe_server, run};

@@ -65,6 +65,9 @@ pub struct GpuPlan {
     /// The GPUs `CUDA_VISIBLE_DEVICES` leaves visible (read by the CLI).
     pub visible: VisibleDevices,
     pub interval: Duration,
+    /// The port of a server on this host: its own GPUs are looked for from its processes
+    /// (`telemetry::server_gpus`) unless `visible` was named with `--gpu-index`.
+    pub server_port: Option<u16>,
 }
 
 /// Everything a run needs, validated.
@@ -191,6 +194,7 @@ impl RunPlan {
             mode,
             visible,
             interval,
+            server_port: None,
         });
         self
     }

@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::lengths::{Lengths, unit};
+use super::tokenizer::TokenizerFile;
 use crate::client::body::{GenRequest, Prompt, Sampling};
 use crate::digest::sha256_hex;
 
@@ -39,6 +40,9 @@ pub struct Synthetic {
     /// Size the prompts by the server's count (probes before the run); `false`: one word
     /// per token, as benchkeep did before calibration.
     pub calibrate: bool,
+    /// `--tokenizer FILE`: count the prompt text with this tokenizer (the server then only
+    /// tells the chat template's tokens, when `calibrate` is on).
+    pub tokenizer: Option<TokenizerFile>,
 }
 
 /// How many words make a number of tokens on the target server, and the run's nonce.
@@ -89,6 +93,7 @@ impl Synthetic {
             seed,
             shared_prefix: None,
             calibrate: true,
+            tokenizer: None,
         }
     }
 
@@ -162,7 +167,8 @@ impl Synthetic {
 
     /// sha256 of the canonical description of the workload (`num_requests` of `None`:
     /// open-ended, as in a `--duration` run). The lengths' distributions, the shared
-    /// prefix and whether prompts are sized by the server's count are part of it; the
+    /// prefix and how prompts are sized (the server's count, words, or a tokenizer file by
+    /// its sha256) are part of it; the
     /// run's nonce is not (two runs of one workload pair in the head-to-head).
     pub fn sha256(&self, num_requests: Option<u64>) -> String {
         let n = num_requests.map_or_else(|| "unbounded".to_string(), |n| n.to_string());
@@ -173,10 +179,11 @@ impl Synthetic {
             self.seed,
             self.shared_prefix
                 .map_or_else(|| "none".to_string(), |p| p.to_string()),
-            if self.calibrate {
-                "server-tokens"
-            } else {
-                "words"
+            match (&self.tokenizer, self.calibrate) {
+                (Some(t), true) => format!("tokenizer:{}+server-template", t.sha256()),
+                (Some(t), false) => format!("tokenizer:{}", t.sha256()),
+                (None, true) => "server-tokens".to_string(),
+                (None, false) => "words".to_string(),
             },
         );
         sha256_hex(&desc)
@@ -282,7 +289,34 @@ mod tests {
             calibrate: false,
             ..s.clone()
         };
-        for other in [normal, shared, words] {
+        struct Words;
+        impl crate::load::tokenizer::CountTokens for Words {
+            fn count(&self, text: &str) -> Result<u32, String> {
+                Ok(text.split_whitespace().count() as u32)
+            }
+        }
+        let tok = |sha: &str| {
+            Some(TokenizerFile::new(
+                "t.json",
+                sha,
+                1,
+                std::sync::Arc::new(Words),
+            ))
+        };
+        let tokenized = Synthetic {
+            tokenizer: tok("aa"),
+            ..s.clone()
+        };
+        let other_file = Synthetic {
+            tokenizer: tok("bb"),
+            ..s.clone()
+        };
+        let text_only = Synthetic {
+            calibrate: false,
+            ..tokenized.clone()
+        };
+        assert_ne!(tokenized.sha256(Some(10)), other_file.sha256(Some(10)));
+        for other in [normal, shared, words, tokenized, text_only] {
             assert_ne!(other.sha256(Some(10)), s.sha256(Some(10)), "{other:?}");
         }
     }

@@ -20,6 +20,7 @@ pub mod aggregate;
 pub mod nvidia_smi;
 pub mod nvml;
 pub mod rocm;
+pub mod server_gpus;
 pub mod visible;
 
 use std::fs::{File, OpenOptions};

@@ -67,6 +67,26 @@ impl Nvml {
     }
 }
 
+/// `(pid, GPU uuid)` of every compute process NVML lists, on every GPU (the server's
+/// GPUs are found from it, `server_gpus.rs`).
+pub fn compute_apps() -> Result<Vec<(u32, String)>, String> {
+    let lib = Lib::init().map_err(|e| format!("NVML unavailable ({e})"))?;
+    let count = lib
+        .device_count()
+        .map_err(|e| format!("NVML cannot count GPUs ({e})"))?;
+    let mut apps = Vec::new();
+    for i in 0..count {
+        let Ok(dev) = lib.device_by_index(i) else {
+            continue;
+        };
+        let (Ok(uuid), Ok(procs)) = (dev.uuid(), dev.running_compute_processes()) else {
+            continue;
+        };
+        apps.extend(procs.into_iter().map(|p| (p.pid, uuid.clone())));
+    }
+    Ok(apps)
+}
+
 impl Backend for Nvml {
     fn source(&self) -> &'static str {
         "nvml"

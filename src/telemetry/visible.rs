@@ -1,5 +1,6 @@
-//! Which GPUs are sampled: the server's (`--gpu-index`), or those `CUDA_VISIBLE_DEVICES`
-//! leaves visible, else every GPU; and how that choice is described in `gpu.selection`.
+//! Which GPUs are sampled: the server's (`--gpu-index`, or found from the processes of a
+//! local server, `server_gpus.rs`), or those `CUDA_VISIBLE_DEVICES` leaves visible, else
+//! every GPU; and how that choice is described in `gpu.selection`.
 
 use super::GpuReading;
 
@@ -13,6 +14,8 @@ pub struct VisibleDevices {
     only: Option<Vec<String>>,
     /// Where the selection came from (`--gpu-index 0`, `CUDA_VISIBLE_DEVICES=1`).
     why: Option<String>,
+    /// Named by the user (`--gpu-index`): never replaced by the server's GPUs.
+    explicit: bool,
 }
 
 impl VisibleDevices {
@@ -39,6 +42,7 @@ impl VisibleDevices {
         VisibleDevices {
             only: Some(valid),
             why,
+            ..Default::default()
         }
     }
 
@@ -57,7 +61,31 @@ impl VisibleDevices {
         Ok(VisibleDevices {
             only: Some(items),
             why: Some(format!("--gpu-index {}", list.trim())),
+            explicit: true,
         })
+    }
+
+    /// The server's GPUs, by uuid, found from its processes (`server_gpus.rs`).
+    pub fn server(uuids: Vec<String>, why: String) -> Self {
+        VisibleDevices {
+            only: Some(uuids),
+            why: Some(why),
+            explicit: false,
+        }
+    }
+
+    /// This selection, kept because the server's GPUs were not found (`reason`).
+    pub fn server_not_found(mut self, reason: String) -> Self {
+        self.why = Some(format!(
+            "{}; the server's own GPUs were not found: {reason}",
+            self.describe()
+        ));
+        self
+    }
+
+    /// Whether the user named the GPUs (`--gpu-index`).
+    pub fn is_explicit(&self) -> bool {
+        self.explicit
     }
 
     /// Which GPUs are sampled and why, for the `gpu.selection` key.
@@ -155,5 +183,15 @@ mod tests {
             "CUDA_VISIBLE_DEVICES=0"
         );
         assert!(!VisibleDevices::parse(None).is_chosen());
+        assert!(c.is_explicit() && !VisibleDevices::parse(Some("0")).is_explicit());
+        let kept = VisibleDevices::parse(Some("1")).server_not_found("nothing listens".into());
+        assert_eq!(
+            kept.describe(),
+            "CUDA_VISIBLE_DEVICES=1; the server's own GPUs were not found: nothing listens"
+        );
+        assert_eq!(idx(kept.filter(all())), [1]);
+        let server = VisibleDevices::server(vec!["GPU-bb22".into()], "server process 9".into());
+        assert_eq!(idx(server.filter(all())), [1]);
+        assert!(server.is_chosen() && !server.is_explicit());
     }
 }

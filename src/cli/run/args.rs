@@ -100,6 +100,11 @@ pub struct WorkloadArgs {
     #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set, value_parser = PossibleValuesParser::new(["on", "off"])
         .map(|s| s == "on"))]
     pub calibrate: bool,
+    /// Count synthetic prompts' tokens with this local HuggingFace tokenizer.json (never
+    /// downloaded; the chat template's tokens are still asked of the server unless
+    /// --calibrate off). Needs a build with the cargo feature `tokenizer`.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
     /// Start every synthetic prompt with the same N tokens of words (measures the prefix
     /// cache); default: every prompt starts with words unique to the request and the run.
     #[arg(long, value_name = "N")]
@@ -172,7 +177,8 @@ pub struct OutputArgs {
     #[arg(long, value_name = "SOURCE", value_parser = parse::gpu_mode)]
     pub gpu: Option<GpuMode>,
     /// The server's GPUs, as nvidia-smi numbers them (or GPU- UUID prefixes): 0 or 0,1.
-    /// Only these are sampled. Default: CUDA_VISIBLE_DEVICES, else every GPU.
+    /// Only these are sampled. Default: for a server on this host, the GPUs its processes
+    /// compute on (docs/metrics.md); else CUDA_VISIBLE_DEVICES, else every GPU.
     #[arg(long, value_name = "LIST")]
     pub gpu_index: Option<String>,
     /// GPU sampling interval: 500ms, 1s, 2.5s (at least 50ms).

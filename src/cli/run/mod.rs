@@ -179,6 +179,7 @@ pub fn plan_with(args: &RunArgs, argv: &[String], keys: &EnvKeys) -> Result<RunP
                 }),
             interval: args.output.gpu_interval,
             visible,
+            server_port: local_port(&args.target.base_url),
         })
         .filter(|g| g.mode != GpuMode::Off),
         sweep: None,
@@ -211,6 +212,15 @@ fn is_this_host(url: &str) -> bool {
             == gethostname::gethostname()
                 .to_string_lossy()
                 .to_ascii_lowercase()
+}
+
+/// The port of a server on this host (its own GPUs are then looked for), `None` for
+/// another host.
+fn local_port(url: &str) -> Option<u16> {
+    if !is_this_host(url) {
+        return None;
+    }
+    url::Url::parse(url).ok()?.port_or_known_default()
 }
 
 /// A tokio runtime for the load: one worker per core this process may use (its CPU
@@ -361,5 +371,8 @@ mod gpu_tests {
         assert!(is_this_host("http://user:pw@[::1]:8000"));
         assert!(!is_this_host("https://api.openai.com/v1"));
         assert!(!is_this_host("http://10.0.0.5:8000"));
+        assert_eq!(super::local_port("http://127.0.0.1:8000/v1"), Some(8000));
+        assert_eq!(super::local_port("http://localhost"), Some(80));
+        assert_eq!(super::local_port("http://10.0.0.5:8000"), None);
     }
 }

@@ -1,5 +1,5 @@
 //! The workload flags of `run` (and `sweep`) into an [`Input`]: a request file, synthetic
-//! prompts (lengths, shared prefix, calibration), or a ShareGPT-style dataset.
+//! prompts (lengths, shared prefix, calibration, a tokenizer file), or a ShareGPT-style dataset.
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use crate::client::body::{GenRequest, Prompt, Sampling};
 use crate::digest::sha256_hex;
 use crate::error::Error;
 use crate::load::source::{Input, Item, Synthetic};
+use crate::load::tokenizer::TokenizerFile;
 
 /// Conversations read from a dataset when `--num-requests` is not given (as `vllm bench
 /// serve --num-prompts` defaults to).
@@ -17,6 +18,14 @@ pub const DEFAULT_DATASET_REQUESTS: u64 = 1000;
 pub fn input(w: &WorkloadArgs) -> Result<(Input, Option<String>), Error> {
     let synthetic_only =
         w.input_tokens.is_some() || w.output_tokens.is_some() || w.shared_prefix.is_some();
+    if let Some(t) = &w.tokenizer
+        && !w.synthetic
+    {
+        return Err(Error::usage(format!(
+            "--tokenizer {}: it sizes synthetic prompts; use it with --synthetic --input-tokens N --output-tokens M",
+            t.display()
+        )));
+    }
     match (&w.input, w.synthetic, &w.sharegpt) {
         (Some(path), false, None) => {
             if synthetic_only {
@@ -61,6 +70,10 @@ pub fn input(w: &WorkloadArgs) -> Result<(Input, Option<String>), Error> {
                     seed: w.seed,
                     shared_prefix: w.shared_prefix,
                     calibrate: w.calibrate,
+                    tokenizer: match &w.tokenizer {
+                        Some(p) => Some(TokenizerFile::load(p)?),
+                        None => None,
+                    },
                 }),
                 None,
             ))
