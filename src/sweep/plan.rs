@@ -69,6 +69,9 @@ pub struct Spec {
     /// The tuning-matrix combination this sweep runs under (`sweep --matrix`): its settings
     /// go into every point's `sweep.settings` (and, by the CLI, `config`).
     pub combination: Option<Combination>,
+    /// Runs of each point (`--repeat N`, 1 by default): the point's figures are their
+    /// means (`repeats.rs`).
+    pub repeat: u32,
 }
 
 /// One combination of `sweep --matrix ... --server-cmd`: the matrix it belongs to and its
@@ -104,7 +107,7 @@ impl Spec {
             } => json!({"goodput": target, "tolerance": tolerance,
                 "max_concurrency": max_concurrency, "max_probes": max_probes}),
         };
-        json!({
+        let mut v = json!({
             "platform": b.platform,
             "model": b.model,
             "base_url": b.base.redacted(),
@@ -126,7 +129,12 @@ impl Spec {
             "early_stop": self.rules.enabled,
             "max_error_rate": self.rules.max_error_rate,
             "settings": self.combination.as_ref().map(|c| &c.settings),
-        })
+        });
+        // only when given, so the fingerprints of sweeps without repeats stay as they were
+        if self.repeat > 1 {
+            v["repeat"] = json!(self.repeat);
+        }
+        v
     }
 }
 

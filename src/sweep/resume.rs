@@ -55,29 +55,28 @@ pub fn reserve(
     Err(Error::StoreIo(format!("no free sweep id for {base}")).into())
 }
 
+/// A sweep's stored runs by point index (several per index with `--repeat`).
+pub type Stored = BTreeMap<u32, Vec<Metadata>>;
+
 fn note_path(store: &Store, id: &str) -> std::path::PathBuf {
     store.raw_dir().join(format!(".sweep-{id}.json"))
 }
 
-/// The stored points of sweep `id`, by index (a later rerun of an index wins), and the
-/// ids of those recovered now. None: exit 3.
+/// The stored runs of sweep `id`, by point index in load order (a later rerun of an
+/// index wins; with `--repeat`, one run per repeat), and the ids of those recovered now. None: exit 3.
 /// Points of another plan (another fingerprint): exit 2, naming the command they ran.
 /// Points left `running` by a crash whose process is gone are recovered here (status
 /// `interrupted`: done, not rerun); one still running refuses the resume.
-pub fn stored_points(
-    store: &Store,
-    id: &str,
-    fingerprint: &str,
-) -> Result<(BTreeMap<u32, Metadata>, Vec<String>)> {
+pub fn stored_points(store: &Store, id: &str, fingerprint: &str) -> Result<(Stored, Vec<String>)> {
     let all = store.load_all()?;
     all.warn_skipped();
-    let mut points: BTreeMap<u32, Metadata> = BTreeMap::new();
+    let mut points: BTreeMap<u32, Vec<Metadata>> = BTreeMap::new();
     for m in all.runs {
         let Some(link) = m.sweep.as_ref().filter(|s| s.id == id) else {
             continue;
         };
         let index = link.index;
-        points.insert(index, m);
+        points.entry(index).or_default().push(m);
     }
     if points.is_empty() {
         return Err(Error::NotFound(format!(
@@ -86,7 +85,7 @@ pub fn stored_points(
         ))
         .into());
     }
-    for m in points.values() {
+    for m in points.values().flatten() {
         let theirs = m
             .sweep
             .as_ref()
@@ -102,7 +101,7 @@ pub fn stored_points(
         }
     }
     let mut recovered = Vec::new();
-    for m in points.values_mut() {
+    for m in points.values_mut().flatten() {
         if m.status != Status::Running {
             continue;
         }

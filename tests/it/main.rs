@@ -78,6 +78,7 @@ mod store_never_follows;
 mod sweep_analysis;
 mod sweep_errors;
 mod sweep_matrix;
+mod sweep_repeat;
 mod sweep_report;
 mod sweep_resume;
 mod sweep_run;
