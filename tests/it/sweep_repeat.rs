@@ -166,3 +166,65 @@ fn bad_repeat_counts_are_refused_before_anything_runs() {
     }
     assert!(!store.join("metadata").exists() || points(&store).is_empty());
 }
+
+#[test]
+fn resume_runs_only_the_missing_repeats() {
+    let sim = start_blocking(timed(Profile::Vllm, 1.0, 1.0));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let sweep = |extra: &[&str]| {
+        let mut c = sweep_synthetic(&store, "vllm", &sim.base_url(), "4");
+        c.args([
+            "--num-requests",
+            "6",
+            "--concurrency",
+            "1,2",
+            "--no-early-stop",
+        ])
+        .args(extra);
+        out(&mut c)
+    };
+    let (code, o, e) = sweep(&["--repeat", "2"]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert_eq!(sim.stats().requests, 2 * 2 * 6);
+    let p = points(&store);
+    assert_eq!(p.len(), 4);
+    let id = p[0]["sweep"]["id"].as_str().unwrap().to_string();
+
+    // every repeat stored: the resume runs nothing
+    let (code, o, e) = sweep(&["--repeat", "2", "--resume", &id]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert_eq!(sim.stats().requests, 24, "{o}");
+    assert_eq!(o.matches("stored").count(), 2, "{o}");
+
+    // another repeat count plans another sweep
+    let (code, _, e) = sweep(&["--repeat", "3", "--resume", &id]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("plan a different sweep"), "{e}");
+
+    // a repeat lost (its files gone, as if the process died before it was written): only
+    // that repeat runs again, under its own repeat index
+    let lost = p
+        .iter()
+        .find(|m| m["sweep"]["index"] == 1 && m["repeat"]["index"] == 0)
+        .unwrap();
+    let lost_id = lost["test_id"].as_str().unwrap();
+    std::fs::remove_file(store.join(format!("metadata/{lost_id}.json"))).unwrap();
+    std::fs::remove_file(store.join(format!("raw/{lost_id}.jsonl"))).unwrap();
+    let (code, o, e) = sweep(&["--repeat", "2", "--resume", &id]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert_eq!(
+        sim.stats().requests,
+        24 + 6,
+        "one repeat of 6 requests: {o}"
+    );
+    let p = points(&store);
+    assert_eq!(p.len(), 4);
+    let again: Vec<&Value> = p
+        .iter()
+        .filter(|m| m["sweep"]["index"] == 1 && m["repeat"]["index"] == 0)
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0]["test_id"], lost_id);
+    assert_eq!(again[0]["repeat"]["group"], format!("{id}-p1").as_str());
+}
