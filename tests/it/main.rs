@@ -19,6 +19,7 @@ mod document_import;
 mod engines_parquet;
 mod export_trackers;
 mod gate_cli;
+mod gate_live;
 mod guide;
 mod import_crash;
 mod import_formats;
