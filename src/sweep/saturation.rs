@@ -330,6 +330,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rule_on_repeats_fires_for_more_than_half_of_them() {
+        let run = |id: &str| {
+            let mut m = Metadata::new(
+                crate::schema::SourceKind::Run,
+                "benchkeep",
+                "vllm",
+                "m",
+                chrono::Utc::now(),
+            );
+            m.test_id = id.into();
+            m
+        };
+        let (a, b, c) = (run("a"), run("b"), run("c"));
+        let rule = |fires: &'static [&'static str]| {
+            move |m: &Metadata| {
+                fires.contains(&m.test_id.as_str()).then(|| Stop {
+                    rule: "queue_growth".into(),
+                    detail: format!("in {}", m.test_id),
+                    saturated_at: None,
+                })
+            }
+        };
+        assert_eq!(majority(&[&a, &b, &c], rule(&["b"])), None);
+        let s = majority(&[&a, &b, &c], rule(&["b", "c"])).expect("two of three");
+        assert_eq!(s.detail, "in b (in 2 of 3 repeats)");
+        // two of four is not more than half
+        let d = run("d");
+        assert_eq!(majority(&[&a, &b, &c, &d], rule(&["a", "d"])), None);
+        // one run: the rule as it is, its detail unchanged
+        assert_eq!(majority(&[&a], rule(&["a"])).unwrap().detail, "in a");
+    }
+
+    #[test]
     fn rates_and_queues() {
         let mut s = Scan::default();
         for i in 0..20 {
