@@ -184,9 +184,19 @@ fn resume_runs_only_the_missing_repeats() {
         .args(extra);
         out(&mut c)
     };
-    let (code, o, e) = sweep(&["--repeat", "2"]);
+    let (code, o, e) = sweep(&["--repeat", "2", "--json"]);
     assert_eq!(code, 0, "{o}{e}");
     assert_eq!(sim.stats().requests, 2 * 2 * 6);
+    // --json: each point's means, its repeats and their t-intervals
+    let doc: Value = serde_json::from_str(&o).unwrap_or_else(|_| panic!("{o}"));
+    for pt in doc["points"].as_array().unwrap() {
+        assert_eq!(pt["repeats"], 2, "{pt}");
+        assert_eq!(pt["repeat_test_ids"].as_array().unwrap().len(), 2, "{pt}");
+        let ci = &pt["intervals"]["output_tokens_per_sec"];
+        let mean = f(&pt["output_tokens_per_sec"]);
+        assert!(f(&ci[0]) <= mean && mean <= f(&ci[1]), "{pt}");
+        assert_eq!(pt["requests"], 12, "requests summed over the repeats: {pt}");
+    }
     let p = points(&store);
     assert_eq!(p.len(), 4);
     let id = p[0]["sweep"]["id"].as_str().unwrap().to_string();
