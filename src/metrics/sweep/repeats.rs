@@ -51,7 +51,8 @@ impl Point {
     /// has no comparable figures), each with its t-interval in `intervals`; a figure some
     /// of them lack is taken from the last repeat alone, without an interval. The counts
     /// are summed, and the attainment is pooled over all their requests (its Wilson
-    /// interval too). One repeat: the point as [`Point::of`] makes it.
+    /// interval too). An interval's lower end is at least 0 (no figure is negative). One
+    /// repeat: the point as [`Point::of`] makes it.
     pub fn of_repeats(runs: &[&Metadata]) -> Option<Point> {
         let all: Vec<Point> = runs.iter().filter_map(|m| Point::of(m)).collect();
         if all.len() <= 1 {
@@ -76,8 +77,9 @@ impl Point {
                 continue;
             };
             set(&mut out, key, ci.mean);
+            // every figure here is a rate or a latency: no interval reaches below 0
             if let (Some(lo), Some(hi)) = (ci.lo, ci.hi) {
-                out.intervals.insert(key.to_string(), [lo, hi]);
+                out.intervals.insert(key.to_string(), [lo.max(0.0), hi]);
             }
         }
         out.achieved_ratio = out.offered_rate.map(|o| out.achieved_rate / o);
@@ -147,6 +149,10 @@ mod tests {
         assert!((p.output_tokens_per_sec - 110.0).abs() < 1e-9);
         assert!((p.achieved_rate - 11.0).abs() < 1e-9);
         assert_eq!(p.success_count, 30);
+        // a wide spread: the interval stops at 0
+        let z = run("z", 1.0, 0.1);
+        let wide = Point::of_repeats(&[&a, &z]).expect("a point");
+        assert_eq!(wide.intervals["output_tokens_per_sec"][0], 0.0);
         // sd 10, t(0.975, 2) = 4.302653: half-width 4.302653 * 10 / sqrt(3) = 24.841
         let [lo, hi] = p.intervals["output_tokens_per_sec"];
         assert!((lo - (110.0 - 24.8414)).abs() < 1e-3, "{lo}");
