@@ -67,6 +67,16 @@ fn three_points_three_repeats_give_means_with_intervals_and_error_bars() {
 
     // the analysis: one point per load, the mean of its repeats and its t-interval
     let doc = read_json(&store.join(format!("analysis/sweeps/{id}.json")));
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/sweep.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
     let pts = doc["points"].as_array().unwrap();
     assert_eq!(pts.len(), 3, "{doc:#}");
     for (k, pt) in pts.iter().enumerate() {
