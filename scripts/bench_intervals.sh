@@ -13,22 +13,45 @@
 #      Repeat groups table and its error-bar chart drawn), then the metadata is put back.
 #      Prints the best wall time of each and the ratio; fails when it is 1.10 or more
 #      (BENCH_MAX_RATIO overrides).
+#   A quick check at a small size with the debug build (figures not meaningful):
+#     BENCH_PROFILE=debug BENCH_RUNS=100 BENCH_BIG_REQS=2000 BENCH_SIZES="1000 20000" \
+#       BENCH_MAX_RATIO=100 scripts/bench_intervals.sh
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 STORE="${1:-$(mktemp -d)/bench-store}"
 MAX_RATIO="${BENCH_MAX_RATIO:-1.10}"
 TARGET="${CARGO_TARGET_DIR:-target}"
+PROFILE="${BENCH_PROFILE:-release}"
+export BENCH_PROFILE="$PROFILE" BENCH_RUNS="${BENCH_RUNS:-1000}" BENCH_BIG_REQS="${BENCH_BIG_REQS:-100000}"
+MARKER=".bench-fixture-v1"
+if [[ $BENCH_RUNS != 1000 || $BENCH_BIG_REQS != 100000 ]]; then
+    MARKER=".bench-fixture-v1-$BENCH_RUNS-$BENCH_BIG_REQS"
+fi
 
-cargo build --release --quiet --bin benchkeep --example interval_cost
-BIN="$TARGET/release/benchkeep"
+if [[ $PROFILE == release ]]; then
+    cargo build --release --quiet --bin benchkeep --example interval_cost
+else
+    cargo build --quiet --bin benchkeep --example interval_cost
+fi
+BIN="$TARGET/$PROFILE/benchkeep"
 
-echo "== end of run: Samples::summary with intervals =="
-"$TARGET/release/examples/interval_cost" 1000 100000 2000000
+mkdir -p "$(dirname "$STORE")"
+echo "== end of run: Samples::summary with intervals ($PROFILE build) =="
+# shellcheck disable=SC2086
+"$TARGET/$PROFILE/examples/interval_cost" ${BENCH_SIZES:-1000 100000 2000000} | tee "$STORE.interval_cost"
+python3 - "$STORE.interval_cost" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+for r in rows:
+    ratio = (r["summary_ms"]) / max(r["summary_ms"] - r["intervals_ms"], 1e-9)
+    print(f"end of run, n={r['n']}: summary with intervals / without = {ratio:.3f}")
+PY
+rm -f "$STORE.interval_cost"
 
-echo "== report: 1,000 runs, 20 with 100,000 requests =="
-if [[ ! -f "$STORE/.bench-fixture-v1" ]]; then
-    BENCH_MAX_S=1000 BENCH_MAX_MB=100000 scripts/bench_report.sh "$STORE" >/dev/null
+echo "== report: $BENCH_RUNS runs, 20 with $BENCH_BIG_REQS requests =="
+if [[ ! -f "$STORE/$MARKER" ]]; then
+    BENCH_MAX_S=100000 BENCH_MAX_MB=100000 scripts/bench_report.sh "$STORE" >/dev/null
 fi
 
 best_of_3() {

@@ -6,7 +6,9 @@
 #   Builds the release binary, generates the fixture store (python3, no extra packages;
 #   kept and reused when STORE_DIR is given and already holds it), runs `report` twice
 #   (cold-ish, then warm page cache), prints the figures and fails when a goal is missed.
-#   BENCH_MAX_S and BENCH_MAX_MB override the goals.
+#   BENCH_MAX_S and BENCH_MAX_MB override the goals. For a quick check of the scripts at a
+#   small size: BENCH_RUNS (default 1000, at least 80) and BENCH_BIG_REQS (default 100000)
+#   size the fixture (kept under its own marker), BENCH_PROFILE=debug uses the debug build.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -14,13 +16,24 @@ STORE="${1:-$(mktemp -d)/bench-store}"
 MAX_S="${BENCH_MAX_S:-5}"
 MAX_MB="${BENCH_MAX_MB:-500}"
 TARGET="${CARGO_TARGET_DIR:-target}"
+PROFILE="${BENCH_PROFILE:-release}"
+export BENCH_RUNS="${BENCH_RUNS:-1000}" BENCH_BIG_REQS="${BENCH_BIG_REQS:-100000}"
+# the full-size fixture keeps its old marker; other sizes have their own
+MARKER=".bench-fixture-v1"
+if [[ $BENCH_RUNS != 1000 || $BENCH_BIG_REQS != 100000 ]]; then
+    MARKER=".bench-fixture-v1-$BENCH_RUNS-$BENCH_BIG_REQS"
+fi
 
-cargo build --release --quiet
-BIN="$TARGET/release/benchkeep"
+if [[ $PROFILE == release ]]; then
+    cargo build --release --quiet
+else
+    cargo build --quiet
+fi
+BIN="$TARGET/$PROFILE/benchkeep"
 
-if [[ ! -f "$STORE/.bench-fixture-v1" ]]; then
+if [[ ! -f "$STORE/$MARKER" ]]; then
     echo "generating the fixture store in $STORE ..." >&2
-    python3 - "$STORE" <<'PY'
+    python3 - "$STORE" "$MARKER" <<'PY'
 import json, os, random, sys
 
 root = sys.argv[1]
@@ -33,7 +46,7 @@ FAMILIES = [("gemma3:4b", "google/gemma-3-4b-it"), ("gemma3:12b", "google/gemma-
             ("mistral:7b", "mistralai/Mistral-7B-Instruct-v0.3")]
 INPUTS = ["%064x" % rng.getrandbits(256) for _ in range(4)]
 PLATFORMS = ["ollama", "vllm-serve", "vllm-offline", "sglang"]
-RUNS, BIG, REQS = 1000, 20, 100_000
+RUNS, BIG, REQS = int(os.environ["BENCH_RUNS"]), 20, int(os.environ["BENCH_BIG_REQS"])
 
 def lat(p50):
     return {"count": 100, "mean": p50 * 1.1, "p50": p50, "p90": p50 * 1.8, "p95": p50 * 2, "p99": p50 * 2.6, "max": p50 * 4}
@@ -115,7 +128,7 @@ for k, (fam, inp), p in runs:
         raw_log(os.path.join(root, "raw", tid + ".jsonl"), n, ttft, 50 if failures else 0)
     if k >= RUNS - 40:
         gpu_series(os.path.join(root, "raw", tid + ".gpu.jsonl"), 3600)
-open(os.path.join(root, ".bench-fixture-v1"), "w").write("ok\n")
+open(os.path.join(root, sys.argv[2]), "w").write("ok\n")
 PY
 fi
 

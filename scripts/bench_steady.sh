@@ -57,7 +57,8 @@ for i in $(seq "$repeats"); do
         --synthetic --input-tokens 16 --output-tokens 64 --concurrency "$concurrency" \
         --num-requests "$requests" --gpu off --quiet >/dev/null 2>&1
     exited=$(date +%s.%N)
-    raw=$(ls "$store"/raw/*.jsonl)
+    # the run's own raw log (raw/ also holds its .server.jsonl series)
+    raw="$store/$(python3 -c 'import glob, json, sys; print(json.load(open(glob.glob(sys.argv[1] + "/metadata/*.json")[0]))["test"]["output_file"])' "$store")"
     last_write=$(stat -c '%.9Y' "$raw")
     end_ms=$(python3 -c "print(round(($exited - $last_write) * 1000, 1))")
     echo "run $i: end of run ${end_ms} ms" >&2

@@ -182,26 +182,36 @@ pub struct SweepRuns {
     pub runs: Vec<usize>,
     /// A sweep split across machines: which shards stored their points.
     pub shards: Option<shards::Shards>,
+    /// Parallel to `runs`: the repeats of each point (`sweep --repeat N`), by repeat
+    /// index: the runs of that index in the same repeat group as the latest one (that run
+    /// alone for a point without repeats).
+    pub repeats: Vec<Vec<usize>>,
 }
 
 impl SweepRuns {
     /// The sweep's conclusions from its points.
     pub fn analyze(&self, runs: &[Metadata]) -> sweep::Analysis {
         let points = self
-            .runs
+            .repeats
             .iter()
-            .filter_map(|&i| sweep::Point::of(&runs[i]))
+            .filter_map(|idx| {
+                let ms: Vec<&Metadata> = idx.iter().map(|&i| &runs[i]).collect();
+                sweep::Point::of_repeats(&ms)
+            })
             .collect();
         sweep::analyze(&self.axis, points, self.target)
     }
 }
 
 /// Every sweep among `runs` (those with a `sweep` key), by id. Runs still running are
-/// left out; of several finished runs with one index the latest counts.
+/// left out; of several finished runs with one index the latest counts, with the other
+/// repeats of its repeat group (`sweep --repeat N`).
 pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
     let mut by_id: BTreeMap<&str, BTreeMap<u32, usize>> = BTreeMap::new();
     // Every run of each split sweep, running ones too (for the shards' states).
     let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    // (sweep id, index, repeat group) -> repeat index -> the latest run
+    let mut grouped: BTreeMap<(&str, u32, &str), BTreeMap<u32, usize>> = BTreeMap::new();
     for (i, m) in runs.iter().enumerate() {
         let Some(link) = &m.sweep else { continue };
         if link.shard.is_some() {
@@ -209,6 +219,22 @@ pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
         }
         if m.status == crate::schema::Status::Running || link.id.is_empty() {
             continue;
+        }
+        if let Some(r) = &m.repeat {
+            let slot = grouped
+                .entry((&link.id, link.index, &r.group))
+                .or_default()
+                .entry(r.index);
+            match slot {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    if run_instant(m) >= run_instant(&runs[*o.get()]) {
+                        o.insert(i);
+                    }
+                }
+            }
         }
         let slot = by_id.entry(&link.id).or_default().entry(link.index);
         match slot {
@@ -226,6 +252,19 @@ pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
         .into_iter()
         .map(|(id, points)| {
             let runs_of: Vec<usize> = points.into_values().collect();
+            let repeats = runs_of
+                .iter()
+                .map(|&i| {
+                    let m = &runs[i];
+                    let (Some(link), Some(r)) = (&m.sweep, &m.repeat) else {
+                        return vec![i];
+                    };
+                    grouped
+                        .get(&(id, link.index, r.group.as_str()))
+                        .map(|g| g.values().copied().collect())
+                        .unwrap_or_else(|| vec![i])
+                })
+                .collect();
             let first = &runs[runs_of[0]];
             let link = first.sweep.as_ref();
             let target = runs_of
@@ -249,6 +288,7 @@ pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
                 target,
                 runs: runs_of,
                 shards: members.get(id).and_then(|m| shards::of(runs, m)),
+                repeats,
             }
         })
         .collect()

@@ -84,6 +84,14 @@ pub struct CompareArgs {
         requires = "baseline"
     )]
     pub alpha: f64,
+    /// With --baseline: run-to-run noise assumed for a single run's medians and
+    /// throughput, in percent; a change must also be significant against it (0: off;
+    /// docs/gating.md).
+    #[arg(long, value_name = "PERCENT", default_value_t = crate::report::gate::NOISE_FLOOR_PCT, requires = "baseline")]
+    pub noise_floor: f64,
+    /// With --baseline: the same for the p99 rows.
+    #[arg(long, value_name = "PERCENT", default_value_t = crate::report::gate::TAIL_NOISE_FLOOR_PCT, requires = "baseline")]
+    pub tail_noise_floor: f64,
     /// With --baseline: judge by --threshold alone, without a significance test (for runs
     /// without per-request data, e.g. imported summaries).
     #[arg(long, requires = "baseline")]
@@ -404,7 +412,11 @@ fn significance(
     base: &Metadata,
     candidates: &[&Metadata],
 ) -> Result<i32> {
-    let s = crate::cli::gate::settings(args.threshold, args.alpha, &[])?;
+    let s = crate::cli::gate::with_floors(
+        crate::cli::gate::settings(args.threshold, args.alpha, &[])?,
+        args.noise_floor,
+        args.tail_noise_floor,
+    )?;
     let base_ev = gate::Evidence::read(store, vec![base]);
     let rows: Vec<gate::Judged> = candidates
         .iter()

@@ -34,6 +34,14 @@ pub struct GateArgs {
     /// ... and only when significant at this level (p < alpha).
     #[arg(long, value_name = "ALPHA", default_value_t = 0.01)]
     pub alpha: f64,
+    /// Run-to-run noise assumed for a single run's medians and throughput, in percent,
+    /// when no history of 3 or more runs measures it: a change must also be significant
+    /// against it (0: off). See docs/gating.md.
+    #[arg(long, value_name = "PERCENT", default_value_t = gate::NOISE_FLOOR_PCT)]
+    pub noise_floor: f64,
+    /// The same for the p99 rows.
+    #[arg(long, value_name = "PERCENT", default_value_t = gate::TAIL_NOISE_FLOOR_PCT)]
+    pub tail_noise_floor: f64,
     /// Gate only these metrics (repeatable; default all): output_tokens_per_sec,
     /// throughput_tokens_per_sec, throughput_requests_per_sec, success_percent,
     /// ttft_p50_ms, ttft_p99_ms, tpot_p50_ms, e2e_p50_ms, e2e_p99_ms.
@@ -70,7 +78,23 @@ pub fn settings(threshold: f64, alpha: f64, metrics: &[String]) -> Result<Settin
         threshold_pct: threshold,
         alpha,
         metrics,
+        noise_floor_pct: gate::NOISE_FLOOR_PCT,
+        tail_noise_floor_pct: gate::TAIL_NOISE_FLOOR_PCT,
     })
+}
+
+/// Validate `--noise-floor` and `--tail-noise-floor` into `s`.
+pub fn with_floors(mut s: Settings, floor: f64, tail: f64) -> Result<Settings, Error> {
+    for (flag, v) in [("--noise-floor", floor), ("--tail-noise-floor", tail)] {
+        if !(v.is_finite() && (0.0..100.0).contains(&v)) {
+            return Err(Error::usage(format!(
+                "{flag} {v}: a percentage from 0 (off) to below 100, e.g. {flag} 2"
+            )));
+        }
+    }
+    s.noise_floor_pct = floor;
+    s.tail_noise_floor_pct = tail;
+    Ok(s)
 }
 
 /// Print the verdicts in `format`.
@@ -150,7 +174,11 @@ fn usable(m: &Metadata) -> bool {
 }
 
 pub fn run(store: &Store, args: GateArgs) -> Result<i32> {
-    let s = settings(args.threshold, args.alpha, &args.metrics)?;
+    let s = with_floors(
+        settings(args.threshold, args.alpha, &args.metrics)?,
+        args.noise_floor,
+        args.tail_noise_floor,
+    )?;
     if args.last == 0 {
         return Err(
             Error::usage("--last 0: the history needs at least one run, e.g. --last 10").into(),

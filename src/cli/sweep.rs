@@ -77,6 +77,10 @@ pub struct SweepArgs {
     /// Continue the sweep SWEEP_ID (same flags as its first run): only missing points run.
     #[arg(long, value_name = "SWEEP_ID")]
     pub resume: Option<String>,
+    /// Run each point N times (each repeat a normal run, linked as a repeat group): the
+    /// sweep judges, prints and draws each point's means with their 95% t-intervals.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
     /// Print the sweep as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -228,6 +232,18 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
             "give the load axis: --concurrency 1,2,4,8, --rate 1,2,5,10, --auto, or --slo ttft_p99=1s for the max-goodput search",
         ));
     };
+    if args.repeat == 0 || args.repeat > sweep::repeats::MAX_REPEATS {
+        return Err(Error::usage(format!(
+            "--repeat {}: give between 1 and {} runs per point (e.g. --repeat 3)",
+            args.repeat,
+            sweep::repeats::MAX_REPEATS
+        )));
+    }
+    if args.repeat > 1 && matches!(mode, Mode::Goodput { .. }) {
+        return Err(Error::usage(
+            "--repeat with the max-goodput search: each probe's verdict already comes from its attainment interval (and reruns when it straddles); give an axis (--concurrency 1,2,4) to repeat points",
+        ));
+    }
     if args.goal.is_some() && axis_given {
         return Err(Error::usage(
             "--target sets the max-goodput search's goal; the search runs without --concurrency, --rate or --auto",
@@ -288,6 +304,7 @@ pub fn spec(args: &SweepArgs, argv: &[String]) -> Result<Spec, Error> {
         combination: None,
         sweep_id,
         shard,
+        repeat: args.repeat,
     })
 }
 
@@ -381,7 +398,7 @@ pub fn finish(o: &sweep::Outcome, args: &SweepArgs, derived: Option<anyhow::Erro
     if let Some(n) = &o.note {
         eprintln!("Sweep ended: {n}");
     }
-    if let Some(p) = o.points.iter().find(|p| p.meta.status == Status::Failed) {
+    if let Some(p) = o.points.iter().find(|p| p.summary.status == Status::Failed) {
         eprintln!(
             "error: every request of point {} ({}) failed; inspect it with `benchkeep show {}`",
             p.index, p.meta.test_id, p.meta.test_id
@@ -403,9 +420,12 @@ fn live_line(p: &Point) -> String {
         f("requests_per_sec"),
         f("output_tokens_per_sec"),
         f("ttft_p99_ms"),
-        p.meta.status,
+        p.summary.status,
         p.meta.test_id
     );
+    if p.repeats.len() > 1 {
+        s.push_str(&format!(" (mean of {} repeats)", p.repeats.len()));
+    }
     if p.resumed {
         s.push_str(" (stored, not rerun)");
     }
@@ -485,6 +505,9 @@ pub fn table(o: &sweep::Outcome, spec: &Spec) -> String {
                     g["verdict"].as_str().unwrap_or("")
                 );
             }
+            if p.repeats.len() > 1 {
+                note = format!("mean of {} repeats", p.repeats.len());
+            }
             if let Some(s) = &p.stop {
                 note = format!("stopped: {}", s.rule);
             }
@@ -508,13 +531,13 @@ pub fn table(o: &sweep::Outcome, spec: &Spec) -> String {
                 p.index.to_string(),
                 p.role.clone(),
                 load,
-                format!("{:.2}", p.meta.results.throughput_requests_per_sec),
-                format!("{:.1}", p.meta.results.output_tokens_per_sec),
+                format!("{:.2}", p.summary.results.throughput_requests_per_sec),
+                format!("{:.1}", p.summary.results.output_tokens_per_sec),
                 ms(&j["ttft_p50_ms"]),
                 ms(&j["ttft_p99_ms"]),
                 ms(&j["tpot_p50_ms"]),
                 format!("{:.1}", j["success_percent"].as_f64().unwrap_or(0.0)),
-                p.meta.status.to_string(),
+                p.summary.status.to_string(),
                 note,
             ]
         })

@@ -174,7 +174,7 @@ pub fn run(store: &Store, derived: &DerivedSettings, args: &SweepArgs, spec: Spe
         let peak = outcome
             .points
             .iter()
-            .map(|p| p.meta.results.output_tokens_per_sec)
+            .map(|p| p.summary.results.output_tokens_per_sec)
             .fold(0.0, f64::max);
         let mut summary = format!(
             "{} points, peak {peak:.1} output tok/s",

@@ -4,6 +4,7 @@
 //! or imported from another tool).
 
 mod knee;
+mod repeats;
 
 use std::collections::BTreeMap;
 
@@ -80,6 +81,16 @@ pub struct Point {
     /// The SLOs (ms) the point was measured against.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub slo_ms: BTreeMap<String, f64>,
+    /// A point run N times (`sweep --repeat N`): the repeats its figures are the mean of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u32>,
+    /// The test ids of those repeats, by repeat index.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeat_test_ids: Vec<String>,
+    /// The 95% Student-t interval across repeats of each figure that is a mean, by the
+    /// figure's key (`output_tokens_per_sec`, `ttft_p99_ms`, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub intervals: BTreeMap<String, [f64; 2]>,
 }
 
 impl Point {
@@ -144,6 +155,9 @@ impl Point {
                 .as_ref()
                 .map(|g| g.slo_ms.clone())
                 .unwrap_or_default(),
+            repeats: None,
+            repeat_test_ids: Vec::new(),
+            intervals: BTreeMap::new(),
         })
         .filter(|_| m.status != Status::Running)
     }
@@ -328,6 +342,9 @@ mod tests {
             attainment_low: Some(lo),
             attainment_high: Some(hi),
             slo_ms: BTreeMap::from([("ttft".to_string(), 1000.0)]),
+            repeats: None,
+            repeat_test_ids: Vec::new(),
+            intervals: BTreeMap::new(),
         }
     }
 

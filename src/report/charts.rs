@@ -91,6 +91,15 @@ pub struct LinePanel {
     pub markers: bool,
     /// Fixed y range (a CDF's 0..100 %); otherwise 0 to the largest value.
     pub y_range: Option<(f64, f64)>,
+    /// Error bars (a sweep point's interval across repeats), drawn over the lines.
+    pub error_bars: Vec<ErrorBars>,
+}
+
+/// Vertical error bars in one colour: `(x, lo, hi)` each.
+#[derive(Debug, Clone)]
+pub struct ErrorBars {
+    pub color: usize,
+    pub bars: Vec<(f64, f64, f64)>,
 }
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
@@ -274,6 +283,11 @@ fn bounds(panel: &LinePanel) -> ((f64, f64), (f64, f64)) {
         x1 = x1.max(x);
         y1 = y1.max(y);
     }
+    for &(_, _, hi) in panel.error_bars.iter().flat_map(|e| e.bars.iter()) {
+        if hi.is_finite() {
+            y1 = y1.max(hi);
+        }
+    }
     if !x0.is_finite() {
         (x0, x1) = (0.0, 1.0);
     }
@@ -357,6 +371,26 @@ fn line_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &LinePanel) -> Resul
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
                 .map_err(err)?;
         }
+    }
+    for e in &panel.error_bars {
+        let c = color(e.color);
+        chart
+            .draw_series(
+                e.bars
+                    .iter()
+                    .filter(|(x, lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite())
+                    .map(|&(x, lo, hi)| {
+                        ErrorBar::new_vertical(
+                            x,
+                            lo.max(y0),
+                            (lo + hi) / 2.0,
+                            hi,
+                            c.stroke_width(1),
+                            8,
+                        )
+                    }),
+            )
+            .map_err(err)?;
     }
     if any {
         chart
@@ -454,6 +488,7 @@ mod tests {
             }],
             markers: true,
             y_range: None,
+            error_bars: Vec::new(),
         };
         let svg = lines(
             "x",
@@ -468,6 +503,48 @@ mod tests {
         .unwrap();
         assert!(svg.contains("no data"));
         assert!(svg.contains("10-04 "), "date labels with the time of day");
+    }
+
+    #[test]
+    fn error_bars_are_drawn_one_capped_line_each() {
+        let panel = |error_bars| LinePanel {
+            title: "t".into(),
+            x_desc: "x".into(),
+            y_desc: "y".into(),
+            x_axis: XAxis::Number,
+            lines: vec![Line {
+                label: "a".into(),
+                color: 0,
+                points: vec![(1.0, 10.0), (2.0, 20.0)],
+            }],
+            markers: true,
+            y_range: None,
+            error_bars,
+        };
+        let count = |e| {
+            lines("x", &[panel(e)], 1, (400, 250))
+                .unwrap()
+                .matches("<line")
+                .count()
+        };
+        let bars = ErrorBars {
+            color: 0,
+            bars: vec![(1.0, 8.0, 12.0), (2.0, 15.0, 40.0), (3.0, f64::NAN, 1.0)],
+        };
+        // a vertical line and two caps per finite bar; the NaN one is skipped
+        assert_eq!(count(vec![bars]) - count(Vec::new()), 6);
+        // the y axis reaches the top of the highest bar
+        let svg = lines(
+            "x",
+            &[panel(vec![ErrorBars {
+                color: 0,
+                bars: vec![(2.0, 15.0, 400.0)],
+            }])],
+            1,
+            (400, 250),
+        )
+        .unwrap();
+        assert!(svg.lines().any(|l| l.trim() == "400"), "{svg}");
     }
 
     #[test]

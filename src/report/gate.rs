@@ -141,7 +141,18 @@ pub struct Settings {
     pub alpha: f64,
     /// Indexes into [`GATED`]; empty = all.
     pub metrics: Vec<usize>,
+    /// The run-to-run noise a single run's median or throughput carries, in percent of
+    /// the baseline (`--noise-floor`; 0 = none): without a history to measure that
+    /// spread, a change must also be significant against it ([`noise_floor`]).
+    pub noise_floor_pct: f64,
+    /// The same for a tail quantile (p99; `--tail-noise-floor`).
+    pub tail_noise_floor_pct: f64,
 }
+
+/// Default `--noise-floor` (percent).
+pub const NOISE_FLOOR_PCT: f64 = 2.0;
+/// Default `--tail-noise-floor` (percent).
+pub const TAIL_NOISE_FLOOR_PCT: f64 = 20.0;
 
 impl Settings {
     fn chosen(&self) -> Vec<usize> {
@@ -269,6 +280,8 @@ pub struct Finding {
     pub outcome: Outcome,
     /// Why there is not enough data.
     pub why: Option<String>,
+    /// The run noise floor (percent) the test was also held against, when it was.
+    pub noise_floor_pct: Option<f64>,
 }
 
 impl Finding {
@@ -286,6 +299,7 @@ impl Finding {
             percent: None,
             outcome: Outcome::NotEnoughData,
             why: Some(why),
+            noise_floor_pct: None,
         }
     }
 }
@@ -446,16 +460,63 @@ fn test_name(metric: usize) -> &'static str {
     }
 }
 
+fn floor_pct(metric: usize, s: &Settings) -> f64 {
+    match GATED[metric].kind {
+        Kind::Latency(_, q) if q > 0.5 => s.tail_noise_floor_pct,
+        Kind::Latency(..) | Kind::Rate(_) => s.noise_floor_pct,
+        Kind::Success => 0.0,
+    }
+}
+
+/// The standard error that run-to-run noise alone gives the difference of a metric, when
+/// the test could not measure that noise (no history: a per-request test or batch means
+/// within each run only): each side's figure is taken to move from run to run with a
+/// standard deviation of the floor (in percent of the baseline `b`), divided by the
+/// square root of its runs. `None` when there is no floor, or a history's spread was used
+/// (a t prediction).
+fn noise_floor(
+    metric: usize,
+    s: &Settings,
+    name: &str,
+    b: f64,
+    base_runs: usize,
+    cand_runs: usize,
+) -> Option<f64> {
+    let pct = floor_pct(metric, s);
+    if pct <= 0.0 || name.contains("t prediction") || b == 0.0 || !b.is_finite() {
+        return None;
+    }
+    let sd = pct / 100.0 * b.abs();
+    let n = |k: usize| k.max(1) as f64;
+    Some(sd * (1.0 / n(base_runs) + 1.0 / n(cand_runs)).sqrt())
+}
+
+/// The test must also be significant against the run noise: its p-value becomes the larger
+/// of its own and a z-test of the effect against `se`, and its interval the wider.
+fn floor_test(t: &mut Test, se: f64) {
+    let z = t.effect / se;
+    let p = (2.0 * sig::normal_sf(z.abs())).min(1.0);
+    t.p = t.p.max(p);
+    let half = sig::Z95 * se;
+    t.lo = t.lo.min(t.effect - half);
+    t.hi = t.hi.max(t.effect + half);
+}
+
 /// Judge every chosen metric of `cand` against `base`. With `other_load`, nothing is
 /// judged (the runs are not like for like).
 pub fn judge(base: &Evidence, cand: &Evidence, s: &Settings, other_load: bool) -> Vec<Finding> {
     s.chosen()
         .into_iter()
         .map(|metric| {
-            let (name, b, c, t) = match test_one(metric, base, cand) {
+            let (name, b, c, mut t) = match test_one(metric, base, cand) {
                 Ok(x) => x,
                 Err(why) => return Finding::missing(metric, test_name(metric), why),
             };
+            let floor =
+                noise_floor(metric, s, &name, b, base.runs.len(), cand.runs.len()).map(|se| {
+                    floor_test(&mut t, se);
+                    floor_pct(metric, s)
+                });
             let percent = (b != 0.0).then(|| t.effect / b.abs() * 100.0);
             let beyond = match percent {
                 Some(p) => p.abs() > s.threshold_pct,
@@ -480,6 +541,7 @@ pub fn judge(base: &Evidence, cand: &Evidence, s: &Settings, other_load: bool) -
                 percent,
                 outcome,
                 why: None,
+                noise_floor_pct: floor,
             }
         })
         .collect()

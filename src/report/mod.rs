@@ -237,6 +237,7 @@ impl<'a> Derived<'a> {
                 lines: line(&|t| Some(t.1)),
                 markers: true,
                 y_range: None,
+                error_bars: Vec::new(),
             }];
             if platforms.values().flatten().any(|t| t.2.is_some()) {
                 panels.push(LinePanel {
@@ -247,6 +248,7 @@ impl<'a> Derived<'a> {
                     lines: line(&|t| t.2),
                     markers: true,
                     y_range: None,
+                    error_bars: Vec::new(),
                 });
             }
             let file = format!("trend-{}.svg", h2h::slug(&family, "trend"));
@@ -445,6 +447,7 @@ impl<'a> Full<'a> {
                     .collect(),
                 markers: false,
                 y_range: Some((0.0, 100.0)),
+                error_bars: Vec::new(),
             });
         }
         if panels.is_empty() {
@@ -485,6 +488,7 @@ impl<'a> Full<'a> {
             lines: l,
             markers: false,
             y_range: range,
+            error_bars: Vec::new(),
         };
         let panels = vec![
             panel("Memory used (GB)", "GB", lines(|s| &s.memory_gb), None),

@@ -286,6 +286,7 @@ pub fn series_chart(title: &str, path: &Path) -> Result<Option<String>> {
         lines,
         markers: false,
         y_range: range,
+        error_bars: Vec::new(),
     };
     let panels = vec![
         panel(

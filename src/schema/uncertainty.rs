@@ -61,7 +61,8 @@ impl PercentileCi {
 /// derived from them by the report, so nothing here is the only copy of anything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RepeatLink {
-    /// The group's id, shared by its runs: `repeat-{platform}-{UTC time}-{8 hex}`.
+    /// The group's id, shared by its runs: `repeat-{platform}-{UTC time}-{8 hex}`
+    /// (`run --repeat`), `{sweep id}-p{point index}` (`sweep --repeat`).
     pub group: String,
     /// This run's position in the group (0-based).
     pub index: u32,

@@ -11,6 +11,7 @@
 
 pub mod goodput;
 pub mod plan;
+pub mod repeats;
 pub mod resume;
 pub mod saturation;
 pub mod shard;
@@ -38,7 +39,13 @@ pub struct Point {
     pub role: String,
     pub axis: Axis,
     pub value: f64,
+    /// The run of the point (the last repeat of a point run several times).
     pub meta: Metadata,
+    /// Every repeat of the point, by repeat index (`meta` alone without `--repeat`).
+    pub repeats: Vec<Metadata>,
+    /// The point's figures: the means across its repeats ([`repeats::summary`]; `meta`
+    /// itself for one repeat). Never stored.
+    pub summary: Metadata,
     /// Stored by an earlier run of this sweep and taken as it is (`--resume`).
     pub resumed: bool,
     /// The early-stop rule this point fired.
@@ -117,39 +124,53 @@ pub async fn run(
                 break;
             }
         };
-        let (meta, resumed) = match stored.remove(&step.index) {
-            Some(m) => {
-                steps::check_stored(&m, &step)?;
-                (m, true)
+        let count = spec.repeat.max(1);
+        let have = stored.remove(&step.index).unwrap_or_default();
+        for m in &have {
+            steps::check_stored(m, &step)?;
+        }
+        let mut slots = repeats::slots(have, count);
+        let resumed = slots.iter().all(Option::is_some);
+        for r in 0..count {
+            if slots[r as usize].is_some() {
+                continue;
             }
-            None => {
-                if stop_flag.load(Ordering::SeqCst) {
-                    out.interrupted = true;
-                    break;
-                }
-                if server.is_none() {
-                    server = Some(crate::load::probe_server(&spec.base).await?);
-                }
-                let mut plan = spec.base.clone().with_load(step.load.clone());
-                plan.server = server.clone();
-                plan.sweep = Some(link(&id, &step, &fingerprint, spec));
-                let o = crate::load::run(store, plan).await?;
-                if let Some(e) = o.store_error {
-                    out.store_error = Some(e);
-                    break;
-                }
-                if o.interrupted {
-                    out.interrupted = true;
-                }
-                (o.metadata, false)
+            if stop_flag.load(Ordering::SeqCst) {
+                out.interrupted = true;
+                break;
             }
-        };
+            if server.is_none() {
+                server = Some(crate::load::probe_server(&spec.base).await?);
+            }
+            let mut plan = spec.base.clone().with_load(step.load.clone());
+            plan.server = server.clone();
+            plan.sweep = Some(link(&id, &step, &fingerprint, spec));
+            plan.repeat = (count > 1).then(|| repeats::link(&id, step.index, r, count));
+            let o = crate::load::run(store, plan).await?;
+            if let Some(e) = o.store_error {
+                out.store_error = Some(e);
+                break;
+            }
+            slots[r as usize] = Some(o.metadata);
+            if o.interrupted {
+                out.interrupted = true;
+                break;
+            }
+        }
+        let runs: Vec<Metadata> = slots.into_iter().flatten().collect();
+        if out.store_error.is_some() || runs.is_empty() {
+            break;
+        }
+        let meta = runs.last().expect("not empty").clone();
+        let summary = repeats::summary(&runs);
         let mut point = Point {
             index: step.index,
             role: step.role.to_string(),
             axis: step.axis,
             value: step.value,
             meta,
+            repeats: runs,
+            summary,
             resumed,
             stop: None,
             probe: None,
@@ -218,7 +239,7 @@ fn judge(store: &Store, spec: &Spec, point: &mut Point, earlier: &[Point]) -> Re
     } else {
         fn judged(p: &Point) -> saturation::Judged<'_> {
             saturation::Judged {
-                meta: &p.meta,
+                meta: &p.summary,
                 axis: p.axis,
                 value: p.value,
                 role: if p.role == "throughput" {
@@ -229,7 +250,10 @@ fn judge(store: &Store, spec: &Spec, point: &mut Point, earlier: &[Point]) -> Re
             }
         }
         let before: Vec<_> = earlier.iter().map(judged).collect();
-        let Some(stop) = saturation::check(store, &spec.rules, &judged(point), &before) else {
+        let repeats: Vec<&Metadata> = point.repeats.iter().collect();
+        let Some(stop) =
+            saturation::check_repeats(store, &spec.rules, &judged(point), &repeats, &before)
+        else {
             return Ok(());
         };
         let v = stop.to_json();
@@ -268,18 +292,19 @@ fn watch_signals() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-/// A point's figures for tables and `--json`.
+/// A point's figures for tables and `--json` (the means across its repeats, with their
+/// repeats and t-intervals, for a point run several times).
 pub fn point_json(p: &Point) -> Value {
-    let r = &p.meta.results;
+    let r = &p.summary.results;
     let lat = r.latency_ms.as_ref();
     let total = r.success_count + r.failure_count;
-    json!({
+    let mut v = json!({
         "index": p.index,
         "role": p.role,
         "axis": p.axis.name(),
         "value": p.value,
         "test_id": p.meta.test_id,
-        "status": p.meta.status.to_string(),
+        "status": p.summary.status.to_string(),
         "resumed": p.resumed,
         "requests": total,
         "success_percent": if total == 0 { 0.0 } else { crate::schema::round(100.0 * r.success_count as f64 / total as f64, 2) },
@@ -294,5 +319,13 @@ pub fn point_json(p: &Point) -> Value {
         "probe": p.probe.as_ref().and_then(|pr| {
             p.meta.sweep.as_ref().and_then(|s| s.extra.get("goodput")).cloned().or_else(|| Some(json!({"attainment": pr.attainment()})))
         }),
-    })
+    });
+    if p.repeats.len() > 1 {
+        let runs: Vec<&Metadata> = p.repeats.iter().collect();
+        let curve = crate::metrics::sweep::Point::of_repeats(&runs);
+        v["repeats"] = json!(p.repeats.len());
+        v["repeat_test_ids"] = json!(p.repeats.iter().map(|m| &m.test_id).collect::<Vec<_>>());
+        v["intervals"] = json!(curve.map(|c| c.intervals).unwrap_or_default());
+    }
+    v
 }

@@ -75,6 +75,9 @@ pub struct Spec {
     /// The part of the plan this process runs (`--shard-index/--shard-count`): list points
     /// `k` with `k % count == index` ([`super::shard`]).
     pub shard: Option<super::shard::Shard>,
+    /// Runs of each point (`--repeat N`, 1 by default): the point's figures are their
+    /// means (`repeats.rs`).
+    pub repeat: u32,
 }
 
 /// One combination of `sweep --matrix ... --server-cmd`: the matrix it belongs to and its
@@ -113,7 +116,7 @@ impl Spec {
             } => json!({"goodput": target, "tolerance": tolerance,
                 "max_concurrency": max_concurrency, "max_probes": max_probes}),
         };
-        json!({
+        let mut v = json!({
             "platform": b.platform,
             "model": b.model,
             // The shards of a fleet may each reach their own server by its own address.
@@ -136,7 +139,12 @@ impl Spec {
             "early_stop": self.rules.enabled,
             "max_error_rate": self.rules.max_error_rate,
             "settings": self.combination.as_ref().map(|c| &c.settings),
-        })
+        });
+        // only when given, so the fingerprints of sweeps without repeats stay as they were
+        if self.repeat > 1 {
+            v["repeat"] = json!(self.repeat);
+        }
+        v
     }
 }
 

@@ -56,20 +56,19 @@ pub fn reserve(
     Err(Error::StoreIo(format!("no free sweep id for {base}")).into())
 }
 
+/// A sweep's stored runs by point index (several per index with `--repeat`).
+pub type Stored = BTreeMap<u32, Vec<Metadata>>;
+
 fn note_path(store: &Store, id: &str) -> std::path::PathBuf {
     store.raw_dir().join(format!(".sweep-{id}.json"))
 }
 
-/// The stored points of sweep `id`, by index (a later rerun of an index wins), and the
-/// ids of those recovered now. None: exit 3.
+/// The stored runs of sweep `id`, by point index in load order (a later rerun of an
+/// index wins; with `--repeat`, one run per repeat), and the ids of those recovered now. None: exit 3.
 /// Points of another plan (another fingerprint): exit 2, naming the command they ran.
 /// Points left `running` by a crash whose process is gone are recovered here (status
 /// `interrupted`: done, not rerun); one still running refuses the resume.
-pub fn stored_points(
-    store: &Store,
-    id: &str,
-    fingerprint: &str,
-) -> Result<(BTreeMap<u32, Metadata>, Vec<String>)> {
+pub fn stored_points(store: &Store, id: &str, fingerprint: &str) -> Result<(Stored, Vec<String>)> {
     own_points(store, id, fingerprint, None, false)
 }
 
@@ -100,10 +99,10 @@ pub fn own_points(
     fingerprint: &str,
     shard: Option<&Shard>,
     may_be_empty: bool,
-) -> Result<(BTreeMap<u32, Metadata>, Vec<String>)> {
+) -> Result<(Stored, Vec<String>)> {
     let all = store.load_all()?;
     all.warn_skipped();
-    let mut points: BTreeMap<u32, Metadata> = BTreeMap::new();
+    let mut points: Stored = BTreeMap::new();
     let mut seen = 0usize;
     let this_host = crate::schema::HostInfo::this().hostname;
     let what = if may_be_empty {
@@ -132,13 +131,9 @@ pub fn own_points(
             );
             continue;
         }
-        // A finished run of an index wins over one left running.
-        let keep_old = points
-            .get(&index)
-            .is_some_and(|old| old.status != Status::Running && m.status == Status::Running);
-        if !keep_old {
-            points.insert(index, m);
-        }
+        // In load order; of two runs of one repeat slot, a finished one wins over one left
+        // running (`repeats::slots`).
+        points.entry(index).or_default().push(m);
     }
     if seen == 0 && !may_be_empty {
         return Err(Error::NotFound(format!(
@@ -148,7 +143,7 @@ pub fn own_points(
         .into());
     }
     let mut recovered = Vec::new();
-    for m in points.values_mut() {
+    for m in points.values_mut().flatten() {
         if m.status != Status::Running {
             continue;
         }

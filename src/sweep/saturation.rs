@@ -72,6 +72,20 @@ pub struct Judged<'a> {
 /// interrupted point is too short to judge; the throughput step of `--auto` overloads on
 /// purpose, so only its errors and its gain over the synchronous step count.
 pub fn check(store: &Store, rules: &Rules, point: &Judged, earlier: &[Judged]) -> Option<Stop> {
+    check_repeats(store, rules, point, &[point.meta], earlier)
+}
+
+/// [`check`] for a point run several times (`sweep --repeat N`): `point.meta` holds the
+/// means across its `repeats` (and their summed counts), which the error rate and
+/// `flat_throughput` judge; the rules that read one run's own record (the server's queue,
+/// a rate point's raw log) fire when they fire for more than half of the repeats.
+pub fn check_repeats(
+    store: &Store,
+    rules: &Rules,
+    point: &Judged,
+    repeats: &[&Metadata],
+    earlier: &[Judged],
+) -> Option<Stop> {
     let m = point.meta;
     if !rules.enabled || m.status == Status::Interrupted || m.status == Status::Running {
         return None;
@@ -94,7 +108,7 @@ pub fn check(store: &Store, rules: &Rules, point: &Judged, earlier: &[Judged]) -
         }
     }
     if point.role != "throughput"
-        && let Some(stop) = server_queue(point)
+        && let Some(stop) = majority(repeats, |m| server_queue(m, point))
     {
         return Some(stop);
     }
@@ -102,13 +116,27 @@ pub fn check(store: &Store, rules: &Rules, point: &Judged, earlier: &[Judged]) -
         return flat(point, earlier);
     }
     if point.axis == Axis::Rate {
-        let scan = scan(store, m)?;
-        if let Some(s) = scan.achieved(point.value) {
-            return Some(s);
-        }
-        return scan.queue();
+        return majority(repeats, |m| {
+            let scan = scan(store, m)?;
+            scan.achieved(point.value).or_else(|| scan.queue())
+        });
     }
     None
+}
+
+/// The stop a rule gives for more than half of the repeats (the first one's), noting how
+/// many when there are several.
+fn majority(repeats: &[&Metadata], rule: impl Fn(&Metadata) -> Option<Stop>) -> Option<Stop> {
+    let fired: Vec<Stop> = repeats.iter().filter_map(|m| rule(m)).collect();
+    if fired.len() * 2 <= repeats.len() {
+        return None;
+    }
+    let n = fired.len();
+    let mut first = fired.into_iter().next()?;
+    if repeats.len() > 1 {
+        first.detail = format!("{} (in {n} of {} repeats)", first.detail, repeats.len());
+    }
+    Some(first)
 }
 
 /// The server's own queue (`results.server_view.series`, vLLM's
@@ -116,9 +144,8 @@ pub fn check(store: &Store, rules: &Rules, point: &Judged, earlier: &[Judged]) -
 /// rise (the time up to its peak) is above [`QUEUE_FACTOR`] times the first quarter's and
 /// above [`SERVER_QUEUE_FLOOR`]. A closed loop's steady queue (a full batch) does not
 /// grow; `flat_throughput` judges that.
-fn server_queue(point: &Judged) -> Option<Stop> {
-    let series = |m: &Metadata| m.results.server_view.as_ref()?.series.clone();
-    let s = series(point.meta)?;
+fn server_queue(m: &Metadata, point: &Judged) -> Option<Stop> {
+    let s = m.results.server_view.as_ref()?.series.clone()?;
     if let (Some(first), Some(last)) = (s.waiting_first_quarter, s.waiting_last_quarter)
         && last > SERVER_QUEUE_FLOOR
         && last > QUEUE_FACTOR * first
@@ -301,6 +328,39 @@ fn scan(store: &Store, m: &Metadata) -> Option<Scan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rule_on_repeats_fires_for_more_than_half_of_them() {
+        let run = |id: &str| {
+            let mut m = Metadata::new(
+                crate::schema::SourceKind::Run,
+                "benchkeep",
+                "vllm",
+                "m",
+                chrono::Utc::now(),
+            );
+            m.test_id = id.into();
+            m
+        };
+        let (a, b, c) = (run("a"), run("b"), run("c"));
+        let rule = |fires: &'static [&'static str]| {
+            move |m: &Metadata| {
+                fires.contains(&m.test_id.as_str()).then(|| Stop {
+                    rule: "queue_growth".into(),
+                    detail: format!("in {}", m.test_id),
+                    saturated_at: None,
+                })
+            }
+        };
+        assert_eq!(majority(&[&a, &b, &c], rule(&["b"])), None);
+        let s = majority(&[&a, &b, &c], rule(&["b", "c"])).expect("two of three");
+        assert_eq!(s.detail, "in b (in 2 of 3 repeats)");
+        // two of four is not more than half
+        let d = run("d");
+        assert_eq!(majority(&[&a, &b, &c, &d], rule(&["a", "d"])), None);
+        // one run: the rule as it is, its detail unchanged
+        assert_eq!(majority(&[&a], rule(&["a"])).unwrap().detail, "in a");
+    }
 
     #[test]
     fn rates_and_queues() {

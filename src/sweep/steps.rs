@@ -92,8 +92,8 @@ pub fn next(spec: &Spec, points: &[Point]) -> Step {
             }
             i if i >= 2 + n => done(None),
             i => {
-                let sync = points[0].meta.results.throughput_requests_per_sec;
-                let thr = points[1].meta.results.throughput_requests_per_sec;
+                let sync = points[0].summary.results.throughput_requests_per_sec;
+                let thr = points[1].summary.results.throughput_requests_per_sec;
                 if !(thr > sync && sync > 0.0) {
                     return done(Some(format!(
                         "no rates to sweep: the throughput step reached {thr:.3} req/s, the synchronous step {sync:.3} req/s"

@@ -94,10 +94,11 @@ pub fn text(base: &[&Metadata], rows: &[Judged], s: &Settings, color: bool) -> S
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "Baseline: {}\nGate: a change counts when beyond {}% AND significant at alpha {} (95% intervals)",
+        "Baseline: {}\nGate: a change counts when beyond {}% AND significant at alpha {} (95% intervals){}",
         baseline_text(base),
         s.threshold_pct,
-        s.alpha
+        s.alpha,
+        floors_text(s)
     );
     for r in rows {
         let _ = writeln!(
@@ -195,10 +196,11 @@ pub fn summary(rows: &[Judged], s: &Settings) -> String {
 /// GitHub Markdown, one table per candidate.
 pub fn markdown(base: &[&Metadata], rows: &[Judged], s: &Settings) -> String {
     let mut o = format!(
-        "# Compared with {}\n\nA change counts when beyond {}% and significant at alpha {}.\n",
+        "# Compared with {}\n\nA change counts when beyond {}% and significant at alpha {}{}.\n",
         escape(&baseline_text(base)),
         s.threshold_pct,
-        s.alpha
+        s.alpha,
+        floors_text(s)
     );
     for r in rows {
         let _ = write!(o, "\n## {}\n\n", escape(&r.run.test_id));
@@ -227,6 +229,17 @@ pub fn markdown(base: &[&Metadata], rows: &[Judged], s: &Settings) -> String {
     o
 }
 
+/// The run noise floors, as the header says them (nothing when both are off).
+fn floors_text(s: &Settings) -> String {
+    if s.noise_floor_pct <= 0.0 && s.tail_noise_floor_pct <= 0.0 {
+        return String::new();
+    }
+    format!(
+        "; without a history of 3+ runs, also against a run-to-run noise of ±{}% (p99 ±{}%)",
+        s.noise_floor_pct, s.tail_noise_floor_pct
+    )
+}
+
 fn finding_json(f: &Finding) -> Value {
     json!({
         "metric": f.gated().key,
@@ -246,6 +259,7 @@ fn finding_json(f: &Finding) -> Value {
             Outcome::OtherLoad => "other_load",
         },
         "why": f.why,
+        "noise_floor_percent": f.noise_floor_pct,
     })
 }
 
@@ -255,6 +269,8 @@ pub fn json(base: &[&Metadata], rows: &[Judged], s: &Settings) -> Value {
         "baseline": base.iter().map(|m| m.test_id.as_str()).collect::<Vec<_>>(),
         "threshold_percent": s.threshold_pct,
         "alpha": s.alpha,
+        "noise_floor_percent": s.noise_floor_pct,
+        "tail_noise_floor_percent": s.tail_noise_floor_pct,
         "regressions": rows.iter().map(|r| r.regressions().count()).sum::<usize>(),
         "not_enough_data": rows.iter().map(|r| r.lacking().count()).sum::<usize>(),
         "runs": rows.iter().map(|r| json!({

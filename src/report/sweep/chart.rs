@@ -5,7 +5,8 @@
 use anyhow::Result;
 
 use super::{CHART_PREFIX, SweepGroup, Sweeps, curve, load_unit};
-use crate::report::charts::{self, Line, LinePanel, XAxis};
+use crate::metrics::sweep::Point;
+use crate::report::charts::{self, ErrorBars, Line, LinePanel, XAxis};
 
 fn panel(title: &str, x: &str, y: &str, lines: Vec<Line>) -> LinePanel {
     LinePanel {
@@ -16,6 +17,7 @@ fn panel(title: &str, x: &str, y: &str, lines: Vec<Line>) -> LinePanel {
         lines,
         markers: true,
         y_range: None,
+        error_bars: Vec::new(),
     }
 }
 
@@ -37,6 +39,9 @@ fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Res
     let mut p50_lines = Vec::new();
     let mut p99_lines = Vec::new();
     let mut pareto = Vec::new();
+    // error bars of points run with --repeat: (panel, colour, (x, lo, hi))
+    let mut whiskers: [Vec<ErrorBars>; 4] = Default::default();
+    let mut repeats = 0u32;
     for &i in &g.members {
         let v = &s.views[i];
         let a = &v.analysis;
@@ -62,7 +67,22 @@ fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Res
             color: c,
             points: throughput,
         });
-        let by_tps = |pick: fn(&crate::metrics::sweep::Point) -> Option<f64>| {
+        let on: Vec<&Point> = a.points.iter().filter(|pt| pt.on_curve(&a.axis)).collect();
+        repeats = repeats.max(on.iter().filter_map(|pt| pt.repeats).max().unwrap_or(0));
+        let bars = |key: &str, x: fn(&Point) -> f64| ErrorBars {
+            color: c,
+            bars: on
+                .iter()
+                .filter_map(|pt| pt.intervals.get(key).map(|[lo, hi]| (x(pt), *lo, *hi)))
+                .collect(),
+        };
+        whiskers[0].push(bars("output_tokens_per_sec", |pt| pt.load));
+        whiskers[1].push(bars("ttft_p50_ms", |pt| pt.output_tokens_per_sec));
+        whiskers[2].push(bars("ttft_p99_ms", |pt| pt.output_tokens_per_sec));
+        whiskers[3].push(bars("per_user_tokens_per_sec", |pt| {
+            pt.output_tokens_per_sec
+        }));
+        let by_tps = |pick: fn(&Point) -> Option<f64>| {
             let mut pts: Vec<(f64, f64)> = a
                 .points
                 .iter()
@@ -88,9 +108,15 @@ fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Res
             points: by_tps(|pt| pt.per_user_tokens_per_sec),
         });
     }
-    let panels = vec![
+    // Points run N times are means: say so in the titles the error bars are on.
+    let first_title = if repeats > 1 {
+        format!("Output tok/s by load (knee marked; 95% CI, {repeats} repeats)")
+    } else {
+        "Output tok/s against load (knee marked)".to_string()
+    };
+    let mut panels = vec![
         panel(
-            "Output tok/s against load (knee marked)",
+            &first_title,
             &format!("load ({unit})"),
             "output tok/s",
             out_lines,
@@ -114,5 +140,8 @@ fn group_chart(s: &Sweeps, g: &SweepGroup, color: &dyn Fn(&str) -> usize) -> Res
             pareto,
         ),
     ];
+    for (p, w) in panels.iter_mut().zip(whiskers) {
+        p.error_bars = w.into_iter().filter(|e| !e.bars.is_empty()).collect();
+    }
     charts::lines(&format!("Sweep: {}", g.title), &panels, 2, (520, 300))
 }

@@ -66,6 +66,12 @@ pub fn section(o: &mut String, d: &Derived) {
             o.push_str("</tr>\n");
         }
         o.push_str("</tbody>\n</table>\n");
+        if let Some(n) = v.analysis.points.iter().filter_map(|p| p.repeats).max() {
+            let _ = writeln!(
+                o,
+                "<p class=\"repeats\">Points run several times (up to {n} repeats, <code>sweep --repeat</code>) show the mean across their repeats with its 95% Student-t interval [lo, hi], drawn as error bars in the chart; the knee is found on the means.</p>"
+            );
+        }
         let _ = writeln!(
             o,
             "<p>{}<br>{}<br>Stored in <code>{}</code>.</p>",

@@ -9,6 +9,15 @@ fn opt(v: Option<f64>) -> String {
     v.map(num).unwrap_or_else(|| "-".into())
 }
 
+/// A figure of a point, with its t-interval across repeats when it has one:
+/// `3,100 [2,950, 3,250]`.
+fn ci(p: &crate::metrics::sweep::Point, key: &str, v: Option<f64>) -> String {
+    match (v, p.intervals.get(key)) {
+        (Some(v), Some([lo, hi])) => format!("{} [{}, {}]", num(v), num(*lo), num(*hi)),
+        (v, _) => opt(v),
+    }
+}
+
 /// A sweep's points as rows: load, role, status, offered and achieved req/s and their
 /// ratio, output tok/s, per-user tok/s, TTFT p50/p99, attainment with its interval.
 pub fn rows(v: &SweepView) -> (Vec<&'static str>, Vec<Vec<String>>) {
@@ -40,18 +49,22 @@ pub fn rows(v: &SweepView) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 }
                 _ => "-".into(),
             };
+            let role = match p.repeats {
+                Some(n) => format!("{} (mean of {n})", p.role),
+                None => p.role.clone(),
+            };
             vec![
                 num(p.load),
-                p.role.clone(),
+                role,
                 p.status.clone(),
-                num(p.achieved_rate),
+                ci(p, "achieved_rate", Some(p.achieved_rate)),
                 p.achieved_ratio
                     .map(|r| format!("{:.0}%", r * 100.0))
                     .unwrap_or_else(|| "-".into()),
-                num(p.output_tokens_per_sec),
-                opt(p.per_user_tokens_per_sec),
-                opt(p.ttft_p50_ms),
-                opt(p.ttft_p99_ms),
+                ci(p, "output_tokens_per_sec", Some(p.output_tokens_per_sec)),
+                ci(p, "per_user_tokens_per_sec", p.per_user_tokens_per_sec),
+                ci(p, "ttft_p50_ms", p.ttft_p50_ms),
+                ci(p, "ttft_p99_ms", p.ttft_p99_ms),
                 att,
             ]
         })
@@ -75,6 +88,12 @@ pub fn one(out: &mut String, v: &SweepView) {
     for r in rows {
         let cells: Vec<String> = r.iter().map(|c| escape(c)).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    if let Some(n) = v.analysis.points.iter().filter_map(|p| p.repeats).max() {
+        let _ = writeln!(
+            out,
+            "\nPoints run several times (up to {n} repeats, `sweep --repeat`) show the mean across their repeats with its 95% Student-t interval `[lo, hi]`; the knee is found on the means."
+        );
     }
     let _ = writeln!(out, "\n- {}", escape(&knee_text(&v.analysis)));
     let _ = writeln!(out, "- {}", escape(&goodput_text(&v.analysis)));
