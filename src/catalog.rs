@@ -296,13 +296,20 @@ pub const HEADLINE: &[&str] = &[
 ];
 
 /// The headline figures of a run as one JSON object (what `query --json` prints).
-pub fn headline_json(m: &Metadata, v: &Value) -> Value {
+pub fn headline_json(
+    test_id: &str,
+    timestamp: &str,
+    platform: &str,
+    model: &str,
+    status: crate::schema::Status,
+    v: &Value,
+) -> Value {
     let mut obj = serde_json::Map::new();
-    obj.insert("test_id".into(), json!(m.test_id));
-    obj.insert("timestamp".into(), json!(m.timestamp));
-    obj.insert("platform".into(), json!(m.platform));
-    obj.insert("model".into(), json!(m.model));
-    obj.insert("status".into(), json!(m.status));
+    obj.insert("test_id".into(), json!(test_id));
+    obj.insert("timestamp".into(), json!(timestamp));
+    obj.insert("platform".into(), json!(platform));
+    obj.insert("model".into(), json!(model));
+    obj.insert("status".into(), json!(status));
     for key in HEADLINE {
         if let Some(x) = lookup(v, key) {
             obj.insert((*key).to_string(), x);
