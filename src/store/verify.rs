@@ -26,7 +26,7 @@ pub struct Report {
     /// Things a rebuild fixes, never data loss (a catalog row out of step with its
     /// metadata file): reported, but the store is fine.
     pub warnings: Vec<Problem>,
-    /// Rows of `analysis/catalog.jsonl` compared with their metadata files.
+    /// Rows of the catalog (`analysis/catalog/`) compared with their metadata files.
     pub catalog_rows_checked: usize,
 }
 
