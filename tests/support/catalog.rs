@@ -40,6 +40,7 @@ pub fn catalog_rows(store: &Path) -> Vec<Value> {
 pub fn catalog_ids(store: &Path) -> Vec<String> {
     catalog_rows(store)
         .iter()
-        .filter_map(|r| r["run"]["test_id"].as_str().map(str::to_string))
+        .filter(|r| r.get("run").is_some())
+        .filter_map(|r| r["test_id"].as_str().map(str::to_string))
         .collect()
 }

@@ -48,7 +48,12 @@ pub fn check(store: &Store) -> anyhow::Result<(Vec<Mismatch>, usize)> {
         };
         let (stat, result) = read_with_stat(&dir.join(name));
         let now = row_of(name, stat, result);
-        if row.run != now.run || row.skipped.is_some() != now.skipped.is_some() {
+        let same = Row {
+            stat: now.stat,
+            skipped: now.skipped.clone(),
+            ..row.clone()
+        } == now;
+        if !same || row.skipped.is_some() != now.skipped.is_some() {
             out.push(Mismatch {
                 file: name.clone(),
                 message: "its catalog row differs from the metadata file".into(),

@@ -96,15 +96,22 @@ impl Catalog {
         &self.lines[i].head
     }
 
-    /// Row `i`'s headline figures ([`project`]); `None` for a file that could not be used
-    /// or a row whose `run` does not parse (ask the metadata file then).
+    /// Row `i`'s headline figures ([`project`]) with the head's fields at the top, as a
+    /// run to look figures up in; `None` for a file that could not be used or a row that
+    /// does not parse (ask the metadata file then).
     pub fn run_value(&self, i: usize) -> Option<Value> {
-        #[derive(serde::Deserialize)]
-        struct Only {
-            #[serde(default)]
-            run: Option<Value>,
+        let Value::Object(mut row) = serde_json::from_slice::<Value>(self.line(i)).ok()? else {
+            return None;
+        };
+        let Some(Value::Object(mut run)) = row.remove("run") else {
+            return None;
+        };
+        for key in row::HEAD_KEYS {
+            if let Some(v) = row.remove(*key) {
+                run.insert((*key).to_string(), v);
+            }
         }
-        serde_json::from_slice::<Only>(self.line(i)).ok()?.run
+        Some(Value::Object(run))
     }
 
     /// The full row `i` (`None` when it does not parse).

@@ -16,7 +16,7 @@ pub const CATALOG_VERSION: u32 = 2;
 /// One line of the catalog. The fields filters use come first, repeated from `run`
 /// (handy columns for engines, and a reader that only filters parses just that head);
 /// `run` comes last.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// [`CATALOG_VERSION`].
     pub catalog: u32,
@@ -39,9 +39,9 @@ pub struct Row {
     /// Why the file could not be used (readers skip it and say so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
-    /// The run's headline figures ([`project`]): every key here has the value the
-    /// metadata file holds (as read: a figure a source lacked is `null`/0 as on disk);
-    /// a key left out is read from the file when asked for.
+    /// The run's headline figures ([`project`]) besides the head above: every key here
+    /// has the value the metadata file holds (as read); a key left out is read from the
+    /// file when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<Value>,
 }
@@ -68,29 +68,16 @@ pub struct Head {
     pub skipped: Option<String>,
 }
 
-/// The keys a row keeps, as paths in the metadata. Everything the filters, the sort
-/// orders, `query`'s headline figures (`catalog::HEADLINE`), the comparison table and the
-/// head-to-head use; nothing else (`config`, `server`, `host`, `tool`, `source`, the
-/// process, server timings, steady-state windows, confidence intervals, free-form keys).
-const TOP: &[&str] = &[
-    "schema_version",
-    "test_id",
-    "timestamp",
-    "platform",
-    "model",
-    "status",
-    "labels",
-    "sweep",
-    "repeat",
-];
-const TEST: &[&str] = &[
-    "num_requests",
-    "input_file",
-    "input_sha256",
-    "raw_sha256",
-    "synthetic",
-    "load",
-];
+/// The keys a row keeps under `run`, as paths in the metadata (the head's fields are not
+/// repeated there). Everything the filters, the sort orders, `query`'s headline figures
+/// (`catalog::HEADLINE`), the comparison table and the head-to-head use; nothing else
+/// (`config`, `server`, `host`, `tool`, `source`, the process, server timings,
+/// steady-state windows, p90 and confidence intervals, free-form keys). `null` values
+/// are left out (a reader treats a missing figure as unknown, as `null` is).
+const TOP: &[&str] = &["schema_version", "sweep", "repeat"];
+const TEST: &[&str] = &["num_requests", "input_file"];
+/// What `h2h::load_key` reads of `test.load`.
+const LOAD: &[&str] = &["rate", "arrival", "burstiness", "concurrency", "max_tokens"];
 const RESULTS: &[&str] = &[
     "success_count",
     "failure_count",
@@ -106,18 +93,40 @@ const RESULTS: &[&str] = &[
     "output_tokens_per_joule",
     "unknown",
 ];
-const LATENCIES: &[&str] = &["ttft", "tpot", "itl", "e2e"];
-const PERCENTILES: &[&str] = &["p50", "p95", "p99"];
+/// Each latency with the percentiles kept: p50/p95/p99 of TTFT and E2E, p50 of the
+/// per-token ones (what the headline figures and the head-to-head show).
+const LATENCIES: &[(&str, &[&str])] = &[
+    ("ttft", &["p50", "p95", "p99"]),
+    ("tpot", &["p50"]),
+    ("itl", &["p50"]),
+    ("e2e", &["p50", "p95", "p99"]),
+];
 const GPU: &[&str] = &["name", "vram_used_gb", "energy_joules"];
+/// The head's fields, repeated at the top of `run` when a reader looks figures up in it.
+pub const HEAD_KEYS: &[&str] = &[
+    "test_id",
+    "timestamp",
+    "platform",
+    "model",
+    "status",
+    "labels",
+];
 
 fn pick(from: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
     keys.iter()
-        .filter_map(|k| from.get(*k).map(|v| ((*k).to_string(), v.clone())))
+        .filter_map(|k| {
+            from.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| ((*k).to_string(), v.clone()))
+        })
         .collect()
 }
 
 /// The run's headline figures: the metadata as `serde_json` writes it (after reading: the
-/// same value `query` looks figures up in), cut to the keys above.
+/// same value `query` looks figures up in), cut to the keys above. Of what identifies
+/// the input (`h2h::input_key`: the label `input`, else `test.input_sha256` when it names
+/// the requests, i.e. differs from `test.raw_sha256`, else `test.synthetic`) only the one
+/// that decides is kept.
 pub fn project(m: &Metadata) -> Value {
     let full = serde_json::to_value(m).expect("metadata serializes");
     let Value::Object(full) = full else {
@@ -125,29 +134,42 @@ pub fn project(m: &Metadata) -> Value {
     };
     let mut out = pick(&full, TOP);
     if let Some(Value::Object(test)) = full.get("test") {
-        out.insert("test".into(), Value::Object(pick(test, TEST)));
+        let mut t = pick(test, TEST);
+        if let Some(Value::Object(load)) = test.get("load") {
+            t.insert("load".into(), Value::Object(pick(load, LOAD)));
+        }
+        let labelled = m.labels.get("input").is_some_and(|v| !v.trim().is_empty());
+        let sha = test
+            .get("input_sha256")
+            .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+            .filter(|sha| test.get("raw_sha256") != Some(*sha));
+        match (labelled, sha, test.get("synthetic")) {
+            (true, _, _) => {}
+            (false, Some(sha), _) => {
+                t.insert("input_sha256".into(), sha.clone());
+            }
+            (false, None, Some(syn)) if !syn.is_null() => {
+                t.insert("synthetic".into(), syn.clone());
+            }
+            _ => {}
+        }
+        out.insert("test".into(), Value::Object(t));
     }
     if let Some(Value::Object(results)) = full.get("results") {
         let mut r = pick(results, RESULTS);
         if let Some(Value::Object(lat)) = results.get("latency_ms") {
             let mut l = Map::new();
-            for key in LATENCIES {
+            for (key, percentiles) in LATENCIES {
                 if let Some(Value::Object(s)) = lat.get(*key) {
-                    l.insert((*key).to_string(), Value::Object(pick(s, PERCENTILES)));
+                    l.insert((*key).to_string(), Value::Object(pick(s, percentiles)));
                 }
             }
             r.insert("latency_ms".into(), Value::Object(l));
         }
         out.insert("results".into(), Value::Object(r));
     }
-    match full.get("gpu") {
-        Some(Value::Object(g)) => {
-            out.insert("gpu".into(), Value::Object(pick(g, GPU)));
-        }
-        Some(other) => {
-            out.insert("gpu".into(), other.clone());
-        }
-        None => {}
+    if let Some(Value::Object(g)) = full.get("gpu") {
+        out.insert("gpu".into(), Value::Object(pick(g, GPU)));
     }
     Value::Object(out)
 }
@@ -202,6 +224,13 @@ pub fn head_of(line: &[u8]) -> Result<Head, serde_json::Error> {
 /// A row's `run` as `compare` reads it: typed, unknown keys skipped.
 #[derive(Debug, Deserialize)]
 struct LeanLine {
+    test_id: String,
+    timestamp: String,
+    platform: String,
+    model: String,
+    status: Status,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
     #[serde(default)]
     run: Option<Lean>,
 }
@@ -210,13 +239,6 @@ struct LeanLine {
 struct Lean {
     #[serde(default)]
     schema_version: u32,
-    test_id: String,
-    timestamp: String,
-    platform: String,
-    model: String,
-    status: Status,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
     #[serde(default)]
     sweep: Option<SweepLink>,
     #[serde(default)]
@@ -235,8 +257,6 @@ struct LeanTest {
     input_file: Option<String>,
     #[serde(default)]
     input_sha256: Option<String>,
-    #[serde(default)]
-    raw_sha256: Option<String>,
     #[serde(default)]
     synthetic: Option<Value>,
     #[serde(default)]
@@ -330,21 +350,23 @@ impl LeanStat {
 /// table, its sort orders and the head-to-head, which read nothing else; `None` when the
 /// row has no run or does not parse.
 pub fn lean_metadata(line: &[u8], template: &Metadata) -> Option<Metadata> {
-    let lean = serde_json::from_slice::<LeanLine>(line).ok()?.run?;
+    let line = serde_json::from_slice::<LeanLine>(line).ok()?;
+    let lean = line.run?;
     let mut m = template.clone();
     m.schema_version = lean.schema_version;
-    m.test_id = lean.test_id;
-    m.timestamp = lean.timestamp;
-    m.platform = lean.platform;
-    m.model = lean.model;
-    m.status = lean.status;
-    m.labels = lean.labels;
+    m.test_id = line.test_id;
+    m.timestamp = line.timestamp;
+    m.platform = line.platform;
+    m.model = line.model;
+    m.status = line.status;
+    m.labels = line.labels;
     m.sweep = lean.sweep;
     m.repeat = lean.repeat;
     m.test.num_requests = lean.test.num_requests;
     m.test.input_file = lean.test.input_file;
+    // Kept only when it differs from the raw log's hash (`project`): no raw hash here.
     m.test.input_sha256 = lean.test.input_sha256;
-    m.test.raw_sha256 = lean.test.raw_sha256;
+    m.test.raw_sha256 = None;
     if let Some(s) = lean.test.synthetic {
         m.test.extra.insert("synthetic".into(), s);
     }
