@@ -121,7 +121,7 @@ fn load_runs(store: &Store, args: &CompareArgs, settings: &Settings) -> Result<R
     }
     let cat = catalog_file::load(store)?;
     let probe = Runs {
-        fingerprint: cat.fingerprint(store),
+        fingerprint: cat.fingerprint(),
         ..Runs::default()
     };
     if cat.is_empty() || derive::is_fresh(store, &probe, settings) {

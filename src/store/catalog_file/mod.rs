@@ -144,13 +144,12 @@ impl Catalog {
     }
 
     /// The fingerprint [`Store::load_all`] gives for these files (without parsing a row).
-    pub fn fingerprint(&self, store: &Store) -> u64 {
-        let named = self
-            .lines
-            .iter()
-            .map(|l| (l.head.file.clone(), l.head.stat, Err(String::new())))
-            .collect();
-        store.collect_runs(named).fingerprint
+    pub fn fingerprint(&self) -> u64 {
+        crate::store::fingerprint(
+            self.lines
+                .iter()
+                .map(|l| (l.head.file.as_str(), l.head.stat)),
+        )
     }
 }
 

@@ -406,13 +406,19 @@ pub fn lean_metadata(line: &[u8], template: &Metadata) -> Option<Metadata> {
     Some(m)
 }
 
-/// The template a lean run is filled into: an empty run.
+/// The template a lean run is filled into: an empty run (empty strings: a clone
+/// allocates nothing for them).
 pub fn template() -> Metadata {
-    Metadata::new(
+    let mut m = Metadata::new(
         crate::schema::SourceKind::Analyze,
         "",
         "",
         "",
         chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-    )
+    );
+    m.timestamp = String::new();
+    m.tool.name = String::new();
+    m.tool.version = String::new();
+    m.host = Default::default();
+    m
 }
