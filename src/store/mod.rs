@@ -30,7 +30,7 @@ use crate::error::{Error, is_resource_error};
 use crate::schema::{Metadata, SCHEMA_VERSION};
 
 use order::sort_oldest_first;
-pub use order::{oldest_first, parallel_map};
+pub use order::{oldest_first, parallel_map, permute_in_place};
 
 /// The environment variable that names the store when `--store` is not given.
 pub const STORE_ENV: &str = "BENCHKEEP_STORE";
@@ -359,6 +359,7 @@ impl Store {
     ) -> Runs {
         let mut runs = Runs {
             fingerprint: fingerprint(files.iter().map(|(n, s, _)| (n.as_str(), *s))),
+            runs: Vec::with_capacity(files.len()),
             ..Runs::default()
         };
         for (name, _, result) in files {
