@@ -50,7 +50,7 @@ pub fn oldest_first(keys: &[(&str, &str)]) -> Vec<usize> {
 
 /// Oldest first, by instants, not text (offsets differ); a timestamp that is no date sorts
 /// oldest; ties by id. Metadata is large: sort indices, then move each run once.
-pub(crate) fn sort_oldest_first(runs: &mut Vec<Metadata>) {
+pub(crate) fn sort_oldest_first(runs: &mut [Metadata]) {
     let keys: Vec<(&str, &str)> = runs
         .iter()
         .map(|m| (m.timestamp.as_str(), m.test_id.as_str()))
