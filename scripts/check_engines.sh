@@ -35,7 +35,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # A store of simulator runs: two platforms, a head-to-head, and one more run of each.
 "$bin" --store "$work/benchmarks" demo --quiet >/dev/null
 "$bin" --store "$work/benchmarks" demo --quiet >/dev/null
-"$bin" --store "$work/benchmarks" query >/dev/null   # builds analysis/catalog.jsonl
+"$bin" --store "$work/benchmarks" query >/dev/null   # builds analysis/catalog/
 has_parquet=0
 if "$bin" --store "$work/benchmarks" export --format parquet --out "$work/runs.parquet" 2>"$work/parquet.err"; then
     has_parquet=1

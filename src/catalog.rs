@@ -141,30 +141,40 @@ pub enum SortKey {
     Time,
 }
 
-/// Sort runs in place (stable; ties keep date order).
+/// Sort runs in place (stable; ties keep date order). The order is found on indices and
+/// applied by swaps: a run is large, and 100,000 of them are not copied around.
 pub fn sort(runs: &mut [Metadata], key: SortKey) {
     let desc = |a: f64, b: f64| b.total_cmp(&a);
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    let r = &*runs;
     match key {
-        SortKey::Date => runs.sort_by_cached_key(run_instant),
-        SortKey::Platform => runs.sort_by(|a, b| a.platform.cmp(&b.platform)),
-        SortKey::Model => runs.sort_by(|a, b| a.model.cmp(&b.model)),
-        SortKey::Throughput => runs.sort_by(|a, b| {
-            desc(
-                a.results.throughput_tokens_per_sec,
-                b.results.throughput_tokens_per_sec,
-            )
-        }),
-        SortKey::Output => runs.sort_by(|a, b| {
-            desc(
-                a.results.output_tokens_per_sec,
-                b.results.output_tokens_per_sec,
-            )
-        }),
-        SortKey::Requests => runs.sort_by_key(|m| std::cmp::Reverse(m.test.num_requests)),
-        SortKey::Time => {
-            runs.sort_by(|a, b| desc(a.results.total_time_seconds, b.results.total_time_seconds))
+        SortKey::Date => {
+            let at: Vec<_> = r.iter().map(run_instant).collect();
+            order.sort_by_key(|&i| at[i]);
         }
+        SortKey::Platform => order.sort_by(|&a, &b| r[a].platform.cmp(&r[b].platform)),
+        SortKey::Model => order.sort_by(|&a, &b| r[a].model.cmp(&r[b].model)),
+        SortKey::Throughput => order.sort_by(|&a, &b| {
+            desc(
+                r[a].results.throughput_tokens_per_sec,
+                r[b].results.throughput_tokens_per_sec,
+            )
+        }),
+        SortKey::Output => order.sort_by(|&a, &b| {
+            desc(
+                r[a].results.output_tokens_per_sec,
+                r[b].results.output_tokens_per_sec,
+            )
+        }),
+        SortKey::Requests => order.sort_by_key(|&i| std::cmp::Reverse(r[i].test.num_requests)),
+        SortKey::Time => order.sort_by(|&a, &b| {
+            desc(
+                r[a].results.total_time_seconds,
+                r[b].results.total_time_seconds,
+            )
+        }),
     }
+    crate::store::permute_in_place(runs, order);
 }
 
 /// A stored sweep: the runs linked by one `sweep.id`.
@@ -346,13 +356,20 @@ pub const HEADLINE: &[&str] = &[
 ];
 
 /// The headline figures of a run as one JSON object (what `query --json` prints).
-pub fn headline_json(m: &Metadata, v: &Value) -> Value {
+pub fn headline_json(
+    test_id: &str,
+    timestamp: &str,
+    platform: &str,
+    model: &str,
+    status: crate::schema::Status,
+    v: &Value,
+) -> Value {
     let mut obj = serde_json::Map::new();
-    obj.insert("test_id".into(), json!(m.test_id));
-    obj.insert("timestamp".into(), json!(m.timestamp));
-    obj.insert("platform".into(), json!(m.platform));
-    obj.insert("model".into(), json!(m.model));
-    obj.insert("status".into(), json!(m.status));
+    obj.insert("test_id".into(), json!(test_id));
+    obj.insert("timestamp".into(), json!(timestamp));
+    obj.insert("platform".into(), json!(platform));
+    obj.insert("model".into(), json!(model));
+    obj.insert("status".into(), json!(status));
     for key in HEADLINE {
         if let Some(x) = lookup(v, key) {
             obj.insert((*key).to_string(), x);

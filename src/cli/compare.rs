@@ -110,14 +110,14 @@ pub struct CompareArgs {
     /// "within TTFT p99 <= 1 s: ...".
     #[arg(long = "sweep", value_name = "ID", conflicts_with = "baseline")]
     pub sweeps: Vec<String>,
-    /// Read every metadata file instead of the catalog (analysis/catalog.jsonl): the old
+    /// Read every metadata file instead of the catalog (analysis/catalog/): the old
     /// path, kept to measure the catalog against.
     #[arg(long, hide = true)]
     pub no_catalog: bool,
 }
 
 /// The runs `compare` works from. A listing (table, markdown, csv) reads the catalog
-/// (`analysis/catalog.jsonl`: one file instead of one per run, trimmed runs) when the
+/// (`analysis/catalog/`: a few files instead of one per run, lean runs) when the
 /// derived files are already fresh for exactly those metadata files; otherwise, and for
 /// `--baseline`, `--sweep` and `--format json` (which render whole runs), every metadata
 /// file is read whole, as the derived files must be rebuilt from the whole runs.
@@ -129,7 +129,7 @@ fn load_runs(store: &Store, args: &CompareArgs, settings: &Settings) -> Result<R
     }
     let cat = catalog_file::load(store)?;
     let probe = Runs {
-        fingerprint: cat.fingerprint(store),
+        fingerprint: cat.fingerprint(),
         ..Runs::default()
     };
     if cat.is_empty() || derive::is_fresh(store, &probe, settings) {

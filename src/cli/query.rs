@@ -1,6 +1,6 @@
 //! `benchkeep query`: "what was the throughput for X?", answered with a number.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 use clap::Args;
@@ -12,7 +12,7 @@ use crate::cli::common::FilterArgs;
 use crate::cli::print_out;
 use crate::error::{Error, exit};
 use crate::report::sweep;
-use crate::schema::Metadata;
+use crate::schema::{Metadata, Status};
 use crate::store::{Runs, Skipped, Store, catalog_file, oldest_first};
 
 #[derive(Debug, Args)]
@@ -36,105 +36,187 @@ pub struct QueryArgs {
     /// JSON output for scripts.
     #[arg(long)]
     pub json: bool,
-    /// Read every metadata file instead of the catalog (analysis/catalog.jsonl): the old
+    /// Read every metadata file instead of the catalog (analysis/catalog/): the old
     /// path, kept to measure the catalog against.
     #[arg(long, hide = true)]
     pub no_catalog: bool,
 }
 
-/// What a query looks at: the runs it may answer about, whether they are catalog rows
-/// (trimmed), and the platforms and models of the whole store (for "no run matches").
+/// One run a query may answer about: the fields it filters and prints, and the run as
+/// JSON to look figures up in: the whole metadata, or a catalog row's headline figures
+/// (`file` is then the metadata file to read for anything the row leaves out).
+struct Cand {
+    test_id: String,
+    timestamp: String,
+    platform: String,
+    model: String,
+    status: Status,
+    labels: BTreeMap<String, String>,
+    num_requests: u64,
+    value: Value,
+    file: Option<String>,
+}
+
+impl Cand {
+    fn of(m: &Metadata) -> Cand {
+        Cand {
+            test_id: m.test_id.clone(),
+            timestamp: m.timestamp.clone(),
+            platform: m.platform.clone(),
+            model: m.model.clone(),
+            status: m.status,
+            labels: m.labels.clone(),
+            num_requests: m.test.num_requests,
+            value: serde_json::to_value(m).expect("metadata serializes"),
+            file: None,
+        }
+    }
+
+    fn matches(&self, f: &Filter) -> bool {
+        f.matches_fields(
+            &self.platform,
+            &self.model,
+            &self.labels,
+            &self.test_id,
+            &self.timestamp,
+        )
+    }
+
+    /// The run as its metadata file holds it now; itself when that file cannot be read.
+    fn whole(self, store: &Store) -> Cand {
+        match self
+            .file
+            .as_deref()
+            .map(|f| catalog_file::read_whole(store, f))
+        {
+            Some(Ok(m)) => Cand::of(&m),
+            _ => self,
+        }
+    }
+}
+
+/// What a query looks at: the runs it may answer about, the files skipped, whether they
+/// are catalog rows, and the platforms and models of the whole store (for "no run
+/// matches").
 struct Looked {
-    all: Runs,
+    cands: Vec<Cand>,
+    skipped: Runs,
     trimmed: bool,
     platforms: BTreeSet<String>,
     models: BTreeSet<String>,
 }
 
 /// The runs a query looks at. Through the catalog, only the rows' heads are parsed to
-/// filter and order; whole rows only for the runs it may answer about (the latest
-/// matching finished run, or every one with `--all`) and those still running (named when
-/// nothing finished matches). `--no-catalog` and `--sweep` read every metadata file.
+/// filter and order; the headline figures only for the runs it may answer about (the
+/// latest matching finished run, or every one with `--all`) and those still running
+/// (named when nothing finished matches). `--no-catalog` reads every metadata file.
 fn look(store: &Store, args: &QueryArgs, filter: &Filter) -> Result<Looked> {
-    if args.no_catalog || args.sweep.is_some() {
+    if args.no_catalog {
         let all = store.load_all()?;
         let platforms = all.runs.iter().map(|m| m.platform.clone()).collect();
         let models = all.runs.iter().map(|m| m.model.clone()).collect();
+        let cands = all.runs.iter().map(Cand::of).collect();
         return Ok(Looked {
-            all,
+            cands,
+            skipped: Runs {
+                skipped: all.skipped,
+                ..Runs::default()
+            },
             trimmed: false,
             platforms,
             models,
         });
     }
     let cat = catalog_file::load(store)?;
-    let heads = cat.heads();
-    let mut all = Runs::default();
+    let mut skipped = Runs::default();
     let (mut platforms, mut models) = (BTreeSet::new(), BTreeSet::new());
     let mut matching = Vec::new();
-    for (i, h) in heads.iter().enumerate() {
+    for i in 0..cat.len() {
+        let h = cat.head(i);
         if let Some(why) = &h.skipped {
-            all.skipped.push(Skipped {
+            skipped.skipped.push(Skipped {
                 path: store.metadata_dir().join(&h.file),
                 reason: why.clone(),
             });
             continue;
         }
-        platforms.insert(h.platform.clone());
-        models.insert(h.model.clone());
+        if !platforms.contains(&h.platform) {
+            platforms.insert(h.platform.clone());
+        }
+        if !models.contains(&h.model) {
+            models.insert(h.model.clone());
+        }
         if filter.matches_fields(&h.platform, &h.model, &h.labels, &h.test_id, &h.timestamp) {
             matching.push(i);
         }
     }
     let keys: Vec<(&str, &str)> = matching
         .iter()
-        .map(|&i| (heads[i].timestamp.as_str(), heads[i].test_id.as_str()))
+        .map(|&i| (cat.head(i).timestamp.as_str(), cat.head(i).test_id.as_str()))
         .collect();
     let ordered: Vec<usize> = oldest_first(&keys)
         .into_iter()
         .map(|k| matching[k])
         .collect();
-    let is_final = |i: &usize| heads[*i].status.is_some_and(|s| s.is_final());
+    let is_final = |i: &usize| cat.head(*i).status.is_some_and(|s| s.is_final());
     let latest = ordered.iter().rev().find(|i| is_final(i)).copied();
     let keep: Vec<usize> = ordered
         .into_iter()
         .filter(|i| !is_final(i) || args.all || Some(*i) == latest)
         .collect();
-    all.runs = keep.into_iter().filter_map(|i| cat.row(i).run).collect();
+    let cands = keep
+        .into_iter()
+        .map(|i| {
+            let h = cat.head(i);
+            let value = cat.run_value(i).unwrap_or(Value::Null);
+            let num_requests = value
+                .pointer("/test/num_requests")
+                .and_then(Value::as_u64)
+                .unwrap_or_default();
+            Cand {
+                test_id: h.test_id.clone(),
+                timestamp: h.timestamp.clone(),
+                platform: h.platform.clone(),
+                model: h.model.clone(),
+                status: h.status.unwrap_or(Status::Running),
+                labels: h.labels.clone(),
+                num_requests,
+                value,
+                file: Some(h.file.clone()),
+            }
+        })
+        .collect();
     Ok(Looked {
-        all,
+        cands,
+        skipped,
         trimmed: true,
         platforms,
         models,
     })
 }
 
-/// A run as its metadata file holds it now (a catalog row lacks the bulky parts); the row
-/// itself when the file cannot be read any more.
-fn whole(store: &Store, m: &Metadata) -> Metadata {
-    Store::read_metadata(&store.metadata_path(&m.test_id)).unwrap_or_else(|_| m.clone())
-}
-
 pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     let filter = args.filter.to_filter()?;
+    if let Some(id) = &args.sweep {
+        let all = store.load_all()?;
+        all.warn_skipped();
+        let runs: Vec<Metadata> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
+        return query_sweep(&runs, id, args.metric.as_deref(), args.json);
+    }
     let Looked {
-        all,
+        cands,
+        skipped,
         trimmed,
         platforms: known_platforms,
         models: known_models,
     } = look(store, &args, &filter)?;
-    all.warn_skipped();
-    if let Some(id) = &args.sweep {
-        let runs: Vec<Metadata> = all.runs.into_iter().filter(|m| filter.matches(m)).collect();
-        return query_sweep(&runs, id, args.metric.as_deref(), args.json);
-    }
-    let (matching, in_progress): (Vec<&Metadata>, Vec<&Metadata>) = all
-        .runs
-        .iter()
-        .filter(|m| filter.matches(m))
-        .partition(|m| m.status.is_final());
+    skipped.warn_skipped();
+    let (matching, in_progress): (Vec<Cand>, Vec<Cand>) = cands
+        .into_iter()
+        .filter(|c| c.matches(&filter))
+        .partition(|c| c.status.is_final());
     if matching.is_empty() && !in_progress.is_empty() {
-        let ids: Vec<&str> = in_progress.iter().map(|m| m.test_id.as_str()).collect();
+        let ids: Vec<&str> = in_progress.iter().map(|c| c.test_id.as_str()).collect();
         return Err(Error::NotFound(format!(
             "only runs still in progress match {} (their figures are not final): {}; ask again when they finish, or `benchkeep recover` them if their process is gone",
             filter.describe(),
@@ -157,27 +239,25 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
         }
         return Err(Error::NotFound(msg).into());
     }
-    let chosen: Vec<&Metadata> = if args.all {
+    let chosen: Vec<Cand> = if args.all {
         matching
     } else {
-        vec![*matching.last().expect("not empty")]
+        vec![matching.into_iter().last().expect("not empty")]
     };
-    // A catalog row is the run without its bulky parts: one answer is read whole from its
-    // file; of many, only those that lack the figure asked for.
-    let chosen: Vec<std::borrow::Cow<Metadata>> = chosen
+    // A catalog row holds the headline figures only: one answer is read whole from its
+    // file, as is every answer in JSON (which adds confidence intervals); of many in
+    // text, only those that lack the figure asked for.
+    let chosen: Vec<Cand> = chosen
         .into_iter()
-        .map(|m| {
-            let lacks = args.metric.as_deref().is_some_and(|metric| {
-                lookup(
-                    &serde_json::to_value(m).expect("metadata serializes"),
-                    metric,
-                )
-                .is_none()
-            });
-            if trimmed && (!args.all || lacks) {
-                std::borrow::Cow::Owned(whole(store, m))
+        .map(|c| {
+            let lacks = args
+                .metric
+                .as_deref()
+                .is_some_and(|metric| lookup(&c.value, metric).is_none());
+            if trimmed && (!args.all || args.json || lacks || c.value.is_null()) {
+                c.whole(store)
             } else {
-                std::borrow::Cow::Borrowed(m)
+                c
             }
         })
         .collect();
@@ -186,7 +266,7 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
     if !filter.models.is_empty() {
         let inexact: BTreeSet<&str> = chosen
             .iter()
-            .map(|m| m.model.as_str())
+            .map(|c| c.model.as_str())
             .filter(|model| !filter.models.iter().any(|w| w == model))
             .collect();
         for model in inexact {
@@ -196,28 +276,19 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
             );
         }
     }
-    let values: Vec<Value> = chosen
-        .iter()
-        .map(|m| serde_json::to_value(m).expect("metadata serializes"))
-        .collect();
+    let values: Vec<&Value> = chosen.iter().map(|c| &c.value).collect();
 
     let mut out = String::new();
     if let Some(metric) = &args.metric {
         let found: Vec<(&str, Option<Value>)> = chosen
             .iter()
             .zip(&values)
-            .map(|(m, v)| (m.test_id.as_str(), lookup(v, metric)))
+            .map(|(c, v)| (c.test_id.as_str(), lookup(v, metric)))
             .collect();
         if found.iter().all(|(_, x)| x.is_none()) {
             // No selected run has it: a typo, or a figure these runs cannot have.
-            // Through the catalog only the runs answered about were read: ask every run.
-            let every = if trimmed {
-                store.load_all()?.runs
-            } else {
-                Vec::new()
-            };
-            let every = if trimmed { &every } else { &all.runs };
-            let known_anywhere = every.iter().any(|m| {
+            // Only the runs answered about were looked at: ask every run.
+            let known_anywhere = store.load_all()?.runs.iter().any(|m| {
                 lookup(
                     &serde_json::to_value(m).expect("metadata serializes"),
                     metric,
@@ -225,7 +296,7 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
                 .is_some()
             });
             if !known_anywhere || args.all {
-                return Err(unknown_metric(metric, &values[0]));
+                return Err(unknown_metric(metric, values[0]));
             }
             return Err(Error::NotFound(format!(
                 "run {} has no {metric} (a --no-stream run has no TTFT, an imported file may have no latencies); other runs do: add --all to list them",
@@ -263,8 +334,9 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
         let arr: Vec<Value> = chosen
             .iter()
             .zip(&values)
-            .map(|(m, v)| {
-                let mut o = headline_json(m, v);
+            .map(|(c, v)| {
+                let mut o =
+                    headline_json(&c.test_id, &c.timestamp, &c.platform, &c.model, c.status, v);
                 for key in HEADLINE {
                     add_ci(&mut o, v, key, &format!("{key}_ci"));
                 }
@@ -277,10 +349,10 @@ pub fn run(store: &Store, args: QueryArgs) -> Result<i32> {
             arr[0].clone()
         });
     } else {
-        for (m, v) in chosen.iter().zip(&values) {
+        for (c, v) in chosen.iter().zip(&values) {
             out.push_str(&format!(
                 "{} ({}, {}, {} requests)\n",
-                m.test_id, m.timestamp, m.status, m.test.num_requests
+                c.test_id, c.timestamp, c.status, c.num_requests
             ));
             for key in HEADLINE {
                 if let Some(x) = lookup(v, key).filter(|x| !x.is_null()) {

@@ -81,3 +81,80 @@ impl Row {
         ]
     }
 }
+
+#[cfg(test)]
+mod catalog_lean_tests {
+    //! The catalog's lean runs (`store::catalog_file::row`) against whole runs: what the
+    //! comparison table and the head-to-head read of them is the same. Here, in the
+    //! report layer, because they check the report's functions.
+    use serde_json::Value;
+
+    use crate::report::h2h;
+    use crate::report::rows::Row as TableRow;
+    use crate::schema::{Metadata, Status};
+    use crate::store::FileStat;
+    use crate::store::catalog_file::row::{lean_metadata, line_of, project, row_of, template};
+
+    fn run() -> Metadata {
+        let mut m = template();
+        m.test_id = "vllm-m-1-2026-10-01".into();
+        m.timestamp = "2026-10-01T00:00:00Z".into();
+        m.platform = "vllm".into();
+        m.model = "google/gemma-3-4b-it".into();
+        m.status = Status::Completed;
+        m.labels.insert("gpu".into(), "h100".into());
+        m.test.num_requests = 10;
+        m.test.input_sha256 = Some("ab".repeat(32));
+        m.test.raw_sha256 = Some("cd".repeat(32));
+        m.test.extra.insert(
+            "load".into(),
+            serde_json::json!({"mode": "rate", "rate": 5.0, "arrival": "constant", "seed": 3}),
+        );
+        m.results.success_count = 9;
+        m.results.failure_count = 1;
+        m.results.throughput_tokens_per_sec = 123.5;
+        m.results.output_tokens_per_sec = f64::NAN;
+        m.results.mark_unknown("output_tokens_per_sec");
+        m.config
+            .insert("max_model_len".into(), serde_json::json!(4096));
+        m
+    }
+
+    #[test]
+    fn a_lean_run_gives_the_table_row_and_the_pairing_keys_of_the_whole_run() {
+        let m = run();
+        let line = line_of(&row_of("f.json", FileStat::default(), Ok(m.clone())));
+        let lean = lean_metadata(&line, &template()).expect("a row parses");
+        let (a, b) = (TableRow::from_metadata(&m), TableRow::from_metadata(&lean));
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "NaN compares by text");
+        assert_eq!(h2h::input_key(&lean), h2h::input_key(&m));
+        assert_eq!(h2h::load_key(&lean), h2h::load_key(&m));
+        assert_eq!(h2h::model_family(&lean), h2h::model_family(&m));
+        // What the row leaves out is not there: a reader asks the file for it.
+        let row: Value = serde_json::from_slice(&line).unwrap();
+        assert!(row["run"].get("config").is_none());
+        assert!(row["run"]["test"].get("raw_sha256").is_none());
+        assert_eq!(
+            row["run"]["test"]["load"],
+            serde_json::json!({"rate": 5.0, "arrival": "constant"})
+        );
+        assert!(line.len() < 800, "{}", String::from_utf8_lossy(&line));
+    }
+
+    #[test]
+    fn only_the_input_identity_that_decides_is_kept() {
+        let mut m = run();
+        m.test.raw_sha256 = m.test.input_sha256.clone();
+        m.test
+            .extra
+            .insert("synthetic".into(), serde_json::json!({"input_tokens": 8}));
+        let p = project(&m);
+        assert!(p["test"].get("input_sha256").is_none());
+        assert_eq!(p["test"]["synthetic"]["input_tokens"], 8);
+        m.labels.insert("input".into(), "batch".into());
+        assert!(project(&m)["test"].get("synthetic").is_none());
+        let line = line_of(&row_of("f.json", FileStat::default(), Ok(m.clone())));
+        let lean = lean_metadata(&line, &template()).unwrap();
+        assert_eq!(h2h::input_key(&lean), h2h::input_key(&m));
+    }
+}

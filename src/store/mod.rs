@@ -30,7 +30,7 @@ use crate::error::{Error, is_resource_error};
 use crate::schema::{Metadata, SCHEMA_VERSION};
 
 use order::sort_oldest_first;
-pub use order::{oldest_first, parallel_map};
+pub use order::{oldest_first, parallel_map, permute_in_place};
 
 /// The environment variable that names the store when `--store` is not given.
 pub const STORE_ENV: &str = "BENCHKEEP_STORE";
@@ -357,14 +357,12 @@ impl Store {
         &self,
         files: Vec<(String, FileStat, std::result::Result<Metadata, String>)>,
     ) -> Runs {
-        use std::hash::{Hash, Hasher};
-        let mut runs = Runs::default();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        for (name, stat, result) in files {
-            // As `path.file_name()` (an `Option<&OsStr>`) always hashed.
-            Some(std::ffi::OsStr::new(&name)).hash(&mut hasher);
-            stat.tuple().hash(&mut hasher);
+        let mut runs = Runs {
+            fingerprint: fingerprint(files.iter().map(|(n, s, _)| (n.as_str(), *s))),
+            runs: Vec::with_capacity(files.len()),
+            ..Runs::default()
+        };
+        for (name, _, result) in files {
             match result {
                 Ok(m) => runs.runs.push(m),
                 Err(reason) => runs.skipped.push(Skipped {
@@ -373,7 +371,6 @@ impl Store {
                 }),
             }
         }
-        runs.fingerprint = hasher.finish();
         sort_oldest_first(&mut runs.runs);
         runs
     }
@@ -541,6 +538,20 @@ impl FileStat {
     fn tuple(&self) -> (u64, u64, i64, i64) {
         (self.ino, self.size, self.mtime, self.mtime_nsec)
     }
+}
+
+/// The fingerprint of a set of metadata files, from their names and stats in file-name
+/// order: what [`Store::collect_runs`] (and so [`Store::load_all`]) stamps runs with.
+pub(crate) fn fingerprint<'a>(files: impl Iterator<Item = (&'a str, FileStat)>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    for (name, stat) in files {
+        // As `path.file_name()` (an `Option<&OsStr>`) always hashed.
+        Some(std::ffi::OsStr::new(name)).hash(&mut hasher);
+        stat.tuple().hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 fn file_name_of(p: &Path) -> String {

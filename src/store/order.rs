@@ -20,10 +20,11 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
             .chunks(chunk)
             .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("metadata reader thread panicked"))
-            .collect()
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(h.join().expect("metadata reader thread panicked"));
+        }
+        out
     })
 }
 
@@ -49,15 +50,38 @@ pub fn oldest_first(keys: &[(&str, &str)]) -> Vec<usize> {
 
 /// Oldest first, by instants, not text (offsets differ); a timestamp that is no date sorts
 /// oldest; ties by id. Metadata is large: sort indices, then move each run once.
-pub(crate) fn sort_oldest_first(runs: &mut Vec<Metadata>) {
+pub(crate) fn sort_oldest_first(runs: &mut [Metadata]) {
     let keys: Vec<(&str, &str)> = runs
         .iter()
         .map(|m| (m.timestamp.as_str(), m.test_id.as_str()))
         .collect();
     let order = oldest_first(&keys);
-    let mut slots: Vec<Option<Metadata>> = runs.drain(..).map(Some).collect();
-    *runs = order
-        .into_iter()
-        .map(|i| slots[i].take().expect("each index once"))
-        .collect();
+    permute_in_place(runs, order);
+}
+
+/// Reorder `items` so that position `k` holds what was at `order[k]`, by swaps along the
+/// permutation's cycles: no second copy of the (large) items.
+pub fn permute_in_place<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..order.len() {
+        let mut k = start;
+        while order[k] != start {
+            let next = order[k];
+            items.swap(k, next);
+            order[k] = k;
+            k = next;
+        }
+        order[k] = k;
+    }
+}
+
+#[cfg(test)]
+mod permute_tests {
+    #[test]
+    fn permute_in_place_puts_each_item_where_the_order_says() {
+        let order = vec![3, 0, 4, 1, 2, 5];
+        let mut items = vec!['a', 'b', 'c', 'd', 'e', 'f'];
+        let want: Vec<char> = order.iter().map(|&i| items[i]).collect();
+        super::permute_in_place(&mut items, order);
+        assert_eq!(items, want);
+    }
 }

@@ -26,7 +26,7 @@ pub struct Report {
     /// Things a rebuild fixes, never data loss (a catalog row out of step with its
     /// metadata file): reported, but the store is fine.
     pub warnings: Vec<Problem>,
-    /// Rows of `analysis/catalog.jsonl` compared with their metadata files.
+    /// Rows of the catalog (`analysis/catalog/`) compared with their metadata files.
     pub catalog_rows_checked: usize,
 }
 
@@ -128,13 +128,13 @@ pub fn verify(store: &Store, opts: Options) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// The derived catalog against the metadata files: each difference is a warning that the
-/// next `query` or `compare` fixes by itself (the catalog is rebuilt from the metadata).
+/// The derived catalog against the metadata files: each difference is a warning (the
+/// catalog is derived: deleting it loses nothing, the next reader rebuilds it).
 fn check_catalog(store: &Store, report: &mut Report) -> anyhow::Result<()> {
     let (mismatches, checked) = catalog_file::check(store)?;
     report.catalog_rows_checked = checked;
     for m in mismatches {
-        let path = if m.file == catalog_file::CATALOG_PATH {
+        let path = if m.file == catalog_file::CATALOG_DIR {
             store.root().join(&m.file)
         } else {
             store.metadata_dir().join(&m.file)
@@ -143,8 +143,8 @@ fn check_catalog(store: &Store, report: &mut Report) -> anyhow::Result<()> {
             path,
             message: m.message,
             fix: format!(
-                "nothing is lost ({} is derived from metadata/): delete it and the next `benchkeep query` or `benchkeep compare` rebuilds it (rows of new, changed or removed metadata files are brought in step by that next reader by itself)",
-                catalog_file::CATALOG_PATH
+                "nothing is lost ({}/ is derived from metadata/): delete that folder and the next `benchkeep query` or `benchkeep compare` rebuilds it (a file added, replaced or removed is brought in step by the next reader by itself; a file edited in place is not: docs/catalog.md)",
+                catalog_file::CATALOG_DIR
             ),
         });
     }

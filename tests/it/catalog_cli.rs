@@ -1,7 +1,9 @@
-//! The derived catalog `analysis/catalog.jsonl`: built by the first `query`/`compare`,
-//! kept in step with `metadata/` (a new run, a replaced file, a removed file), never the
-//! only copy (deleted or corrupt: rebuilt), answers exactly what reading every metadata
-//! file answers (`--no-catalog`), and checked by `verify`.
+//! The derived catalog `analysis/catalog/part-NN.jsonl`: built by the first
+//! `query`/`compare`, kept in step with `metadata/` (a new run, a replaced file, a removed
+//! file) by rewriting only the parts that changed, trusted without a listing while
+//! `metadata/` has not changed (the hole: a file edited in place, which `verify` reports),
+//! never the only copy (deleted or corrupt: rebuilt), answers exactly what reading every
+//! metadata file answers (`--no-catalog`).
 
 use std::fs;
 
@@ -9,7 +11,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::support::bk;
-use crate::support::catalog::{catalog_ids, catalog_path, catalog_rows};
+use crate::support::catalog::{catalog_dir, catalog_ids, catalog_parts, catalog_rows};
 use crate::support::cmd::{analyze, populated_store};
 use crate::support::fixture;
 use crate::support::store::{metadata_files, read_json};
@@ -52,7 +54,7 @@ fn the_catalog_is_built_kept_in_step_and_answers_as_the_metadata_do() {
     let dir = tempfile::tempdir().unwrap();
     let store = populated_store(dir.path());
     // Producers do not build it; the first reader does.
-    assert!(!catalog_path(&store).exists());
+    assert!(!catalog_dir(&store).exists());
     assert_same_as_without_catalog(&store);
     let rows = catalog_rows(&store);
     assert_eq!(rows.len(), 3);
@@ -65,14 +67,30 @@ fn the_catalog_is_built_kept_in_step_and_answers_as_the_metadata_do() {
     files.sort();
     assert_eq!(ids, files);
     for r in &rows {
-        assert_eq!(r["catalog"], 1);
+        assert_eq!(r["catalog"], 2);
         assert_eq!(
             r["file"].as_str().unwrap(),
-            format!("{}.json", r["run"]["test_id"].as_str().unwrap())
+            format!("{}.json", r["test_id"].as_str().unwrap())
         );
         assert!(r["stat"]["size"].as_u64().unwrap() > 0);
         assert!(r["run"]["results"]["throughput_tokens_per_sec"].is_number());
+        // The head is not repeated under `run`.
+        assert!(r["platform"].is_string() && r["run"].get("platform").is_none());
+        // A small row: the headline figures, not the whole metadata.
+        assert!(r.to_string().len() < 1000, "{r}");
+        assert!(r["run"].get("config").is_none() && r["run"].get("tool").is_none());
     }
+    let inodes = |store: &std::path::Path| -> Vec<(std::path::PathBuf, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        catalog_parts(store)
+            .into_iter()
+            .map(|p| {
+                let ino = fs::metadata(&p).unwrap().ino();
+                (p, ino)
+            })
+            .collect()
+    };
+    let before = inodes(&store);
 
     // A new run: the producer keeps the existing catalog in step (one more row).
     analyze(
@@ -83,6 +101,11 @@ fn the_catalog_is_built_kept_in_step_and_answers_as_the_metadata_do() {
     )
     .success();
     assert_eq!(catalog_rows(&store).len(), 4);
+    // ... by rewriting only the part that holds its row (a rewrite is a new inode).
+    let after = inodes(&store);
+    let kept = before.iter().filter(|b| after.contains(b)).count();
+    assert!(kept + 1 >= before.len(), "{before:?} -> {after:?}");
+    assert!(after.len() <= before.len() + 1);
     assert_same_as_without_catalog(&store);
 
     // A metadata file replaced behind benchkeep's back (a new figure): its row is read
@@ -109,43 +132,122 @@ fn the_catalog_is_built_kept_in_step_and_answers_as_the_metadata_do() {
     assert!(!catalog_ids(&store).iter().any(|x| x == id));
 }
 
+/// The catalog's parts and their bytes.
+fn parts_bytes(store: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    catalog_parts(store)
+        .into_iter()
+        .map(|p| {
+            let b = fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
 #[test]
 fn a_deleted_or_corrupt_catalog_is_rebuilt_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let store = populated_store(dir.path());
     let before = stdout(&store, &["query", "--all", "--json"]);
-    let good = fs::read(catalog_path(&store)).unwrap();
+    let good = parts_bytes(&store);
 
-    fs::remove_file(catalog_path(&store)).unwrap();
+    fs::remove_dir_all(catalog_dir(&store)).unwrap();
     assert_eq!(stdout(&store, &["query", "--all", "--json"]), before);
-    assert_eq!(fs::read(catalog_path(&store)).unwrap(), good);
+    assert_eq!(parts_bytes(&store), good);
 
     // A cut last line (a crash of another tool, a full disk): rebuilt with a warning.
-    fs::write(catalog_path(&store), &good[..good.len() - 20]).unwrap();
+    let (part, bytes) = &good[0];
+    fs::write(part, &bytes[..bytes.len() - 20]).unwrap();
     bk(&store)
         .args(["query", "--all", "--json"])
         .assert()
         .success()
         .stdout(before.clone())
-        .stderr(predicate::str::contains(
-            "catalog.jsonl is unusable (line 3",
-        ))
+        .stderr(predicate::str::contains("is unusable (part-"))
+        .stderr(predicate::str::contains("cut short"))
         .stderr(predicate::str::contains("nothing is lost"));
-    assert_eq!(fs::read(catalog_path(&store)).unwrap(), good);
+    assert_eq!(parts_bytes(&store), good);
 
     // A row of another catalog version is not trusted either.
-    let text = String::from_utf8(good.clone()).unwrap();
-    fs::write(
-        catalog_path(&store),
-        text.replacen("\"catalog\":1", "\"catalog\":99", 1),
-    )
-    .unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    fs::write(part, text.replacen("\"catalog\":2", "\"catalog\":99", 1)).unwrap();
     bk(&store)
         .args(["compare", "--format", "csv"])
         .assert()
         .success()
         .stderr(predicate::str::contains("catalog version 99"));
-    assert_eq!(fs::read(catalog_path(&store)).unwrap(), good);
+    assert_eq!(parts_bytes(&store), good);
+
+    // A part removed behind benchkeep's back (the state still lists it): its rows are
+    // read again from their metadata files.
+    fs::remove_file(part).unwrap();
+    assert_eq!(stdout(&store, &["query", "--all", "--json"]), before);
+    assert_eq!(parts_bytes(&store), good);
+
+    // The one-file catalog of version 1 is removed when the parts are written (an engine
+    // reading it would get stale rows).
+    fs::write(store.join("analysis/catalog.jsonl"), b"{}\n").unwrap();
+    fs::remove_dir_all(catalog_dir(&store)).unwrap();
+    stdout(&store, &["query"]);
+    assert!(!store.join("analysis/catalog.jsonl").exists());
+}
+
+/// Set the `metadata/` folder's mtime an hour back, so that the next listing is not
+/// racy (a change within the same second could hide behind an unchanged mtime).
+fn age_metadata_dir(store: &std::path::Path) {
+    let dir = fs::File::open(store.join("metadata")).unwrap();
+    dir.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+}
+
+#[test]
+fn an_unchanged_metadata_folder_is_trusted_and_an_edit_in_place_is_the_documented_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    // Built right after the runs were written: that listing is racy, and not trusted.
+    stdout(&store, &["query"]);
+    let state: Value = read_json(&catalog_dir(&store).join(".state.json"));
+    assert_eq!(state["racy"], true, "{state}");
+    age_metadata_dir(&store);
+    stdout(&store, &["query"]);
+    let state: Value = read_json(&catalog_dir(&store).join(".state.json"));
+    assert_eq!(state["racy"], false, "{state}");
+
+    // A figure changed in place (same inode, same folder mtime): the reader does not
+    // look at metadata/ and answers from the row ...
+    let path = metadata_files(&store)[0].clone();
+    let mut m = read_json(&path);
+    let id = m["test_id"].as_str().unwrap().to_string();
+    let old = m["results"]["total_time_seconds"].clone();
+    m["results"]["total_time_seconds"] = serde_json::json!(4242.5);
+    fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let all = ["query", "--all", "--metric", "total_time_seconds"];
+    assert!(stdout(&store, &all).contains(&format!("{id}\t{old}")));
+    // ... `verify` says so, with the fix ...
+    let out = bk(&store).args(["verify", "--no-hash"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("differs from the metadata file"), "{text}");
+    assert!(text.contains("edited in place"), "{text}");
+    // ... and `--no-catalog`, or the catalog deleted, answers from the file.
+    let mut direct = all.to_vec();
+    direct.push("--no-catalog");
+    assert!(stdout(&store, &direct).contains(&format!("{id}\t4242.5")));
+    fs::remove_dir_all(catalog_dir(&store)).unwrap();
+    assert!(stdout(&store, &all).contains(&format!("{id}\t4242.5")));
+
+    // A file added by hand moves the folder's mtime: seen without being told.
+    age_metadata_dir(&store);
+    stdout(&store, &["query"]);
+    let mut copy = m.clone();
+    copy["test_id"] = serde_json::json!("copied-run");
+    fs::write(
+        store.join("metadata/copied-run.json"),
+        serde_json::to_vec_pretty(&copy).unwrap(),
+    )
+    .unwrap();
+    assert!(catalog_ids(&store).iter().all(|x| x != "copied-run"));
+    assert!(stdout(&store, &["query", "--all", "--json"]).contains("copied-run"));
+    assert!(catalog_ids(&store).iter().any(|x| x == "copied-run"));
 }
 
 #[test]
@@ -165,10 +267,35 @@ fn parts_a_row_leaves_out_are_read_from_the_metadata_file() {
     stdout(&store, &["compare"]);
     let row = catalog_rows(&store)
         .into_iter()
-        .find(|r| r["run"]["test_id"] == id.as_str())
+        .find(|r| r["test_id"] == id.as_str())
         .unwrap();
     assert!(row["run"].get("custom_block").is_none(), "trimmed: {row}");
-    assert!(row["run"]["config"]["max_model_len"].is_number(), "{row}");
+    assert!(row["run"].get("config").is_none(), "trimmed: {row}");
+    assert_eq!(
+        stdout(
+            &store,
+            &[
+                "query",
+                "--all",
+                "--platform",
+                "vllm-offline",
+                "--metric",
+                "config.max_model_len"
+            ]
+        ),
+        stdout(
+            &store,
+            &[
+                "query",
+                "--all",
+                "--platform",
+                "vllm-offline",
+                "--metric",
+                "config.max_model_len",
+                "--no-catalog"
+            ]
+        )
+    );
     let one = [
         "query",
         "--platform",
@@ -232,16 +359,20 @@ fn verify_reports_a_catalog_out_of_step_as_warnings() {
         .stdout(predicate::str::contains("no problems"));
 
     // A tampered row, a row whose run is gone, a run without a row.
-    let text = fs::read_to_string(catalog_path(&store)).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let mut first: Value = serde_json::from_str(&lines[0]).unwrap();
+    let rows = catalog_rows(&store);
+    let mut first = rows[0].clone();
     first["run"]["results"]["throughput_tokens_per_sec"] = serde_json::json!(1e9);
-    lines[0] = first.to_string();
-    let mut ghost: Value = serde_json::from_str(&lines[1]).unwrap();
+    let mut ghost = rows[1].clone();
     ghost["file"] = serde_json::json!("ghost-run.json");
-    ghost["run"]["test_id"] = serde_json::json!("ghost-run");
-    lines[1] = ghost.to_string();
-    fs::write(catalog_path(&store), lines.join("\n") + "\n").unwrap();
+    ghost["test_id"] = serde_json::json!("ghost-run");
+    for p in catalog_parts(&store) {
+        fs::remove_file(p).unwrap();
+    }
+    fs::write(
+        catalog_dir(&store).join("part-00.jsonl"),
+        format!("{first}\n{ghost}\n{}\n", rows[2]),
+    )
+    .unwrap();
     let out = bk(&store)
         .args(["verify", "--no-hash"])
         .assert()
@@ -268,7 +399,7 @@ fn verify_reports_a_catalog_out_of_step_as_warnings() {
     assert!(out.contains("no problems"), "{out}");
     // A row edited by hand while its file's stat still matches is only caught here: the
     // fix is to delete the catalog, which the next reader rebuilds.
-    fs::remove_file(catalog_path(&store)).unwrap();
+    fs::remove_dir_all(catalog_dir(&store)).unwrap();
     stdout(&store, &["query"]);
     bk(&store)
         .args(["verify", "--no-hash"])

@@ -11,7 +11,7 @@
 //! - [`sweepstore`]: stored sweeps (points as metadata) and the rewrite linking runs into one;
 //! - [`moto`]: stores at a URL (`file://`, `s3://` on moto) and fake S3 endpoints;
 //! - [`workloads`]: simulators that count tokens unlike words, and synthetic runs read back;
-//! - [`catalog`]: readers for the derived catalog `analysis/catalog.jsonl`;
+//! - [`catalog`]: readers for the derived catalog `analysis/catalog/part-NN.jsonl`;
 //! - [`api`]: every library path the tests use, re-exported in one place.
 
 pub mod api;

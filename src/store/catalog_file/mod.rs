@@ -1,0 +1,364 @@
+//! The derived catalog `analysis/catalog/part-NN.jsonl`: one small JSON line per metadata
+//! file (its name and stat, the fields filters use and the run's headline figures), so
+//! that `query` and `compare` read a few files instead of every metadata file, and a
+//! shared store serves it as a few objects.
+//!
+//! It is never the only copy of anything: every row is rebuilt from `metadata/`. The
+//! staleness check is cheap: the state file records the `metadata/` folder's inode, size
+//! and mtime as they were before the listing the parts reflect; while they are the same
+//! (and that listing was not racy: `disk::RACY_NS`) the rows are trusted without looking
+//! at any metadata file. Otherwise `metadata/` is listed (one `lstat` per entry), each row
+//! whose recorded stat still matches its file is kept, only new or changed files are
+//! read, rows of files that are gone are dropped, and only the parts holding a changed row
+//! are rewritten (atomically, under the store lock when it is free; a busy or read-only
+//! store is just not written). A missing catalog is rebuilt; a corrupt one is rebuilt
+//! with a warning. The hole: a metadata file edited in place (not replaced by rename)
+//! does not move the folder's mtime, so its row stays until the next listing; `verify`
+//! reports it, and deleting `analysis/catalog/` rebuilds it.
+
+mod check;
+pub mod disk;
+pub mod row;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+
+use serde_json::Value;
+
+use crate::schema::Metadata;
+use crate::store::{Runs, Store, parallel_map, read_with_stat};
+
+pub use check::{Mismatch, check};
+pub use disk::{CATALOG_DIR, OLD_CATALOG, STATE_FILE};
+pub use row::{CATALOG_VERSION, Head, Row, project};
+
+use disk::{LineAt, PARTS, State, part_of};
+use row::{head_of, line_of, row_of};
+
+/// Where a line's bytes are: in a part as read, or made now.
+#[derive(Debug)]
+enum Src {
+    Read(usize, Range<usize>),
+    Made(Vec<u8>),
+}
+
+#[derive(Debug)]
+struct Line {
+    head: Head,
+    src: Src,
+}
+
+/// How a reader knew its rows were in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// By the state file alone: `metadata/` had not changed (no file looked at).
+    State,
+    /// By listing `metadata/` (one `lstat` per file).
+    Listing,
+}
+
+/// The catalog in step with `metadata/`: one line per metadata file, in file-name order.
+#[derive(Debug)]
+pub struct Catalog {
+    bufs: Vec<Vec<u8>>,
+    lines: Vec<Line>,
+    /// How the rows were found in step.
+    pub checked: Checked,
+    /// Metadata files read because their row was missing or stale.
+    pub reread: usize,
+    /// Rows dropped because their file is gone.
+    pub dropped: usize,
+    /// Whether any part (or the state) was written.
+    pub written: bool,
+    /// Why the whole catalog was rebuilt (missing, corrupt, another version), if it was.
+    pub rebuilt: Option<String>,
+}
+
+impl Catalog {
+    /// How many rows (metadata files).
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn line(&self, i: usize) -> &[u8] {
+        match &self.lines[i].src {
+            Src::Read(p, r) => &self.bufs[*p][r.clone()],
+            Src::Made(v) => v,
+        }
+    }
+
+    /// Row `i`'s head (name, stat, the fields filters use).
+    pub fn head(&self, i: usize) -> &Head {
+        &self.lines[i].head
+    }
+
+    /// Row `i`'s headline figures ([`project`]) with the head's fields at the top, as a
+    /// run to look figures up in; `None` for a file that could not be used or a row that
+    /// does not parse (ask the metadata file then).
+    pub fn run_value(&self, i: usize) -> Option<Value> {
+        let Value::Object(mut row) = serde_json::from_slice::<Value>(self.line(i)).ok()? else {
+            return None;
+        };
+        let Some(Value::Object(mut run)) = row.remove("run") else {
+            return None;
+        };
+        for key in row::HEAD_KEYS {
+            if let Some(v) = row.remove(*key) {
+                run.insert((*key).to_string(), v);
+            }
+        }
+        Some(Value::Object(run))
+    }
+
+    /// The full row `i` (`None` when it does not parse).
+    pub fn row(&self, i: usize) -> Option<Row> {
+        serde_json::from_slice(self.line(i)).ok()
+    }
+
+    /// Every run as a lean `Metadata` built from its row (`row::lean_metadata`: enough
+    /// for the comparison table, its sorts and the head-to-head), oldest first, the
+    /// skipped files, and the fingerprint [`Store::load_all`] gives for these files. A
+    /// row that does not parse is replaced by a read of its metadata file.
+    pub fn runs(&self, store: &Store) -> Runs {
+        let template = row::template();
+        let idx: Vec<usize> = (0..self.len()).collect();
+        let dir = store.metadata_dir();
+        let named = parallel_map(&idx, |&i| {
+            let h = self.head(i);
+            if let Some(why) = &h.skipped {
+                return (h.file.clone(), h.stat, Err(why.clone()));
+            }
+            match row::lean_metadata(self.line(i), &template) {
+                Some(m) => (h.file.clone(), h.stat, Ok(m)),
+                None => {
+                    let (stat, result) = read_with_stat(&dir.join(&h.file));
+                    (h.file.clone(), stat, result)
+                }
+            }
+        });
+        store.collect_runs(named)
+    }
+
+    /// The fingerprint [`Store::load_all`] gives for these files (without parsing a row).
+    pub fn fingerprint(&self) -> u64 {
+        crate::store::fingerprint(
+            self.lines
+                .iter()
+                .map(|l| (l.head.file.as_str(), l.head.stat)),
+        )
+    }
+}
+
+/// Load the catalog, bringing it in step with `metadata/` first (written only if the
+/// store lock is free now).
+pub fn load(store: &Store) -> anyhow::Result<Catalog> {
+    sync(store, false)
+}
+
+/// Bring an existing catalog in step with `metadata/`, the caller holding the store lock
+/// (`derive::refresh` after a producer): the rows of the files that changed, in the parts
+/// that hold them. No catalog yet: nothing is done (the first `query` or `compare` builds
+/// it).
+pub fn update_locked(store: &Store) -> anyhow::Result<Option<Catalog>> {
+    if !store.root().join(CATALOG_DIR).is_dir() {
+        return Ok(None);
+    }
+    sync(store, true).map(Some)
+}
+
+fn sync(store: &Store, locked: bool) -> anyhow::Result<Catalog> {
+    store.check_layout()?;
+    // Before anything is read: a change made while we read moves it past what we record.
+    let dir0 = disk::dir_stat(store);
+    let state = disk::read_state(store);
+    let (parts, rebuilt) = match disk::read_parts(store) {
+        Ok(Some(p)) => (p, None),
+        Ok(None) => (
+            disk::Parts::default(),
+            Some("it did not exist yet".to_string()),
+        ),
+        Err(why) => (disk::Parts::default(), Some(why)),
+    };
+    if let Some(why) = rebuilt.as_deref().filter(|w| !w.starts_with("it did not")) {
+        eprintln!(
+            "warning: the catalog {} is unusable ({why}); rebuilding it from metadata/ (nothing is lost: it is derived)",
+            store.root().join(CATALOG_DIR).display()
+        );
+    }
+    let trusted = rebuilt.is_none()
+        && dir0.is_some()
+        && state.as_ref().is_some_and(|s| {
+            s.catalog == CATALOG_VERSION && Some(s.dir) == dir0 && !s.racy && s.parts == parts.sizes
+        });
+    let disk::Parts {
+        bufs,
+        lines: read,
+        sizes,
+    } = parts;
+    if trusted {
+        let mut lines: Vec<Line> = read
+            .into_iter()
+            .map(|l| Line {
+                head: l.head,
+                src: Src::Read(l.part, l.range),
+            })
+            .collect();
+        lines.sort_by(|a, b| a.head.file.cmp(&b.head.file));
+        let dup = lines.windows(2).any(|w| w[0].head.file == w[1].head.file);
+        if !dup {
+            return Ok(Catalog {
+                bufs,
+                lines,
+                checked: Checked::State,
+                reread: 0,
+                dropped: 0,
+                written: false,
+                rebuilt: None,
+            });
+        }
+        // Two rows for one file (parts edited by hand): list and rewrite every part.
+        return relist(
+            store,
+            locked,
+            dir0,
+            bufs,
+            Vec::new(),
+            sizes,
+            Some("a file has two rows".into()),
+        );
+    }
+    relist(store, locked, dir0, bufs, read, sizes, rebuilt)
+}
+
+/// The listing path: keep rows whose stat matches, read the rest, rewrite what changed.
+fn relist(
+    store: &Store,
+    locked: bool,
+    dir0: Option<disk::DirStat>,
+    bufs: Vec<Vec<u8>>,
+    read: Vec<LineAt>,
+    sizes: Vec<(String, u64)>,
+    rebuilt: Option<String>,
+) -> anyhow::Result<Catalog> {
+    let listing = disk::list(store)?;
+    let mut by_name: HashMap<String, LineAt> = HashMap::with_capacity(read.len());
+    let mut dup = false;
+    for l in read {
+        if let Some(_twice) = by_name.insert(l.head.file.clone(), l) {
+            dup = true;
+        }
+    }
+    let mut lines: Vec<Option<Line>> = Vec::with_capacity(listing.len());
+    let mut stale: Vec<(usize, String)> = Vec::new();
+    let mut changed: BTreeSet<usize> = BTreeSet::new();
+    for (i, (name, stat)) in listing.into_iter().enumerate() {
+        match (by_name.remove(&name), stat) {
+            (Some(l), Some(now)) if l.head.stat == now => lines.push(Some(Line {
+                head: l.head,
+                src: Src::Read(l.part, l.range),
+            })),
+            _ => {
+                changed.insert(part_of(&name));
+                lines.push(None);
+                stale.push((i, name));
+            }
+        }
+    }
+    let dropped = by_name.len();
+    changed.extend(by_name.keys().map(|n| part_of(n)));
+    let dir = store.metadata_dir();
+    let fresh = parallel_map(&stale, |(_, name)| {
+        let (stat, result) = read_with_stat(&dir.join(name));
+        let line = line_of(&row_of(name, stat, result));
+        let head = head_of(&line).expect("a row just made parses");
+        Line {
+            head,
+            src: Src::Made(line),
+        }
+    });
+    let reread = fresh.len();
+    for ((i, _), line) in stale.into_iter().zip(fresh) {
+        lines[i] = Some(line);
+    }
+    let mut cat = Catalog {
+        bufs,
+        lines: lines
+            .into_iter()
+            .map(|l| l.expect("every line filled"))
+            .collect(),
+        checked: Checked::Listing,
+        reread,
+        dropped,
+        written: false,
+        rebuilt,
+    };
+    if cat.rebuilt.is_some() || dup {
+        changed.extend(0..PARTS);
+    }
+    cat.written = write(store, &cat, locked, dir0, &changed, sizes);
+    Ok(cat)
+}
+
+/// Write the changed parts and the state, if the caller holds the store lock or it is
+/// free right now. Returns whether it was written.
+fn write(
+    store: &Store,
+    cat: &Catalog,
+    locked: bool,
+    dir0: Option<disk::DirStat>,
+    changed: &BTreeSet<usize>,
+    sizes: Vec<(String, u64)>,
+) -> bool {
+    let Some(dir0) = dir0 else { return false };
+    let _lock = if locked {
+        None
+    } else {
+        match disk::try_lock(store) {
+            Some(l) => Some(l),
+            None => return false,
+        }
+    };
+    let mut bytes: BTreeMap<usize, Vec<u8>> = changed.iter().map(|&p| (p, Vec::new())).collect();
+    for i in 0..cat.len() {
+        if let Some(out) = bytes.get_mut(&part_of(&cat.head(i).file)) {
+            out.extend_from_slice(cat.line(i));
+        }
+    }
+    let names: BTreeSet<String> = changed.iter().map(|&p| disk::part_name(p)).collect();
+    let kept = sizes
+        .into_iter()
+        .filter(|(n, _)| !names.contains(n))
+        .collect();
+    let changed: Vec<(usize, Vec<u8>)> = bytes.into_iter().collect();
+    disk::write_parts(store, &changed, |s| State::after_listing(dir0, s), kept)
+}
+
+/// The catalog's rows (for `verify`): `Ok(None)` when there is none; a row that does not
+/// parse is an error.
+pub fn read_rows(store: &Store) -> Result<Option<Vec<Row>>, String> {
+    let Some(parts) = disk::read_parts(store)? else {
+        return Ok(None);
+    };
+    let mut rows = Vec::with_capacity(parts.lines.len());
+    for l in &parts.lines {
+        let line = &parts.bufs[l.part][l.range.clone()];
+        rows.push(serde_json::from_slice(line).map_err(|e| {
+            format!(
+                "{}: the row of {}: {e}",
+                disk::part_name(l.part),
+                l.head.file
+            )
+        })?);
+    }
+    rows.sort_by(|a: &Row, b: &Row| a.file.cmp(&b.file));
+    Ok(Some(rows))
+}
+
+/// A whole run as its metadata file holds it now, by file name.
+pub fn read_whole(store: &Store, file: &str) -> Result<Metadata, String> {
+    Store::read_metadata(&store.metadata_dir().join(file))
+}

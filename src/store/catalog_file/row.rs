@@ -1,0 +1,424 @@
+//! One catalog row: the metadata file's name and stat, the fields filters use, and the
+//! run's headline figures (a projection of the metadata: the same keys at the same paths,
+//! a few hundred bytes), and the lean `Metadata` `compare` builds from it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::schema::{GpuInfo, Latencies, LatencySummary, Metadata, RepeatLink, Status, SweepLink};
+use crate::store::FileStat;
+
+/// The row format; a catalog of another version is rebuilt.
+pub const CATALOG_VERSION: u32 = 2;
+
+/// One line of the catalog. The fields filters use come first, repeated from `run`
+/// (handy columns for engines, and a reader that only filters parses just that head);
+/// `run` comes last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// [`CATALOG_VERSION`].
+    pub catalog: u32,
+    /// The metadata file's name in `metadata/`.
+    pub file: String,
+    /// What the file was when this row was made from it.
+    pub stat: FileStat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Why the file could not be used (readers skip it and say so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// The run's headline figures ([`project`]) besides the head above: every key here
+    /// has the value the metadata file holds (as read); a key left out is read from the
+    /// file when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Value>,
+}
+
+/// The head of a row: everything before `run`.
+#[derive(Debug, Deserialize)]
+pub struct Head {
+    pub catalog: u32,
+    pub file: String,
+    pub stat: FileStat,
+    #[serde(default)]
+    pub test_id: String,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub platform: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub status: Option<Status>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub skipped: Option<String>,
+}
+
+/// The keys a row keeps under `run`, as paths in the metadata (the head's fields are not
+/// repeated there). Everything the filters, the sort orders, `query`'s headline figures
+/// (`catalog::HEADLINE`), the comparison table and the head-to-head use; nothing else
+/// (`config`, `server`, `host`, `tool`, `source`, the process, server timings,
+/// steady-state windows, p90 and confidence intervals, free-form keys). `null` values
+/// are left out (a reader treats a missing figure as unknown, as `null` is).
+const TOP: &[&str] = &["schema_version", "sweep", "repeat"];
+const TEST: &[&str] = &["num_requests", "input_file"];
+/// What `h2h::load_key` reads of `test.load`.
+const LOAD: &[&str] = &["rate", "arrival", "burstiness", "concurrency", "max_tokens"];
+const RESULTS: &[&str] = &[
+    "success_count",
+    "failure_count",
+    "total_time_seconds",
+    "model_load_time_seconds",
+    "throughput_tokens_per_sec",
+    "throughput_requests_per_sec",
+    "output_tokens_per_sec",
+    "avg_prompt_tokens",
+    "avg_completion_tokens",
+    "gpu_utilization_percent",
+    "total_completion_tokens",
+    "output_tokens_per_joule",
+    "unknown",
+];
+/// Each latency with the percentiles kept: p50/p95/p99 of TTFT and E2E, p50 of the
+/// per-token ones (what the headline figures and the head-to-head show).
+const LATENCIES: &[(&str, &[&str])] = &[
+    ("ttft", &["p50", "p95", "p99"]),
+    ("tpot", &["p50"]),
+    ("itl", &["p50"]),
+    ("e2e", &["p50", "p95", "p99"]),
+];
+const GPU: &[&str] = &["name", "vram_used_gb", "energy_joules"];
+/// The head's fields, repeated at the top of `run` when a reader looks figures up in it.
+pub const HEAD_KEYS: &[&str] = &[
+    "test_id",
+    "timestamp",
+    "platform",
+    "model",
+    "status",
+    "labels",
+];
+
+fn pick(from: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
+    keys.iter()
+        .filter_map(|k| {
+            from.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| ((*k).to_string(), v.clone()))
+        })
+        .collect()
+}
+
+/// The run's headline figures: the metadata as `serde_json` writes it (after reading: the
+/// same value `query` looks figures up in), cut to the keys above. Of what identifies
+/// the input (`h2h::input_key`: the label `input`, else `test.input_sha256` when it names
+/// the requests, i.e. differs from `test.raw_sha256`, else `test.synthetic`) only the one
+/// that decides is kept.
+pub fn project(m: &Metadata) -> Value {
+    let full = serde_json::to_value(m).expect("metadata serializes");
+    let Value::Object(full) = full else {
+        return Value::Null;
+    };
+    let mut out = pick(&full, TOP);
+    if let Some(Value::Object(test)) = full.get("test") {
+        let mut t = pick(test, TEST);
+        if let Some(Value::Object(load)) = test.get("load") {
+            t.insert("load".into(), Value::Object(pick(load, LOAD)));
+        }
+        let labelled = m.labels.get("input").is_some_and(|v| !v.trim().is_empty());
+        let sha = test
+            .get("input_sha256")
+            .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+            .filter(|sha| test.get("raw_sha256") != Some(*sha));
+        match (labelled, sha, test.get("synthetic")) {
+            (true, _, _) => {}
+            (false, Some(sha), _) => {
+                t.insert("input_sha256".into(), sha.clone());
+            }
+            (false, None, Some(syn)) if !syn.is_null() => {
+                t.insert("synthetic".into(), syn.clone());
+            }
+            _ => {}
+        }
+        out.insert("test".into(), Value::Object(t));
+    }
+    if let Some(Value::Object(results)) = full.get("results") {
+        let mut r = pick(results, RESULTS);
+        if let Some(Value::Object(lat)) = results.get("latency_ms") {
+            let mut l = Map::new();
+            for (key, percentiles) in LATENCIES {
+                if let Some(Value::Object(s)) = lat.get(*key) {
+                    l.insert((*key).to_string(), Value::Object(pick(s, percentiles)));
+                }
+            }
+            r.insert("latency_ms".into(), Value::Object(l));
+        }
+        out.insert("results".into(), Value::Object(r));
+    }
+    if let Some(Value::Object(g)) = full.get("gpu") {
+        out.insert("gpu".into(), Value::Object(pick(g, GPU)));
+    }
+    Value::Object(out)
+}
+
+/// A row from a fresh read of a metadata file.
+pub fn row_of(name: &str, stat: FileStat, result: Result<Metadata, String>) -> Row {
+    let (m, skipped) = match result {
+        Ok(m) => (Some(m), None),
+        Err(why) => (None, Some(why)),
+    };
+    Row {
+        catalog: CATALOG_VERSION,
+        file: name.to_string(),
+        stat,
+        test_id: m.as_ref().map(|m| m.test_id.clone()),
+        timestamp: m.as_ref().map(|m| m.timestamp.clone()),
+        platform: m.as_ref().map(|m| m.platform.clone()),
+        model: m.as_ref().map(|m| m.model.clone()),
+        status: m.as_ref().map(|m| m.status),
+        labels: m.as_ref().map(|m| m.labels.clone()),
+        skipped,
+        run: m.as_ref().map(project),
+    }
+}
+
+/// A row as one compact JSON line (with its newline).
+pub fn line_of(row: &Row) -> Vec<u8> {
+    let mut out = serde_json::to_vec(row).expect("a row serializes");
+    out.push(b'\n');
+    out
+}
+
+/// The head of a line: the bytes before `,"run":{` (which cannot occur earlier: strings
+/// escape their quotes and no head field holds an object of objects), closed with `}`;
+/// the whole line when `run` is not last.
+pub fn head_of(line: &[u8]) -> Result<Head, serde_json::Error> {
+    match memchr::memmem::find(line, b",\"run\":{") {
+        Some(at) => {
+            let mut prefix = Vec::with_capacity(at + 1);
+            prefix.extend_from_slice(&line[..at]);
+            prefix.push(b'}');
+            // Rewritten by another tool with its keys in another order: read it whole.
+            match serde_json::from_slice::<Head>(&prefix) {
+                Ok(h) if h.status.is_some() && !h.test_id.is_empty() => Ok(h),
+                _ => serde_json::from_slice(line),
+            }
+        }
+        None => serde_json::from_slice(line),
+    }
+}
+
+/// A row's `run` as `compare` reads it: typed, unknown keys skipped.
+#[derive(Debug, Deserialize)]
+struct LeanLine {
+    test_id: String,
+    timestamp: String,
+    platform: String,
+    model: String,
+    status: Status,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    run: Option<Lean>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Lean {
+    #[serde(default)]
+    schema_version: u32,
+    #[serde(default)]
+    sweep: Option<SweepLink>,
+    #[serde(default)]
+    repeat: Option<RepeatLink>,
+    test: LeanTest,
+    results: LeanResults,
+    #[serde(default)]
+    gpu: Option<LeanGpu>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeanTest {
+    #[serde(default)]
+    num_requests: u64,
+    #[serde(default)]
+    input_file: Option<String>,
+    #[serde(default)]
+    input_sha256: Option<String>,
+    #[serde(default)]
+    synthetic: Option<Value>,
+    #[serde(default)]
+    load: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeanResults {
+    #[serde(default)]
+    success_count: u64,
+    #[serde(default)]
+    failure_count: u64,
+    #[serde(default)]
+    total_time_seconds: Option<f64>,
+    #[serde(default)]
+    model_load_time_seconds: Option<f64>,
+    #[serde(default)]
+    throughput_tokens_per_sec: Option<f64>,
+    #[serde(default)]
+    throughput_requests_per_sec: Option<f64>,
+    #[serde(default)]
+    output_tokens_per_sec: Option<f64>,
+    #[serde(default)]
+    avg_prompt_tokens: Option<f64>,
+    #[serde(default)]
+    avg_completion_tokens: Option<f64>,
+    #[serde(default)]
+    gpu_utilization_percent: Option<f64>,
+    #[serde(default)]
+    total_completion_tokens: u64,
+    #[serde(default)]
+    output_tokens_per_joule: Option<f64>,
+    #[serde(default)]
+    unknown: Option<Value>,
+    #[serde(default)]
+    latency_ms: Option<LeanLatencies>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeanLatencies {
+    #[serde(default)]
+    ttft: Option<LeanStat>,
+    #[serde(default)]
+    tpot: Option<LeanStat>,
+    #[serde(default)]
+    itl: Option<LeanStat>,
+    #[serde(default)]
+    e2e: Option<LeanStat>,
+}
+
+/// A percentile the row lacks (or that was NaN, written `null`) is NaN.
+#[derive(Debug, Deserialize)]
+struct LeanStat {
+    #[serde(default)]
+    p50: Option<f64>,
+    #[serde(default)]
+    p95: Option<f64>,
+    #[serde(default)]
+    p99: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeanGpu {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    vram_used_gb: Option<f64>,
+    #[serde(default)]
+    energy_joules: Option<f64>,
+}
+
+impl LeanStat {
+    /// What the row keeps of a latency summary; the rest (count, mean, p90, max, the
+    /// interval) is unknown here: NaN, never shown by a listing.
+    fn summary(&self) -> LatencySummary {
+        LatencySummary {
+            count: 0,
+            mean: f64::NAN,
+            p50: self.p50.unwrap_or(f64::NAN),
+            p90: f64::NAN,
+            p95: self.p95.unwrap_or(f64::NAN),
+            p99: self.p99.unwrap_or(f64::NAN),
+            max: f64::NAN,
+            ci: None,
+        }
+    }
+}
+
+/// A lean `Metadata` from a row's bytes: the row's figures in the places the metadata
+/// has them, every other part empty (cloned from `template`). Enough for the comparison
+/// table, its sort orders and the head-to-head, which read nothing else; `None` when the
+/// row has no run or does not parse.
+pub fn lean_metadata(line: &[u8], template: &Metadata) -> Option<Metadata> {
+    let line = serde_json::from_slice::<LeanLine>(line).ok()?;
+    let lean = line.run?;
+    let mut m = template.clone();
+    m.schema_version = lean.schema_version;
+    m.test_id = line.test_id;
+    m.timestamp = line.timestamp;
+    m.platform = line.platform;
+    m.model = line.model;
+    m.status = line.status;
+    m.labels = line.labels;
+    m.sweep = lean.sweep;
+    m.repeat = lean.repeat;
+    m.test.num_requests = lean.test.num_requests;
+    m.test.input_file = lean.test.input_file;
+    // Kept only when it differs from the raw log's hash (`project`): no raw hash here.
+    m.test.input_sha256 = lean.test.input_sha256;
+    m.test.raw_sha256 = None;
+    if let Some(s) = lean.test.synthetic {
+        m.test.extra.insert("synthetic".into(), s);
+    }
+    if let Some(l) = lean.test.load {
+        m.test.extra.insert("load".into(), l);
+    }
+    let (r, lr) = (&mut m.results, lean.results);
+    r.success_count = lr.success_count;
+    r.failure_count = lr.failure_count;
+    r.total_time_seconds = lr.total_time_seconds.unwrap_or(f64::NAN);
+    r.model_load_time_seconds = lr.model_load_time_seconds;
+    r.throughput_tokens_per_sec = lr.throughput_tokens_per_sec.unwrap_or(f64::NAN);
+    r.throughput_requests_per_sec = lr.throughput_requests_per_sec.unwrap_or(f64::NAN);
+    r.output_tokens_per_sec = lr.output_tokens_per_sec.unwrap_or(f64::NAN);
+    r.avg_prompt_tokens = lr.avg_prompt_tokens.unwrap_or(f64::NAN);
+    r.avg_completion_tokens = lr.avg_completion_tokens.unwrap_or(f64::NAN);
+    r.gpu_utilization_percent = lr.gpu_utilization_percent;
+    r.total_completion_tokens = lr.total_completion_tokens;
+    r.output_tokens_per_joule = lr.output_tokens_per_joule;
+    if let Some(u) = lr.unknown {
+        r.extra.insert("unknown".into(), u);
+    }
+    r.latency_ms = lr.latency_ms.map(|l| Latencies {
+        ttft: l.ttft.as_ref().map(LeanStat::summary),
+        tpot: l.tpot.as_ref().map(LeanStat::summary),
+        itl: l.itl.as_ref().map(LeanStat::summary),
+        e2e: l.e2e.as_ref().map(LeanStat::summary),
+        ..Latencies::default()
+    });
+    r.apply_unknown();
+    m.gpu = lean.gpu.map(|g| GpuInfo {
+        name: g.name,
+        vram_used_gb: g.vram_used_gb,
+        energy_joules: g.energy_joules,
+        ..GpuInfo::default()
+    });
+    Some(m)
+}
+
+/// The template a lean run is filled into: an empty run (empty strings: a clone
+/// allocates nothing for them).
+pub fn template() -> Metadata {
+    let mut m = Metadata::new(
+        crate::schema::SourceKind::Analyze,
+        "",
+        "",
+        "",
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+    );
+    m.timestamp = String::new();
+    m.tool.name = String::new();
+    m.tool.version = String::new();
+    m.host = Default::default();
+    m
+}
