@@ -235,28 +235,13 @@ pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
                 .entry((&link.id, link.index, &r.group))
                 .or_default()
                 .entry(r.index);
-            match slot {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(i);
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    if run_instant(m) >= run_instant(&runs[*o.get()]) {
-                        o.insert(i);
-                    }
-                }
-            }
+            keep_latest(slot, i, runs);
         }
-        let slot = by_id.entry(&link.id).or_default().entry(link.index);
-        match slot {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(i);
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                if run_instant(m) >= run_instant(&runs[*o.get()]) {
-                    o.insert(i);
-                }
-            }
-        }
+        keep_latest(
+            by_id.entry(&link.id).or_default().entry(link.index),
+            i,
+            runs,
+        );
     }
     by_id
         .into_iter()
@@ -302,6 +287,24 @@ pub fn sweeps(runs: &[Metadata]) -> Vec<SweepRuns> {
             }
         })
         .collect()
+}
+
+/// Put run `i` in `slot` unless the run already there is later.
+fn keep_latest(
+    slot: std::collections::btree_map::Entry<'_, u32, usize>,
+    i: usize,
+    runs: &[Metadata],
+) {
+    match slot {
+        std::collections::btree_map::Entry::Vacant(v) => {
+            v.insert(i);
+        }
+        std::collections::btree_map::Entry::Occupied(mut o) => {
+            if run_instant(&runs[i]) >= run_instant(&runs[*o.get()]) {
+                o.insert(i);
+            }
+        }
+    }
 }
 
 /// A metric name as keys: split at dots, except inside `["..."]` (or `['...']`), which
