@@ -65,15 +65,21 @@ pub fn instant_of(test_id: &str, timestamp: &str) -> Option<DateTime<Utc>> {
 
 impl Filter {
     pub fn matches(&self, m: &Metadata) -> bool {
-        self.matches_fields(&m.platform, &m.model, &m.labels, &m.test_id, &m.timestamp)
+        self.matches_fields(
+            &m.platform,
+            &m.model,
+            |k| m.labels.get(k).map(String::as_str),
+            &m.test_id,
+            &m.timestamp,
+        )
     }
 
     /// [`Filter::matches`] from the fields it looks at (a catalog row's head).
-    pub fn matches_fields(
+    pub fn matches_fields<'a>(
         &self,
         platform: &str,
         model: &str,
-        labels: &BTreeMap<String, String>,
+        label: impl Fn(&str) -> Option<&'a str>,
         test_id: &str,
         timestamp: &str,
     ) -> bool {
@@ -90,7 +96,7 @@ impl Filter {
         let labels_ok = self
             .labels
             .iter()
-            .all(|(k, v)| labels.get(k).is_some_and(|have| have == v));
+            .all(|(k, v)| label(k).is_some_and(|have| have == v));
         let since_ok = self.since.as_deref().is_none_or(|since| {
             match (instant(since), instant_of(test_id, timestamp)) {
                 (Some(since), Some(at)) => at >= since,

@@ -76,7 +76,7 @@ impl Cand {
         f.matches_fields(
             &self.platform,
             &self.model,
-            &self.labels,
+            |k| self.labels.get(k).map(String::as_str),
             &self.test_id,
             &self.timestamp,
         )
@@ -133,26 +133,32 @@ fn look(store: &Store, args: &QueryArgs, filter: &Filter) -> Result<Looked> {
     let mut matching = Vec::new();
     for i in 0..cat.len() {
         let h = cat.head(i);
-        if let Some(why) = &h.skipped {
+        if let Some(why) = h.skipped() {
             skipped.skipped.push(Skipped {
-                path: store.metadata_dir().join(&h.file),
-                reason: why.clone(),
+                path: store.metadata_dir().join(h.file()),
+                reason: why.to_string(),
             });
             continue;
         }
-        if !platforms.contains(&h.platform) {
-            platforms.insert(h.platform.clone());
+        if !platforms.contains(h.platform()) {
+            platforms.insert(h.platform().to_string());
         }
-        if !models.contains(&h.model) {
-            models.insert(h.model.clone());
+        if !models.contains(h.model()) {
+            models.insert(h.model().to_string());
         }
-        if filter.matches_fields(&h.platform, &h.model, &h.labels, &h.test_id, &h.timestamp) {
+        if filter.matches_fields(
+            h.platform(),
+            h.model(),
+            |k| h.label(k),
+            h.test_id(),
+            h.timestamp(),
+        ) {
             matching.push(i);
         }
     }
     let keys: Vec<(&str, &str)> = matching
         .iter()
-        .map(|&i| (cat.head(i).timestamp.as_str(), cat.head(i).test_id.as_str()))
+        .map(|&i| (cat.head(i).timestamp(), cat.head(i).test_id()))
         .collect();
     let ordered: Vec<usize> = oldest_first(&keys)
         .into_iter()
@@ -174,15 +180,15 @@ fn look(store: &Store, args: &QueryArgs, filter: &Filter) -> Result<Looked> {
                 .and_then(Value::as_u64)
                 .unwrap_or_default();
             Cand {
-                test_id: h.test_id.clone(),
-                timestamp: h.timestamp.clone(),
-                platform: h.platform.clone(),
-                model: h.model.clone(),
+                test_id: h.test_id().to_string(),
+                timestamp: h.timestamp().to_string(),
+                platform: h.platform().to_string(),
+                model: h.model().to_string(),
                 status: h.status.unwrap_or(Status::Running),
-                labels: h.labels.clone(),
+                labels: h.labels_map(),
                 num_requests,
                 value,
-                file: Some(h.file.clone()),
+                file: Some(h.file().to_string()),
             }
         })
         .collect();

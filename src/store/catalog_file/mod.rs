@@ -60,7 +60,7 @@ pub enum Checked {
 /// The catalog in step with `metadata/`: one line per metadata file, in file-name order.
 #[derive(Debug)]
 pub struct Catalog {
-    bufs: Vec<Vec<u8>>,
+    bufs: Vec<disk::Buf>,
     lines: Vec<Line>,
     /// How the rows were found in step.
     pub checked: Checked,
@@ -129,14 +129,14 @@ impl Catalog {
         let dir = store.metadata_dir();
         let named = parallel_map(&idx, |&i| {
             let h = self.head(i);
-            if let Some(why) = &h.skipped {
-                return (h.file.clone(), h.stat, Err(why.clone()));
+            if let Some(why) = h.skipped() {
+                return (h.file().to_string(), h.stat, Err(why.to_string()));
             }
             match row::lean_metadata(self.line(i), &template) {
-                Some(m) => (h.file.clone(), h.stat, Ok(m)),
+                Some(m) => (h.file().to_string(), h.stat, Ok(m)),
                 None => {
-                    let (stat, result) = read_with_stat(&dir.join(&h.file));
-                    (h.file.clone(), stat, result)
+                    let (stat, result) = read_with_stat(&dir.join(h.file()));
+                    (h.file().to_string(), stat, result)
                 }
             }
         });
@@ -145,11 +145,7 @@ impl Catalog {
 
     /// The fingerprint [`Store::load_all`] gives for these files (without parsing a row).
     pub fn fingerprint(&self) -> u64 {
-        crate::store::fingerprint(
-            self.lines
-                .iter()
-                .map(|l| (l.head.file.as_str(), l.head.stat)),
-        )
+        crate::store::fingerprint(self.lines.iter().map(|l| (l.head.file(), l.head.stat)))
     }
 }
 
@@ -207,8 +203,11 @@ fn sync(store: &Store, locked: bool) -> anyhow::Result<Catalog> {
                 src: Src::Read(l.part, l.range),
             })
             .collect();
-        lines.sort_by(|a, b| a.head.file.cmp(&b.head.file));
-        let dup = lines.windows(2).any(|w| w[0].head.file == w[1].head.file);
+        // Stable sort: it finds the parts' sorted runs and merges them (n log 64).
+        lines.sort_by(|a, b| a.head.file().cmp(b.head.file()));
+        let dup = lines
+            .windows(2)
+            .any(|w| w[0].head.file() == w[1].head.file());
         if !dup {
             return Ok(Catalog {
                 bufs,
@@ -239,7 +238,7 @@ fn relist(
     store: &Store,
     locked: bool,
     dir0: Option<disk::DirStat>,
-    bufs: Vec<Vec<u8>>,
+    bufs: Vec<disk::Buf>,
     read: Vec<LineAt>,
     sizes: Vec<(String, u64)>,
     rebuilt: Option<String>,
@@ -248,7 +247,7 @@ fn relist(
     let mut by_name: HashMap<String, LineAt> = HashMap::with_capacity(read.len());
     let mut dup = false;
     for l in read {
-        if let Some(_twice) = by_name.insert(l.head.file.clone(), l) {
+        if let Some(_twice) = by_name.insert(l.head.file().to_string(), l) {
             dup = true;
         }
     }
@@ -324,7 +323,7 @@ fn write(
     };
     let mut bytes: BTreeMap<usize, Vec<u8>> = changed.iter().map(|&p| (p, Vec::new())).collect();
     for i in 0..cat.len() {
-        if let Some(out) = bytes.get_mut(&part_of(&cat.head(i).file)) {
+        if let Some(out) = bytes.get_mut(&part_of(cat.head(i).file())) {
             out.extend_from_slice(cat.line(i));
         }
     }
@@ -350,7 +349,7 @@ pub fn read_rows(store: &Store) -> Result<Option<Vec<Row>>, String> {
             format!(
                 "{}: the row of {}: {e}",
                 disk::part_name(l.part),
-                l.head.file
+                l.head.file()
             )
         })?);
     }
