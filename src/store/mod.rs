@@ -2,10 +2,9 @@
 //!
 //! The store owns every path under its root and every write of a run. Metadata files are
 //! the database; `analysis/` and `reports/` are derived from them by [`crate::derive`],
-//! under the store's lock.
-//! Nothing here ever deletes or overwrites a run: new runs get fresh ids by exclusive
-//! creation, and metadata is only ever replaced atomically by the process that owns it.
-//! Many new runs at once (`import`) are written by group commit ([`batch`]): one sync for a
+//! under the store's lock. Nothing here ever deletes or overwrites a run: new runs get
+//! fresh ids by exclusive creation, and metadata is only ever replaced atomically by the
+//! process that owns it. Many new runs at once (`import`) are written by group commit ([`batch`]): one sync for a
 //! batch of files, data before the metadata that names it.
 
 pub mod archive;
@@ -88,6 +87,17 @@ impl Store {
     pub fn with_reserver(mut self, reserver: std::sync::Arc<dyn ids::Reserver>) -> Self {
         self.reserver = Some(reserver);
         self
+    }
+
+    /// URL store: another process on this spool mirrored the object our create-if-absent
+    /// put of `bytes` just made; it is ours (taking the next id would orphan this one).
+    fn mirrors_our_reservation(&self, path: &Path, bytes: &[u8]) -> bool {
+        let on_disk = || {
+            nofollow::read_bounded(path, MAX_METADATA_BYTES)
+                .ok()
+                .flatten()
+        };
+        self.reserver.is_some() && on_disk().is_some_and(|b| b == bytes)
     }
 
     /// Claim `id` from the reserver, if there is one (always ours without one).
@@ -234,7 +244,11 @@ impl Store {
             }
             match atomic::publish_new(&path, &bytes) {
                 Ok(()) => return Ok(path),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if self.mirrors_our_reservation(&path, &bytes) {
+                        return Ok(path);
+                    } // else: the next id
+                }
                 Err(e) => return Err(store_io(&path, "write", e)),
             }
         }
@@ -245,12 +259,9 @@ impl Store {
         .into())
     }
 
-    /// Where to start looking for a free id of `base`: ids are taken in order, so a
-    /// galloping then binary search over "is `candidate(base, n)` taken" finds the end of
-    /// the taken run in O(log n) file checks instead of trying every id before it (an
-    /// import of thousands of same-day runs was quadratic, one temp file and fsync per
-    /// taken id). A hole left by a removed run may be passed over; the exclusive create
-    /// that follows still decides.
+    /// Where to look for a free id of `base`: ids are taken in order, so a galloping then
+    /// binary search finds the end of the taken run in O(log n) checks (trying every id was
+    /// quadratic for big imports). A hole may be passed over; the exclusive create decides.
     fn first_free(&self, base: &str) -> u32 {
         let taken = |n: u32| {
             let id = ids::candidate(base, n);
@@ -286,7 +297,9 @@ impl Store {
         }
         match atomic::publish_new(&path, &bytes) {
             Ok(()) => Ok(Some(path)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Ok(self.mirrors_our_reservation(&path, &bytes).then_some(path))
+            }
             Err(e) => Err(store_io(&path, "write", e)),
         }
     }
