@@ -8,24 +8,28 @@
 //! followed: the user chose the path (files inside the store go through
 //! `store::nofollow`, which refuses links).
 
-use std::fs::{File, FileType, OpenOptions};
+use std::fs::{self, File, FileType, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-/// What a file type is, in words, for errors.
-pub fn kind_of(t: FileType) -> &'static str {
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else if t.is_symlink() {
+/// What kind of entry a file type is, in words, for messages.
+pub fn kind_of(ft: FileType) -> &'static str {
+    if ft.is_symlink() {
         "a symbolic link"
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_file() {
+        "a regular file"
     } else {
         "not a regular file"
     }
@@ -35,30 +39,45 @@ pub fn kind_of(t: FileType) -> &'static str {
 /// socket, device or directory is an `InvalidInput` error saying which, and to save the
 /// content to a file first.
 pub fn open(path: &Path) -> io::Result<File> {
-    open_opts(path, libc::O_NONBLOCK | libc::O_CLOEXEC)
+    open_regular(path, OpenOptions::new().read(true), 0, refused)
 }
 
 /// [`open`], also refusing a symbolic link in the last component (for a file found by
 /// looking around, such as a side file next to the one the user named).
 pub fn open_nofollow(path: &Path) -> io::Result<File> {
-    open_opts(path, libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+    open_regular(
+        path,
+        OpenOptions::new().read(true),
+        libc::O_NOFOLLOW,
+        refused,
+    )
 }
 
-fn open_opts(path: &Path, flags: i32) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                refused("a symbolic link")
-            } else {
-                e
-            }
-        })?;
+/// The one mechanism behind [`open`] and the store's `nofollow::open_with`: open with
+/// `O_NONBLOCK | O_CLOEXEC | flags` (a FIFO never blocks the open), check on the open
+/// descriptor that it is a regular file (no race between check and read), then clear
+/// `O_NONBLOCK`. Anything else (and a link refused by `O_NOFOLLOW`: `ELOOP`, or a FIFO
+/// opened for writing with no reader: `ENXIO`) is `refuse(what it is)`.
+pub fn open_regular(
+    path: &Path,
+    opts: &mut OpenOptions,
+    flags: i32,
+    refuse: impl Fn(&str) -> io::Error,
+) -> io::Result<File> {
+    opts.custom_flags(flags | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    let file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) => {
+            let what = fs::symlink_metadata(path)
+                .map(|m| kind_of(m.file_type()))
+                .unwrap_or("a symbolic link");
+            return Err(refuse(what));
+        }
+        Err(e) => return Err(e),
+    };
     let t = file.metadata()?.file_type();
     if !t.is_file() {
-        return Err(refused(kind_of(t)));
+        return Err(refuse(kind_of(t)));
     }
     // O_NONBLOCK means nothing for a regular file's reads; clear it so nothing inherits it.
     // SAFETY: fcntl on a descriptor this function owns.

@@ -5,29 +5,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-/// What kind of entry a file type is, in words, for messages.
-pub fn kind_of(ft: fs::FileType) -> &'static str {
-    if ft.is_symlink() {
-        "a symbolic link"
-    } else if ft.is_dir() {
-        "a directory"
-    } else if ft.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_file() {
-        "a regular file"
-    } else {
-        "not a regular file"
-    }
-}
+pub use crate::userfile::kind_of;
 
 fn not_regular(path: &Path, what: &str) -> io::Error {
     io::Error::new(
@@ -42,34 +22,7 @@ fn not_regular(path: &Path, what: &str) -> io::Error {
 /// Open `path` with `opts`, never following a symlink in its last component and never
 /// blocking on a FIFO; anything but a regular file is refused with a clear error.
 pub fn open_with(path: &Path, opts: &mut OpenOptions) -> io::Result<File> {
-    opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
-    let file = match opts.open(path) {
-        Ok(f) => f,
-        // ELOOP: the last component is a symlink. ENXIO: a FIFO opened for writing with no
-        // reader. Say what it is instead.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENXIO)) => {
-            let what = fs::symlink_metadata(path)
-                .map(|m| kind_of(m.file_type()))
-                .unwrap_or("a symbolic link");
-            return Err(not_regular(path, what));
-        }
-        Err(e) => return Err(e),
-    };
-    let md = file.metadata()?;
-    if !md.file_type().is_file() {
-        return Err(not_regular(path, kind_of(md.file_type())));
-    }
-    // O_NONBLOCK has no effect on a regular file's reads and writes; clear it anyway.
-    // SAFETY: fcntl on a file descriptor this function owns.
-    unsafe {
-        use std::os::fd::AsRawFd;
-        let fd = file.as_raw_fd();
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
-    }
-    Ok(file)
+    crate::userfile::open_regular(path, opts, libc::O_NOFOLLOW, |what| not_regular(path, what))
 }
 
 /// Open a regular file of the store for reading (see [`open_with`]).
