@@ -94,7 +94,11 @@ impl State {
 }
 
 pub fn read_state(store: &Store) -> Option<State> {
-    let path = store.root().join(CATALOG_DIR).join(STATE_FILE);
+    let dir = store.root().join(CATALOG_DIR);
+    if !nofollow::real_dir(&dir).unwrap_or(false) {
+        return None;
+    }
+    let path = dir.join(STATE_FILE);
     let bytes = nofollow::read_bounded(&path, 1 << 20).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
@@ -106,45 +110,16 @@ pub struct LineAt {
     pub range: Range<usize>,
 }
 
-/// A part's bytes, read whole (bounded by [`MAX_PART_BYTES`]).
-pub enum Buf {
-    Read(Vec<u8>),
-}
-
-impl Default for Buf {
-    fn default() -> Buf {
-        Buf::Read(Vec::new())
-    }
-}
-
-impl std::ops::Deref for Buf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Buf::Read(v) => v,
-        }
-    }
-}
-
-impl std::fmt::Debug for Buf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Buf({} bytes)", self.len())
-    }
-}
-
-/// A part's bytes: `Ok(None)` when it is larger than [`MAX_PART_BYTES`].
-fn read_part(path: &std::path::Path) -> io::Result<Option<Buf>> {
-    // Read, not mapped: a store may be shared (P11), and a map of a file another user can
-    // truncate in place would kill the reader with SIGBUS. Mapping saved ~15% of a warm
-    // 100,000-run query (the kernel zeroing fresh pages); safety first.
-    nofollow::read_bounded(path, MAX_PART_BYTES).map(|b| b.map(Buf::Read))
+/// A plain file name of `metadata/`: no separator, no leading dot, no NUL, ends in `.json`.
+fn plain_json_name(name: &str) -> bool {
+    name.ends_with(".json") && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
 }
 
 /// The parts as read: their bytes (indexed by part number), their lines, and each
 /// part's name and size (what the state must list for them to be trusted).
 #[derive(Default)]
 pub struct Parts {
-    pub bufs: Vec<Buf>,
+    pub bufs: Vec<Vec<u8>>,
     pub lines: Vec<LineAt>,
     pub sizes: Vec<(String, u64)>,
 }
@@ -155,6 +130,10 @@ pub struct Parts {
 /// metadata file by whoever needs it.
 pub fn read_parts(store: &Store) -> Result<Option<Parts>, String> {
     let dir = store.root().join(CATALOG_DIR);
+    // A link in place of the folder would read rows from outside the store (P11).
+    if !nofollow::real_dir(&dir)? {
+        return Ok(None);
+    }
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -167,19 +146,25 @@ pub fn read_parts(store: &Store) -> Result<Option<Parts>, String> {
         .collect();
     names.sort();
     let mut parts = Parts {
-        bufs: (0..PARTS).map(|_| Buf::default()).collect(),
+        bufs: vec![Vec::new(); PARTS],
         ..Parts::default()
     };
     let mut read = Vec::with_capacity(names.len());
+    let mut held = 0u64;
     for name in names {
         let Some(part) = (0..PARTS).find(|&p| part_name(p) == name) else {
             return Err(format!("{name}: not a part this benchkeep writes"));
         };
-        let bytes = match read_part(&dir.join(&name)) {
+        let bytes = match nofollow::read_bounded(&dir.join(&name), MAX_PART_BYTES) {
             Ok(Some(b)) => b,
             Ok(None) => return Err(format!("{name}: larger than {MAX_PART_BYTES} bytes")),
             Err(e) => return Err(format!("{name}: cannot read: {e}")),
         };
+        // Bounded as a whole, not only per part: 64 planted parts must not take 64 GiB.
+        held += bytes.len() as u64;
+        if held > MAX_PART_BYTES {
+            return Err(format!("the parts hold more than {MAX_PART_BYTES} bytes"));
+        }
         read.push((part, name, bytes));
     }
     // Sized once: at 100,000 rows, growing these was a good part of a warm read.
@@ -220,6 +205,16 @@ pub fn read_parts(store: &Store) -> Result<Option<Parts>, String> {
     for ((part, range), head) in ranges.into_iter().zip(heads) {
         line_no[part] += 1;
         match head {
+            // A row names its metadata file: a plain `*.json` name, never a path
+            // (`metadata/` joined with `/x` or `../x` would leave the store).
+            Ok(head) if !plain_json_name(head.file()) => {
+                return Err(format!(
+                    "{} line {}: {:?} is not a metadata file name",
+                    part_name(part),
+                    line_no[part],
+                    head.file()
+                ));
+            }
             Ok(head) => parts.lines.push(LineAt { head, part, range }),
             Err(why) => {
                 return Err(format!("{} line {}: {why}", part_name(part), line_no[part]));
@@ -373,5 +368,40 @@ mod tests {
         assert_eq!(h.label("b"), Some(""));
         assert_eq!(h.label("x"), None);
         assert_eq!(h.labels_map(), row.labels.clone().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    /// A link in place of `analysis/catalog` is never read through, and a row whose file
+    /// is a path (absolute, or `..`) makes the catalog unusable (rebuilt), never followed.
+    #[test]
+    fn a_linked_folder_and_a_path_in_a_row_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().join("s"));
+        fs::create_dir_all(store.root().join("analysis")).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, store.root().join(CATALOG_DIR)).unwrap();
+        assert!(read_parts(&store).is_err(), "a linked folder is refused");
+        assert!(read_state(&store).is_none());
+        fs::remove_file(store.root().join(CATALOG_DIR)).unwrap();
+        fs::create_dir_all(store.root().join(CATALOG_DIR)).unwrap();
+        for bad in ["/tmp/x.json", "../x.json", "a/b.json", ".x.json", "x.txt"] {
+            assert!(!plain_json_name(bad), "{bad}");
+        }
+        assert!(plain_json_name("vllm-m-1-2026-12-03.json"));
+        let file = "../x.json";
+        let line = format!(
+            "{{\"catalog\":{CATALOG_VERSION},\"file\":\"{file}\",\"stat\":{{\"ino\":1,\"size\":1,\"mtime\":1,\"mtime_nsec\":0}}}}\n"
+        );
+        let part = part_name(part_of(file));
+        fs::write(store.root().join(CATALOG_DIR).join(part), line).unwrap();
+        let err = read_parts(&store)
+            .err()
+            .expect("a path in a row is refused");
+        assert!(err.contains("not a metadata file name"), "{err}");
     }
 }

@@ -60,7 +60,7 @@ pub enum Checked {
 /// The catalog in step with `metadata/`: one line per metadata file, in file-name order.
 #[derive(Debug)]
 pub struct Catalog {
-    bufs: Vec<disk::Buf>,
+    bufs: Vec<Vec<u8>>,
     lines: Vec<Line>,
     /// How the rows were found in step.
     pub checked: Checked,
@@ -112,11 +112,6 @@ impl Catalog {
             }
         }
         Some(Value::Object(run))
-    }
-
-    /// The full row `i` (`None` when it does not parse).
-    pub fn row(&self, i: usize) -> Option<Row> {
-        serde_json::from_slice(self.line(i)).ok()
     }
 
     /// Every run as a lean `Metadata` built from its row (`row::lean_metadata`: enough
@@ -238,7 +233,7 @@ fn relist(
     store: &Store,
     locked: bool,
     dir0: Option<disk::DirStat>,
-    bufs: Vec<disk::Buf>,
+    bufs: Vec<Vec<u8>>,
     read: Vec<LineAt>,
     sizes: Vec<(String, u64)>,
     rebuilt: Option<String>,
