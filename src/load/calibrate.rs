@@ -214,7 +214,7 @@ pub async fn calibrate(t: &Target<'_>, spec: &Synthetic, nonce: u64) -> Result<C
     }
     let mut fit = fit(&probes).ok_or_else(|| not_linear(&probes))?;
     for _ in 0..MAX_VERIFY {
-        let words = ((target - fit.0) / fit.1).round().max(1.0) as u32;
+        let words = words_for(fit, target);
         if probes.iter().any(|(w, _)| *w == words) {
             break;
         }
@@ -248,6 +248,14 @@ fn prompt_text(req: &body::GenRequest) -> String {
 }
 
 /// Least squares `tokens = a + b x words`; `None` unless the slope is positive.
+/// The prompt length in words that the fitted line `tokens = a + b * words` says hits
+/// `target`, at least 1 and at most 8 words a token (+64): a fit of hostile or broken counts
+/// (a slope near 0) must not ask for a prompt of billions of words.
+pub(crate) fn words_for(fit: (f64, f64), target: f64) -> u32 {
+    let most = (8.0 * target + 64.0).min(f64::from(u32::MAX));
+    ((target - fit.0) / fit.1).round().clamp(1.0, most) as u32
+}
+
 fn fit(points: &[(u32, f64)]) -> Option<(f64, f64)> {
     let n = points.len() as f64;
     let (sx, sy) = points
@@ -449,6 +457,12 @@ mod tests {
 
     #[test]
     fn fits_a_line() {
+        assert_eq!(
+            words_for((0.0, 1e-9), 100.0),
+            864,
+            "a flat fit asks for a bounded prompt"
+        );
+        assert_eq!(words_for((500.0, 1.0), 100.0), 1, "at least one word");
         let (a, b) = fit(&[(16, 27.0), (256, 339.0)]).unwrap();
         assert!((b - 1.3).abs() < 1e-9 && (a - 6.2).abs() < 1e-9, "{a} {b}");
         assert!(fit(&[(16, 20.0), (256, 20.0)]).is_none(), "flat: no slope");

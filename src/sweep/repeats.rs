@@ -30,7 +30,7 @@ pub fn slots(stored: Vec<Metadata>, count: u32) -> Vec<Option<Metadata>> {
     let mut out: Vec<Option<Metadata>> = vec![None; count as usize];
     for m in stored {
         let i = match &m.repeat {
-            _ if count == 1 => 0,
+            _ if count == 1 && m.repeat.as_ref().is_none_or(|r| r.count == 1) => 0,
             Some(r) if r.count == count && r.index < count => r.index as usize,
             _ => continue,
         };
@@ -75,8 +75,14 @@ pub fn summary(runs: &[Metadata]) -> Metadata {
         .filter(|m| m.results.success_count > 0)
         .collect();
     let r = &mut out.results;
-    r.success_count = runs.iter().map(|m| m.results.success_count).sum();
-    r.failure_count = runs.iter().map(|m| m.results.failure_count).sum();
+    r.success_count = runs
+        .iter()
+        .map(|m| m.results.success_count)
+        .fold(0, u64::saturating_add);
+    r.failure_count = runs
+        .iter()
+        .map(|m| m.results.failure_count)
+        .fold(0, u64::saturating_add);
     if let Some(v) = mean(ok.iter().map(|m| m.results.throughput_requests_per_sec)) {
         r.throughput_requests_per_sec = v;
     }
@@ -103,7 +109,7 @@ pub fn summary(runs: &[Metadata]) -> Metadata {
             s.p90 = mean(all.iter().map(|x| x.p90)).unwrap_or(s.p90);
             s.p95 = mean(all.iter().map(|x| x.p95)).unwrap_or(s.p95);
             s.p99 = mean(all.iter().map(|x| x.p99)).unwrap_or(s.p99);
-            s.count = all.iter().map(|x| x.count).sum();
+            s.count = all.iter().map(|x| x.count).fold(0, u64::saturating_add);
             // a percentile's interval belongs to one run, not to the mean
             s.ci = None;
         }
@@ -152,6 +158,10 @@ mod tests {
         assert_eq!(got[2].as_ref().map(|m| m.test_id.as_str()), Some("r2"));
         // another count is another plan's run
         assert!(slots(runs.clone(), 4).iter().all(Option::is_none));
+        assert!(
+            slots(runs.clone(), 1)[0].is_none(),
+            "nor is a repeat of 3 a run of 1"
+        );
         let mut bad = run(1, 0.0);
         bad.status = Status::Interrupted;
         assert_eq!(summary(&[runs[0].clone(), bad]).status, Status::Interrupted);

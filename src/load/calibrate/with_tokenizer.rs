@@ -83,7 +83,7 @@ pub async fn calibrate_with_tokenizer(
             0.0
         }
         Some(t) => {
-            let words = ((target - line.0) / line.1).round().max(1.0) as u32;
+            let words = super::words_for(line, target);
             match template_tokens(t, spec, &sizing0, words, tok).await {
                 Ok((x, how, load_ns)) => {
                     extra.insert("template_tokens".into(), json!(crate::schema::round(x, 4)));
@@ -107,7 +107,7 @@ pub async fn calibrate_with_tokenizer(
     let text_target = (target - template).max(1.0);
     let mut last = None;
     for _ in 0..MAX_VERIFY {
-        let words = ((text_target - line.0) / line.1).round().max(1.0) as u32;
+        let words = super::words_for(line, text_target);
         if let Some(p) = probes.iter().find(|(w, _)| *w == words) {
             last = Some(*p);
             break;

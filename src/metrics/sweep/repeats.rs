@@ -62,8 +62,14 @@ impl Point {
         let mut out = all.last().cloned().expect("two or more");
         out.repeats = Some(all.len() as u32);
         out.repeat_test_ids = all.iter().map(|p| p.test_id.clone()).collect();
-        out.success_count = all.iter().map(|p| p.success_count).sum();
-        out.failure_count = all.iter().map(|p| p.failure_count).sum();
+        out.success_count = all
+            .iter()
+            .map(|p| p.success_count)
+            .fold(0, u64::saturating_add);
+        out.failure_count = all
+            .iter()
+            .map(|p| p.failure_count)
+            .fold(0, u64::saturating_add);
         out.intervals = BTreeMap::new();
         if used.is_empty() {
             return Some(out);
@@ -84,15 +90,18 @@ impl Point {
         }
         out.achieved_ratio = out.offered_rate.map(|o| out.achieved_rate / o);
         if all.iter().all(|p| p.good_requests.is_some()) {
-            let good: u64 = all.iter().filter_map(|p| p.good_requests).sum();
+            let good: u64 = all
+                .iter()
+                .filter_map(|p| p.good_requests)
+                .fold(0, u64::saturating_add);
             // each repeat's own denominator, recovered from its attainment
             let attempted: u64 = all
                 .iter()
                 .map(|p| match (p.attainment, p.good_requests) {
                     (Some(a), Some(g)) if a > 0.0 => (g as f64 / a).round() as u64,
-                    _ => p.success_count + p.failure_count,
+                    _ => p.success_count.saturating_add(p.failure_count),
                 })
-                .sum();
+                .fold(0, u64::saturating_add);
             out.good_requests = Some(good);
             if attempted > 0 {
                 let (lo, hi) = wilson(good, attempted, Z);
