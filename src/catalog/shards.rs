@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use crate::schema::{Metadata, Status};
 
-/// The most shards counted (as `sweep --shard-count` allows).
-const MAX_SHARDS: u32 = 1000;
-/// The most points a plan may have (as a sweep list allows).
-const MAX_PLANNED: u64 = 1000;
+/// The most shards a sweep may be split into (`sweep --shard-count` takes it from here).
+pub const MAX_SHARDS: u32 = 1000;
+/// The most points a sweep's plan may have (`sweep::plan::MAX_POINTS` takes it from here).
+pub const MAX_PLANNED: u64 = 1000;
 
 /// One shard's state.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -9,7 +9,7 @@ use crate::load::RunPlan;
 use crate::load::schedule::Arrival;
 
 /// The most points one sweep list may have.
-pub const MAX_POINTS: usize = 1000;
+pub const MAX_POINTS: usize = crate::catalog::shards::MAX_PLANNED as usize;
 
 /// The load axis of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

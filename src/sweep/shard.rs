@@ -6,7 +6,7 @@
 use crate::error::Error;
 
 /// The most shards one sweep may be split into.
-pub const MAX_SHARDS: u32 = 1000;
+pub const MAX_SHARDS: u32 = crate::catalog::shards::MAX_SHARDS;
 /// The longest sweep id a user may give.
 pub const MAX_ID_LEN: usize = 128;
 
