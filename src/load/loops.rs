@@ -110,6 +110,10 @@ pub(super) async fn load(
         Some(rate) => open_loop(&ctx, &spec, rate, clock, end, stop).await,
     }
     monitor.abort();
+    // The GPU figures end with the load, not after the final scrape and the writing.
+    if let Some(s) = gpu.as_mut().and_then(|g| g.sampler.as_mut()) {
+        s.halt();
+    }
     LoadDone {
         warmup_failed,
         gpu,

@@ -10,11 +10,11 @@
 //! - `energy_joules`: per GPU, the difference of NVML's energy counter between the first and
 //!   last sample when it has one, else power integrated over time (trapezoids); summed.
 //!   With a window ([`Accumulator::finish_window`], what `run` uses), exactly over the
-//!   run's window: the part of the first and last intervals outside it is cut off (power
-//!   interpolated linearly), and a window edge beyond the samples is filled with the
-//!   nearest sample's power.
+//!   run's window: what the samples outside it cover is cut off (power interpolated
+//!   linearly, from the first and last [`EDGE`] samples kept), and a window edge beyond the
+//!   samples is filled with the nearest sample's power.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -24,6 +24,38 @@ use crate::schema::round;
 use crate::schema::{GpuInfo, Metadata};
 
 const MIB_PER_GIB: f64 = 1024.0;
+
+/// How many power samples are kept at each end of the run to cut the energy at the
+/// window's edges: 256 at the shortest interval (50 ms) is 12.8 s, more than the sampler
+/// runs outside the load. An edge further in than that is cut at the last kept sample
+/// (the energy then keeps what lies beyond it). Memory: 2 x 256 x 24 bytes a GPU.
+const EDGE: usize = 256;
+
+/// One power sample: time (s), power (W), energy integrated from the first sample (J).
+#[derive(Debug, Clone, Copy)]
+struct PowerPoint {
+    t: f64,
+    w: f64,
+    e: f64,
+}
+
+/// The energy integrated from the first sample up to `x` (linear power between samples),
+/// when `x` lies within the span of `points` (sorted by time).
+fn energy_at<'a>(points: impl IntoIterator<Item = &'a PowerPoint>, x: f64) -> Option<f64> {
+    let mut prev: Option<&PowerPoint> = None;
+    for p in points {
+        if x <= p.t {
+            let a = prev?;
+            if p.t <= a.t {
+                return Some(a.e);
+            }
+            let wx = a.w + (p.w - a.w) * (x - a.t) / (p.t - a.t);
+            return Some(a.e + (a.w + wx) / 2.0 * (x - a.t));
+        }
+        prev = Some(p);
+    }
+    None
+}
 
 /// Running totals of one GPU.
 #[derive(Debug, Default, Clone)]
@@ -37,12 +69,11 @@ struct DeviceAcc {
     power_sum: f64,
     power_n: u64,
     temperature_max_c: Option<f64>,
-    last_power: Option<(f64, f64)>,
-    /// The power sample before `last_power` (to cut the last interval at the window's end).
-    prev_power: Option<(f64, f64)>,
-    /// The first two power samples (to cut the first interval at the window's start).
-    first_power: Option<(f64, f64)>,
-    second_power: Option<(f64, f64)>,
+    /// The first [`EDGE`] power samples, as (t, W, energy integrated up to t), to cut the
+    /// energy before the window's start exactly.
+    head: Vec<PowerPoint>,
+    /// The last [`EDGE`] power samples, the same way, to cut the energy after its end.
+    tail: VecDeque<PowerPoint>,
     energy_integrated_j: f64,
     energy_integrated: bool,
     energy_first_mj: Option<u64>,
@@ -74,20 +105,29 @@ impl DeviceAcc {
         if let Some(p) = r.power_w {
             self.power_sum += p;
             self.power_n += 1;
-            if let Some((t0, p0)) = self.last_power
-                && t_s > t0
-            {
-                self.energy_integrated_j += (p0 + p) / 2.0 * (t_s - t0);
+            let mut e = 0.0;
+            if let Some(last) = self.tail.back() {
+                if t_s <= last.t {
+                    // Out of order (a clock step): not integrated, not an edge point.
+                    return self.add_energy(r);
+                }
+                e = last.e + (last.w + p) / 2.0 * (t_s - last.t);
+                self.energy_integrated_j = e;
                 self.energy_integrated = true;
             }
-            if self.first_power.is_none() {
-                self.first_power = Some((t_s, p));
-            } else if self.second_power.is_none() {
-                self.second_power = Some((t_s, p));
+            let point = PowerPoint { t: t_s, w: p, e };
+            if self.head.len() < EDGE {
+                self.head.push(point);
             }
-            self.prev_power = self.last_power;
-            self.last_power = Some((t_s, p));
+            if self.tail.len() == EDGE {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(point);
         }
+        self.add_energy(r);
+    }
+
+    fn add_energy(&mut self, r: &GpuReading) {
         if let Some(e) = r.energy_mj {
             self.energy_first_mj.get_or_insert(e);
             self.energy_last_mj = Some(e);
@@ -103,33 +143,30 @@ impl DeviceAcc {
     }
 
     /// The energy over exactly `[start, end]` (seconds on the sampler's clock): the energy
-    /// between the first and last sample, less what of it lies outside the window, plus the
-    /// window's edges beyond the samples at the nearest sample's power.
+    /// between the first and last sample, less what of it lies outside the window (power
+    /// interpolated linearly, from the kept edge samples), plus the window's edges beyond
+    /// the samples at the nearest sample's power.
     fn energy_in(&self, start: f64, end: f64) -> Option<f64> {
         let mut e = self.energy_j()?;
-        let (Some(first), Some(last)) = (self.first_power, self.last_power) else {
+        let (Some(first), Some(last)) = (self.head.first(), self.tail.back()) else {
             return Some(e);
         };
-        // The energy of the part of segment a..b (linear power) from a to x.
-        let part = |(ta, pa): (f64, f64), (tb, pb): (f64, f64), x: f64| {
-            let x = x.clamp(ta, tb);
-            let px = if tb > ta {
-                pa + (pb - pa) * (x - ta) / (tb - ta)
-            } else {
-                pa
-            };
-            (pa + px) / 2.0 * (x - ta)
+        // Where a cut falls in neither kept end, the nearest kept sample stands in.
+        let at = |x: f64, fallback: f64| {
+            energy_at(&self.head, x)
+                .or_else(|| energy_at(&self.tail, x))
+                .unwrap_or(fallback)
         };
-        if first.0 > start {
-            e += first.1 * (first.0 - start);
-        } else if let Some(second) = self.second_power {
-            e -= part(first, second, start);
+        if start < first.t {
+            e += first.w * (first.t - start);
+        } else {
+            e -= at(start, self.head.last().map_or(0.0, |p| p.e));
         }
-        if last.0 < end {
-            e += last.1 * (end - last.0);
-        } else if let Some(prev) = self.prev_power {
-            let whole = part(prev, last, last.0);
-            e -= whole - part(prev, last, end.max(prev.0));
+        if end > last.t {
+            e += last.w * (end - last.t);
+        } else {
+            let from = self.tail.front().map_or(last.e, |p| p.e);
+            e -= last.e - at(end.max(start), from);
         }
         Some(e.max(0.0))
     }
@@ -424,6 +461,25 @@ mod tests {
             .energy_joules
             .unwrap();
         assert!((e - 340.0).abs() <= 0.1, "{e}");
+    }
+
+    #[test]
+    fn energy_is_cut_exactly_with_many_samples_outside_the_window() {
+        // Samples every 0.5 s from 0 to 10 s; the run from 2.2 to 6.3 s: four samples
+        // before its start and seven after its end (the CI failure: only one interval was
+        // cut at each end). A ramp 100 W + 10 W/s: exact 4.1 * 100 + 5 * (6.3^2 - 2.2^2).
+        let ramp = sampled(0.0, 10.0, |t| 100.0 + 10.0 * t, None);
+        let want = 410.0 + 5.0 * (6.3f64.powi(2) - 2.2f64.powi(2));
+        let e = ramp.finish_window(2.2, 6.3).unwrap().energy_joules.unwrap();
+        assert!((e - want).abs() <= 0.1, "{e} vs {want}");
+        let counted = sampled(0.0, 10.0, |_| 300.0, Some(|t| 300.0 * t));
+        let e = counted.finish_window(2.2, 6.3).unwrap();
+        assert!((e.energy_joules.unwrap() - 1230.0).abs() <= 0.1, "{e:?}");
+        // Past the kept edges (a 200 s sampling, 401 samples) the cut still holds at the
+        // tail, and at the head within its 256 samples.
+        let long = sampled(0.0, 200.0, |_| 300.0, None);
+        let e = long.finish_window(100.0, 190.0).unwrap().energy_joules;
+        assert_eq!(e, Some(27000.0));
     }
 
     fn reading(index: u32, used: f64, util: Option<f64>, power: Option<f64>) -> GpuReading {

@@ -173,6 +173,8 @@ pub fn open_backend(mode: GpuMode, visible: VisibleDevices) -> Result<Box<dyn Ba
 pub struct GpuSampler {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<Option<Accumulator>>>,
+    /// What [`halt`](Self::halt) collected, until the summary is asked for.
+    halted: Option<Box<Accumulator>>,
     /// Time 0 of the samples.
     t0: Instant,
 }
@@ -201,6 +203,7 @@ impl GpuSampler {
             return GpuSampler {
                 stop: None,
                 thread: None,
+                halted: None,
                 t0: Instant::now(),
             };
         }
@@ -251,13 +254,26 @@ impl GpuSampler {
         GpuSampler {
             stop: Some(tx),
             thread,
+            halted: None,
             t0,
         }
     }
 
     fn stop(&mut self) -> Option<Accumulator> {
         drop(self.stop.take());
-        self.thread.take()?.join().ok().flatten()
+        match self.thread.take() {
+            Some(t) => t.join().ok().flatten(),
+            None => self.halted.take().map(|a| *a),
+        }
+    }
+
+    /// Take one last sample and stop sampling now (the load is over), keeping the samples
+    /// for the summary asked for later: what the run does after its last response (the
+    /// final scrape, writing metadata) is not in the GPU figures. Blocks for one sample.
+    pub fn halt(&mut self) {
+        if self.thread.is_some() {
+            self.halted = self.stop().map(Box::new);
+        }
     }
 
     /// Take one last sample, stop, and summarize (`None`: no telemetry).
@@ -487,6 +503,18 @@ mod tests {
         assert!((energy - 100.0 * summary.span_s).abs() < 1.0, "{summary:?}");
         let lines = std::fs::read_to_string(&path).unwrap().lines().count();
         assert_eq!(lines as u64, summary.samples);
+    }
+
+    #[test]
+    fn a_halted_sampler_takes_no_more_samples() {
+        let mut s = GpuSampler::start_with(Box::new(Fake(0)), Duration::from_millis(50), None);
+        std::thread::sleep(Duration::from_millis(120));
+        s.halt();
+        let at_halt = s.t0.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_millis(200));
+        let summary = s.finish().unwrap();
+        assert!(summary.samples >= 2, "{summary:?}");
+        assert!(summary.span_s <= at_halt, "{summary:?} after a halt at {at_halt}");
     }
 
     #[test]
