@@ -161,7 +161,7 @@ pub fn finish(
         if run.records.is_empty()
             && let Some(lat) = &run.latency
         {
-            m.results.latency_ms = Some(lat.clone());
+            m.results.latency_ms = Some(Box::new(lat.clone()));
         }
         if doc.format == DocumentFormat::VllmBenchThroughput
             && let Some(t) = run.figures.get("tokens_per_second").and_then(Value::as_f64)

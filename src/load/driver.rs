@@ -237,7 +237,8 @@ pub async fn run(store: &Store, plan: RunPlan) -> Result<RunOutcome> {
     meta.results.server_view = match done.scraper {
         Some(s) => s.finish(&meta.results).await,
         None => crate::metrics::server_view::from_ollama(&meta.results),
-    };
+    }
+    .map(Box::new);
     meta.test.raw_sha256 = Some(written.sha256);
     meta.test.raw_bytes = Some(written.bytes);
     meta.test

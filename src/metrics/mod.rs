@@ -310,7 +310,7 @@ impl Aggregator {
     /// The `results` block for a run that took `total_time_s` seconds.
     pub fn finish(mut self, total_time_s: f64, unparseable_lines: u64) -> Results {
         let (steady_state, steady_state_note) = match self.steady.take().map(|s| s.finish()) {
-            Some(Ok(s)) => (Some(s), None),
+            Some(Ok(s)) => (Some(Box::new(s)), None),
             Some(Err(note)) => (None, Some(note)),
             None => (None, None),
         };
@@ -377,7 +377,7 @@ impl Aggregator {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             client_stalled_requests: self.client_stalled,
-            latency_ms: (!latencies.is_empty()).then_some(latencies),
+            latency_ms: (!latencies.is_empty()).then(|| Box::new(latencies)),
             server_timings: self.server.summary(),
             goodput,
             output_tokens_per_joule: None,

@@ -257,10 +257,10 @@ mod tests {
         };
         Results {
             success_count: success,
-            latency_ms: Some(Latencies {
+            latency_ms: Some(Box::new(Latencies {
                 ttft: Some(s),
                 ..Latencies::default()
-            }),
+            })),
             ..Results::default()
         }
     }

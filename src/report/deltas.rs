@@ -20,7 +20,7 @@ pub struct Tracked {
 }
 
 fn lat(m: &Metadata, f: fn(&crate::schema::Latencies) -> Option<f64>) -> Option<f64> {
-    m.results.latency_ms.as_ref().and_then(f)
+    m.results.latency_ms.as_deref().and_then(f)
 }
 
 /// The metrics, in display order. Throughput, success and latency gate; memory,

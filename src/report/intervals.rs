@@ -108,7 +108,7 @@ fn lat(
     m: &Metadata,
     f: fn(&crate::schema::Latencies) -> Option<LatencySummary>,
 ) -> Option<LatencySummary> {
-    m.results.latency_ms.as_ref().and_then(f)
+    m.results.latency_ms.as_deref().and_then(f)
 }
 
 /// The figures a group is summarised by: name, how to read it from a run.

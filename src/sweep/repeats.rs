@@ -98,7 +98,7 @@ pub fn summary(runs: &[Metadata]) -> Metadata {
         for (of, slot) in pick {
             let all: Vec<LatencySummary> = ok
                 .iter()
-                .filter_map(|m| m.results.latency_ms.as_ref().and_then(of))
+                .filter_map(|m| m.results.latency_ms.as_deref().and_then(of))
                 .collect();
             let Some(s) = slot(l).as_mut() else { continue };
             if all.len() != ok.len() || all.is_empty() {

@@ -514,7 +514,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         let summary = s.finish().unwrap();
         assert!(summary.samples >= 2, "{summary:?}");
-        assert!(summary.span_s <= at_halt, "{summary:?} after a halt at {at_halt}");
+        assert!(
+            summary.span_s <= at_halt,
+            "{summary:?} after a halt at {at_halt}"
+        );
     }
 
     #[test]

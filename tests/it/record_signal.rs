@@ -140,8 +140,10 @@ fn wait_metadata(store: &Path, limit: Duration) -> serde_json::Value {
             .iter()
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
+        // A file listed may be renamed over before it is read (an atomic replace).
         if let [one] = json.as_slice()
-            && let Ok(m) = serde_json::from_slice(&std::fs::read(one).unwrap())
+            && let Ok(bytes) = std::fs::read(one)
+            && let Ok(m) = serde_json::from_slice(&bytes)
         {
             return m;
         }

@@ -29,7 +29,7 @@ pub struct MetricDef {
 }
 
 fn latency(m: &Metadata, pick: fn(&crate::schema::Latencies) -> Option<f64>) -> Option<f64> {
-    m.results.latency_ms.as_ref().and_then(pick)
+    m.results.latency_ms.as_deref().and_then(pick)
 }
 
 /// Success rate in percent (None when there were no requests).

@@ -104,6 +104,7 @@ pub fn read_state(store: &Store) -> Option<State> {
 }
 
 /// One line of a part: its head and where its bytes are.
+#[derive(Debug)]
 pub struct LineAt {
     pub head: Head,
     pub part: usize,
@@ -115,20 +116,104 @@ fn plain_json_name(name: &str) -> bool {
     name.ends_with(".json") && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
 }
 
-/// The parts as read: their bytes (indexed by part number), their lines, and each
-/// part's name and size (what the state must list for them to be trusted).
+/// The parts as read: their lines (part by part, each part's in file-name order), each
+/// part's open file and, when asked for, its bytes, and each part's name and size (what
+/// the state must list for them to be trusted).
 #[derive(Default)]
 pub struct Parts {
+    /// Each part's bytes (indexed by part number) when kept; empty otherwise.
     pub bufs: Vec<Vec<u8>>,
+    /// Each part's open file (indexed by part number): a line is read again from it
+    /// without holding the bytes. A part replaced meanwhile is renamed over, so the open
+    /// file still holds exactly what was read.
+    pub files: Vec<Option<File>>,
     pub lines: Vec<LineAt>,
     pub sizes: Vec<(String, u64)>,
+    /// A part holds two rows for one file (edited by hand).
+    pub dup: bool,
+    /// A row is not in the part its file name hashes to (edited by hand).
+    pub misplaced: bool,
 }
 
-/// Read every part: `Ok(None)` when there is no catalog folder, `Err(why)` when a part
-/// cannot be used (unreadable, a cut line, a head that does not parse, another version).
-/// Only heads are parsed here; a row whose `run` does not parse is read again from its
-/// metadata file by whoever needs it.
-pub fn read_parts(store: &Store) -> Result<Option<Parts>, String> {
+thread_local! {
+    /// One buffer per reading thread: a part read only for its heads does not take fresh
+    /// memory (at 100,000 rows, 90 MB of first-touched pages were half of a query).
+    static PART_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Read `len` bytes of an open part into `buf` (its contents replaced).
+pub fn read_part(file: &File, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    buf.clear();
+    buf.resize(len, 0);
+    file.read_exact_at(buf, 0)
+}
+
+/// `f` of the first `len` bytes of an open part, read into this thread's buffer (`None`
+/// when they cannot be read now).
+pub fn with_part_bytes<R>(file: &File, len: usize, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+    PART_BUF.with_borrow_mut(|buf| match read_part(file, len, buf) {
+        Ok(()) => f(Some(buf)),
+        Err(_) => f(None),
+    })
+}
+
+/// What one part gave: its lines (head, range), whether two name one file, whether a
+/// row is not in the part its file name hashes to.
+type PartLines = (Vec<(Head, Range<usize>)>, bool, bool);
+
+/// Split one part's bytes into lines and parse their heads, checking each row: this
+/// version, a plain metadata file name; sorted by file name (a part that is not is sorted
+/// here); whether each is in the part its name hashes to (only then can a file's second
+/// row be found within its part).
+fn part_lines(part: usize, name: &str, bytes: &[u8]) -> Result<PartLines, String> {
+    // Sized once: growing it touched its memory twice over.
+    let mut out: Vec<(Head, Range<usize>)> =
+        Vec::with_capacity(memchr::memchr_iter(b'\n', bytes).count());
+    let mut misplaced = false;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes) {
+        let line_no = out.len() + 1;
+        let head =
+            head_of(&bytes[start..=end]).map_err(|e| format!("{name} line {line_no}: {e}"))?;
+        if head.catalog != CATALOG_VERSION {
+            return Err(format!(
+                "{name} line {line_no}: catalog version {} (this benchkeep writes {CATALOG_VERSION})",
+                head.catalog
+            ));
+        }
+        // A row names its metadata file: a plain `*.json` name, never a path (`metadata/`
+        // joined with `/x` or `../x` would leave the store).
+        if !plain_json_name(head.file()) {
+            return Err(format!(
+                "{name} line {line_no}: {:?} is not a metadata file name",
+                head.file()
+            ));
+        }
+        misplaced |= part_of(head.file()) != part;
+        out.push((head, start..end + 1));
+        start = end + 1;
+    }
+    if start < bytes.len() {
+        return Err(format!(
+            "{name} line {}: cut short (no newline at its end)",
+            out.len() + 1
+        ));
+    }
+    if !out.windows(2).all(|w| w[0].0.file() <= w[1].0.file()) {
+        out.sort_by(|a, b| a.0.file().cmp(b.0.file()));
+    }
+    let dup = out.windows(2).any(|w| w[0].0.file() == w[1].0.file());
+    Ok((out, dup, misplaced))
+}
+
+/// Read every part (in parallel): `Ok(None)` when there is no catalog folder, `Err(why)`
+/// when a part cannot be used (unreadable, a cut line, a head that does not parse,
+/// another version, a row in the wrong part). Only heads are parsed here; a row whose
+/// `run` does not parse is read again from its metadata file by whoever needs it. With
+/// `keep`, the parts' bytes are kept (for whoever reads most rows whole); without, only
+/// the heads and the open files.
+pub fn read_parts(store: &Store, keep: bool) -> Result<Option<Parts>, String> {
     let dir = store.root().join(CATALOG_DIR);
     // A link in place of the folder would read rows from outside the store (P11).
     if !nofollow::real_dir(&dir)? {
@@ -145,81 +230,59 @@ pub fn read_parts(store: &Store) -> Result<Option<Parts>, String> {
         .filter(|n| n.ends_with(".jsonl") && !n.starts_with('.'))
         .collect();
     names.sort();
-    let mut parts = Parts {
-        bufs: vec![Vec::new(); PARTS],
-        ..Parts::default()
-    };
-    let mut read = Vec::with_capacity(names.len());
+    let mut opened: Vec<(usize, String, File, usize)> = Vec::with_capacity(names.len());
     let mut held = 0u64;
     for name in names {
         let Some(part) = (0..PARTS).find(|&p| part_name(p) == name) else {
             return Err(format!("{name}: not a part this benchkeep writes"));
         };
-        let bytes = match nofollow::read_bounded(&dir.join(&name), MAX_PART_BYTES) {
-            Ok(Some(b)) => b,
-            Ok(None) => return Err(format!("{name}: larger than {MAX_PART_BYTES} bytes")),
-            Err(e) => return Err(format!("{name}: cannot read: {e}")),
-        };
+        let file = nofollow::open_read(&dir.join(&name))
+            .map_err(|e| format!("{name}: cannot read: {e}"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("{name}: cannot read: {e}"))?
+            .len();
         // Bounded as a whole, not only per part: 64 planted parts must not take 64 GiB.
-        held += bytes.len() as u64;
+        held += len;
         if held > MAX_PART_BYTES {
             return Err(format!("the parts hold more than {MAX_PART_BYTES} bytes"));
         }
-        read.push((part, name, bytes));
+        opened.push((part, name, file, len as usize));
     }
-    // Sized once: at 100,000 rows, growing these was a good part of a warm read.
-    let total: usize = read
-        .iter()
-        .map(|(_, _, b)| memchr::memchr_iter(b'\n', b).count())
-        .sum();
-    let mut ranges: Vec<(usize, Range<usize>)> = Vec::with_capacity(total);
-    for (part, name, bytes) in read {
-        let mut start = 0;
-        let before = ranges.len();
-        for end in memchr::memchr_iter(b'\n', &bytes) {
-            ranges.push((part, start..end + 1));
-            start = end + 1;
+    let read = parallel_map(&opened, |(part, name, file, len)| {
+        let parse = |buf: &mut Vec<u8>| {
+            read_part(file, *len, buf).map_err(|e| format!("{name}: cannot read: {e}"))?;
+            part_lines(*part, name, buf)
+        };
+        if keep {
+            let mut bytes = Vec::new();
+            parse(&mut bytes).map(|l| (l, bytes))
+        } else {
+            PART_BUF.with_borrow_mut(|buf| parse(buf).map(|l| (l, Vec::new())))
         }
-        if start < bytes.len() {
-            return Err(format!(
-                "{name} line {}: cut short (no newline at its end)",
-                ranges.len() - before + 1
-            ));
-        }
-        parts.sizes.push((name, bytes.len() as u64));
-        parts.bufs[part] = bytes;
-    }
-    let bufs = &parts.bufs;
-    let heads = parallel_map(&ranges, |(p, r)| {
-        let head = head_of(&bufs[*p][r.clone()]).map_err(|e| e.to_string())?;
-        if head.catalog != CATALOG_VERSION {
-            return Err(format!(
-                "catalog version {} (this benchkeep writes {CATALOG_VERSION})",
-                head.catalog
-            ));
-        }
-        Ok(head)
     });
-    parts.lines.reserve_exact(ranges.len());
-    let mut line_no = vec![0usize; PARTS];
-    for ((part, range), head) in ranges.into_iter().zip(heads) {
-        line_no[part] += 1;
-        match head {
-            // A row names its metadata file: a plain `*.json` name, never a path
-            // (`metadata/` joined with `/x` or `../x` would leave the store).
-            Ok(head) if !plain_json_name(head.file()) => {
-                return Err(format!(
-                    "{} line {}: {:?} is not a metadata file name",
-                    part_name(part),
-                    line_no[part],
-                    head.file()
-                ));
-            }
-            Ok(head) => parts.lines.push(LineAt { head, part, range }),
-            Err(why) => {
-                return Err(format!("{} line {}: {why}", part_name(part), line_no[part]));
-            }
-        }
+    let mut parts = Parts {
+        bufs: vec![Vec::new(); PARTS],
+        files: (0..PARTS).map(|_| None).collect(),
+        ..Parts::default()
+    };
+    parts.lines.reserve_exact(
+        read.iter()
+            .map(|r| r.as_ref().map_or(0, |((l, _, _), _)| l.len()))
+            .sum(),
+    );
+    for ((part, name, file, len), got) in opened.into_iter().zip(read) {
+        let ((lines, dup, misplaced), bytes) = got?;
+        parts.dup |= dup;
+        parts.misplaced |= misplaced;
+        parts.lines.extend(
+            lines
+                .into_iter()
+                .map(|(head, range)| LineAt { head, part, range }),
+        );
+        parts.sizes.push((name, len as u64));
+        parts.bufs[part] = bytes;
+        parts.files[part] = Some(file);
     }
     Ok(Some(parts))
 }
@@ -385,7 +448,10 @@ mod hostile {
         let elsewhere = tmp.path().join("elsewhere");
         fs::create_dir_all(&elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, store.root().join(CATALOG_DIR)).unwrap();
-        assert!(read_parts(&store).is_err(), "a linked folder is refused");
+        assert!(
+            read_parts(&store, true).is_err(),
+            "a linked folder is refused"
+        );
         assert!(read_state(&store).is_none());
         fs::remove_file(store.root().join(CATALOG_DIR)).unwrap();
         fs::create_dir_all(store.root().join(CATALOG_DIR)).unwrap();
@@ -399,7 +465,7 @@ mod hostile {
         );
         let part = part_name(part_of(file));
         fs::write(store.root().join(CATALOG_DIR).join(part), line).unwrap();
-        let err = read_parts(&store)
+        let err = read_parts(&store, false)
             .err()
             .expect("a path in a row is refused");
         assert!(err.contains("not a metadata file name"), "{err}");

@@ -19,9 +19,11 @@
 mod check;
 pub mod disk;
 pub mod row;
+mod scan;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Range;
+use std::fs::File;
 
 use serde_json::Value;
 
@@ -32,21 +34,12 @@ pub use check::{Mismatch, check};
 pub use disk::{CATALOG_DIR, OLD_CATALOG, STATE_FILE};
 pub use row::{CATALOG_VERSION, Head, Row, project};
 
-use disk::{LineAt, PARTS, State, part_of};
+use disk::{LineAt, PARTS, State, part_of, with_part_bytes};
 use row::{head_of, line_of, row_of};
 
-/// Where a line's bytes are: in a part as read, or made now.
-#[derive(Debug)]
-enum Src {
-    Read(usize, Range<usize>),
-    Made(Vec<u8>),
-}
-
-#[derive(Debug)]
-struct Line {
-    head: Head,
-    src: Src,
-}
+/// The `part` of a line made now (from its metadata file), not read from a part: its
+/// `range.start` is its index in [`Catalog::made`].
+const MADE: usize = usize::MAX;
 
 /// How a reader knew its rows were in step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +50,17 @@ pub enum Checked {
     Listing,
 }
 
-/// The catalog in step with `metadata/`: one line per metadata file, in file-name order.
+/// The catalog in step with `metadata/`: one line per metadata file (part by part; in
+/// file-name order within a part, [`Catalog::ordered`] for the whole).
 #[derive(Debug)]
 pub struct Catalog {
-    bufs: Vec<Vec<u8>>,
-    lines: Vec<Line>,
+    /// Each part's open file (by part number): lines are read from it when needed, never
+    /// held all at once.
+    files: Vec<Option<File>>,
+    /// The rows, as read (no copy of what the parts gave) or made ([`MADE`]).
+    lines: Vec<LineAt>,
+    /// The bytes of the rows made now.
+    made: Vec<Vec<u8>>,
     /// How the rows were found in step.
     pub checked: Checked,
     /// Metadata files read because their row was missing or stale.
@@ -84,11 +83,74 @@ impl Catalog {
         self.lines.is_empty()
     }
 
-    fn line(&self, i: usize) -> &[u8] {
-        match &self.lines[i].src {
-            Src::Read(p, r) => &self.bufs[*p][r.clone()],
-            Src::Made(v) => v,
+    /// Row `i`'s bytes, read again from its part when it came from one (`None`: the part
+    /// cannot be read now, e.g. cut short in place by hand).
+    fn line(&self, i: usize) -> Option<Cow<'_, [u8]>> {
+        use std::os::unix::fs::FileExt;
+        let l = &self.lines[i];
+        if l.part == MADE {
+            return Some(Cow::Borrowed(&self.made[l.range.start]));
         }
+        let file = self.files.get(l.part)?.as_ref()?;
+        let mut v = vec![0; l.range.len()];
+        file.read_exact_at(&mut v, l.range.start as u64).ok()?;
+        Some(Cow::Owned(v))
+    }
+
+    /// `f` of rows `idx` with their bytes, in `idx`'s order: each part read once (into a
+    /// buffer its thread reuses), the parts in parallel.
+    fn each_line<R: Send>(
+        &self,
+        idx: &[usize],
+        f: impl Fn(usize, Option<&[u8]>) -> R + Sync,
+    ) -> Vec<R> {
+        let mut by_part: Vec<Vec<(usize, usize)>> = vec![Vec::new(); PARTS + 1];
+        for (k, &i) in idx.iter().enumerate() {
+            by_part[self.lines[i].part.min(PARTS)].push((k, i));
+        }
+        let groups: Vec<usize> = (0..=PARTS).filter(|&p| !by_part[p].is_empty()).collect();
+        let done = parallel_map(&groups, |&p| {
+            let rows = &by_part[p];
+            let run = |bytes: Option<&[u8]>| -> Vec<(usize, R)> {
+                rows.iter()
+                    .map(|&(k, i)| {
+                        let l = &self.lines[i];
+                        let line = match bytes {
+                            _ if l.part == MADE => Some(self.made[l.range.start].as_slice()),
+                            Some(b) => b.get(l.range.clone()),
+                            None => None,
+                        };
+                        (k, f(i, line))
+                    })
+                    .collect()
+            };
+            if p >= PARTS {
+                return run(None);
+            }
+            let len = rows
+                .iter()
+                .map(|&(_, i)| self.lines[i].range.end)
+                .max()
+                .unwrap_or(0);
+            match self.files[p].as_ref() {
+                Some(file) => with_part_bytes(file, len, run),
+                None => run(None),
+            }
+        });
+        let mut out: Vec<Option<R>> = (0..idx.len()).map(|_| None).collect();
+        for (k, r) in done.into_iter().flatten() {
+            out[k] = Some(r);
+        }
+        out.into_iter()
+            .map(|r| r.expect("every row done"))
+            .collect()
+    }
+
+    /// The rows in file-name order, as indices.
+    pub fn ordered(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.len()).collect();
+        idx.sort_by(|&a, &b| self.head(a).file().cmp(self.head(b).file()));
+        idx
     }
 
     /// Row `i`'s head (name, stat, the fields filters use).
@@ -100,7 +162,8 @@ impl Catalog {
     /// run to look figures up in; `None` for a file that could not be used or a row that
     /// does not parse (ask the metadata file then).
     pub fn run_value(&self, i: usize) -> Option<Value> {
-        let Value::Object(mut row) = serde_json::from_slice::<Value>(self.line(i)).ok()? else {
+        let line = self.line(i)?;
+        let Value::Object(mut row) = serde_json::from_slice::<Value>(&line).ok()? else {
             return None;
         };
         let Some(Value::Object(mut run)) = row.remove("run") else {
@@ -120,14 +183,14 @@ impl Catalog {
     /// row that does not parse is replaced by a read of its metadata file.
     pub fn runs(&self, store: &Store) -> Runs {
         let template = row::template();
-        let idx: Vec<usize> = (0..self.len()).collect();
+        let idx = self.ordered();
         let dir = store.metadata_dir();
-        let named = parallel_map(&idx, |&i| {
+        let named = self.each_line(&idx, |i, line| {
             let h = self.head(i);
             if let Some(why) = h.skipped() {
                 return (h.file().to_string(), h.stat, Err(why.to_string()));
             }
-            match row::lean_metadata(self.line(i), &template) {
+            match line.and_then(|l| row::lean_metadata(l, &template)) {
                 Some(m) => (h.file().to_string(), h.stat, Ok(m)),
                 None => {
                     let (stat, result) = read_with_stat(&dir.join(h.file()));
@@ -140,7 +203,8 @@ impl Catalog {
 
     /// The fingerprint [`Store::load_all`] gives for these files (without parsing a row).
     pub fn fingerprint(&self) -> u64 {
-        crate::store::fingerprint(self.lines.iter().map(|l| (l.head.file(), l.head.stat)))
+        let heads = self.ordered().into_iter().map(|i| self.head(i));
+        crate::store::fingerprint(heads.map(|h| (h.file(), h.stat)))
     }
 }
 
@@ -166,7 +230,7 @@ fn sync(store: &Store, locked: bool) -> anyhow::Result<Catalog> {
     // Before anything is read: a change made while we read moves it past what we record.
     let dir0 = disk::dir_stat(store);
     let state = disk::read_state(store);
-    let (parts, rebuilt) = match disk::read_parts(store) {
+    let (parts, rebuilt) = match disk::read_parts(store, false) {
         Ok(Some(p)) => (p, None),
         Ok(None) => (
             disk::Parts::default(),
@@ -186,46 +250,46 @@ fn sync(store: &Store, locked: bool) -> anyhow::Result<Catalog> {
             s.catalog == CATALOG_VERSION && Some(s.dir) == dir0 && !s.racy && s.parts == parts.sizes
         });
     let disk::Parts {
-        bufs,
+        files,
         lines: read,
         sizes,
+        dup,
+        misplaced,
+        ..
     } = parts;
-    if trusted {
-        let mut lines: Vec<Line> = read
-            .into_iter()
-            .map(|l| Line {
-                head: l.head,
-                src: Src::Read(l.part, l.range),
-            })
-            .collect();
-        // Stable sort: it finds the parts' sorted runs and merges them (n log 64).
-        lines.sort_by(|a, b| a.head.file().cmp(b.head.file()));
-        let dup = lines
-            .windows(2)
-            .any(|w| w[0].head.file() == w[1].head.file());
-        if !dup {
-            return Ok(Catalog {
-                bufs,
-                lines,
-                checked: Checked::State,
-                reread: 0,
-                dropped: 0,
-                written: false,
-                rebuilt: None,
-            });
-        }
+    if dup {
         // Two rows for one file (parts edited by hand): list and rewrite every part.
         return relist(
             store,
             locked,
             dir0,
-            bufs,
+            files,
             Vec::new(),
             sizes,
             Some("a file has two rows".into()),
         );
     }
-    relist(store, locked, dir0, bufs, read, sizes, rebuilt)
+    if misplaced {
+        // A row out of its part: every part is rewritten (rows whose file did not change
+        // are kept; a second row of a file is found by name across parts).
+        let why = Some("a row is not in its part".to_string());
+        return relist(store, locked, dir0, files, read, sizes, why);
+    }
+    if trusted {
+        // Each part's rows come sorted and a file's row can only be in its own part: no
+        // sort of the whole, no search for a second row of a file across parts.
+        return Ok(Catalog {
+            files,
+            lines: read,
+            made: Vec::new(),
+            checked: Checked::State,
+            reread: 0,
+            dropped: 0,
+            written: false,
+            rebuilt: None,
+        });
+    }
+    relist(store, locked, dir0, files, read, sizes, rebuilt)
 }
 
 /// The listing path: keep rows whose stat matches, read the rest, rewrite what changed.
@@ -233,7 +297,7 @@ fn relist(
     store: &Store,
     locked: bool,
     dir0: Option<disk::DirStat>,
-    bufs: Vec<Vec<u8>>,
+    files: Vec<Option<File>>,
     read: Vec<LineAt>,
     sizes: Vec<(String, u64)>,
     rebuilt: Option<String>,
@@ -246,15 +310,12 @@ fn relist(
             dup = true;
         }
     }
-    let mut lines: Vec<Option<Line>> = Vec::with_capacity(listing.len());
+    let mut lines: Vec<Option<LineAt>> = Vec::with_capacity(listing.len());
     let mut stale: Vec<(usize, String)> = Vec::new();
     let mut changed: BTreeSet<usize> = BTreeSet::new();
     for (i, (name, stat)) in listing.into_iter().enumerate() {
         match (by_name.remove(&name), stat) {
-            (Some(l), Some(now)) if l.head.stat == now => lines.push(Some(Line {
-                head: l.head,
-                src: Src::Read(l.part, l.range),
-            })),
+            (Some(l), Some(now)) if l.head.stat == now => lines.push(Some(l)),
             _ => {
                 changed.insert(part_of(&name));
                 lines.push(None);
@@ -269,21 +330,26 @@ fn relist(
         let (stat, result) = read_with_stat(&dir.join(name));
         let line = line_of(&row_of(name, stat, result));
         let head = head_of(&line).expect("a row just made parses");
-        Line {
-            head,
-            src: Src::Made(line),
-        }
+        (head, line)
     });
     let reread = fresh.len();
-    for ((i, _), line) in stale.into_iter().zip(fresh) {
-        lines[i] = Some(line);
+    let mut made = Vec::with_capacity(fresh.len());
+    for ((i, _), (head, line)) in stale.into_iter().zip(fresh) {
+        let range = made.len()..made.len() + 1;
+        made.push(line);
+        lines[i] = Some(LineAt {
+            head,
+            part: MADE,
+            range,
+        });
     }
     let mut cat = Catalog {
-        bufs,
+        files,
         lines: lines
             .into_iter()
             .map(|l| l.expect("every line filled"))
             .collect(),
+        made,
         checked: Checked::Listing,
         reread,
         dropped,
@@ -317,9 +383,17 @@ fn write(
         }
     };
     let mut bytes: BTreeMap<usize, Vec<u8>> = changed.iter().map(|&p| (p, Vec::new())).collect();
-    for i in 0..cat.len() {
+    let idx: Vec<usize> = cat
+        .ordered()
+        .into_iter()
+        .filter(|&i| bytes.contains_key(&part_of(cat.head(i).file())))
+        .collect();
+    let lines = cat.each_line(&idx, |_, line| line.map(<[u8]>::to_vec));
+    for (&i, line) in idx.iter().zip(lines) {
+        // A part that cannot be read again now: the catalog is not written.
+        let Some(line) = line else { return false };
         if let Some(out) = bytes.get_mut(&part_of(cat.head(i).file())) {
-            out.extend_from_slice(cat.line(i));
+            out.extend_from_slice(&line);
         }
     }
     let names: BTreeSet<String> = changed.iter().map(|&p| disk::part_name(p)).collect();
@@ -334,7 +408,7 @@ fn write(
 /// The catalog's rows (for `verify`): `Ok(None)` when there is none; a row that does not
 /// parse is an error.
 pub fn read_rows(store: &Store) -> Result<Option<Vec<Row>>, String> {
-    let Some(parts) = disk::read_parts(store)? else {
+    let Some(parts) = disk::read_parts(store, true)? else {
         return Ok(None);
     };
     let mut rows = Vec::with_capacity(parts.lines.len());

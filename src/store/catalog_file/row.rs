@@ -118,30 +118,30 @@ impl Head {
 
 /// A head as parsed: its strings borrowed from the line where they hold no escape.
 #[derive(Deserialize)]
-struct RawHead<'a> {
-    catalog: u32,
+pub(super) struct RawHead<'a> {
+    pub(super) catalog: u32,
     #[serde(borrow)]
-    file: Cow<'a, str>,
-    stat: FileStat,
+    pub(super) file: Cow<'a, str>,
+    pub(super) stat: FileStat,
     #[serde(default, borrow)]
-    test_id: Cow<'a, str>,
+    pub(super) test_id: Cow<'a, str>,
     #[serde(default, borrow)]
-    timestamp: Cow<'a, str>,
+    pub(super) timestamp: Cow<'a, str>,
     #[serde(default, borrow)]
-    platform: Cow<'a, str>,
+    pub(super) platform: Cow<'a, str>,
     #[serde(default, borrow)]
-    model: Cow<'a, str>,
+    pub(super) model: Cow<'a, str>,
     #[serde(default)]
-    status: Option<Status>,
+    pub(super) status: Option<Status>,
     #[serde(default, borrow)]
-    labels: Labels<'a>,
+    pub(super) labels: Labels<'a>,
     #[serde(default, borrow)]
-    skipped: Option<Cow<'a, str>>,
+    pub(super) skipped: Option<Cow<'a, str>>,
 }
 
 /// Labels as a list, in the row's order (a JSON object of strings).
 #[derive(Default)]
-struct Labels<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+pub(super) struct Labels<'a>(pub(super) Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -224,6 +224,9 @@ impl From<RawHead<'_>> for Head {
 }
 
 fn parse_head(bytes: &[u8]) -> Result<Head, serde_json::Error> {
+    if let Some(head) = super::scan::head(bytes) {
+        return Ok(head);
+    }
     serde_json::from_slice::<RawHead>(bytes).map(Head::from)
 }
 
@@ -557,12 +560,14 @@ pub fn lean_metadata(line: &[u8], template: &Metadata) -> Option<Metadata> {
     if let Some(u) = lr.unknown {
         r.extra.insert("unknown".into(), u);
     }
-    r.latency_ms = lr.latency_ms.map(|l| Latencies {
-        ttft: l.ttft.as_ref().map(LeanStat::summary),
-        tpot: l.tpot.as_ref().map(LeanStat::summary),
-        itl: l.itl.as_ref().map(LeanStat::summary),
-        e2e: l.e2e.as_ref().map(LeanStat::summary),
-        ..Latencies::default()
+    r.latency_ms = lr.latency_ms.map(|l| {
+        Box::new(Latencies {
+            ttft: l.ttft.as_ref().map(LeanStat::summary),
+            tpot: l.tpot.as_ref().map(LeanStat::summary),
+            itl: l.itl.as_ref().map(LeanStat::summary),
+            e2e: l.e2e.as_ref().map(LeanStat::summary),
+            ..Latencies::default()
+        })
     });
     r.apply_unknown();
     m.gpu = lean.gpu.map(|g| GpuInfo {
