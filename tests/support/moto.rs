@@ -132,6 +132,7 @@ pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
 static MOTO: OnceLock<String> = OnceLock::new();
 static MOTO_LOG: OnceLock<Option<PathBuf>> = OnceLock::new();
 
+#[cfg(feature = "external-it")]
 /// moto's request log (one line per request: `"GET /bucket/key HTTP/1.1" 200`), to count
 /// what a command asked of the store: the log of the server started here, or
 /// `BENCHKEEP_MOTO_LOG` (scripts/with_moto.sh sets it). `None`: an endpoint given without
@@ -141,6 +142,7 @@ pub fn moto_log() -> Option<&'static Path> {
     MOTO_LOG.get().and_then(|p| p.as_deref())
 }
 
+#[cfg(feature = "external-it")]
 /// The requests moto logged for `bucket` from byte `from` of its log on: (method, path).
 pub fn moto_requests(bucket: &str, from: u64) -> Vec<(String, String)> {
     let log = moto_log().expect("moto's log: run under scripts/with_moto.sh (BENCHKEEP_MOTO_LOG)");
@@ -160,6 +162,7 @@ pub fn moto_requests(bucket: &str, from: u64) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg(feature = "external-it")]
 /// The length of moto's log now (where the next request's line will start).
 pub fn moto_log_len() -> u64 {
     let log = moto_log().expect("moto's log: run under scripts/with_moto.sh (BENCHKEEP_MOTO_LOG)");
