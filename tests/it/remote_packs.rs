@@ -263,6 +263,8 @@ fn two_writers_racing_on_one_pack_both_land_in_it() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let conflicts: usize = results.iter().map(|a| a.conflicts).sum();
+    eprintln!("two writers, 10 rounds: {conflicts} conditional updates refused and retried");
     let gave_up: usize = results.iter().map(|a| a.gave_up).sum();
     let lines: usize = results.iter().map(|a| a.lines).sum();
     assert_eq!((gave_up, lines), (0, 20), "{results:?}");
