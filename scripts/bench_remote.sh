@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Measures `benchkeep query` and `benchkeep compare` over 10,000 runs in an s3:// store on
-# moto (a real S3-compatible server on 127.0.0.1): the first command on a fresh spool
-# (one LIST + one GET per run), then warm ones (one LIST, nothing new to fetch).
-# Prints the best and median of 3 runs of each warm command.
+# moto (a real S3-compatible server on 127.0.0.1): the first command on a fresh spool of
+# a store written without metadata packs (one LIST + one GET per run; that pull then
+# writes the packs), a fresh spool once the packs exist (two LISTs + 64 pack GETs), then
+# warm ones (one LIST, nothing new to fetch). Prints the best and median of 3 runs of each
+# warm command.
 #
 #   scripts/bench_remote.sh [N_RUNS]      (default 10000; needs python3, moto as in
 #                                          scripts/with_moto.sh, and boto3 beside moto;
@@ -53,7 +55,8 @@ url=s3://bench/team
 "$bin" init --store "$url" >/dev/null
 secs() { local t; t=$(date +%s.%N); "$@" >/dev/null 2>&1; echo "$(date +%s.%N) - $t" | bc; }
 echo "store: $url on moto, $n runs"
-echo "compare, fresh spool (LIST + $n GETs):  $(secs "$bin" --store "$url" --spool "$work/spool" compare) s"
+echo "compare, fresh spool, no packs yet (LIST + $n GETs, then the packs are written):  $(secs "$bin" --store "$url" --spool "$work/spool0" compare) s"
+echo "compare, fresh spool, with packs (2 LISTs + 64 pack GETs):  $(secs "$bin" --store "$url" --spool "$work/spool" compare) s"
 time_ms() {
   python3 - "$@" <<'PY'
 import subprocess, sys, time

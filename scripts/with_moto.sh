@@ -18,14 +18,15 @@ else
   moto=$venv/bin/moto_server
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$moto" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/benchkeep-moto-$port.log" 2>&1 &
+log=${TMPDIR:-/tmp}/benchkeep-moto-$port.log
+"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
   if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; then break; fi
-  kill -0 "$pid" 2>/dev/null || { cat "${TMPDIR:-/tmp}/benchkeep-moto-$port.log"; exit 1; }
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
   sleep 0.2
 done
-export BENCHKEEP_TEST_S3_ENDPOINT="http://127.0.0.1:$port" BENCHKEEP_MOTO="$moto"
+export BENCHKEEP_TEST_S3_ENDPOINT="http://127.0.0.1:$port" BENCHKEEP_MOTO="$moto" BENCHKEEP_MOTO_LOG="$log"
 echo "moto at $BENCHKEEP_TEST_S3_ENDPOINT (pid $pid)"
 "$@"

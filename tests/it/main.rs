@@ -52,6 +52,7 @@ mod record_signal;
 mod recover_cli;
 mod remote_errors;
 mod remote_large;
+mod remote_packs;
 mod remote_store;
 mod repeat_cli;
 mod report_cli;

@@ -64,7 +64,7 @@ pub mod sim {
 pub mod store {
     pub use benchkeep::store::Store;
     pub use benchkeep::store::ids::file_safe;
-    pub use benchkeep::store::remote::{Remote, RemoteConfig};
+    pub use benchkeep::store::remote::{Remote, RemoteConfig, packs, sync};
 }
 
 pub mod telemetry {

@@ -130,6 +130,44 @@ pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
 }
 
 static MOTO: OnceLock<String> = OnceLock::new();
+static MOTO_LOG: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+#[cfg(feature = "external-it")]
+/// moto's request log (one line per request: `"GET /bucket/key HTTP/1.1" 200`), to count
+/// what a command asked of the store: the log of the server started here, or
+/// `BENCHKEEP_MOTO_LOG` (scripts/with_moto.sh sets it). `None`: an endpoint given without
+/// its log.
+pub fn moto_log() -> Option<&'static Path> {
+    moto_endpoint();
+    MOTO_LOG.get().and_then(|p| p.as_deref())
+}
+
+#[cfg(feature = "external-it")]
+/// The requests moto logged for `bucket` from byte `from` of its log on: (method, path).
+pub fn moto_requests(bucket: &str, from: u64) -> Vec<(String, String)> {
+    let log = moto_log().expect("moto's log: run under scripts/with_moto.sh (BENCHKEEP_MOTO_LOG)");
+    let bytes = std::fs::read(log).unwrap();
+    let text = String::from_utf8_lossy(&bytes[from as usize..]);
+    let prefix = format!("/{bucket}");
+    text.lines()
+        .filter_map(|l| {
+            let req = l.split('"').nth(1)?;
+            let mut it = req.split_whitespace();
+            let (method, path) = (it.next()?, it.next()?);
+            (path == prefix
+                || path.starts_with(&format!("{prefix}/"))
+                || path.starts_with(&format!("{prefix}?")))
+            .then(|| (method.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(feature = "external-it")]
+/// The length of moto's log now (where the next request's line will start).
+pub fn moto_log_len() -> u64 {
+    let log = moto_log().expect("moto's log: run under scripts/with_moto.sh (BENCHKEEP_MOTO_LOG)");
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
 
 /// The moto endpoint: `BENCHKEEP_TEST_S3_ENDPOINT` when CI started one, else a moto
 /// server started here (`BENCHKEEP_MOTO`, or `moto_server` on PATH) that dies with this
@@ -137,8 +175,11 @@ static MOTO: OnceLock<String> = OnceLock::new();
 pub fn moto_endpoint() -> &'static str {
     MOTO.get_or_init(|| {
         if let Ok(e) = std::env::var("BENCHKEEP_TEST_S3_ENDPOINT") {
+            let _ = MOTO_LOG.set(std::env::var_os("BENCHKEEP_MOTO_LOG").map(PathBuf::from));
             return e;
         }
+        let log = std::env::temp_dir().join(format!("benchkeep-it-moto-{}.log", std::process::id()));
+        let _ = MOTO_LOG.set(Some(log.clone()));
         let bin = std::env::var("BENCHKEEP_MOTO").unwrap_or_else(|_| "moto_server".into());
         let port = free_port();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -146,9 +187,13 @@ pub fn moto_endpoint() -> &'static str {
         std::thread::spawn(move || {
             use std::os::unix::process::CommandExt;
             let mut c = Command::new(&bin);
+            let Ok(file) = std::fs::File::create(&log) else {
+                tx.send(Err(format!("cannot create {}", log.display()))).unwrap();
+                return;
+            };
             c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
+                .stderr(file);
             // SAFETY: prctl in the child before exec, async-signal-safe.
             unsafe {
                 c.pre_exec(|| {

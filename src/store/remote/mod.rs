@@ -12,6 +12,7 @@
 //! are redacted, and options (credentials included) live only in memory.
 
 mod errors;
+pub mod packs;
 pub mod parts;
 pub mod sync;
 mod transfer;

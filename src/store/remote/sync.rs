@@ -2,18 +2,22 @@
 //! changed remotely (one LIST, a GET per new or changed object by ETag), push a run's raw
 //! files then its final metadata, push the derived files.
 //!
+//! A pull first asks the metadata packs (`packs.rs`) for the objects it needs; what they
+//! lack is fetched one by one and then added to them, so the next fresh spool is fast.
+//!
 //! `.remote-sync.json` in the spool remembers, per object, the ETag last seen and the
 //! local file (length, mtime) it became. A local file that changed since (a run this
 //! machine is writing, or finished but could not upload) is never overwritten by a pull:
 //! the spool is ahead, and its owner's push (or `recover`) uploads it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::packs::{self, Body, Item};
 use super::{Fetch, Fetched, Remote};
 use crate::schema::Status;
 use crate::store::{Store, atomic, store_io};
@@ -34,7 +38,14 @@ pub enum Pull {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Pulled {
     pub listed: usize,
+    /// Objects brought into the spool (from packs or one GET each).
     pub fetched: usize,
+    /// Of those, the ones a metadata pack held (no GET of their own).
+    pub from_packs: usize,
+    /// Packs read.
+    pub packs_read: usize,
+    /// Lines this pull added to the packs (objects it had to GET one by one).
+    pub packed: usize,
     /// Objects whose local copy is ahead (written here, not yet uploaded): left alone.
     pub kept_local: usize,
 }
@@ -133,6 +144,7 @@ fn mirrored(rel: &str) -> bool {
 /// Bring the spool up to date with the object store (see the module notes).
 pub fn pull(remote: &Remote, spool: &Store, what: Pull) -> Result<Pulled> {
     let mut listed = remote.list("metadata")?;
+    let live: HashSet<String> = listed.iter().map(|(rel, _, _)| rel.clone()).collect();
     if what == Pull::All {
         listed.extend(remote.list("raw")?);
     }
@@ -142,28 +154,39 @@ pub fn pull(remote: &Remote, spool: &Store, what: Pull) -> Result<Pulled> {
         ..Pulled::default()
     };
     let mut want = Vec::new();
-    for (rel, _size, etag) in listed {
+    for (rel, size, etag) in listed {
         if !mirrored(&rel) {
             continue;
         }
         let local = spool.resolve(&rel);
         if !local.exists() {
-            want.push((rel, etag));
+            want.push((rel, size, etag));
         } else if locked.unchanged(&rel, &local) {
             let seen = locked.state.entries.get(&rel).and_then(|e| e.etag.clone());
             if etag.is_none() || seen != etag {
-                want.push((rel, etag));
+                want.push((rel, size, etag));
             }
         } else {
             done.kept_local += 1;
         }
     }
+    // The packs first: a fresh spool gets its metadata in a few requests.
+    let served = packs::serve(remote, spool, &want, &live)?;
+    done.packs_read = served.packs_read;
+    let from_packs: HashSet<&str> = served.written.iter().map(|(r, _)| r.as_str()).collect();
+    for (rel, etag) in &served.written {
+        locked.record(rel, etag.clone(), &spool.resolve(rel));
+        done.from_packs += 1;
+        done.fetched += 1;
+    }
+    want.retain(|(rel, _, _)| !from_packs.contains(rel.as_str()));
+    let mut unpacked = Vec::new();
     // Streamed to disk, a chunk at a time (remote/transfer.rs): memory does not grow with
     // an object's size; a metadata object is refused past the metadata file limit.
     for chunk in want.chunks(256) {
         let fetches = chunk
             .iter()
-            .map(|(rel, _)| Fetch {
+            .map(|(rel, _, _)| Fetch {
                 rel: rel.clone(),
                 dest: spool.resolve(rel),
                 limit: if rel.starts_with("metadata/") {
@@ -173,16 +196,30 @@ pub fn pull(remote: &Remote, spool: &Store, what: Pull) -> Result<Pulled> {
                 },
             })
             .collect();
-        for ((rel, etag), got) in chunk.iter().zip(remote.fetch_many(fetches)?) {
+        for ((rel, _, etag), got) in chunk.iter().zip(remote.fetch_many(fetches)?) {
             // Gone since the listing (archived, or a race): nothing to mirror.
-            if got == Fetched::Missing {
+            let Fetched::Written { e_tag } = got else {
                 continue;
-            }
+            };
             locked.record(rel, etag.clone(), &spool.resolve(rel));
             done.fetched += 1;
+            // Added to its pack with the ETag of the version read (the object may have
+            // changed since the LIST), read back from the spool under the sync lock.
+            if let Some(e_tag) = e_tag
+                && served.missing.contains(rel)
+            {
+                unpacked.push(Item {
+                    key: rel.clone(),
+                    etag: e_tag,
+                    body: Body::File(spool.resolve(rel)),
+                });
+            }
         }
     }
     locked.save()?;
+    if !unpacked.is_empty() || !served.prune.is_empty() {
+        done.packed = packs::add(remote, unpacked, &served.prune, Some(&live)).lines;
+    }
     Ok(done)
 }
 
@@ -217,10 +254,23 @@ pub fn push_run(remote: &Remote, spool: &Store, id: &str) -> Result<()> {
         locked.record(rel, etag, &local);
     }
     let rel = format!("metadata/{id}.json");
-    let etag = remote.put_file(&rel, &meta_path)?;
-    locked.record(&rel, etag, &meta_path);
+    let (etag, sent) = put_metadata(remote, &rel, &meta_path)?;
+    locked.record(&rel, etag.clone(), &meta_path);
     locked.save()?;
     drop(locked);
+    // Its line in its metadata pack (best effort: without it a fresh spool GETs it).
+    if let (Some(etag), Some(body)) = (etag, sent) {
+        packs::add(
+            remote,
+            vec![Item {
+                key: rel,
+                etag,
+                body: Body::Bytes(body),
+            }],
+            &BTreeSet::new(),
+            None,
+        );
+    }
     if meta.status != Status::Running {
         let parts = format!("raw/{id}.jsonl.parts");
         for (rel, _, _) in remote.list(&parts)? {
@@ -228,6 +278,26 @@ pub fn push_run(remote: &Remote, spool: &Store, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Upload a metadata file: its new ETag, and the exact bytes sent when it went up in one
+/// PUT (what its pack line holds; a file past one part is left to GETs).
+fn put_metadata(
+    remote: &Remote,
+    rel: &str,
+    local: &Path,
+) -> Result<(Option<String>, Option<Vec<u8>>)> {
+    use std::io::Read;
+    let limit = super::transfer::PART_BYTES as u64;
+    let mut bytes = Vec::new();
+    crate::store::nofollow::open_read(local)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| store_io(local, "read", e))?;
+    if bytes.len() as u64 > limit {
+        return Ok((remote.put_file(rel, local)?, None));
+    }
+    let etag = remote.put(rel, bytes.clone())?;
+    Ok((etag, Some(bytes)))
 }
 
 /// Runs whose metadata in the spool is finished but differs from what the object store

@@ -37,8 +37,8 @@ pub struct Fetch {
 /// How one fetch ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fetched {
-    /// In place at `dest`, durably.
-    Written,
+    /// In place at `dest`, durably; the ETag of the version that was read.
+    Written { e_tag: Option<String> },
     /// No such object (gone since the listing).
     Missing,
 }
@@ -49,6 +49,12 @@ impl Remote {
     /// synced. The first error is returned (naming its object); temp files of failed
     /// fetches are removed, and fetches that completed stay in place.
     pub fn fetch_many(&self, items: Vec<Fetch>) -> Result<Vec<Fetched>> {
+        self.fetch_each(items).into_iter().collect()
+    }
+
+    /// [`Remote::fetch_many`], with each fetch's own outcome (one failure does not hide
+    /// the others).
+    pub fn fetch_each(&self, items: Vec<Fetch>) -> Vec<Result<Fetched>> {
         let store = self.store.clone();
         let jobs: Vec<_> = items
             .into_iter()
@@ -61,7 +67,12 @@ impl Remote {
                     let store = store.clone();
                     async move {
                         let res = match store.get(&key).await {
-                            Ok(g) => stream_to(g.into_stream(), &f).await,
+                            Ok(g) => {
+                                let e_tag = g.meta.e_tag.clone();
+                                stream_to(g.into_stream(), &f)
+                                    .await
+                                    .map(|()| Fetched::Written { e_tag })
+                            }
                             Err(e @ object_store::Error::NotFound { .. })
                                 if !errors::no_bucket(&e) =>
                             {
@@ -153,7 +164,7 @@ enum Failed {
 async fn stream_to(
     mut body: futures_util::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
     f: &Fetch,
-) -> Result<Fetched, Failed> {
+) -> Result<(), Failed> {
     let local = |what: &str, e: std::io::Error| {
         Failed::Local(Error::StoreIo(format!("{}: cannot {what}: {e}", f.dest.display())).into())
     };
@@ -197,7 +208,7 @@ async fn stream_to(
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    Ok(Fetched::Written)
+    Ok(())
 }
 
 /// Read until `buf` is full or the file ends.
