@@ -8,6 +8,8 @@
 #   scripts/with_azurite.sh cargo test --locked --features external-it,azure --test it remote_
 # AZURITE_DIR (default ~/.cache/benchkeep/azurite) holds the npm install; azurite-blob
 # already on PATH is used as it is. Needs node/npm (apt-get install nodejs npm) and python3.
+# AZURITE_VERSION defaults to 3.35.0, the last release that runs on Debian 12's Node 18
+# (3.36 asks for Node 21, 3.37 for Node 22).
 set -euo pipefail
 if command -v azurite-blob >/dev/null 2>&1; then
   azurite=$(command -v azurite-blob)
@@ -15,7 +17,7 @@ else
   dir=${AZURITE_DIR:-$HOME/.cache/benchkeep/azurite}
   if [ ! -x "$dir/node_modules/.bin/azurite-blob" ]; then
     mkdir -p "$dir"
-    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@${AZURITE_VERSION:-3.35.0}" >/dev/null
   fi
   azurite=$dir/node_modules/.bin/azurite-blob
 fi
