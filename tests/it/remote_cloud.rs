@@ -119,6 +119,18 @@ fn az_at_an_endpoint_out_of_reach_is_exit_5_naming_it() {
     assert!(!format!("{so}{se}").contains("hunter2"));
 }
 
+/// az:// with no account anywhere: exit 2 before any request, naming the variables.
+#[cfg(feature = "azure")]
+#[test]
+fn az_without_an_account_names_the_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let (code, so, se) = analyze("az://container/p", &[], &spool);
+    assert_eq!(code, 2, "{so}{se}");
+    assert!(se.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{se}");
+    assert!(!spool.exists());
+}
+
 /// A container that does not exist on Azurite: exit 4, the container named, nothing written.
 #[cfg(all(feature = "azure", feature = "external-it"))]
 #[test]

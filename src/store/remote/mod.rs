@@ -437,7 +437,9 @@ fn build(
                     b = b.with_config(key, v.clone());
                 }
             }
-            let store = b.build().map_err(|e| e.to_string())?;
+            let store = b.build().map_err(|e| {
+                format!("{e}; credentials: {}", errors::credential_vars("gs"))
+            })?;
             let prefix = ObjPath::parse(url.path()).map_err(|e| e.to_string())?;
             Ok((Arc::new(store), prefix))
         }
@@ -453,7 +455,9 @@ fn build(
                     b = b.with_config(key, v.clone());
                 }
             }
-            let store = b.build().map_err(|e| e.to_string())?;
+            let store = b.build().map_err(|e| {
+                format!("{e}; the account and its credentials: {}", errors::credential_vars("az"))
+            })?;
             let prefix = ObjPath::parse(url.path()).map_err(|e| e.to_string())?;
             Ok((Arc::new(store), prefix))
         }
