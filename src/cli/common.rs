@@ -152,15 +152,7 @@ pub fn visible_gpus() -> crate::telemetry::VisibleDevices {
 /// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...; `GOOGLE_*`, `AZURE_*`),
 /// passed to the library as options that live in memory only.
 pub fn remote_config(url: &str) -> crate::store::remote::RemoteConfig {
-    let prefix = match url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()) {
-        Some(s) if s == "gs" => "GOOGLE_",
-        Some(s) if s.starts_with("az") || s.starts_with("abfs") => "AZURE_",
-        _ => "AWS_",
-    };
-    let options = std::env::vars()
-        .filter(|(k, v)| k.starts_with(prefix) && !v.is_empty())
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
+    let options = remote_options(url, std::env::vars());
     let secs = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
@@ -173,6 +165,46 @@ pub fn remote_config(url: &str) -> crate::store::remote::RemoteConfig {
         timeout: std::time::Duration::from_secs(secs("BENCHKEEP_REMOTE_TIMEOUT_S", 30).max(1)),
         retries: secs("BENCHKEEP_REMOTE_RETRIES", 3) as usize,
     }
+}
+
+/// The options of a store URL's provider from variables: every non-empty `AWS_*`
+/// (`GOOGLE_*` for gs://, `AZURE_*` for az:// and abfs[s]://) by its lowercased name; and
+/// for Azure, the az CLI's `AZURE_STORAGE_ACCOUNT` and `AZURE_STORAGE_KEY` as the account
+/// name and key when those are not given by object_store's own names.
+fn remote_options(
+    url: &str,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let scheme = url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    let azure = scheme == "az" || scheme.starts_with("abfs");
+    let prefix = match scheme.as_str() {
+        "gs" => "GOOGLE_",
+        _ if azure => "AZURE_",
+        _ => "AWS_",
+    };
+    let mut options: Vec<(String, String)> = vars
+        .filter(|(k, v)| k.starts_with(prefix) && !v.is_empty())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    if azure {
+        for (cli, ours) in [
+            ("azure_storage_account", "azure_storage_account_name"),
+            ("azure_storage_key", "azure_storage_account_key"),
+        ] {
+            let given = options.iter().any(|(k, _)| k == ours);
+            let alias = options
+                .iter()
+                .find(|(k, _)| k == cli)
+                .map(|(_, v)| v.clone());
+            if let (false, Some(v)) = (given, alias) {
+                options.push((ours.to_string(), v));
+            }
+        }
+    }
+    options
 }
 
 /// The spool (local working copy) of a URL store: `--spool`/`BENCHKEEP_SPOOL`, else
@@ -215,6 +247,41 @@ mod tests {
         assert!(e.to_string().contains("over 1 MiB"), "{e}");
         let e = parse_config(Some("@/nonexistent/c.json")).unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn each_provider_takes_its_own_variables() {
+        let vars = || {
+            [
+                ("AWS_ACCESS_KEY_ID", "a"),
+                ("GOOGLE_APPLICATION_CREDENTIALS", "/k.json"),
+                ("AZURE_STORAGE_ACCOUNT", "acct"),
+                ("AZURE_STORAGE_KEY", "k1"),
+                ("AZURE_STORAGE_ENDPOINT", ""),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        };
+        let names = |url: &str| -> Vec<String> {
+            remote_options(url, vars())
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(names("s3://b/p"), ["aws_access_key_id"]);
+        assert_eq!(names("gs://b/p"), ["google_application_credentials"]);
+        let az = remote_options("az://c/p", vars());
+        assert!(az.contains(&("azure_storage_account_name".into(), "acct".into())));
+        assert!(az.contains(&("azure_storage_account_key".into(), "k1".into())));
+        assert!(
+            !az.iter().any(|(k, _)| k == "azure_storage_endpoint"),
+            "empty is unset"
+        );
+        // object_store's own names win over the az CLI's.
+        let given = vars().chain([("AZURE_STORAGE_ACCOUNT_NAME".into(), "mine".into())]);
+        let az = remote_options("abfss://c/p", given);
+        assert!(az.contains(&("azure_storage_account_name".into(), "mine".into())));
+        assert!(!az.contains(&("azure_storage_account_name".into(), "acct".into())));
     }
 
     #[test]

@@ -50,6 +50,7 @@ mod record_secrets;
 mod record_secrets_forms;
 mod record_signal;
 mod recover_cli;
+mod remote_cloud;
 mod remote_errors;
 mod remote_large;
 mod remote_packs;

@@ -15,12 +15,7 @@ use crate::support::{fixture, out};
 fn remote_of(t: &Target) -> Remote {
     Remote::open(&RemoteConfig {
         url: t.url.clone(),
-        options: t
-            .env
-            .iter()
-            .filter(|(k, _)| k.starts_with("AWS_"))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect(),
+        options: t.options(),
         timeout: Duration::from_secs(30),
         retries: 1,
     })

@@ -1,7 +1,8 @@
-//! Stores at a URL for the remote-store tests: a plain directory, `file://`, and an
-//! `s3://` bucket on a real S3-compatible server (moto in server mode, started once per
-//! test process, under the cargo feature `external-it`); plus a fake S3 endpoint that
-//! misbehaves on purpose (refuses credentials, or overwrites where it should refuse).
+//! Stores at a URL for the remote-store tests: a plain directory, `file://`, an `s3://`
+//! bucket on a real S3-compatible server (moto in server mode, started once per test
+//! process, under the cargo feature `external-it`), and an `az://` container on Azurite
+//! (`scripts/with_azurite.sh`, features `azure` + `external-it`); plus a fake S3 endpoint
+//! that misbehaves on purpose (refuses credentials, or overwrites where it should refuse).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,17 +19,26 @@ pub enum Kind {
     Dir,
     File,
     S3,
+    Azure,
 }
 
 /// The store kinds this build tests: always a directory and `file://`; `s3://` on moto
-/// with `--features external-it` (what `.ci/run` runs).
+/// with `--features external-it` (what `.ci/run` runs); `az://` on Azurite with
+/// `--features external-it,azure` (run under `scripts/with_azurite.sh`: without its
+/// BENCHKEEP_TEST_AZ_ENDPOINT the tests fail, saying so).
 pub fn kinds() -> Vec<Kind> {
     let mut k = vec![Kind::Dir, Kind::File];
     if cfg!(feature = "external-it") {
         k.push(Kind::S3);
     }
+    if cfg!(all(feature = "external-it", feature = "azure")) {
+        k.push(Kind::Azure);
+    }
     k
 }
+
+/// The provider variables a test clears from the environment it inherits.
+const PROVIDER_VARS: [&str; 4] = ["AWS_", "AZURE_", "AZURITE_", "GOOGLE_"];
 
 /// A store for one test: its `--store` value, environment, and a spool of its own.
 pub struct Target {
@@ -57,6 +67,14 @@ impl Target {
                 create_bucket(endpoint, &bucket);
                 (format!("s3://{bucket}/team"), s3_env(endpoint))
             }
+            // One container (the script makes it); a prefix of its own per target.
+            Kind::Azure => {
+                let (endpoint, container) = azurite();
+                (
+                    format!("az://{container}/t-{:x}/team", rand_u64()),
+                    az_env(&endpoint),
+                )
+            }
         };
         let t = Target {
             kind,
@@ -75,7 +93,7 @@ impl Target {
     pub fn cmd_with_spool(&self, spool: &Path) -> Command {
         let mut c = benchkeep();
         for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
+            if PROVIDER_VARS.iter().any(|p| k.starts_with(p)) {
                 c.env_remove(k);
             }
         }
@@ -89,6 +107,23 @@ impl Target {
         let mut c = self.cmd_with_spool(&self.spool());
         c.arg(sub);
         c
+    }
+
+    /// The library's options for this target, as the CLI makes them from its variables.
+    pub fn options(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("AZURE_"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
+    }
+
+    /// The credential that must never appear in any output or file.
+    pub fn secret(&self) -> &'static str {
+        match self.kind {
+            Kind::Azure => AZURITE_KEY,
+            _ => SECRET,
+        }
     }
 
     /// The spool commands use by default (for a directory store: the store itself).
@@ -127,6 +162,39 @@ pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// Azurite's well-known account key (public, but a credential all the same: never shown).
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// The environment of an Azure-compatible account URL (`http://host:port/devstoreaccount1`
+/// for Azurite), with the provider's standard variables.
+pub fn az_env(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1"),
+        ("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY),
+        ("AZURE_STORAGE_ENDPOINT", endpoint),
+        ("AZURE_ALLOW_HTTP", "true"),
+        ("BENCHKEEP_REMOTE_RETRIES", "1"),
+        ("BENCHKEEP_REMOTE_TIMEOUT_S", "10"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Azurite's account URL and container, from `scripts/with_azurite.sh`; fails loudly, saying
+/// how to run, without them.
+pub fn azurite() -> (String, String) {
+    let endpoint = std::env::var("BENCHKEEP_TEST_AZ_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "the az:// tests (--features external-it,azure) need Azurite: run them under scripts/with_azurite.sh, which sets BENCHKEEP_TEST_AZ_ENDPOINT"
+        )
+    });
+    let container =
+        std::env::var("BENCHKEEP_TEST_AZ_CONTAINER").unwrap_or_else(|_| "benchkeep".into());
+    (endpoint, container)
 }
 
 static MOTO: OnceLock<String> = OnceLock::new();

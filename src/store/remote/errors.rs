@@ -1,5 +1,6 @@
-//! What a failed object store request means for the user: a missing bucket, refused
-//! credentials, an endpoint out of reach, or another store error, each with the fix.
+//! What a failed object store request means for the user: a missing bucket (or Azure
+//! container), refused credentials, an endpoint out of reach, or another store error, each
+//! with the fix in the provider's own variables (AWS_*, GOOGLE_*, AZURE_*).
 
 use crate::error::Error;
 
@@ -16,9 +17,15 @@ pub fn classify(
     let text = detail(e);
     let lower = text.to_ascii_lowercase();
     let bucket = bucket_of(shown);
-    if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
+    let scheme = shown.split_once("://").map_or("", |(s, _)| s);
+    if missing_bucket(&lower) {
+        let what = if is_azure(scheme) {
+            "container"
+        } else {
+            "bucket"
+        };
         return Error::StoreIo(format!(
-            "{shown}: the bucket {bucket} does not exist (or these credentials cannot see it); create it, or fix the bucket in --store / BENCHKEEP_STORE"
+            "{shown}: the {what} {bucket} does not exist (or these credentials cannot see it); create it, or fix the {what} in --store / BENCHKEEP_STORE"
         ));
     }
     let denied = matches!(
@@ -38,7 +45,13 @@ pub fn classify(
     .any(|k| lower.contains(k));
     if denied {
         return Error::StoreIo(format!(
-            "{shown}: access denied while trying to {action} {rel}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SESSION_TOKEN, the provider's credential variables) and the bucket's permissions"
+            "{shown}: access denied while trying to {action} {rel}: check {} (the provider's credential variables) and the {}'s permissions",
+            credential_vars(scheme),
+            if is_azure(scheme) {
+                "container"
+            } else {
+                "bucket"
+            }
         ));
     }
     let unreachable = [
@@ -57,16 +70,54 @@ pub fn classify(
     if unreachable {
         let at = endpoint.map_or_else(|| shown.to_string(), str::to_string);
         return Error::Server(format!(
-            "{shown}: cannot reach the object store at {at} ({}); check the network, and AWS_ENDPOINT_URL for an S3-compatible server",
-            short(&text)
+            "{shown}: cannot reach the object store at {at} ({}); check the network, and {}",
+            short(&text),
+            endpoint_hint(scheme)
         ));
     }
     Error::StoreIo(format!("{shown}: cannot {action} {rel}: {}", short(&text)))
 }
 
-/// Whether a "not found" is the bucket's, not the object's.
+/// Whether a "not found" is the bucket's (or Azure container's), not the object's.
 pub fn no_bucket(e: &object_store::Error) -> bool {
-    detail(e).to_ascii_lowercase().contains("nosuchbucket")
+    missing_bucket(&detail(e).to_ascii_lowercase())
+}
+
+/// Whether a lowercased error detail says the bucket or container is missing: S3's and
+/// GCS's XML `NoSuchBucket`, Azure's `ContainerNotFound`.
+fn missing_bucket(lower: &str) -> bool {
+    ["nosuchbucket", "bucket does not exist", "containernotfound"]
+        .iter()
+        .any(|k| lower.contains(k))
+}
+
+fn is_azure(scheme: &str) -> bool {
+    let s = scheme.to_ascii_lowercase();
+    s == "az" || s.starts_with("abfs")
+}
+
+/// The credential variables of a store URL's provider, for messages.
+pub fn credential_vars(scheme: &str) -> &'static str {
+    match scheme.to_ascii_lowercase().as_str() {
+        "gs" => {
+            "GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_SERVICE_ACCOUNT (a service account key file), or GOOGLE_SERVICE_ACCOUNT_KEY"
+        }
+        s if is_azure(s) => {
+            "AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_CLIENT_ID/AZURE_CLIENT_SECRET/AZURE_TENANT_ID"
+        }
+        _ => "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_SESSION_TOKEN)",
+    }
+}
+
+/// Where a store URL's provider takes a custom endpoint, for messages.
+fn endpoint_hint(scheme: &str) -> &'static str {
+    match scheme.to_ascii_lowercase().as_str() {
+        "gs" => "GOOGLE_BASE_URL for a GCS-compatible server",
+        s if is_azure(s) => {
+            "AZURE_STORAGE_ENDPOINT (or AZURE_STORAGE_USE_EMULATOR) for an Azure-compatible server"
+        }
+        _ => "AWS_ENDPOINT_URL for an S3-compatible server",
+    }
 }
 
 /// The error and its causes as one redacted line.
@@ -150,6 +201,34 @@ mod tests {
         assert_eq!(e.exit_code(), 5);
         let e = classify(&generic("weird"), "read", "x", "s3://b", None);
         assert_eq!(e.exit_code(), 4);
+    }
+
+    #[test]
+    fn each_provider_gets_its_own_variables() {
+        let e = classify(
+            &generic("<Code>ContainerNotFound</Code>"),
+            "read",
+            "x",
+            "az://box/p",
+            None,
+        );
+        assert!(
+            e.to_string().contains("the container box does not exist"),
+            "{e}"
+        );
+        let e = classify(&generic("status 403"), "read", "x", "gs://b/p", None);
+        assert!(
+            e.to_string().contains("GOOGLE_APPLICATION_CREDENTIALS"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("AWS_"), "{e}");
+        let e = classify(&generic("status 403"), "read", "x", "az://b/p", None);
+        assert!(e.to_string().contains("AZURE_STORAGE_ACCOUNT_KEY"), "{e}");
+        let e = classify(&generic("connection refused"), "read", "x", "az://b", None);
+        assert!(e.to_string().contains("AZURE_STORAGE_ENDPOINT"), "{e}");
+        assert_eq!(e.exit_code(), 5);
+        let e = classify(&generic("connection refused"), "read", "x", "gs://b", None);
+        assert!(e.to_string().contains("GOOGLE_BASE_URL"), "{e}");
     }
 
     #[test]

@@ -120,10 +120,14 @@ impl Remote {
                 "not a valid URL ({e}); e.g. s3://bucket/prefix or file:///srv/benchmarks"
             ))
         })?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad(
-                "credentials in the URL are refused; give them in the provider's variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".into(),
-            )
+        let scheme = url.scheme().to_ascii_lowercase();
+        // abfs[s]://filesystem@account.dfs.core.windows.net/ names the file system there.
+        let named_fs = scheme.starts_with("abfs") && url.password().is_none();
+        if (!url.username().is_empty() && !named_fs) || url.password().is_some() {
+            return Err(bad(format!(
+                "credentials in the URL are refused; give them in the provider's variables ({})",
+                errors::credential_vars(&scheme)
+            ))
             .into());
         }
         let (store, prefix) = build(&url, cfg).map_err(|e| bad(crate::redact::url_in_text(&e)))?;
@@ -133,7 +137,11 @@ impl Remote {
             .find(|(k, _)| {
                 matches!(
                     k.as_str(),
-                    "aws_endpoint" | "aws_endpoint_url" | "google_service_endpoint"
+                    "aws_endpoint"
+                        | "aws_endpoint_url"
+                        | "google_base_url"
+                        | "azure_storage_endpoint"
+                        | "azure_endpoint"
                 )
             })
             .map(|(_, v)| crate::redact::url(v));
@@ -416,14 +424,48 @@ fn build(
                 prefix,
             ))
         }
-        _ => {
-            let (store, prefix) =
-                object_store::parse_url_opts(url, cfg.options.clone()).map_err(|e| {
-                    format!(
-                        "{e} (this build handles s3:// and file://; gs:// and az:// need the `gcp` / `azure` cargo features)"
-                    )
-                })?;
-            Ok((Arc::from(store), prefix))
+        #[cfg(feature = "gcp")]
+        "gs" => {
+            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+            // As object_store's own GCS default: an http:// GOOGLE_BASE_URL (an emulator)
+            // works as given (GOOGLE_ALLOW_HTTP=false refuses it).
+            let mut b = GoogleCloudStorageBuilder::new()
+                .with_url(url.as_str())
+                .with_client_options(client.with_allow_http(true))
+                .with_retry(retry);
+            for (k, v) in &cfg.options {
+                if let Ok(key) = k.parse::<GoogleConfigKey>() {
+                    b = b.with_config(key, v.clone());
+                }
+            }
+            let store = b.build().map_err(|e| {
+                format!("{e}; credentials: {}", errors::credential_vars("gs"))
+            })?;
+            let prefix = ObjPath::parse(url.path()).map_err(|e| e.to_string())?;
+            Ok((Arc::new(store), prefix))
         }
+        #[cfg(feature = "azure")]
+        "az" | "abfs" | "abfss" => {
+            use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+            let mut b = MicrosoftAzureBuilder::new()
+                .with_url(url.as_str())
+                .with_client_options(client)
+                .with_retry(retry);
+            for (k, v) in &cfg.options {
+                if let Ok(key) = k.parse::<AzureConfigKey>() {
+                    b = b.with_config(key, v.clone());
+                }
+            }
+            let store = b.build().map_err(|e| {
+                format!("{e}; the account and its credentials: {}", errors::credential_vars("az"))
+            })?;
+            let prefix = ObjPath::parse(url.path()).map_err(|e| e.to_string())?;
+            Ok((Arc::new(store), prefix))
+        }
+        scheme => Err(match scheme {
+            "gs" => "gs:// needs a benchkeep built with the `gcp` cargo feature (cargo install benchkeep --features gcp)".to_string(),
+            "az" | "abfs" | "abfss" => "az:// needs a benchkeep built with the `azure` cargo feature (cargo install benchkeep --features azure)".to_string(),
+            _ => format!("{scheme}:// is not a store this build handles (s3://, file://; gs:// and az:// with the `gcp` / `azure` cargo features)"),
+        }),
     }
 }
