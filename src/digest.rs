@@ -97,8 +97,25 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// FNV-1a (64-bit) of `bytes`: the stable, format-defining hash that spreads a name over
+/// the catalog's parts and the remote packs (never a digest of content: not collision
+/// resistant).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    /// The published FNV-1a 64 test values: parts and packs already stored keep their place.
+    #[test]
+    fn fnv1a_is_the_published_one() {
+        assert_eq!(super::fnv1a(b""), 0xcbf29ce484222325);
+        assert_eq!(super::fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(super::fnv1a(b"foobar"), 0x85944171f73967e8);
+    }
+
     use super::*;
 
     const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

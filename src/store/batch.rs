@@ -216,24 +216,35 @@ fn write_temp(target: &Path, bytes: &[u8]) -> Result<Staged> {
 
 /// Make every staged temp durable: one `syncfs` on Linux, else `sync_all` of each.
 fn sync_all_of(store: &Store, staged: &[Staged]) -> Result<()> {
+    sync_temps(store.root(), staged.iter().map(|s| s.tmp.as_path()))
+}
+
+/// Make files written under `root` durable before they are renamed into place: one
+/// `syncfs` of `root`'s file system on Linux (thousands of files, one sync), else
+/// `sync_all` of each of `temps`. Shared by every batch of files (this module, the
+/// spool's pulls from packs).
+pub(crate) fn sync_temps<'a>(
+    root: &std::path::Path,
+    temps: impl Iterator<Item = &'a std::path::Path>,
+) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let _ = staged;
-        let root = File::open(store.root()).map_err(|e| store_io(store.root(), "open", e))?;
-        // SAFETY: syncfs takes any open descriptor of the file system; `root` outlives it.
-        if unsafe { libc::syncfs(root.as_raw_fd()) } != 0 {
-            return Err(store_io(store.root(), "sync", io::Error::last_os_error()));
+        let _ = temps;
+        let dir = File::open(root).map_err(|e| store_io(root, "open", e))?;
+        // SAFETY: syncfs takes any open descriptor of the file system; `dir` outlives it.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(store_io(root, "sync", io::Error::last_os_error()));
         }
         Ok(())
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = store;
-        for s in staged {
-            File::open(&s.tmp)
+        let _ = root;
+        for t in temps {
+            File::open(t)
                 .and_then(|f| f.sync_all())
-                .map_err(|e| store_io(&s.tmp, "sync", e))?;
+                .map_err(|e| store_io(t, "sync", e))?;
         }
         Ok(())
     }

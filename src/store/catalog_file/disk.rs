@@ -30,12 +30,7 @@ pub const RACY_NS: i128 = 2_000_000_000;
 
 /// The part a metadata file's row goes to (FNV-1a of its name).
 pub fn part_of(file: &str) -> usize {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in file.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    (h % PARTS as u64) as usize
+    (crate::digest::fnv1a(file.as_bytes()) % PARTS as u64) as usize
 }
 
 pub fn part_name(part: usize) -> String {

@@ -52,12 +52,7 @@ pub use write::{Added, Body, Item, TRIES, add};
 /// The pack of a store-relative key (FNV-1a of the key, stable across versions: it is
 /// part of the format).
 pub fn pack_of(key: &str) -> usize {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in key.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    (h % PACKS as u64) as usize
+    (crate::digest::fnv1a(key.as_bytes()) % PACKS as u64) as usize
 }
 
 /// The store-relative path of pack `n`.
@@ -307,22 +302,7 @@ struct Staged {
 /// each; each file still appears whole or not at all (a crash leaves temp files, which
 /// `verify` reports and `recover` removes, as after a GET cut short).
 fn publish(spool: &Store, staged: &[Staged], served: &mut Served) -> Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let root = fs::File::open(spool.root()).map_err(|e| store_io(spool.root(), "open", e))?;
-        // SAFETY: syncfs takes any open descriptor of the file system; `root` outlives it.
-        if unsafe { libc::syncfs(root.as_raw_fd()) } != 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(store_io(spool.root(), "sync", e));
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    for s in staged {
-        fs::File::open(&s.tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| store_io(&s.tmp, "sync", e))?;
-    }
+    crate::store::batch::sync_temps(spool.root(), staged.iter().map(|s| s.tmp.as_path()))?;
     let mut dirs = BTreeSet::new();
     for s in staged {
         fs::rename(&s.tmp, &s.dest).map_err(|e| store_io(&s.dest, "write", e))?;
