@@ -95,7 +95,7 @@ impl Samples {
             p95: r3(q(&mut self, 95.0)),
             p99: r3(q(&mut self, 99.0)),
             max: r3(self.max),
-            ci: Some(ci),
+            ci: Some(Box::new(ci)),
         })
     }
 
@@ -184,7 +184,7 @@ mod tests {
         assert!((sum.p50 - 50.0).abs() < 0.2, "{}", sum.p50);
         assert!((sum.p99 - 99.0).abs() < 0.3, "{}", sum.p99);
         assert_eq!(sum.max, 99.9);
-        let ci = sum.ci.unwrap();
+        let ci = sum.ci.clone().unwrap();
         assert_eq!(ci.method, CiMethod::OrderStatisticHdr);
         let [lo, hi] = ci.p50;
         assert!(lo.unwrap() <= sum.p50 && sum.p50 <= hi.unwrap(), "{ci:?}");
@@ -197,7 +197,7 @@ mod tests {
             s.push(f64::from(i));
         }
         let sum = s.summary().unwrap();
-        let ci = sum.ci.unwrap();
+        let ci = sum.ci.clone().unwrap();
         assert_eq!((ci.level, ci.method), (0.95, CiMethod::OrderStatistic));
         // ranks 40 and 61 of 1..=100 (binomial(100, 0.5)); p99 has no upper bound at n = 100
         assert_eq!(ci.p50, [Some(40.0), Some(61.0)]);

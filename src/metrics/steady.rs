@@ -421,7 +421,7 @@ fn figures(
         }
     }
     let (ttft, tpot, e2e) = (ttft.summary(), tpot.summary(), e2e.summary());
-    let median_e2e_s = e2e.map_or(0.0, |s| s.p50 / 1000.0);
+    let median_e2e_s = e2e.as_ref().map_or(0.0, |s| s.p50 / 1000.0);
     let latencies = Latencies {
         ttft,
         tpot,

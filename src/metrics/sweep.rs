@@ -117,7 +117,7 @@ impl Point {
             _ => (None, None),
         };
         let tpot_mean = lat
-            .and_then(|l| l.tpot)
+            .and_then(|l| l.tpot.as_ref())
             .map(|t| t.mean)
             .filter(|t| *t > 0.0);
         let per_user = match tpot_mean {
@@ -138,9 +138,9 @@ impl Point {
             achieved_ratio: offered.map(|o| r.throughput_requests_per_sec / o),
             output_tokens_per_sec: r.output_tokens_per_sec,
             per_user_tokens_per_sec: per_user,
-            ttft_p50_ms: lat.and_then(|l| l.ttft).map(|t| t.p50),
-            ttft_p99_ms: lat.and_then(|l| l.ttft).map(|t| t.p99),
-            tpot_p99_ms: lat.and_then(|l| l.tpot).map(|t| t.p99),
+            ttft_p50_ms: lat.and_then(|l| l.ttft.as_ref()).map(|t| t.p50),
+            ttft_p99_ms: lat.and_then(|l| l.ttft.as_ref()).map(|t| t.p99),
+            tpot_p99_ms: lat.and_then(|l| l.tpot.as_ref()).map(|t| t.p99),
             success_count: r.success_count,
             failure_count: r.failure_count,
             good_requests: good,

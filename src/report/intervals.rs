@@ -45,7 +45,7 @@ pub fn percentile(s: &LatencySummary, name: &str, decimals: usize) -> String {
         "p99" => s.p99,
         _ => return "-".into(),
     };
-    with_bounds(v, s.ci.and_then(|c| c.get(name)), decimals)
+    with_bounds(v, s.ci.as_ref().and_then(|c| c.get(name)), decimals)
 }
 
 /// The block `show` prints under the latency table: each percentile with its interval,
@@ -57,7 +57,10 @@ pub fn detail_block(l: &crate::schema::Latencies) -> String {
         ("ITL", &l.itl),
         ("E2E", &l.e2e),
     ];
-    let Some(ci) = rows.iter().find_map(|(_, s)| s.and_then(|s| s.ci)) else {
+    let Some(ci) = rows
+        .iter()
+        .find_map(|(_, s)| s.as_ref().and_then(|s| s.ci.as_deref()))
+    else {
         return String::new();
     };
     let mut out = format!(
@@ -66,14 +69,14 @@ pub fn detail_block(l: &crate::schema::Latencies) -> String {
         ci.method.as_str()
     );
     for (name, s) in rows {
-        let Some(s) = s.filter(|s| s.ci.is_some()) else {
+        let Some(s) = s.as_ref().filter(|s| s.ci.is_some()) else {
             continue;
         };
         let cells: Vec<String> = ["p50", "p90", "p99"]
             .iter()
             .map(|p| {
                 let d = if s.p50 >= 100.0 { 1 } else { 2 };
-                format!("{p} {}", percentile(&s, p, d).replacen(' ', " ms ", 1))
+                format!("{p} {}", percentile(s, p, d).replacen(' ', " ms ", 1))
             })
             .collect();
         let _ = writeln!(out, "  {name:<5} {}", cells.join("   "));
@@ -106,8 +109,8 @@ type Pick = fn(&Metadata) -> Option<f64>;
 
 fn lat(
     m: &Metadata,
-    f: fn(&crate::schema::Latencies) -> Option<LatencySummary>,
-) -> Option<LatencySummary> {
+    f: fn(&crate::schema::Latencies) -> Option<&LatencySummary>,
+) -> Option<&LatencySummary> {
     m.results.latency_ms.as_deref().and_then(f)
 }
 
@@ -115,12 +118,20 @@ fn lat(
 pub const FIGURES: [(&str, Pick); 8] = [
     ("output tok/s", |m| Some(m.results.output_tokens_per_sec)),
     ("req/s", |m| Some(m.results.throughput_requests_per_sec)),
-    ("TTFT p50 ms", |m| lat(m, |l| l.ttft).map(|s| s.p50)),
-    ("TTFT p99 ms", |m| lat(m, |l| l.ttft).map(|s| s.p99)),
-    ("TPOT p50 ms", |m| lat(m, |l| l.tpot).map(|s| s.p50)),
-    ("TPOT p99 ms", |m| lat(m, |l| l.tpot).map(|s| s.p99)),
-    ("E2E p50 ms", |m| lat(m, |l| l.e2e).map(|s| s.p50)),
-    ("E2E p99 ms", |m| lat(m, |l| l.e2e).map(|s| s.p99)),
+    ("TTFT p50 ms", |m| {
+        lat(m, |l| l.ttft.as_ref()).map(|s| s.p50)
+    }),
+    ("TTFT p99 ms", |m| {
+        lat(m, |l| l.ttft.as_ref()).map(|s| s.p99)
+    }),
+    ("TPOT p50 ms", |m| {
+        lat(m, |l| l.tpot.as_ref()).map(|s| s.p50)
+    }),
+    ("TPOT p99 ms", |m| {
+        lat(m, |l| l.tpot.as_ref()).map(|s| s.p99)
+    }),
+    ("E2E p50 ms", |m| lat(m, |l| l.e2e.as_ref()).map(|s| s.p50)),
+    ("E2E p99 ms", |m| lat(m, |l| l.e2e.as_ref()).map(|s| s.p99)),
 ];
 
 /// The repeat groups among `runs`, in the order their first run appears. A repeat that is

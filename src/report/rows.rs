@@ -93,7 +93,8 @@ mod catalog_lean_tests {
     use crate::report::rows::Row as TableRow;
     use crate::schema::{Metadata, Status};
     use crate::store::FileStat;
-    use crate::store::catalog_file::row::{lean_metadata, line_of, project, row_of, template};
+    use crate::store::catalog_file::lean::{lean_metadata, template};
+    use crate::store::catalog_file::row::{line_of, project, row_of};
 
     fn run() -> Metadata {
         let mut m = template();

@@ -5,10 +5,7 @@ use crate::report::rows::{HEADERS, Row};
 /// An aligned table for a terminal: a header, a rule, one line per run; numbers right-
 /// aligned. (Hand-rolled rather than comfy-table: 10,000 rows must print in milliseconds.)
 pub fn terminal(rows: &[Row]) -> String {
-    let cells: Vec<[String; 10]> = rows
-        .iter()
-        .map(|r| r.cells().map(|c| sanitize(&c)))
-        .collect();
+    let cells: Vec<[String; 10]> = rows.iter().map(|r| r.cells().map(sanitize)).collect();
     let mut widths: Vec<usize> = HEADERS.iter().map(|h| h.chars().count()).collect();
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
@@ -45,7 +42,11 @@ pub fn terminal(rows: &[Row]) -> String {
 }
 
 /// Control characters (escape sequences from a hostile model name) never reach a terminal.
-fn sanitize(s: &str) -> String {
+/// A clean cell (nearly all) is kept as it is, not copied.
+fn sanitize(s: String) -> String {
+    if !s.chars().any(char::is_control) {
+        return s;
+    }
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

@@ -28,8 +28,8 @@ use anyhow::{Context, Result};
 use crate::error::{Error, is_resource_error};
 use crate::schema::{Metadata, SCHEMA_VERSION};
 
-use order::sort_oldest_first;
-pub use order::{oldest_first, parallel_map, permute_in_place};
+pub(crate) use order::sort_oldest_first;
+pub use order::{oldest_first, parallel_fill, parallel_map, permute_in_place};
 
 /// The environment variable that names the store when `--store` is not given.
 pub const STORE_ENV: &str = "BENCHKEEP_STORE";

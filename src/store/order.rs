@@ -28,6 +28,26 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     })
 }
 
+/// Fill `out` on up to `available_parallelism` threads, each given one contiguous chunk
+/// and the index of its first slot: every item is built once, in the slot it keeps (a
+/// large item built on a thread and then moved into one list touched its memory twice).
+pub fn parallel_fill<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if out.len() < 64 || threads < 2 {
+        return f(0, out);
+    }
+    let chunk = out.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (k, part) in out.chunks_mut(chunk).enumerate() {
+            let f = &f;
+            s.spawn(move || f(k * chunk, part));
+        }
+    });
+}
+
 /// The order of runs given as (timestamp, test id), oldest first, as indices: by instants,
 /// not text (offsets differ); a timestamp that is no date sorts oldest; ties by id.
 pub fn oldest_first(keys: &[(&str, &str)]) -> Vec<usize> {

@@ -48,7 +48,7 @@ pub fn slots(stored: Vec<Metadata>, count: u32) -> Vec<Option<Metadata>> {
     out
 }
 
-type Of = fn(&crate::schema::Latencies) -> Option<LatencySummary>;
+type Of = fn(&crate::schema::Latencies) -> Option<&LatencySummary>;
 type Slot = fn(&mut crate::schema::Latencies) -> &mut Option<LatencySummary>;
 
 fn mean(vals: impl Iterator<Item = f64>) -> Option<f64> {
@@ -91,12 +91,12 @@ pub fn summary(runs: &[Metadata]) -> Metadata {
     }
     if let Some(l) = r.latency_ms.as_mut() {
         let pick: [(Of, Slot); 3] = [
-            (|l| l.ttft, |l| &mut l.ttft),
-            (|l| l.tpot, |l| &mut l.tpot),
-            (|l| l.e2e, |l| &mut l.e2e),
+            (|l| l.ttft.as_ref(), |l| &mut l.ttft),
+            (|l| l.tpot.as_ref(), |l| &mut l.tpot),
+            (|l| l.e2e.as_ref(), |l| &mut l.e2e),
         ];
         for (of, slot) in pick {
-            let all: Vec<LatencySummary> = ok
+            let all: Vec<&LatencySummary> = ok
                 .iter()
                 .filter_map(|m| m.results.latency_ms.as_deref().and_then(of))
                 .collect();

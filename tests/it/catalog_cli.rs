@@ -416,3 +416,53 @@ fn reading_a_store_that_does_not_exist_creates_nothing() {
     bk(&store).args(["compare"]).assert().success();
     assert!(!store.exists());
 }
+
+/// Many runs (enough for `compare` to build them on several threads, each into its own
+/// slice of the final list), timestamps out of file-name order with ties, and rows whose
+/// figures cannot be read (cut short in place, a figure of the wrong type): the catalog's
+/// answers still equal reading every file, oldest first, ties by id.
+#[test]
+fn many_runs_built_in_place_keep_the_order_and_fall_back_to_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    let template = read_json(&metadata_files(&store)[0]);
+    for i in 0..150 {
+        let mut m = template.clone();
+        let id = format!("bulk-{i:03}");
+        m["test_id"] = serde_json::json!(id);
+        // 150 runs over 40 instants: out of name order, and ties broken by id.
+        let minute = (i * 37) % 40;
+        m["timestamp"] = serde_json::json!(format!("2026-11-02T10:{minute:02}:00Z"));
+        m["results"]["total_time_seconds"] = serde_json::json!(100.0 + i as f64);
+        fs::write(
+            store.join(format!("metadata/{id}.json")),
+            serde_json::to_vec_pretty(&m).unwrap(),
+        )
+        .unwrap();
+    }
+    assert_same_as_without_catalog(&store);
+    // Spoil two rows' figures in their parts, keeping each part's size (so the state is
+    // still trusted and the rows are used as they are): a number turned into a string.
+    let mut spoiled = 0;
+    for part in catalog_parts(&store) {
+        let text = fs::read_to_string(&part).unwrap();
+        if spoiled < 2 && text.contains("\"total_time_seconds\":1") {
+            let bad = text.replacen("\"total_time_seconds\":1", "\"total_time_seconds\":\"", 1);
+            assert_eq!(bad.len(), text.len());
+            fs::write(&part, bad).unwrap();
+            spoiled += 1;
+        }
+    }
+    assert_eq!(spoiled, 2);
+    assert_same_as_without_catalog(&store);
+    let csv = stdout(&store, &["compare", "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 1 + 153, "{csv}");
+    let stamps: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    assert_eq!(stamps, sorted, "oldest first");
+}

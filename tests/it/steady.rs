@@ -76,7 +76,7 @@ async fn the_steady_window_leaves_out_ramp_and_drain_and_matches_the_known_throu
         "steady {steady}, whole run {whole}, known {known}"
     );
     // Latencies of requests started inside the window only (not the ramp's C).
-    let e2e = s.latency_ms.as_ref().unwrap().e2e.unwrap();
+    let e2e = s.latency_ms.as_ref().unwrap().e2e.as_ref().unwrap();
     assert!(e2e.count <= (K - C) as u64 && e2e.count == s.requests);
     assert!(e2e.p50 >= (N - 1) as f64 * ITL_MS, "{e2e:?}");
     // Batch means: a real interval around the figure, or a stated lack of data.

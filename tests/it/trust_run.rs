@@ -121,16 +121,16 @@ async fn a_capped_rate_reports_the_slot_wait_and_latencies_from_the_send() {
         .fold(0.0, f64::max);
     assert!(max_wait >= 50.0, "max slot wait {max_wait}");
     let l = o.metadata.results.latency_ms.as_ref().unwrap();
-    let (ttft, from_send) = (l.ttft.unwrap(), l.ttft_from_send.unwrap());
+    let (ttft, from_send) = (l.ttft.as_ref().unwrap(), l.ttft_from_send.as_ref().unwrap());
     assert!(from_send.p50 >= 30.0 && from_send.p50 < 5_000.0);
     assert!(
         ttft.max >= from_send.max + 50.0 - 1e-6,
         "{ttft:?} {from_send:?}"
     );
-    assert!(l.e2e_from_send.unwrap().p50 <= l.e2e.unwrap().p50);
-    assert_eq!(l.slot_wait.unwrap().count, 8);
+    assert!(l.e2e_from_send.as_ref().unwrap().p50 <= l.e2e.as_ref().unwrap().p50);
+    assert_eq!(l.slot_wait.as_ref().unwrap().count, 8);
     assert!(
-        l.lag.unwrap().p50 < l.slot_wait.unwrap().max,
+        l.lag.as_ref().unwrap().p50 < l.slot_wait.as_ref().unwrap().max,
         "Lag leaves the slot wait out"
     );
 }

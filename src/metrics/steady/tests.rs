@@ -84,7 +84,10 @@ fn closed_loop_window_cuts_the_ramp_and_the_drain() {
     );
     // Latencies only of requests started inside the window: generations 2 to 8.
     assert_eq!(s.requests, 8 * 7, "{s:?}");
-    assert_eq!(s.latency_ms.as_ref().unwrap().e2e.unwrap().p50, 1000.0);
+    assert_eq!(
+        s.latency_ms.as_ref().unwrap().e2e.as_ref().unwrap().p50,
+        1000.0
+    );
     let ci = s.throughput_ci.expect("7 s of 1 s requests: 7 batches");
     assert_eq!(ci.batches, 7);
     assert!(ci.low <= s.output_tokens_per_sec && s.output_tokens_per_sec <= ci.high);

@@ -83,7 +83,7 @@ pub const METRICS: [MetricDef; 10] = [
         short: "TTFT p50",
         better: Better::Lower,
         decimals: 1,
-        get: |m| latency(m, |l| l.ttft.map(|s| s.p50)),
+        get: |m| latency(m, |l| l.ttft.as_ref().map(|s| s.p50)),
     },
     MetricDef {
         key: "ttft_p99_ms",
@@ -91,7 +91,7 @@ pub const METRICS: [MetricDef; 10] = [
         short: "TTFT p99",
         better: Better::Lower,
         decimals: 1,
-        get: |m| latency(m, |l| l.ttft.map(|s| s.p99)),
+        get: |m| latency(m, |l| l.ttft.as_ref().map(|s| s.p99)),
     },
     MetricDef {
         key: "tpot_p50_ms",
@@ -99,7 +99,7 @@ pub const METRICS: [MetricDef; 10] = [
         short: "TPOT p50",
         better: Better::Lower,
         decimals: 2,
-        get: |m| latency(m, |l| l.tpot.map(|s| s.p50)),
+        get: |m| latency(m, |l| l.tpot.as_ref().map(|s| s.p50)),
     },
     MetricDef {
         key: "e2e_p50_ms",
@@ -107,7 +107,7 @@ pub const METRICS: [MetricDef; 10] = [
         short: "E2E p50",
         better: Better::Lower,
         decimals: 1,
-        get: |m| latency(m, |l| l.e2e.map(|s| s.p50)),
+        get: |m| latency(m, |l| l.e2e.as_ref().map(|s| s.p50)),
     },
     MetricDef {
         key: "success_percent",
