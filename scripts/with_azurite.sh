@@ -11,6 +11,7 @@
 # AZURITE_VERSION defaults to 3.35.0, the last release that runs on Debian 12's Node 18
 # (3.36 asks for Node 21, 3.37 for Node 22).
 set -euo pipefail
+. "$(dirname "$0")/lib/server.sh"
 if command -v azurite-blob >/dev/null 2>&1; then
   azurite=$(command -v azurite-blob)
 else
@@ -21,17 +22,13 @@ else
   fi
   azurite=$dir/node_modules/.bin/azurite-blob
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 log=${TMPDIR:-/tmp}/benchkeep-azurite-$port.log
 "$azurite" --blobHost 127.0.0.1 --blobPort "$port" --inMemoryPersistence --skipApiVersionCheck \
   --disableTelemetry --silent >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; then break; fi
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.2
-done
+wait_ready "$pid" "$log" port_open "$port"
 endpoint="http://127.0.0.1:$port/devstoreaccount1"
 container=benchkeep
 # Create the container: PUT ?restype=container, signed with the emulator's public key.

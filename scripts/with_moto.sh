@@ -7,6 +7,7 @@
 # MOTO_VENV (default ~/.cache/benchkeep/moto-venv) holds the venv; moto_server already on
 # PATH is used as it is.
 set -euo pipefail
+. "$(dirname "$0")/lib/server.sh"
 if command -v moto_server >/dev/null 2>&1; then
   moto=$(command -v moto_server)
 else
@@ -17,16 +18,12 @@ else
   fi
   moto=$venv/bin/moto_server
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 log=${TMPDIR:-/tmp}/benchkeep-moto-$port.log
 "$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; then break; fi
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.2
-done
+wait_ready "$pid" "$log" port_open "$port"
 export BENCHKEEP_TEST_S3_ENDPOINT="http://127.0.0.1:$port" BENCHKEEP_MOTO="$moto" BENCHKEEP_MOTO_LOG="$log"
 echo "moto at $BENCHKEEP_TEST_S3_ENDPOINT (pid $pid)"
 "$@"
