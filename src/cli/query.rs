@@ -13,7 +13,7 @@ use crate::cli::print_out;
 use crate::error::{Error, exit};
 use crate::report::sweep;
 use crate::schema::{Metadata, Status};
-use crate::store::{Runs, Skipped, Store, catalog_file, oldest_first};
+use crate::store::{Oldest, Runs, Skipped, Store, catalog_file};
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -160,16 +160,18 @@ fn look(store: &Store, args: &QueryArgs, filter: &Filter) -> Result<Looked> {
         .iter()
         .map(|&i| (cat.head(i).timestamp(), cat.head(i).test_id()))
         .collect();
-    let ordered: Vec<usize> = oldest_first(&keys)
-        .into_iter()
-        .map(|k| matching[k])
+    // Only the runs that may be answered about are put in order: the latest finished one
+    // (one pass), or all with --all, and those still running.
+    let by = Oldest::new(&keys);
+    let is_final = |k: usize| cat.head(matching[k]).status.is_some_and(|s| s.is_final());
+    let latest = (0..keys.len())
+        .filter(|&k| is_final(k))
+        .max_by(|&a, &b| by.cmp(a, b));
+    let mut keep: Vec<usize> = (0..keys.len())
+        .filter(|&k| !is_final(k) || args.all || Some(k) == latest)
         .collect();
-    let is_final = |i: &usize| cat.head(*i).status.is_some_and(|s| s.is_final());
-    let latest = ordered.iter().rev().find(|i| is_final(i)).copied();
-    let keep: Vec<usize> = ordered
-        .into_iter()
-        .filter(|i| !is_final(i) || args.all || Some(*i) == latest)
-        .collect();
+    keep.sort_by(|&a, &b| by.cmp(a, b));
+    let keep = keep.into_iter().map(|k| matching[k]);
     let cands = keep
         .into_iter()
         .map(|i| {

@@ -29,7 +29,7 @@ use crate::error::{Error, is_resource_error};
 use crate::schema::{Metadata, SCHEMA_VERSION};
 
 pub(crate) use order::sort_oldest_first;
-pub use order::{oldest_first, parallel_fill, parallel_map, permute_in_place};
+pub use order::{Oldest, oldest_first, parallel_fill, parallel_map, permute_in_place};
 
 /// The environment variable that names the store when `--store` is not given.
 pub const STORE_ENV: &str = "BENCHKEEP_STORE";

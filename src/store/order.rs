@@ -51,23 +51,41 @@ pub fn parallel_fill<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync)
 /// The order of runs given as (timestamp, test id), oldest first, as indices: by instants,
 /// not text (offsets differ); a timestamp that is no date sorts oldest; ties by id.
 pub fn oldest_first(keys: &[(&str, &str)]) -> Vec<usize> {
-    let at: Vec<Option<chrono::DateTime<chrono::Utc>>> = keys
-        .iter()
-        .map(|(ts, _)| {
-            plain_utc(ts).or_else(|| {
-                chrono::DateTime::parse_from_rfc3339(&ts.trim().to_ascii_uppercase())
-                    .ok()
-                    .map(|t| t.to_utc())
-            })
-        })
-        .collect();
+    let by = Oldest::new(keys);
     let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by(|&a, &b| {
-        (at[a], keys[a].0)
-            .cmp(&(at[b], keys[b].0))
-            .then_with(|| ids::cmp_ids(keys[a].1, keys[b].1))
-    });
+    order.sort_by(|&a, &b| by.cmp(a, b));
     order
+}
+
+/// The comparison [`oldest_first`] sorts by, for callers that need only part of the
+/// order (the latest of 100,000 runs is one pass, not a sort).
+pub struct Oldest<'a> {
+    keys: &'a [(&'a str, &'a str)],
+    at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl<'a> Oldest<'a> {
+    pub fn new(keys: &'a [(&'a str, &'a str)]) -> Self {
+        let at = keys
+            .iter()
+            .map(|(ts, _)| {
+                plain_utc(ts).or_else(|| {
+                    chrono::DateTime::parse_from_rfc3339(&ts.trim().to_ascii_uppercase())
+                        .ok()
+                        .map(|t| t.to_utc())
+                })
+            })
+            .collect();
+        Oldest { keys, at }
+    }
+
+    /// Key `a` against key `b`: older first, then by timestamp text, then by id.
+    pub fn cmp(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let k = self.keys;
+        (self.at[a], k[a].0)
+            .cmp(&(self.at[b], k[b].0))
+            .then_with(|| ids::cmp_ids(k[a].1, k[b].1))
+    }
 }
 
 /// The instant of a timestamp in the form every benchkeep run writes,

@@ -32,6 +32,7 @@ fn assert_same_as_without_catalog(store: &std::path::Path) {
         &["query", "--all", "--json"][..],
         &["query", "--platform", "ollama"],
         &["query", "--all", "--metric", "total_time_seconds"],
+        &["query", "--metric", "total_time_seconds"],
         &[
             "query",
             "--model",
