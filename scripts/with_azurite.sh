@@ -11,7 +11,7 @@
 # AZURITE_VERSION defaults to 3.35.0, the last release that runs on Debian 12's Node 18
 # (3.36 asks for Node 21, 3.37 for Node 22).
 set -euo pipefail
-. "$(dirname "$0")/lib/server.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/server.sh"
 if command -v azurite-blob >/dev/null 2>&1; then
   azurite=$(command -v azurite-blob)
 else

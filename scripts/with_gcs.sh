@@ -11,7 +11,7 @@
 # refused cleanly (docs/team.md). GCS_EMULATOR_VENV (default ~/.cache/benchkeep/gcs-venv)
 # holds the venv; FAKE_GCS_SERVER=/path/to/fake-gcs-server is used as it is.
 set -euo pipefail
-. "$(dirname "$0")/lib/server.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/server.sh"
 if [ -n "${FAKE_GCS_SERVER:-}" ]; then
   emu=$FAKE_GCS_SERVER
 else

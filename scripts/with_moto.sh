@@ -7,7 +7,7 @@
 # MOTO_VENV (default ~/.cache/benchkeep/moto-venv) holds the venv; moto_server already on
 # PATH is used as it is.
 set -euo pipefail
-. "$(dirname "$0")/lib/server.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/server.sh"
 if command -v moto_server >/dev/null 2>&1; then
   moto=$(command -v moto_server)
 else

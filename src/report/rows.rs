@@ -84,7 +84,7 @@ impl Row {
 
 #[cfg(test)]
 mod catalog_lean_tests {
-    //! The catalog's lean runs (`store::catalog_file::row`) against whole runs: what the
+    //! The catalog's lean runs (`store::catalog_file::lean`) against whole runs: what the
     //! comparison table and the head-to-head read of them is the same. Here, in the
     //! report layer, because they check the report's functions.
     use serde_json::Value;

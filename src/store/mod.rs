@@ -12,8 +12,12 @@ pub mod atomic;
 pub mod batch;
 pub mod catalog_file;
 pub mod ids;
+mod metafile;
 pub mod nofollow;
 mod order;
+pub use metafile::{FileStat, MAX_METADATA_BYTES, is_store_relative, parse_metadata, to_json};
+use metafile::{check_safe, read_capped, too_big};
+pub(crate) use metafile::{fingerprint, read_with_stat};
 pub mod outfile;
 pub mod process;
 pub mod remote;
@@ -26,7 +30,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::error::{Error, is_resource_error};
-use crate::schema::{Metadata, SCHEMA_VERSION};
+use crate::schema::Metadata;
 
 pub(crate) use order::sort_oldest_first;
 pub use order::{Oldest, oldest_first, parallel_fill, parallel_map, permute_in_place};
@@ -317,8 +321,10 @@ impl Store {
         if len > MAX_METADATA_BYTES {
             return Err(too_big(len));
         }
-        let mut bytes = Vec::with_capacity(len as usize + 1);
-        io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+        let bytes = read_capped(&mut f, len).map_err(|e| format!("cannot read: {e}"))?;
+        if bytes.len() as u64 > MAX_METADATA_BYTES {
+            return Err(too_big(bytes.len() as u64));
+        }
         parse_metadata(&bytes).and_then(|m| check_safe(m, path))
     }
 
@@ -364,8 +370,9 @@ impl Store {
 
     /// Runs from (file name, stat, parse result) triples in file-name order: the
     /// fingerprint of exactly those files (names, inodes, sizes, mtimes) and the runs
-    /// oldest first. Shared by [`Store::load_all`] and the catalog, so that both agree on
-    /// the fingerprint the derived files are stamped with.
+    /// oldest first, for [`Store::load_all`]. `Catalog::runs` computes the same
+    /// fingerprint from its rows' stats, so both agree on what the derived files are
+    /// stamped with.
     pub(crate) fn collect_runs(
         &self,
         files: Vec<(String, FileStat, std::result::Result<Metadata, String>)>,
@@ -421,89 +428,6 @@ impl Store {
     }
 }
 
-/// Metadata files larger than this are not read (a run's metadata is a few KB).
-pub const MAX_METADATA_BYTES: u64 = 16 << 20;
-
-fn too_big(len: u64) -> String {
-    format!("{len} bytes is too large for a metadata file (limit {MAX_METADATA_BYTES}); not read")
-}
-
-/// Refuse metadata whose id or raw path could lead outside the store (RELIABILITY P10), or
-/// whose file name is not its id: readers skip it, `verify` reports it.
-fn check_safe(m: Metadata, path: &Path) -> std::result::Result<Metadata, String> {
-    let id = &m.test_id;
-    if id.is_empty() || id.starts_with('.') || id.len() > 255 || id.contains(['/', '\\', '\0']) {
-        return Err(format!("unsafe test_id {id:?}: not a plain file name"));
-    }
-    let stem = path.file_stem().map(|s| s.to_string_lossy());
-    if stem.as_deref() != Some(id.as_str()) {
-        return Err(format!(
-            "file name does not match its test_id {id:?}; rename it to metadata/{id}.json if that name is free"
-        ));
-    }
-    if !is_store_relative(&m.test.output_file) {
-        return Err(format!(
-            "unsafe test.output_file {:?}: must be a path inside the store like raw/<test_id>.jsonl",
-            m.test.output_file
-        ));
-    }
-    Ok(m)
-}
-
-/// A relative path with only normal components (no `/` root, no `..`).
-pub fn is_store_relative(rel: &str) -> bool {
-    use std::path::Component;
-    Path::new(rel)
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-}
-
-/// Parse metadata bytes, rejecting future schema versions with a clear reason.
-pub fn parse_metadata(bytes: &[u8]) -> std::result::Result<Metadata, String> {
-    match serde_json::from_slice::<Metadata>(bytes) {
-        Ok(m) if m.schema_version > SCHEMA_VERSION => Err(format!(
-            "schema_version {} is newer than this benchkeep understands ({SCHEMA_VERSION}); upgrade benchkeep",
-            m.schema_version
-        )),
-        Ok(mut m) => {
-            // Figures a source did not have are NaN in memory (0 on disk).
-            m.results.apply_unknown();
-            Ok(m)
-        }
-        Err(e) => {
-            if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-                return Err("empty file".into());
-            }
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes)
-                && let Some(ver) = v.get("schema_version").and_then(|v| v.as_u64())
-                && ver > SCHEMA_VERSION as u64
-            {
-                return Err(format!(
-                    "schema_version {ver} is newer than this benchkeep understands ({SCHEMA_VERSION}); upgrade benchkeep"
-                ));
-            }
-            Err(format!("not benchkeep metadata: {e}"))
-        }
-    }
-}
-
-/// Serialize metadata as pretty JSON with a final newline.
-///
-/// Refuses metadata that would not read back: serde_json writes a non-finite number
-/// (infinity, NaN) as `null`, which no reader takes where a number belongs.
-pub fn to_json(meta: &Metadata) -> Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(meta).context("serializing metadata")?;
-    if let Err(e) = serde_json::from_slice::<Metadata>(&bytes) {
-        return Err(crate::error::Error::usage(format!(
-            "run {}: a figure is not a finite number (infinite or NaN), so its metadata would not read back ({e}); nothing was written: check the numbers given (e.g. --total-time)",
-            meta.test_id
-        ))
-        .into());
-    }
-    bytes.push(b'\n');
-    Ok(bytes)
-}
-
 /// A store error (exit code 4) that names the path, the action and what to do.
 pub fn store_io(path: &Path, action: &str, e: io::Error) -> anyhow::Error {
     let hint = if is_resource_error(&e) {
@@ -527,74 +451,8 @@ pub fn store_io(path: &Path, action: &str, e: io::Error) -> anyhow::Error {
     )))
 }
 
-/// What identifies one version of a metadata file: inode, size and mtime (seconds and
-/// nanoseconds). A replaced file (atomic rename) always gets a new inode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileStat {
-    pub ino: u64,
-    pub size: u64,
-    pub mtime: i64,
-    pub mtime_nsec: i64,
-}
-
-impl FileStat {
-    pub fn of(md: &fs::Metadata) -> FileStat {
-        use std::os::unix::fs::MetadataExt;
-        FileStat {
-            ino: md.ino(),
-            size: md.len(),
-            mtime: md.mtime(),
-            mtime_nsec: md.mtime_nsec(),
-        }
-    }
-
-    fn tuple(&self) -> (u64, u64, i64, i64) {
-        (self.ino, self.size, self.mtime, self.mtime_nsec)
-    }
-}
-
-/// The fingerprint of a set of metadata files, from their names and stats in file-name
-/// order: what [`Store::collect_runs`] (and so [`Store::load_all`]) stamps runs with.
-pub(crate) fn fingerprint<'a>(files: impl Iterator<Item = (&'a str, FileStat)>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    env!("CARGO_PKG_VERSION").hash(&mut hasher);
-    for (name, stat) in files {
-        // As `path.file_name()` (an `Option<&OsStr>`) always hashed.
-        Some(std::ffi::OsStr::new(name)).hash(&mut hasher);
-        stat.tuple().hash(&mut hasher);
-    }
-    hasher.finish()
-}
-
 fn file_name_of(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// Read and parse one metadata file (never through a link, never over
-/// [`MAX_METADATA_BYTES`]), with the stat of what was read (all zeros when it could not be
-/// opened).
-pub(crate) fn read_with_stat(p: &Path) -> (FileStat, std::result::Result<Metadata, String>) {
-    let read = (|| {
-        let mut f = nofollow::open_read(p)?;
-        let md = f.metadata()?;
-        if md.len() > MAX_METADATA_BYTES {
-            return Ok((md, None));
-        }
-        let mut bytes = Vec::with_capacity(md.len() as usize + 1);
-        io::Read::read_to_end(&mut f, &mut bytes)?;
-        Ok::<_, io::Error>((md, Some(bytes)))
-    })();
-    match read {
-        Ok((md, bytes)) => (
-            FileStat::of(&md),
-            match bytes {
-                Some(bytes) => parse_metadata(&bytes).and_then(|m| check_safe(m, p)),
-                None => Err(too_big(md.len())),
-            },
-        ),
-        Err(e) => (FileStat::default(), Err(format!("cannot read: {e}"))),
-    }
 }

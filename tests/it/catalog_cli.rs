@@ -442,8 +442,9 @@ fn many_runs_built_in_place_keep_the_order_and_fall_back_to_their_files() {
         .unwrap();
     }
     assert_same_as_without_catalog(&store);
-    // Spoil two rows' figures in their parts, keeping each part's size (so the state is
-    // still trusted and the rows are used as they are): a number turned into a string.
+    // Spoil two rows in their parts, keeping each part's size (so the rows are used as
+    // they are): a number's first digit turned into a quote, which leaves the row's
+    // figures unreadable (its head, before them, intact).
     let mut spoiled = 0;
     for part in catalog_parts(&store) {
         let text = fs::read_to_string(&part).unwrap();
@@ -466,4 +467,62 @@ fn many_runs_built_in_place_keep_the_order_and_fall_back_to_their_files() {
     let mut sorted = stamps.clone();
     sorted.sort();
     assert_eq!(stamps, sorted, "oldest first");
+
+    // With the state trusted, two files edited in place (the catalog's documented hole)
+    // whose rows are spoiled too: one now names a later time (read from its file, the
+    // run moves to the end), one is no longer JSON (skipped, with the same warning).
+    age_metadata_dir(&store);
+    stdout(&store, &["query"]);
+    let moved = store.join("metadata/bulk-140.json");
+    let mut m = read_json(&moved);
+    m["timestamp"] = serde_json::json!("2030-01-01T00:00:00Z");
+    fs::write(&moved, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    fs::write(store.join("metadata/bulk-141.json"), b"{ not json").unwrap();
+    for file in ["bulk-140.json", "bulk-141.json"] {
+        let part = catalog_parts(&store)
+            .into_iter()
+            .find(|p| fs::read_to_string(p).unwrap().contains(file))
+            .unwrap();
+        let text = fs::read_to_string(&part).unwrap();
+        let spoiled: String = text
+            .lines()
+            .map(|l| match l.contains(file) {
+                true => {
+                    // The figure's first digit turned into a quote.
+                    let at = l.find("\"total_time_seconds\":").unwrap() + 21;
+                    format!("{}\"{}", &l[..at], &l[at + 1..])
+                }
+                false => l.to_string(),
+            })
+            .map(|l| l + "\n")
+            .collect();
+        assert_eq!(spoiled.len(), text.len());
+        assert_ne!(spoiled, text);
+        fs::write(&part, spoiled).unwrap();
+    }
+    let state: Value = read_json(&catalog_dir(&store).join(".state.json"));
+    assert_eq!(state["racy"], false, "{state}");
+    let run = |extra: &[&str]| {
+        let out = bk(&store)
+            .args(["compare", "--format", "csv"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (through_catalog, warned) = run(&[]);
+    let (from_files, warned_too) = run(&["--no-catalog"]);
+    assert_eq!(through_catalog, from_files);
+    assert!(
+        warned.contains("skipped") && warned.contains("bulk-141.json"),
+        "{warned}"
+    );
+    assert!(warned_too.contains("bulk-141.json"), "{warned_too}");
+    assert!(!through_catalog.contains("bulk-141,"));
+    let last = through_catalog.lines().last().unwrap();
+    assert!(last.starts_with("bulk-140,"), "{last}");
 }

@@ -210,6 +210,8 @@ impl Catalog {
         // Rows whose line did not give a run: their metadata file's own reading.
         let fallback = std::sync::Mutex::new(Vec::new());
         parallel_fill(&mut runs, |first, chunk| {
+            // Each thread reads every part its chunk has rows in (nearly all: parts go by
+            // file name, chunks by time), once, into its reused buffer.
             let mut by_part: Vec<(usize, usize)> = (0..chunk.len())
                 .map(|j| (self.lines[slots[first + j]].part, j))
                 .collect();
@@ -243,6 +245,8 @@ impl Catalog {
             fallback.lock().expect("no reader panicked").extend(failed);
         });
         let mut fallback = fallback.into_inner().expect("no reader panicked");
+        // The stat of each file read now, for the fingerprint (as `Store::load_all`).
+        let mut fresh = HashMap::new();
         if !fallback.is_empty() {
             // Rare (a part cut short in place, a row of a future layout): read those
             // files, and drop the runs that cannot be used from the list.
@@ -250,7 +254,9 @@ impl Catalog {
             let mut keep = vec![true; runs.len()];
             for &k in &fallback {
                 let file = self.head(slots[k]).file();
-                match read_with_stat(&dir.join(file)).1 {
+                let (stat, read) = read_with_stat(&dir.join(file));
+                fresh.insert(slots[k], stat);
+                match read {
                     Ok(m) => runs[k] = m,
                     Err(why) => {
                         keep[k] = false;
@@ -276,7 +282,10 @@ impl Catalog {
                     reason,
                 })
                 .collect(),
-            fingerprint: self.fingerprint(),
+            fingerprint: crate::store::fingerprint(self.ordered().into_iter().map(|i| {
+                let h = self.head(i);
+                (h.file(), fresh.get(&i).copied().unwrap_or(h.stat))
+            })),
         }
     }
 
