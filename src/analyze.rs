@@ -179,7 +179,7 @@ fn import_metadata(
         facts.num_requests,
         &now.format("%Y-%m-%d").to_string(),
     );
-    meta.gpu = gpu;
+    meta.gpu = gpu.map(Box::new);
     meta.config = req.config.clone();
     meta.test = TestInfo {
         num_requests: facts.num_requests,

@@ -135,7 +135,7 @@ mod tests {
         if stop {
             extra.insert("stop".into(), json!({"rule": "flat_throughput"}));
         }
-        m.sweep = Some(SweepLink {
+        m.sweep = Some(Box::new(SweepLink {
             id: "s".into(),
             index: k,
             axis: "concurrency".into(),
@@ -144,7 +144,7 @@ mod tests {
             shard: Some(format!("{}/3", k % 3)),
             extra,
             ..Default::default()
-        });
+        }));
         m
     }
 

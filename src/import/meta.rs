@@ -182,7 +182,7 @@ pub fn finish(
         m.sweep = if run.warmup {
             None
         } else {
-            sweep_link(&m, run, path, i, doc.format)
+            sweep_link(&m, run, path, i, doc.format).map(Box::new)
         };
         out.push(m);
     }

@@ -455,11 +455,11 @@ fn initial_metadata(
     };
     meta.labels = plan.labels.clone();
     meta.source.command = plan.command.clone();
-    meta.server = Some(server);
-    meta.sweep = plan.sweep.clone();
+    meta.server = Some(Box::new(server));
+    meta.sweep = plan.sweep.clone().map(Box::new);
     meta.repeat = plan.repeat.clone();
     meta.pid = Some(std::process::id());
-    meta.process = Some(crate::store::process::this());
+    meta.process = Some(Box::new(crate::store::process::this()));
     meta
 }
 

@@ -123,10 +123,10 @@ fn running_metadata(req: &RecordRequest, started_at: DateTime<Utc>, planned: u64
         extra: test_extra,
     };
     meta.labels = req.labels.clone();
-    meta.sweep = req.sweep.clone();
+    meta.sweep = req.sweep.clone().map(Box::new);
     meta.source.command = Some(crate::redact::command_line(&req.command));
     meta.pid = Some(std::process::id());
-    meta.process = Some(crate::store::process::this());
+    meta.process = Some(Box::new(crate::store::process::this()));
     meta.extra = extra;
     meta
 }
@@ -298,7 +298,7 @@ pub(super) fn save(store: &Store, req: &RecordRequest, run: Run) -> Result<Recor
     }
     meta.source.kind = SourceKind::Record;
     meta.source.command = command_line;
-    meta.sweep = req.sweep.clone();
+    meta.sweep = req.sweep.clone().map(Box::new);
     meta.pid = None;
     meta.process = None;
     let detected = f.load.as_ref().map(|h| h.seconds);

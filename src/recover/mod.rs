@@ -104,7 +104,11 @@ pub fn check_recoverable(meta: &Metadata, force: bool) -> Result<(), Error> {
             meta.test_id
         )));
     }
-    if same_host && let Some(pid) = meta.pid.filter(|p| owner_alive(*p, meta.process.as_ref())) {
+    if same_host
+        && let Some(pid) = meta
+            .pid
+            .filter(|p| owner_alive(*p, meta.process.as_deref()))
+    {
         if force && pid != std::process::id() {
             return Ok(());
         }
@@ -135,7 +139,7 @@ pub fn abandoned(store: &Store) -> Result<Vec<Metadata>> {
             m.status == Status::Running
                 && matches!(m.source.kind, SourceKind::Run | SourceKind::Record)
                 && m.host.hostname == host
-                && !m.pid.is_some_and(|p| owner_alive(p, m.process.as_ref()))
+                && !m.pid.is_some_and(|p| owner_alive(p, m.process.as_deref()))
         })
         .collect())
 }

@@ -313,7 +313,7 @@ mod tests {
         m.status = status;
         m.results.output_tokens_per_sec = tok_s;
         m.results.throughput_requests_per_sec = tok_s / 10.0;
-        m.sweep = Some(SweepLink {
+        m.sweep = Some(Box::new(SweepLink {
             id: "matrix-p-m-2026-01-01".into(),
             index,
             axis: "matrix".into(),
@@ -321,7 +321,7 @@ mod tests {
             role: "combination".into(),
             settings: [("gmu".to_string(), gmu.to_string())].into(),
             ..Default::default()
-        });
+        }));
         m
     }
 

@@ -100,7 +100,7 @@ pub struct Metadata {
     /// The model as the user named it (not made file-safe).
     pub model: String,
     #[serde(default)]
-    pub gpu: Option<GpuInfo>,
+    pub gpu: Option<Box<GpuInfo>>,
     /// Server or engine settings as given with `--config` (always a JSON object).
     #[serde(default)]
     pub config: Map<String, Value>,
@@ -114,7 +114,7 @@ pub struct Metadata {
     pub labels: BTreeMap<String, String>,
     pub source: SourceInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<ServerInfo>,
+    pub server: Option<Box<ServerInfo>>,
     /// Process id of the writer while `status` is `running` (lets `verify` spot a dead run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -122,11 +122,11 @@ pub struct Metadata {
     /// (RELIABILITY P12), so that a reused pid never makes a dead run look alive. Absent
     /// in metadata written before benchkeep recorded it: the pid alone is checked then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<ProcessIdentity>,
+    pub process: Option<Box<ProcessIdentity>>,
     /// The sweep (or tuning matrix) this run is one point of: `sweep.id`, `sweep.index`,
     /// `sweep.axis`, `sweep.value`. Absent for a run made on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sweep: Option<SweepLink>,
+    pub sweep: Option<Box<SweepLink>>,
     /// The `run --repeat N` group this run is one repeat of. Absent for a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<RepeatLink>,

@@ -261,7 +261,7 @@ fn check_running(meta_path: &Path, meta: &Metadata, report: &mut Report) {
     // A pid now owned by another process (another start time or boot) is gone (P12).
     let alive = meta
         .pid
-        .is_some_and(|p| process::owner_alive(p, meta.process.as_ref()));
+        .is_some_and(|p| process::owner_alive(p, meta.process.as_deref()));
     if same_host && !alive {
         report.problems.push(Problem {
             path: meta_path.to_path_buf(),

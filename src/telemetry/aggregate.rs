@@ -399,7 +399,7 @@ impl GpuSummary {
     /// utilization) and `results.output_tokens_per_joule` (completion tokens of successful
     /// requests / energy) when the energy is known. Call after `results` is computed.
     pub fn apply_to(&self, meta: &mut Metadata, series_file: Option<&str>) {
-        meta.gpu = Some(self.gpu_info(series_file));
+        meta.gpu = Some(Box::new(self.gpu_info(series_file)));
         meta.results.gpu_utilization_percent = self.utilization_avg_percent;
         meta.results.output_tokens_per_joule = self
             .energy_joules

@@ -133,7 +133,7 @@ mod tests {
         m.results.throughput_requests_per_sec = req_s;
         m.results.success_count = 10;
         m.results.failure_count = 0;
-        m.sweep = Some(SweepLink {
+        m.sweep = Some(Box::new(SweepLink {
             id: "s".into(),
             index: 2,
             axis: "concurrency".into(),
@@ -142,7 +142,7 @@ mod tests {
             settings: Default::default(),
             shard: None,
             extra: Default::default(),
-        });
+        }));
         m
     }
 

@@ -158,7 +158,7 @@ pub fn fill_lean(line: &[u8], m: &mut Metadata) -> bool {
     m.model = line.model;
     m.status = line.status;
     m.labels = line.labels;
-    m.sweep = lean.sweep;
+    m.sweep = lean.sweep.map(Box::new);
     m.repeat = lean.repeat;
     m.test.num_requests = lean.test.num_requests;
     m.test.input_file = lean.test.input_file;
@@ -197,11 +197,13 @@ pub fn fill_lean(line: &[u8], m: &mut Metadata) -> bool {
         })
     });
     r.apply_unknown();
-    m.gpu = lean.gpu.map(|g| GpuInfo {
-        name: g.name,
-        vram_used_gb: g.vram_used_gb,
-        energy_joules: g.energy_joules,
-        ..GpuInfo::default()
+    m.gpu = lean.gpu.map(|g| {
+        Box::new(GpuInfo {
+            name: g.name,
+            vram_used_gb: g.vram_used_gb,
+            energy_joules: g.energy_joules,
+            ..GpuInfo::default()
+        })
     });
     true
 }
