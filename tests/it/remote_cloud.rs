@@ -5,44 +5,16 @@
 //! (`scripts/with_gcs.sh`), which takes no XML upload: a store copied there reads back
 //! whole, and every write is exit 4 with the bucket left as it was. No credential is shown.
 
-use std::path::Path;
-use std::process::Command;
-
-use crate::support::{benchkeep, fixture, out};
-
-fn cmd(url: &str, env: &[(String, String)], spool: &Path, args: &[&str]) -> Command {
-    let mut c = benchkeep();
-    for (k, _) in std::env::vars() {
-        if ["AWS_", "AZURE_", "AZURITE_", "GOOGLE_"]
-            .iter()
-            .any(|p| k.starts_with(p))
-        {
-            c.env_remove(k);
-        }
-    }
-    c.args(["--store", url, "--spool"]).arg(spool).args(args);
-    c.envs(env.iter().map(|(k, v)| (k, v)));
-    c
-}
-
-fn analyze(url: &str, env: &[(String, String)], spool: &Path) -> (i32, String, String) {
-    let input = fixture("foundation/chat_ok_and_error.jsonl");
-    let mut c = cmd(
-        url,
-        env,
-        spool,
-        &["analyze", "--platform", "p", "--model", "m"],
-    );
-    c.args(["--total-time", "10", "--input"]).arg(input);
-    out(&mut c)
-}
+use crate::support::moto::url_analyze;
+#[cfg(any(feature = "gcp", all(feature = "azure", feature = "external-it")))]
+use crate::support::{moto::url_cmd, out};
 
 #[cfg(not(feature = "gcp"))]
 #[test]
 fn gs_without_the_gcp_feature_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = analyze("gs://bucket/p", &[], &spool);
+    let (code, so, se) = url_analyze("gs://bucket/p", &[], &spool);
     assert_eq!(code, 2, "{so}{se}");
     assert!(se.contains("`gcp` cargo feature"), "{se}");
     assert!(!spool.exists());
@@ -53,7 +25,7 @@ fn gs_without_the_gcp_feature_names_it() {
 fn az_without_the_azure_feature_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = analyze("az://container/p", &[], &spool);
+    let (code, so, se) = url_analyze("az://container/p", &[], &spool);
     assert_eq!(code, 2, "{so}{se}");
     assert!(se.contains("`azure` cargo feature"), "{se}");
     assert!(!spool.exists());
@@ -67,7 +39,7 @@ fn gs_at_an_endpoint_out_of_reach_is_exit_5_naming_it() {
     let spool = dir.path().join("spool");
     let env = gs_env(&endpoint);
     for args in [&["init"][..], &["export", "--format", "jsonl"][..]] {
-        let (code, so, se) = out(&mut cmd("gs://bucket/p", &env, &spool, args));
+        let (code, so, se) = out(&mut url_cmd("gs://bucket/p", &env, &spool, args));
         assert_eq!(code, 5, "{args:?}: {so}{se}");
         assert!(se.contains("cannot reach the object store"), "{se}");
         assert!(
@@ -76,7 +48,7 @@ fn gs_at_an_endpoint_out_of_reach_is_exit_5_naming_it() {
         );
         assert!(!format!("{so}{se}").contains(crate::support::moto::SECRET));
     }
-    let (code, so, se) = analyze("gs://bucket/p", &env, &spool);
+    let (code, so, se) = url_analyze("gs://bucket/p", &env, &spool);
     assert_eq!(code, 5, "{so}{se}");
     assert!(!spool.exists(), "nothing written");
 }
@@ -98,7 +70,7 @@ fn az_at_an_endpoint_out_of_reach_is_exit_5_naming_it() {
         "az://container/p",
         "abfss://container@devstoreaccount1.dfs.core.windows.net/p",
     ] {
-        let (code, so, se) = analyze(url, &env, &spool);
+        let (code, so, se) = url_analyze(url, &env, &spool);
         assert_eq!(code, 5, "{url}: {so}{se}");
         assert!(se.contains("cannot reach the object store"), "{se}");
         assert!(
@@ -109,7 +81,7 @@ fn az_at_an_endpoint_out_of_reach_is_exit_5_naming_it() {
         assert!(!spool.exists(), "nothing written");
     }
     // A password in the URL is a credential: refused, unprinted.
-    let (code, so, se) = analyze(
+    let (code, so, se) = url_analyze(
         "abfss://c:hunter2@acct.dfs.core.windows.net/p",
         &env,
         &spool,
@@ -125,7 +97,7 @@ fn az_at_an_endpoint_out_of_reach_is_exit_5_naming_it() {
 fn az_without_an_account_names_the_variables() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = analyze("az://container/p", &[], &spool);
+    let (code, so, se) = url_analyze("az://container/p", &[], &spool);
     assert_eq!(code, 2, "{so}{se}");
     assert!(se.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{se}");
     assert!(!spool.exists());
@@ -140,7 +112,7 @@ fn az_a_missing_container_is_exit_4_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
     for args in [&["init"][..], &["export", "--format", "jsonl"][..]] {
-        let (code, so, se) = out(&mut cmd(
+        let (code, so, se) = out(&mut url_cmd(
             "az://no-such-container-bk/p",
             &az_env(&endpoint),
             &spool,
@@ -153,7 +125,7 @@ fn az_a_missing_container_is_exit_4_naming_it() {
         );
         assert!(!format!("{so}{se}").contains(AZURITE_KEY));
     }
-    let (code, so, se) = analyze("az://no-such-container-bk/p", &az_env(&endpoint), &spool);
+    let (code, so, se) = url_analyze("az://no-such-container-bk/p", &az_env(&endpoint), &spool);
     assert_eq!(code, 4, "{so}{se}");
     assert!(!spool.exists(), "nothing written");
 }
@@ -176,12 +148,12 @@ fn az_a_wrong_key_is_exit_4_naming_the_variables() {
         })
         .collect();
     let url = format!("az://{container}/wrong-key");
-    let (code, so, se) = out(&mut cmd(&url, &env, &spool, &["init"]));
+    let (code, so, se) = out(&mut url_cmd(&url, &env, &spool, &["init"]));
     assert_eq!(code, 4, "{so}{se}");
     assert!(se.contains("access denied"), "{se}");
     assert!(se.contains("AZURE_STORAGE_ACCOUNT_KEY"), "{se}");
     assert!(!format!("{so}{se}").contains(wrong));
-    let (code, so, se) = analyze(&url, &env, &spool);
+    let (code, so, se) = url_analyze(&url, &env, &spool);
     assert_eq!(code, 4, "{so}{se}");
     assert!(!spool.exists(), "nothing written");
 }
@@ -264,6 +236,7 @@ fn gcs_names(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
 #[cfg(all(feature = "gcp", feature = "external-it"))]
 #[test]
 fn gs_a_store_copied_to_fake_gcs_server_reads_back_whole() {
+    use crate::support::fixture;
     use crate::support::moto::{Kind, SECRET, Target};
     use crate::support::store::all_files;
     let (endpoint, bucket) = fake_gcs();
@@ -295,7 +268,7 @@ fn gs_a_store_copied_to_fake_gcs_server_reads_back_whole() {
     let env = gs_env(&endpoint);
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = out(&mut cmd(
+    let (code, so, se) = out(&mut url_cmd(
         &url,
         &env,
         &spool,
@@ -311,7 +284,7 @@ fn gs_a_store_copied_to_fake_gcs_server_reads_back_whole() {
     assert_eq!(id(&so).len(), 1);
     assert!(!format!("{so}{se}").contains(SECRET));
     let fresh = dir.path().join("fresh");
-    let (code, so, se) = out(&mut cmd(&url, &env, &fresh, &["verify"]));
+    let (code, so, se) = out(&mut url_cmd(&url, &env, &fresh, &["verify"]));
     assert_eq!(code, 0, "{so}{se}");
     assert!(
         so.contains("1 raw file(s)") && so.contains("no problems"),
@@ -337,7 +310,7 @@ fn gs_writes_fake_gcs_server_cannot_take_are_refused_and_nothing_is_half_written
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("refused-{}", std::process::id());
     let url = format!("gs://{bucket}/{prefix}");
-    let (code, so, se) = out(&mut cmd(&url, &env, &dir.path().join("s1"), &["init"]));
+    let (code, so, se) = out(&mut url_cmd(&url, &env, &dir.path().join("s1"), &["init"]));
     assert_eq!(code, 4, "{so}{se}");
     assert!(se.contains("cannot create .probe-"), "{se}");
     assert!(!format!("{so}{se}").contains(SECRET));
@@ -351,12 +324,12 @@ fn gs_writes_fake_gcs_server_cannot_take_are_refused_and_nothing_is_half_written
         manifest,
     );
     let before = gcs_names(&endpoint, &bucket, &prefix);
-    let (code, so, se) = analyze(&url, &env, &dir.path().join("s2"));
+    let (code, so, se) = url_analyze(&url, &env, &dir.path().join("s2"));
     assert_eq!(code, 4, "{so}{se}");
     assert!(se.contains("cannot create metadata/"), "{se}");
     assert!(!format!("{so}{se}").contains(SECRET));
     assert_eq!(gcs_names(&endpoint, &bucket, &prefix), before);
-    let (code, so, se) = out(&mut cmd(
+    let (code, so, se) = out(&mut url_cmd(
         "gs://no-such-bucket-bk/p",
         &env,
         &dir.path().join("s3"),

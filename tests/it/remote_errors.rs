@@ -3,35 +3,8 @@
 //! reach (exit 5), a URL without `init` (exit 4), a backend that overwrites where it
 //! should refuse (`init` refuses it, exit 4), credentials in the URL (exit 2).
 
-use std::path::Path;
-use std::process::Command;
-
-use crate::support::moto::{Fake, SECRET, fake_s3, s3_env};
-use crate::support::{benchkeep, fixture, free_port, out};
-
-fn cmd(url: &str, env: &[(String, String)], spool: &Path, args: &[&str]) -> Command {
-    let mut c = benchkeep();
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    c.args(["--store", url, "--spool"]).arg(spool).args(args);
-    c.envs(env.iter().map(|(k, v)| (k, v)));
-    c
-}
-
-fn analyze(url: &str, env: &[(String, String)], spool: &Path) -> (i32, String, String) {
-    let input = fixture("foundation/chat_ok_and_error.jsonl");
-    let mut c = cmd(
-        url,
-        env,
-        spool,
-        &["analyze", "--platform", "p", "--model", "m"],
-    );
-    c.args(["--total-time", "10", "--input"]).arg(input);
-    out(&mut c)
-}
+use crate::support::moto::{Fake, SECRET, fake_s3, s3_env, url_analyze, url_cmd};
+use crate::support::{free_port, out};
 
 fn no_secret(so: &str, se: &str) {
     assert!(!so.contains(SECRET) && !se.contains(SECRET), "{so}{se}");
@@ -42,7 +15,7 @@ fn refused_credentials_are_exit_4_naming_the_variables() {
     let endpoint = fake_s3(Fake::Deny);
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = analyze("s3://bucket/p", &s3_env(&endpoint), &spool);
+    let (code, so, se) = url_analyze("s3://bucket/p", &s3_env(&endpoint), &spool);
     assert_eq!(code, 4, "{so}{se}");
     assert!(se.contains("access denied"), "{se}");
     assert!(se.contains("AWS_ACCESS_KEY_ID"), "{se}");
@@ -55,7 +28,7 @@ fn an_endpoint_out_of_reach_is_exit_5_naming_it() {
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = analyze("s3://bucket/p", &s3_env(&endpoint), &spool);
+    let (code, so, se) = url_analyze("s3://bucket/p", &s3_env(&endpoint), &spool);
     assert_eq!(code, 5, "{so}{se}");
     assert!(se.contains("cannot reach the object store"), "{se}");
     assert!(se.contains(&endpoint), "{se}");
@@ -68,7 +41,7 @@ fn a_backend_that_overwrites_is_refused_by_init() {
     let endpoint = fake_s3(Fake::Overwrite);
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = out(&mut cmd(
+    let (code, so, se) = out(&mut url_cmd(
         "s3://bucket/p",
         &s3_env(&endpoint),
         &spool,
@@ -84,15 +57,15 @@ fn a_url_without_init_says_to_run_init_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}/nostore", dir.path().display());
     let spool = dir.path().join("spool");
-    let (code, so, se) = analyze(&url, &[], &spool);
+    let (code, so, se) = url_analyze(&url, &[], &spool);
     assert_eq!(code, 4, "{so}{se}");
     assert!(se.contains("benchkeep init --store"), "{se}");
     assert!(!spool.exists() && !dir.path().join("nostore").exists());
     // init makes it; then the same command works.
-    let (code, so, se) = out(&mut cmd(&url, &[], &spool, &["init"]));
+    let (code, so, se) = out(&mut url_cmd(&url, &[], &spool, &["init"]));
     assert_eq!(code, 0, "{so}{se}");
     assert!(so.contains("Created the store"), "{so}");
-    let (code, so, se) = analyze(&url, &[], &spool);
+    let (code, so, se) = url_analyze(&url, &[], &spool);
     assert_eq!(code, 0, "{so}{se}");
 }
 
@@ -101,7 +74,7 @@ fn credentials_in_the_url_are_refused_unprinted() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
     let url = format!("s3://AKIAX:{SECRET}@bucket/p");
-    let (code, so, se) = analyze(&url, &[], &spool);
+    let (code, so, se) = url_analyze(&url, &[], &spool);
     assert_eq!(code, 2, "{so}{se}");
     assert!(se.contains("AWS_SECRET_ACCESS_KEY"), "{se}");
     no_secret(&so, &se);
@@ -110,7 +83,7 @@ fn credentials_in_the_url_are_refused_unprinted() {
 #[test]
 fn init_needs_a_url() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, so, se) = out(&mut cmd(
+    let (code, so, se) = out(&mut url_cmd(
         &dir.path().join("s").display().to_string(),
         &[],
         dir.path(),
@@ -127,7 +100,7 @@ fn a_missing_bucket_is_exit_4_naming_it() {
     let endpoint = crate::support::moto::moto_endpoint();
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let (code, so, se) = analyze("s3://no-such-bucket-bk/p", &s3_env(endpoint), &spool);
+    let (code, so, se) = url_analyze("s3://no-such-bucket-bk/p", &s3_env(endpoint), &spool);
     assert_eq!(code, 4, "{so}{se}");
     assert!(se.contains("no-such-bucket-bk"), "{se}");
     assert!(se.contains("does not exist"), "{se}");

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{benchkeep, free_port, wait_until};
+use super::{benchkeep, fixture, free_port, out, wait_until};
 
 /// Where the store of a test lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,37 @@ impl Target {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// `benchkeep --store URL --spool SPOOL ARGS` with exactly the credentials `env` gives:
+/// every cloud credential variable of the test's own environment (`AWS_*`, `AZURE_*`,
+/// `AZURITE_*`, `GOOGLE_*`) removed first.
+pub fn url_cmd(url: &str, env: &[(String, String)], spool: &Path, args: &[&str]) -> Command {
+    let mut c = benchkeep();
+    for (k, _) in std::env::vars() {
+        if ["AWS_", "AZURE_", "AZURITE_", "GOOGLE_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+        {
+            c.env_remove(k);
+        }
+    }
+    c.args(["--store", url, "--spool"]).arg(spool).args(args);
+    c.envs(env.iter().map(|(k, v)| (k, v)));
+    c
+}
+
+/// `analyze` of a small fixture into the store at `url`: (exit code, stdout, stderr).
+pub fn url_analyze(url: &str, env: &[(String, String)], spool: &Path) -> (i32, String, String) {
+    let input = fixture("foundation/chat_ok_and_error.jsonl");
+    let mut c = url_cmd(
+        url,
+        env,
+        spool,
+        &["analyze", "--platform", "p", "--model", "m"],
+    );
+    c.args(["--total-time", "10", "--input"]).arg(input);
+    out(&mut c)
 }
 
 /// The environment of an S3-compatible endpoint (credentials included).
