@@ -74,17 +74,39 @@ pub fn compute_apps() -> Result<Vec<(u32, String)>, String> {
     let count = lib
         .device_count()
         .map_err(|e| format!("NVML cannot count GPUs ({e})"))?;
-    let mut apps = Vec::new();
-    for i in 0..count {
-        let Ok(dev) = lib.device_by_index(i) else {
-            continue;
-        };
-        let (Ok(uuid), Ok(procs)) = (dev.uuid(), dev.running_compute_processes()) else {
-            continue;
-        };
-        apps.extend(procs.into_iter().map(|p| (p.pid, uuid.clone())));
+    gather_apps((0..count).map(|i| {
+        let dev = lib.device_by_index(i).map_err(|e| e.to_string())?;
+        let uuid = dev.uuid().map_err(|e| e.to_string())?;
+        let procs = dev.running_compute_processes().map_err(|e| e.to_string())?;
+        Ok((uuid, procs.into_iter().map(|p| p.pid).collect()))
+    }))
+}
+
+/// The compute apps of each GPU (its uuid and pids, or why NVML could not list them),
+/// gathered: a GPU that cannot answer is left out, but when none answers (or there is
+/// none) that is an error, not "no compute process", so that the caller can ask
+/// `nvidia-smi` instead and say why.
+fn gather_apps(
+    per_gpu: impl Iterator<Item = Result<(String, Vec<u32>), String>>,
+) -> Result<Vec<(u32, String)>, String> {
+    let (mut apps, mut answered, mut last_error, mut gpus) = (Vec::new(), 0, None, 0);
+    for gpu in per_gpu {
+        gpus += 1;
+        match gpu {
+            Ok((uuid, pids)) => {
+                answered += 1;
+                apps.extend(pids.into_iter().map(|pid| (pid, uuid.clone())));
+            }
+            Err(e) => last_error = Some(e),
+        }
     }
-    Ok(apps)
+    match (gpus, answered, last_error) {
+        (0, _, _) => Err("NVML sees no GPU".into()),
+        (n, 0, Some(e)) => Err(format!(
+            "NVML could not list the compute processes of any of its {n} GPU(s) ({e})"
+        )),
+        _ => Ok(apps),
+    }
 }
 
 impl Backend for Nvml {
@@ -108,6 +130,31 @@ impl Backend for Nvml {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compute_apps_say_when_no_gpu_could_answer() {
+        let ok = |uuid: &str, pids: &[u32]| Ok((uuid.to_string(), pids.to_vec()));
+        assert_eq!(
+            gather_apps([ok("GPU-a", &[7, 9]), Err("lost".into()), ok("GPU-b", &[])].into_iter()),
+            Ok(vec![(7, "GPU-a".into()), (9, "GPU-a".into())])
+        );
+        // Some GPU answered with no process: that is an answer.
+        assert_eq!(gather_apps([ok("GPU-a", &[])].into_iter()), Ok(vec![]));
+        let none = gather_apps(std::iter::empty()).unwrap_err();
+        assert!(none.contains("no GPU"), "{none}");
+        let failed = gather_apps(
+            [
+                Err("Insufficient Permissions".into()),
+                Err("GPU is lost".into()),
+            ]
+            .into_iter(),
+        )
+        .unwrap_err();
+        assert!(
+            failed.contains("any of its 2 GPU(s)") && failed.contains("GPU is lost"),
+            "{failed}"
+        );
+    }
 
     /// Without the driver (this CI), opening fails at once with a reason; with one, it works.
     #[test]
