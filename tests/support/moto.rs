@@ -91,15 +91,7 @@ impl Target {
 
     /// `benchkeep --store URL --spool SPOOL` with this target's environment.
     pub fn cmd_with_spool(&self, spool: &Path) -> Command {
-        let mut c = benchkeep();
-        for (k, _) in std::env::vars() {
-            if PROVIDER_VARS.iter().any(|p| k.starts_with(p)) {
-                c.env_remove(k);
-            }
-        }
-        c.arg("--store").arg(&self.url).arg("--spool").arg(spool);
-        c.envs(self.env.iter().map(|(k, v)| (k, v)));
-        c
+        url_cmd(&self.url, &self.env, spool, &[])
     }
 
     /// `benchkeep --store URL --spool <the test's spool> SUBCOMMAND`.
@@ -149,15 +141,12 @@ fn rand_u64() -> u64 {
 }
 
 /// `benchkeep --store URL --spool SPOOL ARGS` with exactly the credentials `env` gives:
-/// every cloud credential variable of the test's own environment (`AWS_*`, `AZURE_*`,
-/// `AZURITE_*`, `GOOGLE_*`) removed first.
+/// every cloud credential variable of the test's own environment ([`PROVIDER_VARS`])
+/// removed first.
 pub fn url_cmd(url: &str, env: &[(String, String)], spool: &Path, args: &[&str]) -> Command {
     let mut c = benchkeep();
     for (k, _) in std::env::vars() {
-        if ["AWS_", "AZURE_", "AZURITE_", "GOOGLE_"]
-            .iter()
-            .any(|p| k.starts_with(p))
-        {
+        if PROVIDER_VARS.iter().any(|p| k.starts_with(p)) {
             c.env_remove(k);
         }
     }

@@ -42,6 +42,19 @@ pub const LAYOUT_VERSION: u32 = 1;
 
 /// Whether `--store` names a URL (a scheme this build handles or names) rather than a
 /// directory: `s3://`, `s3a://`, `gs://`, `az://`, `abfs://`, `file://`.
+/// Whether two ETags name the same version. Backends quote them differently in a listing
+/// and in a GET or PUT (Azure lists them bare and sends them quoted), and a weak one
+/// starts with `W/`: compared without either. The raw form is kept for `If-Match`.
+pub fn same_etag(a: &str, b: &str) -> bool {
+    fn bare(e: &str) -> &str {
+        let e = e.strip_prefix("W/").unwrap_or(e);
+        e.strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .unwrap_or(e)
+    }
+    bare(a) == bare(b)
+}
+
 pub fn is_url(store: &str) -> bool {
     [
         "s3://", "s3a://", "gs://", "az://", "abfs://", "abfss://", "file://",
@@ -467,5 +480,17 @@ fn build(
             "az" | "abfs" | "abfss" => "az:// needs a benchkeep built with the `azure` cargo feature (cargo install benchkeep --features azure)".to_string(),
             _ => format!("{scheme}:// is not a store this build handles (s3://, file://; gs:// and az:// with the `gcp` / `azure` cargo features)"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod etag_tests {
+    #[test]
+    fn etags_compare_without_quotes_or_weakness() {
+        assert!(super::same_etag("\"0x8DC\"", "0x8DC"));
+        assert!(super::same_etag("W/\"abc\"", "\"abc\""));
+        assert!(super::same_etag("abc", "abc"));
+        assert!(!super::same_etag("\"abc\"", "\"abd\""));
+        assert!(!super::same_etag("\"abc", "abc\""));
     }
 }

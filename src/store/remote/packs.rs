@@ -261,7 +261,7 @@ fn read_pack(
         let Some(&(size, etag)) = need.get(line.key.as_ref()) else {
             continue;
         };
-        if line.etag != etag || line.body.len() as u64 != size {
+        if !super::same_etag(&line.etag, etag) || line.body.len() as u64 != size {
             served.ignored += 1;
             continue;
         }

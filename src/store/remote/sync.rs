@@ -162,8 +162,12 @@ pub fn pull(remote: &Remote, spool: &Store, what: Pull) -> Result<Pulled> {
         if !local.exists() {
             want.push((rel, size, etag));
         } else if locked.unchanged(&rel, &local) {
-            let seen = locked.state.entries.get(&rel).and_then(|e| e.etag.clone());
-            if etag.is_none() || seen != etag {
+            let seen = locked
+                .state
+                .entries
+                .get(&rel)
+                .and_then(|e| e.etag.as_deref());
+            if !matches!((seen, etag.as_deref()), (Some(a), Some(b)) if super::same_etag(a, b)) {
                 want.push((rel, size, etag));
             }
         } else {
