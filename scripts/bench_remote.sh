@@ -53,10 +53,22 @@ with ThreadPoolExecutor(16) as ex:
 PY
 url=s3://bench/team
 "$bin" init --store "$url" >/dev/null
-secs() { local t; t=$(date +%s.%N); "$@" >/dev/null 2>&1; echo "$(date +%s.%N) - $t" | bc; }
+# Seconds a command took; a command that fails stops the script with its stderr (a failed
+# run must never print a time).
+secs() {
+  local t err=$work/secs.err
+  t=$(date +%s.%N)
+  "$@" >/dev/null 2>"$err" || { cat "$err" >&2; echo "failed: $*" >&2; exit 1; }
+  echo "$(date +%s.%N) - $t" | bc
+}
 echo "store: $url on moto, $n runs"
-echo "compare, fresh spool, no packs yet (LIST + $n GETs, then the packs are written):  $(secs "$bin" --store "$url" --spool "$work/spool0" compare) s"
-echo "compare, fresh spool, with packs (2 LISTs + 64 pack GETs):  $(secs "$bin" --store "$url" --spool "$work/spool" compare) s"
+t=$(secs "$bin" --store "$url" --spool "$work/spool0" compare)
+echo "compare, fresh spool, no packs yet (LIST + $n GETs, then the packs are written):  $t s"
+# The second figure is only the packs' path if the first pull wrote them.
+packs=$(AWS_ENDPOINT_URL=$BENCHKEEP_TEST_S3_ENDPOINT "$py" -c 'import boto3; print(boto3.client("s3").list_objects_v2(Bucket="bench", Prefix="team/analysis/packs/").get("KeyCount", 0))')
+[ "$packs" -gt 0 ] || { echo "no metadata packs were written by the first pull" >&2; exit 1; }
+t=$(secs "$bin" --store "$url" --spool "$work/spool" compare)
+echo "compare, fresh spool, with packs ($packs packs; 2 LISTs + a GET per pack):  $t s"
 time_ms() {
   python3 - "$@" <<'PY'
 import subprocess, sys, time

@@ -199,8 +199,10 @@ fn remote_options(
                 .iter()
                 .find(|(k, _)| k == cli)
                 .map(|(_, v)| v.clone());
+            // First: object_store applies options in order, so any of its own names
+            // for the same thing (e.g. `azure_storage_access_key`) given later wins.
             if let (false, Some(v)) = (given, alias) {
-                options.push((ours.to_string(), v));
+                options.insert(0, (ours.to_string(), v));
             }
         }
     }
@@ -282,6 +284,14 @@ mod tests {
         let az = remote_options("abfss://c/p", given);
         assert!(az.contains(&("azure_storage_account_name".into(), "mine".into())));
         assert!(!az.contains(&("azure_storage_account_name".into(), "acct".into())));
+        // ... as do its other names for the key: the alias comes first, they override it.
+        let given = vars().chain([("AZURE_STORAGE_ACCESS_KEY".into(), "k2".into())]);
+        let az = remote_options("az://c/p", given);
+        let at = |k: &str| az.iter().position(|(n, _)| n == k).unwrap();
+        assert!(
+            at("azure_storage_account_key") < at("azure_storage_access_key"),
+            "{az:?}"
+        );
     }
 
     #[test]

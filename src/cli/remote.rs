@@ -117,11 +117,12 @@ pub fn run(
 /// Upload the runs this command made (raw files, then metadata), and the derived files
 /// when it rebuilt them from a full mirror.
 fn push(remote: &Remote, store: &Store, ids: &[String], derived: bool) -> Result<()> {
-    for id in ids {
-        if store.metadata_path(id).is_file() {
-            sync::push_run(remote, store, id)?;
-        }
-    }
+    let ids: Vec<String> = ids
+        .iter()
+        .filter(|id| store.metadata_path(id).is_file())
+        .cloned()
+        .collect();
+    sync::push_runs(remote, store, &ids)?;
     if derived {
         sync::push_derived(remote, store)?;
     }

@@ -63,6 +63,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in life-cycle order.
+    pub const ALL: [Status; 5] = [
+        Status::Running,
+        Status::Completed,
+        Status::Partial,
+        Status::Failed,
+        Status::Interrupted,
+    ];
+
+    /// The status named `name` as [`Status::as_str`] writes it.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// The lowercase name used on disk and in tables.
     pub fn as_str(self) -> &'static str {
         match self {

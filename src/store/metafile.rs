@@ -14,13 +14,13 @@ use crate::schema::{Metadata, SCHEMA_VERSION};
 /// Metadata files larger than this are not read (a run's metadata is a few KB).
 pub const MAX_METADATA_BYTES: u64 = 16 << 20;
 
-pub(super) fn too_big(len: u64) -> String {
+fn too_big(len: u64) -> String {
     format!("{len} bytes is too large for a metadata file (limit {MAX_METADATA_BYTES}); not read")
 }
 
 /// Refuse metadata whose id or raw path could lead outside the store (RELIABILITY P10), or
 /// whose file name is not its id: readers skip it, `verify` reports it.
-pub(super) fn check_safe(m: Metadata, path: &Path) -> std::result::Result<Metadata, String> {
+fn check_safe(m: Metadata, path: &Path) -> std::result::Result<Metadata, String> {
     let id = &m.test_id;
     if id.is_empty() || id.starts_with('.') || id.len() > 255 || id.contains(['/', '\\', '\0']) {
         return Err(format!("unsafe test_id {id:?}: not a plain file name"));
@@ -134,38 +134,22 @@ pub(crate) fn fingerprint<'a>(files: impl Iterator<Item = (&'a str, FileStat)>) 
     hasher.finish()
 }
 
-/// A metadata file's bytes, `len` (its size when opened) as the first guess: never more
-/// than [`MAX_METADATA_BYTES`] + 1, however much the file grows while it is read (the
-/// caller refuses a result over the limit).
-pub(super) fn read_capped(f: &mut fs::File, len: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(len.min(MAX_METADATA_BYTES) as usize + 1);
-    io::Read::read_to_end(&mut io::Read::take(f, MAX_METADATA_BYTES + 1), &mut bytes)?;
-    Ok(bytes)
-}
-
 /// Read and parse one metadata file (never through a link, never over
 /// [`MAX_METADATA_BYTES`]), with the stat of what was read (all zeros when it could not be
 /// opened).
 pub(crate) fn read_with_stat(p: &Path) -> (FileStat, std::result::Result<Metadata, String>) {
     let read = (|| {
-        let mut f = nofollow::open_read(p)?;
+        let f = nofollow::open_read(p)?;
         let md = f.metadata()?;
-        let len = md.len();
-        if len > MAX_METADATA_BYTES {
-            return Ok((md, Err(len)));
-        }
-        let bytes = read_capped(&mut f, len)?;
-        if bytes.len() as u64 > MAX_METADATA_BYTES {
-            return Ok((md, Err(bytes.len() as u64)));
-        }
-        Ok::<_, io::Error>((md, Ok(bytes)))
+        let bytes = nofollow::read_open_bounded(f, md.len(), MAX_METADATA_BYTES)?;
+        Ok::<_, io::Error>((md, bytes))
     })();
     match read {
         Ok((md, bytes)) => (
             FileStat::of(&md),
             match bytes {
-                Ok(bytes) => parse_metadata(&bytes).and_then(|m| check_safe(m, p)),
-                Err(len) => Err(too_big(len)),
+                Some(bytes) => parse_metadata(&bytes).and_then(|m| check_safe(m, p)),
+                None => Err(too_big(md.len().max(MAX_METADATA_BYTES + 1))),
             },
         ),
         Err(e) => (FileStat::default(), Err(format!("cannot read: {e}"))),
@@ -184,10 +168,10 @@ mod tests {
         let path = dir.path().join("grown.json");
         let over = MAX_METADATA_BYTES as usize + 4096;
         fs::write(&path, vec![b' '; over]).unwrap();
-        let mut f = fs::File::open(&path).unwrap();
+        let f = fs::File::open(&path).unwrap();
         // As if fstat had said 10 bytes before the file grew.
-        let bytes = read_capped(&mut f, 10).unwrap();
-        assert_eq!(bytes.len() as u64, MAX_METADATA_BYTES + 1);
+        let bytes = nofollow::read_open_bounded(f, 10, MAX_METADATA_BYTES).unwrap();
+        assert_eq!(bytes, None);
         let (_, result) = read_with_stat(&path);
         assert!(result.unwrap_err().contains("too large"));
     }

@@ -16,7 +16,6 @@ mod metafile;
 pub mod nofollow;
 mod order;
 pub use metafile::{FileStat, MAX_METADATA_BYTES, is_store_relative, parse_metadata, to_json};
-use metafile::{check_safe, read_capped, too_big};
 pub(crate) use metafile::{fingerprint, read_with_stat};
 pub mod outfile;
 pub mod process;
@@ -316,16 +315,7 @@ impl Store {
 
     /// Read one metadata file. Errors say why it cannot be used.
     pub fn read_metadata(path: &Path) -> std::result::Result<Metadata, String> {
-        let mut f = nofollow::open_read(path).map_err(|e| format!("cannot read: {e}"))?;
-        let len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
-        if len > MAX_METADATA_BYTES {
-            return Err(too_big(len));
-        }
-        let bytes = read_capped(&mut f, len).map_err(|e| format!("cannot read: {e}"))?;
-        if bytes.len() as u64 > MAX_METADATA_BYTES {
-            return Err(too_big(bytes.len() as u64));
-        }
-        parse_metadata(&bytes).and_then(|m| check_safe(m, path))
+        read_with_stat(path).1
     }
 
     /// Every metadata file's path (temp files and other names excluded), sorted by name.

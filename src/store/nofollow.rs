@@ -47,6 +47,13 @@ pub fn read_tail(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
     let f = open_read(path)?;
     let len = f.metadata()?.len();
+    read_open_bounded(f, len, limit)
+}
+
+/// The rest of an open file, `len` (its size when opened) as the first guess: `None` when
+/// it is larger than `limit`, however much it grows while it is read (never more than
+/// `limit` + 1 bytes are read).
+pub fn read_open_bounded(f: File, len: u64, limit: u64) -> io::Result<Option<Vec<u8>>> {
     if len > limit {
         return Ok(None);
     }

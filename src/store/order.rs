@@ -5,12 +5,17 @@ use crate::schema::Metadata;
 
 use super::ids;
 
-/// Map `f` over `items` on up to `available_parallelism` threads, keeping order.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
+/// Threads for the store's parallel reads: the machine's, at most 8.
+fn workers() -> usize {
+    std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .min(8);
+        .min(8)
+}
+
+/// Map `f` over `items` on up to `available_parallelism` threads, keeping order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = workers();
     if items.len() < 64 || threads < 2 {
         return items.iter().map(&f).collect();
     }
@@ -32,10 +37,7 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
 /// and the index of its first slot: every item is built once, in the slot it keeps (a
 /// large item built on a thread and then moved into one list touched its memory twice).
 pub fn parallel_fill<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8);
+    let threads = workers();
     if out.len() < 64 || threads < 2 {
         return f(0, out);
     }

@@ -526,3 +526,58 @@ fn many_runs_built_in_place_keep_the_order_and_fall_back_to_their_files() {
     let last = through_catalog.lines().last().unwrap();
     assert!(last.starts_with("bulk-140,"), "{last}");
 }
+
+/// RELIABILITY P11 for the catalog's parts: a part replaced by a symlink to a file outside
+/// the store, or by a FIFO, is neither followed nor opened for reading (no hang): the
+/// answers stay those of the metadata files, the outside file is untouched, and the parts
+/// written afterwards are regular files again.
+#[test]
+fn a_part_that_is_a_link_or_a_fifo_is_never_followed_or_opened() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = populated_store(dir.path());
+    assert_same_as_without_catalog(&store);
+    let parts = catalog_parts(&store);
+    assert!(parts.len() >= 2, "{parts:?}");
+    let outside = dir.path().join("outside.jsonl");
+    fs::write(&outside, b"not a catalog\n").unwrap();
+    fs::remove_file(&parts[0]).unwrap();
+    std::os::unix::fs::symlink(&outside, &parts[0]).unwrap();
+    fs::remove_file(&parts[1]).unwrap();
+    crate::support::store::mkfifo(&parts[1]);
+    assert_same_as_without_catalog(&store);
+    assert_eq!(fs::read(&outside).unwrap(), b"not a catalog\n");
+    for part in catalog_parts(&store) {
+        let t = fs::symlink_metadata(&part).unwrap().file_type();
+        assert!(t.is_file() && !t.is_fifo(), "{part:?}: {t:?}");
+    }
+}
+
+/// A part cut short in place after its heads were read (by hand, or another user's
+/// tool): the rows it no longer holds are read from their metadata files, and the runs
+/// are those every metadata file gives.
+#[test]
+fn a_part_cut_short_after_its_heads_were_read_falls_back_to_the_files() {
+    use crate::support::api::store::{Store, catalog_file};
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = populated_store(dir.path());
+    stdout(&store_dir, &["query"]);
+    let store = Store::new(&store_dir);
+    let cat = catalog_file::load(&store).unwrap();
+    for part in catalog_parts(&store_dir) {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&part)
+            .unwrap()
+            .set_len(10)
+            .unwrap();
+    }
+    let through_catalog = cat.runs(&store);
+    let from_files = store.load_all().unwrap();
+    assert_eq!(through_catalog.runs.len(), 3);
+    assert_eq!(
+        serde_json::to_value(&through_catalog.runs).unwrap(),
+        serde_json::to_value(&from_files.runs).unwrap()
+    );
+    assert!(through_catalog.skipped.is_empty());
+}

@@ -206,10 +206,17 @@ fn a_stale_corrupt_or_tampered_pack_line_costs_a_get_never_a_wrong_file() {
             lines.push(v.to_string());
         }
         if i == 0 {
-            lines.push(
-                serde_json::json!({"key": "metadata/gone.json", "etag": "\"e\"", "body": "{}"})
-                    .to_string(),
-            );
+            // And lines naming paths outside metadata/: never written anywhere.
+            for bad in [
+                "metadata/gone.json",
+                "../escape.json",
+                "metadata/../../escape.json",
+                "/tmp/benchkeep-pack-escape.json",
+            ] {
+                lines.push(
+                    serde_json::json!({"key": bad, "etag": "\"e\"", "body": "{}"}).to_string(),
+                );
+            }
         }
         remote
             .put(&rel, (lines.join("\n") + "\n").into_bytes())
@@ -227,6 +234,8 @@ fn a_stale_corrupt_or_tampered_pack_line_costs_a_get_never_a_wrong_file() {
         .flat_map(|n| pack_keys(&remote, n))
         .collect();
     assert!(!all.iter().any(|k| k == "metadata/gone.json"), "{all:?}");
+    assert!(!t.dir.path().join("escape.json").exists());
+    assert!(!Path::new("/tmp/benchkeep-pack-escape.json").exists());
     assert_eq!(all.len(), 12, "{all:?}");
 }
 

@@ -63,6 +63,7 @@ pub mod sim {
 
 pub mod store {
     pub use benchkeep::store::Store;
+    pub use benchkeep::store::catalog_file;
     pub use benchkeep::store::ids::file_safe;
     pub use benchkeep::store::remote::{Remote, RemoteConfig, packs, sync};
 }

@@ -137,6 +137,7 @@ impl LeanStat {
 /// has them, every other part empty (cloned from `template`). Enough for the comparison
 /// table, its sort orders and the head-to-head, which read nothing else; `None` when the
 /// row has no run or does not parse.
+#[cfg(test)]
 pub fn lean_metadata(line: &[u8], template: &Metadata) -> Option<Metadata> {
     let mut m = template.clone();
     fill_lean(line, &mut m).then_some(m)

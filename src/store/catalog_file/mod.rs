@@ -74,6 +74,8 @@ pub struct Catalog {
     pub written: bool,
     /// Why the whole catalog was rebuilt (missing, corrupt, another version), if it was.
     pub rebuilt: Option<String>,
+    /// [`Catalog::fingerprint`], once computed (it sorts every file name).
+    fingerprint: std::sync::OnceLock<u64>,
 }
 
 impl Catalog {
@@ -282,17 +284,23 @@ impl Catalog {
                     reason,
                 })
                 .collect(),
-            fingerprint: crate::store::fingerprint(self.ordered().into_iter().map(|i| {
-                let h = self.head(i);
-                (h.file(), fresh.get(&i).copied().unwrap_or(h.stat))
-            })),
+            fingerprint: if fresh.is_empty() {
+                self.fingerprint()
+            } else {
+                crate::store::fingerprint(self.ordered().into_iter().map(|i| {
+                    let h = self.head(i);
+                    (h.file(), fresh.get(&i).copied().unwrap_or(h.stat))
+                }))
+            },
         }
     }
 
     /// The fingerprint [`Store::load_all`] gives for these files (without parsing a row).
     pub fn fingerprint(&self) -> u64 {
-        let heads = self.ordered().into_iter().map(|i| self.head(i));
-        crate::store::fingerprint(heads.map(|h| (h.file(), h.stat)))
+        *self.fingerprint.get_or_init(|| {
+            let heads = self.ordered().into_iter().map(|i| self.head(i));
+            crate::store::fingerprint(heads.map(|h| (h.file(), h.stat)))
+        })
     }
 }
 
@@ -375,6 +383,7 @@ fn sync(store: &Store, locked: bool) -> anyhow::Result<Catalog> {
             dropped: 0,
             written: false,
             rebuilt: None,
+            fingerprint: Default::default(),
         });
     }
     relist(store, locked, dir0, files, read, sizes, rebuilt)
@@ -443,6 +452,7 @@ fn relist(
         dropped,
         written: false,
         rebuilt,
+        fingerprint: Default::default(),
     };
     if cat.rebuilt.is_some() || dup {
         changed.extend(0..PARTS);
@@ -471,11 +481,11 @@ fn write(
         }
     };
     let mut bytes: BTreeMap<usize, Vec<u8>> = changed.iter().map(|&p| (p, Vec::new())).collect();
-    let idx: Vec<usize> = cat
-        .ordered()
-        .into_iter()
+    // Only the changed parts' rows, in file-name order (as each part keeps them).
+    let mut idx: Vec<usize> = (0..cat.len())
         .filter(|&i| bytes.contains_key(&part_of(cat.head(i).file())))
         .collect();
+    idx.sort_by(|&a, &b| cat.head(a).file().cmp(cat.head(b).file()));
     let lines = cat.each_line(&idx, |_, line| line.map(<[u8]>::to_vec));
     for (&i, line) in idx.iter().zip(lines) {
         // A part that cannot be read again now: the catalog is not written.

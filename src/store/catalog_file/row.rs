@@ -210,7 +210,8 @@ impl From<RawHead<'_>> for Head {
         let mut ends = Vec::with_capacity(parts.len());
         for p in parts {
             text.push_str(p);
-            ends.push(text.len() as u32);
+            // A head is far below 4 GiB: parts are read up to 1 GiB in all.
+            ends.push(u32::try_from(text.len()).expect("a head under 4 GiB"));
         }
         Head {
             catalog: r.catalog,

@@ -40,7 +40,7 @@ pub fn head(bytes: &[u8]) -> Option<Head> {
     c.lit(",\"model\":")?;
     let model = c.string()?;
     c.lit(",\"status\":")?;
-    let status = status_of(c.string()?)?;
+    let status = Status::from_name(c.string()?)?;
     let mut labels = Vec::new();
     if c.lit(",\"labels\":{").is_some() && c.lit("}").is_none() {
         loop {
@@ -73,18 +73,6 @@ pub fn head(bytes: &[u8]) -> Option<Head> {
         labels: Labels(labels),
         skipped: None,
     }))
-}
-
-fn status_of(s: &str) -> Option<Status> {
-    [
-        Status::Running,
-        Status::Completed,
-        Status::Partial,
-        Status::Failed,
-        Status::Interrupted,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
 }
 
 struct Cursor<'a> {

@@ -227,10 +227,33 @@ pub fn pull(remote: &Remote, spool: &Store, what: Pull) -> Result<Pulled> {
     Ok(done)
 }
 
+/// Upload runs (each by [`upload_run`], in order), then add their lines to their metadata
+/// packs in one pass (a pack is read and rewritten once, not once per run; best effort:
+/// without its line a fresh spool GETs a run). The runs uploaded before a failure still
+/// get their lines.
+pub fn push_runs(remote: &Remote, spool: &Store, ids: &[String]) -> Result<()> {
+    let mut lines = Vec::new();
+    let mut result = Ok(());
+    for id in ids {
+        match upload_run(remote, spool, id) {
+            Ok(line) => lines.extend(line),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if !lines.is_empty() {
+        packs::add(remote, lines, &BTreeSet::new(), None);
+    }
+    result
+}
+
 /// Upload one run: its raw files (the log, side files `raw/<id>.*`), then its metadata
 /// (so that a reader never sees final metadata pointing at a log not yet there), then
-/// drop the upload parts of its live run.
-pub fn push_run(remote: &Remote, spool: &Store, id: &str) -> Result<()> {
+/// drop the upload parts of its live run. Its pack line, when its metadata went up in
+/// one PUT.
+fn upload_run(remote: &Remote, spool: &Store, id: &str) -> Result<Option<Item>> {
     let meta_path = spool.metadata_path(id);
     let meta = Store::read_metadata(&meta_path)
         .map_err(|why| crate::error::Error::input(&meta_path, why))?;
@@ -262,26 +285,20 @@ pub fn push_run(remote: &Remote, spool: &Store, id: &str) -> Result<()> {
     locked.record(&rel, etag.clone(), &meta_path);
     locked.save()?;
     drop(locked);
-    // Its line in its metadata pack (best effort: without it a fresh spool GETs it).
-    if let (Some(etag), Some(body)) = (etag, sent) {
-        packs::add(
-            remote,
-            vec![Item {
-                key: rel,
-                etag,
-                body: Body::Bytes(body),
-            }],
-            &BTreeSet::new(),
-            None,
-        );
-    }
     if meta.status != Status::Running {
         let parts = format!("raw/{id}.jsonl.parts");
         for (rel, _, _) in remote.list(&parts)? {
             remote.delete(&rel)?;
         }
     }
-    Ok(())
+    Ok(match (etag, sent) {
+        (Some(etag), Some(body)) => Some(Item {
+            key: rel,
+            etag,
+            body: Body::Bytes(body),
+        }),
+        _ => None,
+    })
 }
 
 /// Upload a metadata file: its new ETag, and the exact bytes sent when it went up in one
@@ -291,15 +308,11 @@ fn put_metadata(
     rel: &str,
     local: &Path,
 ) -> Result<(Option<String>, Option<Vec<u8>>)> {
-    use std::io::Read;
     let limit = super::transfer::PART_BYTES as u64;
-    let mut bytes = Vec::new();
-    crate::store::nofollow::open_read(local)
-        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| store_io(local, "read", e))?;
-    if bytes.len() as u64 > limit {
+    let read = crate::store::nofollow::read_bounded(local, limit);
+    let Some(bytes) = read.map_err(|e| store_io(local, "read", e))? else {
         return Ok((remote.put_file(rel, local)?, None));
-    }
+    };
     let etag = remote.put(rel, bytes.clone())?;
     Ok((etag, Some(bytes)))
 }

@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -285,14 +284,6 @@ fn upsert(
 fn load(body: &Body) -> Option<Vec<u8>> {
     match body {
         Body::Bytes(b) => (b.len() as u64 <= MAX_METADATA_BYTES).then(|| b.clone()),
-        Body::File(path) => {
-            let mut bytes = Vec::new();
-            nofollow::open_read(path)
-                .ok()?
-                .take(MAX_METADATA_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .ok()?;
-            (bytes.len() as u64 <= MAX_METADATA_BYTES).then_some(bytes)
-        }
+        Body::File(path) => nofollow::read_bounded(path, MAX_METADATA_BYTES).ok()?,
     }
 }
