@@ -9,26 +9,27 @@ use crate::support::moto::url_analyze;
 #[cfg(any(feature = "gcp", all(feature = "azure", feature = "external-it")))]
 use crate::support::{moto::url_cmd, out};
 
+/// `analyze` into `url` with no credentials: exit 2 before any request, saying `needle`,
+/// with nothing written (not even the spool).
+fn refused_at_once(url: &str, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let (code, so, se) = url_analyze(url, &[], &spool);
+    assert_eq!(code, 2, "{so}{se}");
+    assert!(se.contains(needle), "{se}");
+    assert!(!spool.exists());
+}
+
 #[cfg(not(feature = "gcp"))]
 #[test]
 fn gs_without_the_gcp_feature_names_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let spool = dir.path().join("spool");
-    let (code, so, se) = url_analyze("gs://bucket/p", &[], &spool);
-    assert_eq!(code, 2, "{so}{se}");
-    assert!(se.contains("`gcp` cargo feature"), "{se}");
-    assert!(!spool.exists());
+    refused_at_once("gs://bucket/p", "`gcp` cargo feature");
 }
 
 #[cfg(not(feature = "azure"))]
 #[test]
 fn az_without_the_azure_feature_names_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let spool = dir.path().join("spool");
-    let (code, so, se) = url_analyze("az://container/p", &[], &spool);
-    assert_eq!(code, 2, "{so}{se}");
-    assert!(se.contains("`azure` cargo feature"), "{se}");
-    assert!(!spool.exists());
+    refused_at_once("az://container/p", "`azure` cargo feature");
 }
 
 #[cfg(feature = "gcp")]
@@ -95,12 +96,7 @@ fn az_at_an_endpoint_out_of_reach_is_exit_5_naming_it() {
 #[cfg(feature = "azure")]
 #[test]
 fn az_without_an_account_names_the_variables() {
-    let dir = tempfile::tempdir().unwrap();
-    let spool = dir.path().join("spool");
-    let (code, so, se) = url_analyze("az://container/p", &[], &spool);
-    assert_eq!(code, 2, "{so}{se}");
-    assert!(se.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{se}");
-    assert!(!spool.exists());
+    refused_at_once("az://container/p", "AZURE_STORAGE_ACCOUNT_NAME");
 }
 
 /// A container that does not exist on Azurite: exit 4, the container named, nothing written.
@@ -337,4 +333,47 @@ fn gs_writes_fake_gcs_server_cannot_take_are_refused_and_nothing_is_half_written
     ));
     assert_eq!(code, 4, "{so}{se}");
     assert!(se.contains("gs://no-such-bucket-bk/p"), "{se}");
+}
+
+/// RELIABILITY P9 at the builders: credentials object_store cannot use (a service-account
+/// key that is not JSON, an account key that is not base64) are refused without ever
+/// printing them or writing them anywhere.
+#[cfg(any(feature = "gcp", feature = "azure"))]
+#[test]
+fn unusable_credentials_are_refused_unprinted() {
+    const CANARY: &str = "bkCANARYcredential0123456789";
+    let mut cases: Vec<(&str, Vec<(String, String)>)> = Vec::new();
+    if cfg!(feature = "gcp") {
+        let key = format!("{{\"private_key\": \"{CANARY}\", not json");
+        cases.push((
+            "gs://bucket/p",
+            vec![("GOOGLE_SERVICE_ACCOUNT_KEY".into(), key)],
+        ));
+    }
+    if cfg!(feature = "azure") {
+        for var in ["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_KEY"] {
+            cases.push((
+                "az://container/p",
+                vec![
+                    ("AZURE_STORAGE_ACCOUNT_NAME".into(), "acct".into()),
+                    (var.into(), format!("{CANARY}!!not-base64")),
+                ],
+            ));
+        }
+    }
+    for (url, env) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let (code, so, se) = url_analyze(url, &env, &spool);
+        assert_eq!(code, 2, "{url}: {so}{se}");
+        assert!(!spool.exists(), "nothing written");
+        assert!(!format!("{so}{se}").contains(CANARY), "{url}: {so}{se}");
+        for f in crate::support::store::all_files(dir.path()) {
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(CANARY),
+                "{f:?} holds the credential"
+            );
+        }
+    }
 }
